@@ -1,0 +1,30 @@
+# Two entry points for a fresh machine with only Python and pip:
+#   make run   - the main job: load the bundled real data, build features, print a summary
+#   make test  - lint and the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/jaxtrade summary --config configs/quickstart.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check jaxtrade tests benchmarks scripts
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/feature_pipeline.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""`python -m jaxtrade` runs the command line."""
+
+import sys
+
+from jaxtrade.cli import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""The run configuration: frozen dataclasses loaded from YAML once, validated with readable errors.
+
+Each stage owns its config (`DataConfig`, `FeatureConfig`, ...); `Config` groups
+them. Unknown keys, wrong types and bad values raise `ConfigError` naming the
+field's full path (e.g. ``features.norm_window``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jaxtrade.data.config import DataConfig
+from jaxtrade.errors import ConfigError
+from jaxtrade.features.config import FeatureConfig
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)  # market data source
+    features: FeatureConfig = field(default_factory=FeatureConfig)  # feature pipeline settings
+    window: int = 24  # bars in each observation window
+
+    def __post_init__(self):
+        if not isinstance(self.window, int) or self.window < 1:
+            raise ConfigError(f"window: must be an integer >= 1, got {self.window!r}")
+
+    @property
+    def min_bars(self) -> int:
+        """Fewest bars a symbol may have: the feature warm-up, one window, and one step."""
+        return self.features.warmup + self.window + 1
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    """Check and convert a YAML value to the annotated type `tp`."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        return _build(tp, value, path)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        (item, _) = typing.get_args(tp)
+        return tuple(_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{path}: unsupported config type {tp!r}")
+
+
+def _build(cls: type, values: dict, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        where = prefix or "top level"
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    kwargs = {}
+    for name, value in values.items():
+        path = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _convert(value, hints[name], path)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        if prefix and not str(exc).startswith(prefix):
+            raise ConfigError(f"{prefix}: {exc}") from None
+        raise
+
+
+def config_from_dict(values: dict) -> Config:
+    """Build a validated `Config` from a plain mapping (as parsed from YAML)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config must be a mapping, got {type(values).__name__}")
+    return _build(Config, values)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a YAML file into a validated, frozen `Config`."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    try:
+        return config_from_dict(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """The resolved config as plain YAML-ready data (tuples become lists)."""
+
+    def plain(x):
+        if dataclasses.is_dataclass(x):
+            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        if isinstance(x, tuple):
+            return [plain(v) for v in x]
+        return x
+
+    return plain(cfg)

@@ -1,0 +1,186 @@
+"""On-device synthetic markets: regime-switching geometric Brownian motion with jumps.
+
+Per symbol, a hidden regime r_t follows a Markov chain with transition matrix P
+(rows: from, columns: to; r_0 drawn from P's stationary distribution). The
+close-to-close log return of bar t is
+
+    x_t = (mu[r_t] - sigma[r_t]^2 / 2) dt + sigma[r_t] sqrt(dt) z_t + N_t J_t,
+
+with dt = 1 / bars_per_year, z_t ~ N(0, 1), N_t ~ Bernoulli(jump_intensity dt)
+and J_t ~ N(jump_mean, jump_std^2). The open sits an overnight gap away from the
+previous close, high/low extend past max/min(open, close) by a half-normal
+excursion, and log volume rises with |z_t| and with the regime's volatility.
+Everything but the timestamps (int64 arithmetic, on the host) runs under jit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtrade.data.types import NUM_AUX, SECONDS_PER_DAY, MarketData
+from jaxtrade.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Parameters of the synthetic market (all static: they fix shapes or are cheap to retrace)."""
+
+    num_symbols: int = 4  # S: independent symbols
+    num_bars: int = 10_000  # T: bars per symbol
+    bars_per_year: float = 252.0  # sets dt = 1 / bars_per_year
+    bar_seconds: int = 86_400  # spacing of the timestamps; 86400 = one bar per business day
+    start: str = "2000-01-03"  # first timestamp (UTC)
+    drift: tuple[float, ...] = (0.30, 0.0, -0.30)  # annualised mu per regime: bull, flat, bear
+    volatility: tuple[float, ...] = (0.15, 0.10, 0.35)  # annualised sigma per regime
+    transition: tuple[tuple[float, ...], ...] = (  # per-bar regime transition matrix P[from, to]
+        (0.990, 0.007, 0.003),
+        (0.010, 0.980, 0.010),
+        (0.005, 0.015, 0.980),
+    )
+    jump_intensity: float = 4.0  # expected jumps per year
+    jump_mean: float = 0.0  # mean log jump size
+    jump_std: float = 0.05  # std of the log jump size
+    gap_std: float = 0.2  # overnight gap std, as a fraction of sigma sqrt(dt)
+    range_scale: float = 0.5  # high/low excursion scale, as a fraction of sigma sqrt(dt)
+    initial_price: float = 100.0  # first close of every symbol
+    volume_base: float = 1.0e6  # median volume in a calm bar
+    volume_beta: float = 0.5  # log-volume sensitivity to |z_t| and regime volatility
+    volume_noise: float = 0.3  # std of log-volume noise
+
+    def __post_init__(self):
+        k = len(self.drift)
+        checks = [
+            (self.num_symbols >= 1, "num_symbols must be >= 1"),
+            (self.num_bars >= 2, "num_bars must be >= 2"),
+            (self.bars_per_year > 0, "bars_per_year must be > 0"),
+            (self.bar_seconds > 0, "bar_seconds must be > 0"),
+            (k >= 1, "drift needs at least one regime"),
+            (len(self.volatility) == k, f"volatility needs {k} entries, one per regime"),
+            (all(v > 0 for v in self.volatility), "volatility entries must be > 0"),
+            (len(self.transition) == k and all(len(r) == k for r in self.transition),
+             f"transition must be a {k}x{k} matrix"),
+            (all(p >= 0 for r in self.transition for p in r), "transition entries must be >= 0"),
+            (all(abs(sum(r) - 1.0) < 1e-6 for r in self.transition), "transition rows must sum to 1"),
+            (self.jump_intensity >= 0, "jump_intensity must be >= 0"),
+            (self.jump_intensity / self.bars_per_year <= 1, "jump_intensity exceeds one jump a bar"),
+            (self.jump_std >= 0, "jump_std must be >= 0"),
+            (self.gap_std >= 0, "gap_std must be >= 0"),
+            (self.range_scale >= 0, "range_scale must be >= 0"),
+            (self.initial_price > 0, "initial_price must be > 0"),
+            (self.volume_base > 0, "volume_base must be > 0"),
+            (self.volume_noise >= 0, "volume_noise must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"SyntheticConfig: {message}")
+        try:
+            np.datetime64(self.start, "s")
+        except ValueError as exc:
+            raise ConfigError(f"SyntheticConfig: start {self.start!r} is not a date") from exc
+
+    @property
+    def num_regimes(self) -> int:
+        return len(self.drift)
+
+    def long_run_log_drift(self) -> float:
+        """Expected annual log return: sum_k pi_k (mu_k - sigma_k^2 / 2) + jump_intensity jump_mean."""
+        mu = np.asarray(self.drift) - 0.5 * np.asarray(self.volatility) ** 2
+        return float(self.stationary_distribution() @ mu + self.jump_intensity * self.jump_mean)
+
+    def stationary_distribution(self) -> np.ndarray:
+        """(K,) stationary distribution of the regime chain."""
+        p = np.asarray(self.transition, np.float64)
+        vals, vecs = np.linalg.eig(p.T)
+        v = np.real(vecs[:, np.argmin(np.abs(vals - 1.0))])
+        return v / v.sum()
+
+
+class SyntheticMarket(NamedTuple):
+    data: MarketData  # the bars, all valid
+    regime: jax.Array  # (S, T) int32: hidden regime of each bar
+
+
+@partial(jax.jit, static_argnums=1)
+def _simulate(key: jax.Array, cfg: SyntheticConfig) -> tuple[jax.Array, jax.Array]:
+    """Returns prices (S, T, 5) float32 and regimes (S, T) int32."""
+    S, T, K = cfg.num_symbols, cfg.num_bars, cfg.num_regimes
+    dt = 1.0 / cfg.bars_per_year
+    k_r0, k_chain, k_z, k_jump, k_jsize, k_gap, k_hi, k_lo, k_vol = jax.random.split(key, 9)
+
+    cum_p = jnp.cumsum(jnp.asarray(cfg.transition, jnp.float32), axis=1)  # (K, K)
+    pi = jnp.asarray(cfg.stationary_distribution(), jnp.float32)
+    r0 = jax.random.choice(k_r0, K, shape=(S,), p=pi).astype(jnp.int32)
+    u = jax.random.uniform(k_chain, (T - 1, S))
+
+    def regime_step(r, u_t):
+        nxt = jnp.sum(u_t[:, None] > cum_p[r], axis=-1).astype(jnp.int32)
+        nxt = jnp.minimum(nxt, K - 1)  # guards rows summing to 1 - eps in float32
+        return nxt, nxt
+
+    _, rest = jax.lax.scan(regime_step, r0, u)
+    regime = jnp.concatenate([r0[None], rest], axis=0).T  # (S, T)
+
+    mu = jnp.asarray(cfg.drift, jnp.float32)[regime]
+    sigma = jnp.asarray(cfg.volatility, jnp.float32)[regime]
+    z = jax.random.normal(k_z, (S, T))
+    jumps = jax.random.bernoulli(k_jump, cfg.jump_intensity * dt, (S, T))
+    jump_size = cfg.jump_mean + cfg.jump_std * jax.random.normal(k_jsize, (S, T))
+    log_ret = (mu - 0.5 * sigma**2) * dt + sigma * jnp.sqrt(dt) * z + jnp.where(jumps, jump_size, 0.0)
+    log_ret = log_ret.at[:, 0].set(0.0)  # the first close is initial_price
+    log_close = jnp.log(cfg.initial_price) + jnp.cumsum(log_ret, axis=1)
+    close = jnp.exp(log_close)
+
+    bar_sd = sigma * jnp.sqrt(dt)
+    prev_close = jnp.concatenate([close[:, :1], close[:, :-1]], axis=1)
+    open_ = prev_close * jnp.exp(cfg.gap_std * bar_sd * jax.random.normal(k_gap, (S, T)))
+    top = jnp.maximum(open_, close) * jnp.exp(cfg.range_scale * bar_sd * jnp.abs(jax.random.normal(k_hi, (S, T))))
+    bottom = jnp.minimum(open_, close) * jnp.exp(-cfg.range_scale * bar_sd * jnp.abs(jax.random.normal(k_lo, (S, T))))
+    calm = min(cfg.volatility)
+    log_volume = (
+        jnp.log(cfg.volume_base)
+        + cfg.volume_beta * (jnp.abs(z) + jnp.log(sigma / calm))
+        + cfg.volume_noise * jax.random.normal(k_vol, (S, T))
+    )
+    prices = jnp.stack([open_, top, bottom, close, jnp.exp(log_volume)], axis=-1)
+    return prices.astype(jnp.float32), regime
+
+
+def _timestamps(cfg: SyntheticConfig) -> np.ndarray:
+    """(T,) int64 UTC seconds: business days for daily bars, else evenly spaced."""
+    start = np.datetime64(cfg.start, "s")
+    if cfg.bar_seconds == SECONDS_PER_DAY:
+        days = np.busday_offset(start.astype("datetime64[D]"), np.arange(cfg.num_bars), roll="forward")
+        return days.astype("datetime64[s]").astype(np.int64)
+    return start.astype(np.int64) + np.arange(cfg.num_bars, dtype=np.int64) * cfg.bar_seconds
+
+
+def generate(key: jax.Array, cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
+    """Simulate `cfg.num_symbols` x `cfg.num_bars` bars on the device.
+
+    Args:
+      key: PRNG key; the same key and config give the same market.
+      cfg: the market's parameters.
+
+    Returns:
+      `SyntheticMarket(data, regime)`: `data` is a fully valid `MarketData` with
+      symbols SYN000, SYN001, ...; `regime` (S, T) the hidden regime per bar.
+    """
+    prices, regime = _simulate(key, cfg)
+    seconds = _timestamps(cfg)
+    S, T = cfg.num_symbols, cfg.num_bars
+    data = MarketData(
+        prices=prices,
+        valid=jnp.ones((S, T), bool),
+        day=jnp.asarray(seconds // SECONDS_PER_DAY, jnp.int32),
+        second=jnp.asarray(seconds % SECONDS_PER_DAY, jnp.int32),
+        sentiment=jnp.zeros((S, T), jnp.float32),
+        aux=jnp.full((S, T, NUM_AUX), 1.0 / NUM_AUX, jnp.float32),
+        symbols=tuple(f"SYN{i:03d}" for i in range(S)),
+    )
+    return SyntheticMarket(data=data, regime=regime)

@@ -1,0 +1,9 @@
+"""Exceptions raised for bad input: each message names the source, field or row at fault."""
+
+
+class DataError(ValueError):
+    """Bad market data; the message names the source, the column and the row."""
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field."""
