@@ -1,0 +1,26 @@
+"""jaxtrade: a JAX-accelerated, end-to-end simulator for training trading agents with RL.
+
+Data flows one way: data -> features -> env -> agents -> train -> evaluate.
+"""
+
+from jaxtrade.config import Config, config_from_dict, config_to_dict, load_config
+from jaxtrade.data import (
+    DataConfig,
+    MarketData,
+    SyntheticConfig,
+    generate,
+    load_csv,
+    load_data,
+    load_parquet,
+    load_sample,
+)
+from jaxtrade.errors import ConfigError, DataError
+from jaxtrade.features import FeatureConfig, Features, cached_features, compute_features
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config", "ConfigError", "DataConfig", "DataError", "FeatureConfig", "Features", "MarketData",
+    "SyntheticConfig", "cached_features", "compute_features", "config_from_dict", "config_to_dict",
+    "generate", "load_config", "load_csv", "load_data", "load_parquet", "load_sample",
+]

@@ -79,6 +79,9 @@ def _parse_time(values: pd.Series, where: _Where, time_format: str | None) -> np
             f"{where(0, 'time')}: numeric timestamps are ambiguous; give dates/datetimes as text"
         )
     parsed = pd.to_datetime(values, format=time_format, errors="coerce", utc=True)
+    if time_format is None and parsed.isna().any():
+        # The format inferred from the first row did not fit every row: parse row by row.
+        parsed = pd.to_datetime(values, format="mixed", errors="coerce", utc=True)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         raise DataError(f"{where(int(bad[0]), 'time')}: cannot parse timestamp {values.iloc[bad[0]]!r}")

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from jaxtrade.features.rolling import (
     ema,
+    ema_deviation,
     lag,
     rolling_max,
     rolling_mean,
@@ -53,9 +54,19 @@ def rsi(close: jax.Array, n: int = 14) -> jax.Array:
     return jnp.where(down > 0, value, jnp.where(up > 0, 100.0, 50.0))
 
 
+def ema_ratio(close: jax.Array, n: int) -> jax.Array:
+    """c / EMA_n(c) - 1, from the EMA's deviation (no cancellation)."""
+    dev = ema_deviation(close, 2.0 / (n + 1.0))
+    return -dev / (close + dev)
+
+
 def macd(close: jax.Array, fast: int = 12, slow: int = 26, signal: int = 9) -> tuple[jax.Array, jax.Array]:
-    """MACD line EMA_fast - EMA_slow and its signal line EMA_signal(MACD)."""
-    line = ema_span(close, fast) - ema_span(close, slow)
+    """MACD line EMA_fast - EMA_slow and its signal line EMA_signal(MACD).
+
+    The line is the difference of the two EMAs' deviations from the close, which
+    equals EMA_fast - EMA_slow without subtracting two price-sized numbers.
+    """
+    line = ema_deviation(close, 2.0 / (fast + 1.0)) - ema_deviation(close, 2.0 / (slow + 1.0))
     return line, ema_span(line, signal)
 
 

@@ -9,6 +9,8 @@ Three modes, each over the last `window` bars with bar t included:
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -37,6 +39,7 @@ def _robust(x: jax.Array, window: int) -> tuple[jax.Array, jax.Array]:
     return median.reshape(x.shape), iqr.reshape(x.shape)
 
 
+@partial(jax.jit, static_argnames=("mode", "window"))
 def normalize(x: jax.Array, mode: str, window: int, clip: float) -> jax.Array:
     """Normalise each series of x along its last (time) axis.
 

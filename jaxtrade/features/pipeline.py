@@ -81,6 +81,7 @@ class Features:
     ready: jax.Array  # (S, T) bool: a real bar past the warm-up
 
 
+@jax.jit
 def technical_raw(data: MarketData) -> jax.Array:
     """The 23 technical features before normalisation: (S, T, 23)."""
     p = data.prices
@@ -101,7 +102,7 @@ def technical_raw(data: MarketData) -> jax.Array:
         jnp.log(c / o),
         log_v - rolling_mean(log_v, 20),
         c / ind.sma(c, 20) - 1.0,
-        c / ind.ema_span(c, 50) - 1.0,
+        ind.ema_ratio(c, 50),
         ind.rsi(c) / 100.0,
         macd_line / c,
         macd_signal / c,
@@ -121,6 +122,7 @@ def technical_raw(data: MarketData) -> jax.Array:
     return jnp.stack(cols, axis=-1).astype(jnp.float32)
 
 
+@jax.jit
 def regime_indicators(data: MarketData) -> jax.Array:
     """The 10 regime indicators: (S, T, 10)."""
     p = data.prices

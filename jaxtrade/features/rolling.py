@@ -78,6 +78,17 @@ def rolling_windows(x: jax.Array, window: int) -> jax.Array:
     return padded[..., idx]
 
 
+def linear_recurrence(a: jax.Array, b: jax.Array) -> jax.Array:
+    """y_t = a_t y_{t-1} + b_t along the last axis, with y_{-1} = 0, as a parallel scan."""
+
+    def combine(left, right):
+        a_l, b_l = left
+        a_r, b_r = right
+        return a_l * a_r, a_r * b_l + b_r
+
+    return lax.associative_scan(combine, (a, b), axis=a.ndim - 1)[1]
+
+
 def ema(x: jax.Array, alpha: float) -> jax.Array:
     """Exponential moving average y_t = (1 - alpha) y_{t-1} + alpha x_t with y_0 = x_0.
 
@@ -86,13 +97,20 @@ def ema(x: jax.Array, alpha: float) -> jax.Array:
     """
     a = jnp.full_like(x, 1.0 - alpha).at[..., 0].set(0.0)
     b = (alpha * x).at[..., 0].set(x[..., 0])
+    return linear_recurrence(a, b)
 
-    def combine(left, right):
-        a_l, b_l = left
-        a_r, b_r = right
-        return a_l * a_r, a_r * b_l + b_r
 
-    return lax.associative_scan(combine, (a, b), axis=x.ndim - 1)[1]
+def ema_deviation(x: jax.Array, alpha: float) -> jax.Array:
+    """EMA(x) - x, computed from the bar-to-bar changes of x.
+
+    With e_t = EMA_t - x_t: e_t = (1 - alpha) (e_{t-1} - (x_t - x_{t-1})), e_0 = 0.
+    The recurrence only ever sees small numbers, so differences of EMAs of a
+    price near 1.1 (EURUSD) keep float32's full relative precision, where
+    subtracting two EMAs of the price would cancel most of it.
+    """
+    diff = x - _edge_pad(x, 1)[..., :-1]
+    a = jnp.full_like(x, 1.0 - alpha)
+    return linear_recurrence(a, -(1.0 - alpha) * diff)
 
 
 def safe_div(num: jax.Array, den: jax.Array, default: float = 0.0) -> jax.Array:

@@ -1,0 +1,128 @@
+"""Feature cache, YAML config loading/validation, and the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxtrade import cli
+from jaxtrade.config import Config, config_from_dict, config_to_dict, load_config
+from jaxtrade.data.config import DataConfig, load_data
+from jaxtrade.data.synthetic import SyntheticConfig
+from jaxtrade.errors import ConfigError, DataError
+from jaxtrade.features import cache as cache_mod
+from jaxtrade.features.cache import cache_key, cached_features
+from jaxtrade.features.config import FeatureConfig
+from jaxtrade.features.pipeline import compute_features
+
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+CFG = FeatureConfig(norm_window=50)
+
+
+def test_cache_hit_skips_work_and_returns_identical_features(small_market, tmp_path, monkeypatch):
+    first, hit1 = cached_features(small_market, CFG, tmp_path)
+    assert not hit1 and len(list(tmp_path.glob("features-*.npz"))) == 1
+
+    def fail(*_):
+        raise AssertionError("features recomputed despite a cache entry")
+
+    monkeypatch.setattr(cache_mod, "compute_features", fail)
+    second, hit2 = cached_features(small_market, CFG, tmp_path)
+    assert hit2
+    for name in ("technical", "regime", "ready"):
+        np.testing.assert_array_equal(np.asarray(getattr(first, name)), np.asarray(getattr(second, name)))
+    np.testing.assert_array_equal(np.asarray(first.technical),
+                                  np.asarray(compute_features(small_market, CFG).technical))
+
+
+def test_cache_key_changes_with_data_and_config(small_market):
+    key = cache_key(small_market, CFG)
+    assert key == cache_key(small_market, FeatureConfig(norm_window=50))
+    assert key != cache_key(small_market, FeatureConfig(norm_window=51))
+    assert key != cache_key(small_market, FeatureConfig(norm_window=50, normalization="robust"))
+    bumped = small_market.replace(prices=small_market.prices.at[1, 500, 3].multiply(1.0001))
+    assert key != cache_key(bumped, CFG)
+    assert key != cache_key(small_market.replace(symbols=("A", "B")), CFG)
+
+
+def test_corrupt_cache_entry_is_recomputed(small_market, tmp_path):
+    cached_features(small_market, CFG, tmp_path)
+    (entry,) = tmp_path.glob("features-*.npz")
+    entry.write_bytes(b"truncated")
+    feats, hit = cached_features(small_market, CFG, tmp_path)
+    assert not hit and np.isfinite(np.asarray(feats.technical)).all()
+    _, hit = cached_features(small_market, CFG, tmp_path)
+    assert hit
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_load_and_round_trip(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, Config)
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize(
+    ("values", "pattern"),
+    [
+        ({"featurez": {}}, r"top level: unknown key\(s\) \['featurez'\]"),
+        ({"features": {"norm_windw": 5}}, r"features: unknown key\(s\) \['norm_windw'\]"),
+        ({"features": {"norm_window": "big"}}, r"features.norm_window: expected an integer"),
+        ({"features": {"norm_window": 2.5}}, r"features.norm_window: expected an integer"),
+        ({"features": {"normalization": "l1"}}, r"features.normalization: 'l1' is not one of"),
+        ({"data": {"source": "ftp"}}, r"data.source: 'ftp' is not one of"),
+        ({"data": {"source": "csv"}}, r"data.paths: source 'csv' needs at least one file"),
+        ({"data": {"adjust": "yes"}}, r"data.adjust: expected true/false"),
+        ({"data": {"synthetic": {"transition": [[0.5, 0.6]]}}}, r"data.synthetic: SyntheticConfig:"),
+        ({"data": {"symbols": "AAPL"}}, r"data.symbols: expected a list"),
+        ({"window": 0}, r"window: must be an integer >= 1"),
+        ([1, 2], r"config must be a mapping"),
+    ],
+)
+def test_bad_config_values_name_the_field(values, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        config_from_dict(values)
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("features: [unclosed")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(bad)
+    bad.write_text("features:\n  clip: -1\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: features.clip: must be > 0"):
+        load_config(bad)
+
+
+def test_load_data_sources_and_min_bars(tmp_path):
+    syn = load_data(config_from_dict({"data": {"source": "synthetic", "synthetic": {"num_symbols": 2,
+                                                                                  "num_bars": 40}}}).data)
+    assert syn.prices.shape == (2, 40, 5)
+    with pytest.raises(ConfigError, match="num_bars: 40 bars, at least 400 needed"):
+        load_data(DataConfig(source="synthetic", synthetic=SyntheticConfig(num_symbols=1, num_bars=40)), min_bars=400)
+    with pytest.raises(DataError, match="series too short: 6225 bars, at least 10000 needed"):
+        load_data(DataConfig(sample="eurusd_hourly"), min_bars=10_000)
+
+
+def test_cli_summary_on_real_data(capsys, tmp_path):
+    cfg = tmp_path / "q.yaml"
+    cfg.write_text("data: {source: sample, sample: stocks_daily, symbols: [IBM, GOOG]}\n"
+                   "features: {norm_window: 60}\n")
+    assert cli.main(["summary", "--config", str(cfg), "--cache-dir", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "2 symbols x 3270 bars" in out and "features computed" in out
+    assert "GOOG" in out and "2004-08-19" in out and "rsi" in out and "drawdown" in out
+    assert cli.main(["summary", "--config", str(cfg), "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "features read from cache" in capsys.readouterr().out
+
+
+def test_cli_reports_bad_config_without_traceback(capsys, tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("features: {normalization: median}\n")
+    assert cli.main(["summary", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "features.normalization" in err and "Traceback" not in err

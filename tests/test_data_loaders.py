@@ -1,0 +1,235 @@
+"""Loading bundled and user data, alignment across symbols, and every class of bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jaxtrade.data.loaders import from_dataframes, load_csv, load_parquet
+from jaxtrade.data.samples import load_sample, sample_path
+from jaxtrade.data.types import CLOSE, HIGH, OPEN, VOLUME
+from jaxtrade.errors import DataError
+
+
+def _bars(n=10, start="2021-01-04", freq="D", close0=100.0, seed=0):
+    rng = np.random.default_rng(seed)
+    close = close0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = close * np.exp(rng.normal(0, 0.003, n))
+    return pd.DataFrame({
+        "Date": pd.date_range(start, periods=n, freq=freq).strftime("%Y-%m-%d %H:%M:%S"),
+        "Open": open_,
+        "High": np.maximum(open_, close) * 1.01,
+        "Low": np.minimum(open_, close) * 0.99,
+        "Close": close,
+        "Volume": rng.integers(1_000, 10_000, n).astype(float),
+    })
+
+
+def _write(tmp_path, df, name="SYM.csv"):
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+# --- bundled real data -------------------------------------------------------------------------
+
+
+def test_stocks_daily_sample(stocks):
+    assert stocks.symbols == ("AAPL", "GOOG", "IBM", "MSFT")
+    assert stocks.prices.shape == (4, 3270, 5)
+    ts = stocks.timestamps()
+    assert str(ts[0]) == "2000-03-01T00:00:00" and str(ts[-1]) == "2013-03-01T00:00:00"
+    valid = np.asarray(stocks.valid)
+    assert valid[[0, 2, 3]].all()
+    # GOOG listed on 2004-08-19: masked before, real after.
+    goog_first = np.flatnonzero(valid[1])[0]
+    assert str(ts[goog_first]) == "2004-08-19T00:00:00"
+    assert valid[1].sum() == 2148 and not valid[1, :goog_first].any()
+    assert 245 < stocks.bars_per_year() < 258
+
+
+def test_stocks_are_split_adjusted(stocks):
+    """AAPL split 2:1 on 2005-02-28; adjusted closes show no -50 % jump, and match the source."""
+    raw = pd.read_csv(sample_path("stocks_daily"))
+    aapl = raw[raw.Ticker == "AAPL"].reset_index(drop=True)
+    close = np.asarray(stocks.prices[0, :, CLOSE], np.float64)
+    np.testing.assert_allclose(close, aapl["Adj Close"].to_numpy(), rtol=1e-6)
+    split = int(np.flatnonzero(aapl.Date.to_numpy() == "2005-02-28")[0])
+    raw_ret = np.log(aapl.Close[split] / aapl.Close[split - 1])
+    adj_ret = np.log(close[split] / close[split - 1])
+    assert raw_ret < np.log(0.55)  # the unadjusted 2:1 split shows as a halving
+    assert abs(adj_ret) < 0.05
+    # OHLC scaled by the same factor: the bar's shape is kept.
+    factor = aapl["Adj Close"] / aapl.Close
+    np.testing.assert_allclose(np.asarray(stocks.prices[0, :, HIGH]), aapl.High * factor, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(stocks.prices[0, :, VOLUME]), aapl.Volume / factor, rtol=1e-6)
+
+
+def test_eurusd_hourly_sample(eurusd):
+    assert eurusd.symbols == ("EURUSD",)
+    assert eurusd.prices.shape == (1, 6225, 5)
+    ts = eurusd.timestamps()
+    assert str(ts[0]) == "2017-01-01T22:00:00" and str(ts[-1]) == "2017-12-29T21:00:00"
+    assert np.median(np.diff(ts).astype(int)) == 3600
+    close = np.asarray(eurusd.prices[0, :, CLOSE])
+    assert 1.0 < close.min() < close.max() < 1.3
+
+
+def test_samples_read_files_without_importing_packages():
+    code = (
+        "import sys; from jaxtrade.data.samples import load_sample; "
+        "load_sample('stocks_daily'); load_sample('eurusd_hourly'); "
+        "bad = [m for m in ('bokeh_sampledata', 'gym_anytrading', 'gymnasium', 'bokeh') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sample_symbol_selection_and_errors():
+    data = load_sample("stocks_daily", ["MSFT", "AAPL"])
+    assert data.symbols == ("MSFT", "AAPL")
+    with pytest.raises(DataError, match="unknown sample 'nope'"):
+        load_sample("nope")
+    with pytest.raises(DataError, match=r"symbols \['TSLA'\] not found"):
+        load_sample("stocks_daily", ["TSLA"])
+
+
+# --- alignment ---------------------------------------------------------------------------------
+
+
+def test_alignment_masks_gaps_and_never_invents_bars(tmp_path):
+    a = _bars(10, seed=1)
+    b = _bars(10, seed=2).drop(index=[0, 1, 5]).reset_index(drop=True)  # late start + a gap
+    c = _bars(12, seed=3)  # two extra bars at the end
+    data = load_csv({"A": _write(tmp_path, a, "a.csv"), "B": _write(tmp_path, b, "b.csv"),
+                     "C": _write(tmp_path, c, "c.csv")})
+    assert data.symbols == ("A", "B", "C")
+    assert data.prices.shape == (3, 12, 5)
+    valid = np.asarray(data.valid)
+    np.testing.assert_array_equal(valid[0], [True] * 10 + [False] * 2)
+    np.testing.assert_array_equal(valid[1], [False, False, True, True, True, False] + [True] * 4 + [False] * 2)
+    assert valid[2].all()
+    p = np.asarray(data.prices, np.float64)
+    # Real bars are stored exactly as given.
+    np.testing.assert_allclose(p[1, valid[1], CLOSE], b.Close, rtol=1e-6)
+    np.testing.assert_allclose(p[0, :10, OPEN], a.Open, rtol=1e-6)
+    # Masked bars carry the last real close, flat, with zero volume; before the first bar, the first open.
+    np.testing.assert_allclose(p[1, 5, :4], b.Close[2], rtol=1e-6)
+    np.testing.assert_allclose(p[1, :2, :4], b.Open[0], rtol=1e-6)
+    np.testing.assert_allclose(p[0, 10:, :4], a.Close.iloc[-1], rtol=1e-6)
+    assert (p[~valid][:, VOLUME] == 0).all()
+
+
+def test_long_format_csv_and_parquet_agree(tmp_path):
+    frames = {"X": _bars(8, seed=4), "Y": _bars(8, seed=5)}
+    long = pd.concat([f.assign(ticker=s) for s, f in frames.items()], ignore_index=True)
+    from_csv = load_csv(_write(tmp_path, long, "long.csv"))
+    long.to_parquet(tmp_path / "long.parquet")
+    from_pq = load_parquet(tmp_path / "long.parquet")
+    from_df = from_dataframes(frames)
+    for other in (from_pq, from_df):
+        assert other.symbols == from_csv.symbols == ("X", "Y")
+        np.testing.assert_allclose(np.asarray(other.prices), np.asarray(from_csv.prices), rtol=1e-6)
+        np.testing.assert_array_equal(np.asarray(other.day), np.asarray(from_csv.day))
+
+
+def test_optional_sentiment_and_aux_columns(tmp_path):
+    df = _bars(6).assign(sentiment=np.linspace(-1, 1, 6), p_down=0.2, p_flat=0.3, p_up=0.5)
+    data = load_csv(_write(tmp_path, df))
+    np.testing.assert_allclose(np.asarray(data.sentiment[0]), np.linspace(-1, 1, 6), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(data.aux[0]), [[0.2, 0.3, 0.5]] * 6, rtol=1e-6)
+    plain = load_csv(_write(tmp_path, _bars(6), "plain.csv"))
+    assert (np.asarray(plain.sentiment) == 0).all()
+    np.testing.assert_allclose(np.asarray(plain.aux), 1 / 3, rtol=1e-6)
+
+
+def test_timezones_are_converted_to_utc(tmp_path):
+    df = _bars(3)
+    df["Date"] = ["2021-01-04 09:30:00-05:00", "2021-01-05 09:30:00-05:00", "2021-01-06 09:30:00-05:00"]
+    data = load_csv(_write(tmp_path, df))
+    assert str(data.timestamps()[0]) == "2021-01-04T14:30:00"
+    assert int(data.second[0]) == 14 * 3600 + 30 * 60
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def _set_text(df, row, column, text):
+    df[column] = df[column].astype(object)
+    df.loc[row, column] = text
+
+
+def _corrupt(tmp_path, mutate, name="bad.csv"):
+    df = _bars(10)
+    mutate(df)
+    return _write(tmp_path, df, name)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pattern"),
+    [
+        (lambda d: d.__delitem__("Volume"), r"missing required column\(s\) \['volume'\]"),
+        (lambda d: d.loc.__setitem__((3, "Close"), np.nan), r"column 'close', line 5: .*NaN"),
+        (lambda d: d.loc.__setitem__((4, "Open"), np.inf), r"column 'open', line 6: .*NaN, inf"),
+        (lambda d: _set_text(d, 2, "Volume", "abc"), r"column 'volume', line 4: .*not a number"),
+        (lambda d: d.loc.__setitem__((6, "Low"), 0.0), r"column 'low', line 8: price 0.0 is not positive"),
+        (lambda d: d.loc.__setitem__((1, "Close"), -5.0), r"column 'close', line 3: price -5.0 is not positive"),
+        (lambda d: d.loc.__setitem__((7, "Volume"), -1.0), r"column 'volume', line 9: volume -1.0 is negative"),
+        (lambda d: d.loc.__setitem__((5, "High"), d.Low[5] * 0.5), r"column 'high', line 7: high .* below low"),
+        (lambda d: d.loc.__setitem__((2, "Open"), d.High[2] * 2), r"column 'open', line 4: .*outside the bar's range"),
+        (lambda d: d.loc.__setitem__((8, "Date"), d.Date[7]), r"column 'time', line 10: duplicate timestamp"),
+        (lambda d: d.loc.__setitem__((4, "Date"), "2020-01-01"), r"column 'time', line 6: timestamps not sorted"),
+        (lambda d: d.loc.__setitem__((3, "Date"), "yesterday"), r"column 'time', line 5: cannot parse timestamp 'yesterday'"),
+    ],
+    ids=["missing-column", "nan", "inf", "non-numeric", "zero-price", "negative-price", "negative-volume",
+         "high-below-low", "open-outside-range", "duplicate-timestamp", "unsorted", "bad-timestamp"],
+)
+def test_bad_csv_input_names_file_column_and_line(tmp_path, mutate, pattern):
+    path = _corrupt(tmp_path, mutate)
+    with pytest.raises(DataError, match=pattern) as info:
+        load_csv(path)
+    assert str(path) in str(info.value)
+
+
+def test_too_short_series(tmp_path):
+    path = _write(tmp_path, _bars(5))
+    with pytest.raises(DataError, match=r"series too short: 5 bars, at least 30 needed"):
+        load_csv(path, min_bars=30)
+
+
+def test_bad_input_in_long_file_reports_symbol_and_file_line(tmp_path):
+    long = pd.concat([_bars(5, seed=1).assign(symbol="A"), _bars(5, seed=2).assign(symbol="B")],
+                     ignore_index=True)
+    long.loc[7, "Close"] = np.nan  # symbol B's third bar, line 9 of the file
+    with pytest.raises(DataError, match=r"\[B\]: column 'close', line 9"):
+        load_csv(_write(tmp_path, long, "long.csv"))
+
+
+def test_bad_parquet_and_frames_report_rows(tmp_path):
+    df = _bars(6)
+    df.loc[2, "High"] = df.Low[2] / 2
+    df.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(DataError, match=r"bad.parquet: column 'high', row 2"):
+        load_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(DataError, match=r"frame 'Z': column 'high', row 2"):
+        from_dataframes({"Z": df})
+
+
+def test_file_level_errors(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        load_csv(tmp_path / "absent.csv")
+    (tmp_path / "garbage.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match="cannot read as parquet"):
+        load_parquet(tmp_path / "garbage.parquet")
+    same = _write(tmp_path, _bars(4).assign(ticker="A"), "one.csv")
+    again = _write(tmp_path, _bars(4).assign(ticker="A"), "two.csv")
+    with pytest.raises(DataError, match="appears in more than one file"):
+        load_csv([same, again])
+    df = _bars(4)
+    df["Date"] = np.arange(4)
+    with pytest.raises(DataError, match="numeric timestamps are ambiguous"):
+        from_dataframes({"N": df})

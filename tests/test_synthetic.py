@@ -1,0 +1,116 @@
+"""The synthetic market: determinism, bar consistency, and statistics that match the parameters."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from jaxtrade.data.synthetic import SyntheticConfig, generate
+from jaxtrade.data.types import CLOSE, HIGH, LOW, OPEN, VOLUME
+from jaxtrade.errors import ConfigError
+
+STATS_CFG = SyntheticConfig(num_symbols=16, num_bars=20_000, jump_intensity=0.0)
+
+
+@pytest.fixture(scope="module")
+def stats_market():
+    return generate(jax.random.key(7), STATS_CFG)
+
+
+def test_shapes_determinism_and_timestamps():
+    cfg = SyntheticConfig(num_symbols=3, num_bars=50)
+    a, b = generate(jax.random.key(0), cfg), generate(jax.random.key(0), cfg)
+    c = generate(jax.random.key(1), cfg)
+    assert a.data.prices.shape == (3, 50, 5) and a.regime.shape == (3, 50)
+    np.testing.assert_array_equal(np.asarray(a.data.prices), np.asarray(b.data.prices))
+    assert not np.array_equal(np.asarray(a.data.prices), np.asarray(c.data.prices))
+    assert a.data.symbols == ("SYN000", "SYN001", "SYN002")
+    assert np.asarray(a.data.valid).all()
+    ts = a.data.timestamps()
+    assert str(ts[0]) == "2000-01-03T00:00:00"
+    weekdays = (np.asarray(a.data.day) + 3) % 7
+    assert (weekdays < 5).all()  # daily bars fall on business days
+    hourly = generate(jax.random.key(0), SyntheticConfig(num_symbols=1, num_bars=30, bar_seconds=3600))
+    assert (np.diff(hourly.data.timestamps()).astype(int) == 3600).all()
+
+
+def test_bars_are_consistent(stats_market):
+    p = np.asarray(stats_market.data.prices, np.float64)
+    assert np.isfinite(p).all() and (p > 0).all()
+    assert (p[..., HIGH] >= np.maximum(p[..., OPEN], p[..., CLOSE]) * (1 - 1e-6)).all()
+    assert (p[..., LOW] <= np.minimum(p[..., OPEN], p[..., CLOSE]) * (1 + 1e-6)).all()
+    np.testing.assert_allclose(p[:, 0, CLOSE], STATS_CFG.initial_price, rtol=1e-6)
+
+
+def test_per_regime_drift_and_volatility_match_parameters(stats_market):
+    p = np.asarray(stats_market.data.prices, np.float64)
+    regime = np.asarray(stats_market.regime)[:, 1:]
+    ret = np.diff(np.log(p[..., CLOSE]), axis=1)
+    dt = 1.0 / STATS_CFG.bars_per_year
+    for k, (mu, sigma) in enumerate(zip(STATS_CFG.drift, STATS_CFG.volatility, strict=True)):
+        x = ret[regime == k]
+        assert x.size > 10_000
+        expected_mean = (mu - 0.5 * sigma**2) * dt
+        stderr = sigma * np.sqrt(dt) / np.sqrt(x.size)
+        assert abs(x.mean() - expected_mean) < 4 * stderr, (k, x.mean(), expected_mean)
+        assert abs(x.std() / np.sqrt(dt) - sigma) < 0.02 * sigma, (k, x.std() / np.sqrt(dt), sigma)
+
+
+def test_regime_occupancy_and_persistence(stats_market):
+    regime = np.asarray(stats_market.regime)
+    occupancy = np.bincount(regime.ravel(), minlength=3) / regime.size
+    np.testing.assert_allclose(occupancy, STATS_CFG.stationary_distribution(), atol=0.04)
+    # Empirical transition frequencies match P.
+    frm, to = regime[:, :-1].ravel(), regime[:, 1:].ravel()
+    counts = np.zeros((3, 3))
+    np.add.at(counts, (frm, to), 1)
+    np.testing.assert_allclose(counts / counts.sum(1, keepdims=True), STATS_CFG.transition, atol=0.004)
+
+
+def test_jumps_fatten_tails_at_the_given_rate():
+    base = dict(num_symbols=8, num_bars=20_000, drift=(0.0,), volatility=(0.2,), transition=((1.0,),))
+    calm = generate(jax.random.key(3), SyntheticConfig(**base, jump_intensity=0.0))
+    jumpy = generate(jax.random.key(3), SyntheticConfig(**base, jump_intensity=12.6, jump_mean=0.0, jump_std=0.1))
+
+    def returns(m):
+        return np.diff(np.log(np.asarray(m.data.prices[..., CLOSE], np.float64)), axis=1).ravel()
+
+    calm_r, jump_r = returns(calm), returns(jumpy)
+    sd = 0.2 / np.sqrt(252)
+    threshold = 6 * sd
+    # Without jumps a 6-sigma move essentially never happens.
+    assert (np.abs(calm_r) > threshold).sum() == 0
+    # A bar with a jump has return ~ N(0, sd^2 + 0.1^2); jumps arrive with probability 12.6 / 252.
+    expected = 12.6 / 252 * math.erfc(threshold / math.sqrt(2 * (sd**2 + 0.1**2)))
+    frac = (np.abs(jump_r) > threshold).mean()
+    assert abs(frac - expected) < 0.15 * expected, (frac, expected)
+
+
+def test_volume_rises_with_volatility(stats_market):
+    regime = np.asarray(stats_market.regime)
+    log_v = np.log(np.asarray(stats_market.data.prices[..., VOLUME], np.float64))
+    means = [log_v[regime == k].mean() for k in range(3)]
+    order = np.argsort(STATS_CFG.volatility)
+    assert means[order[0]] < means[order[1]] < means[order[2]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        (dict(num_symbols=0), "num_symbols must be >= 1"),
+        (dict(num_bars=1), "num_bars must be >= 2"),
+        (dict(volatility=(0.1, 0.1)), "volatility needs 3 entries"),
+        (dict(volatility=(0.1, -0.1, 0.2)), "volatility entries must be > 0"),
+        (dict(transition=((0.5, 0.5, 0.1), (0.1, 0.8, 0.1), (0.1, 0.1, 0.8))), "rows must sum to 1"),
+        (dict(transition=((1.0, 0.0), (0.0, 1.0))), "3x3 matrix"),
+        (dict(jump_intensity=-1.0), "jump_intensity must be >= 0"),
+        (dict(initial_price=0.0), "initial_price must be > 0"),
+        (dict(start="someday"), "is not a date"),
+    ],
+)
+def test_bad_config_values_are_named(kwargs, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        SyntheticConfig(**kwargs)
