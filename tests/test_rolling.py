@@ -57,3 +57,15 @@ def test_batched_leading_axes_match_per_series():
 
 def test_safe_div():
     np.testing.assert_allclose(R.safe_div(jnp.array([1.0, 2.0]), jnp.array([2.0, 0.0]), 7.0), [0.5, 7.0])
+
+
+@pytest.mark.parametrize(("T", "W", "chunk"), [(50, 7, 8), (1000, 37, 128), (700, 60, None), (5, 3, 2),
+                                               (10, 20, 4), (64, 1, 8)])
+def test_rolling_quantiles_match_sorting_every_window(T, W, chunk):
+    x = jax.random.normal(jax.random.key(T), (3, 4, T))
+    x = x.at[0, 0, ::5].set(0.5).at[1, 1, :].set(2.0)  # ties and a constant series
+    qs = (0.0, 0.25, 0.5, 0.75, 1.0)
+    got = R.rolling_quantiles(x, W, qs, chunk=chunk)
+    want = np.quantile(np.asarray(R.rolling_windows(x, W)), qs, axis=-1)
+    assert got.shape == (5, 3, 4, T)
+    np.testing.assert_allclose(got, want, atol=2e-7)

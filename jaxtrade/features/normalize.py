@@ -13,30 +13,17 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from jaxtrade.features.rolling import (
     rolling_max,
     rolling_mean,
     rolling_min,
+    rolling_quantiles,
     rolling_std,
-    rolling_windows,
     safe_div,
 )
 
 NORMALIZATIONS = ("zscore", "minmax", "robust")
-
-
-def _robust(x: jax.Array, window: int) -> tuple[jax.Array, jax.Array]:
-    """Rolling median and IQR of x (..., T), one column at a time to bound memory."""
-
-    def per_series(s):  # (T,) -> two (T,)
-        q = jnp.quantile(rolling_windows(s, window), jnp.array([0.25, 0.5, 0.75]), axis=-1)
-        return q[1], q[2] - q[0]
-
-    flat = x.reshape(-1, x.shape[-1])
-    median, iqr = lax.map(per_series, flat)
-    return median.reshape(x.shape), iqr.reshape(x.shape)
 
 
 @partial(jax.jit, static_argnames=("mode", "window"))
@@ -59,6 +46,6 @@ def normalize(x: jax.Array, mode: str, window: int, clip: float) -> jax.Array:
         lo, hi = rolling_min(x, window), rolling_max(x, window)
         return safe_div(2.0 * (x - lo), hi - lo, 1.0) - 1.0
     if mode == "robust":
-        median, iqr = _robust(x, window)
-        return jnp.clip(safe_div(x - median, iqr), -clip, clip)
+        q25, median, q75 = rolling_quantiles(x, window, (0.25, 0.5, 0.75))
+        return jnp.clip(safe_div(x - median, q75 - q25), -clip, clip)
     raise ValueError(f"unknown normalization {mode!r}; choose from {NORMALIZATIONS}")

@@ -78,6 +78,69 @@ def rolling_windows(x: jax.Array, window: int) -> jax.Array:
     return padded[..., idx]
 
 
+def _default_chunk(num_series: int, window: int, num_bars: int) -> int:
+    """Chunk length giving each scan step about 2^19 elements on a CPU (cache-sized), 2^22 elsewhere."""
+    budget = 2**19 if jax.default_backend() == "cpu" else 2**22
+    chunks = max(1, budget // max(1, num_series * window))
+    return -(-num_bars // chunks)
+
+
+def rolling_quantiles(
+    x: jax.Array, window: int, qs: tuple[float, ...], chunk: int | None = None
+) -> jax.Array:
+    """Exact rolling quantiles over the last `window` bars: (..., T) -> (len(qs), ..., T).
+
+    Interpolates linearly like `numpy.quantile`. Instead of sorting every window
+    (O(T W log W), minutes on a CPU for 10 x 20 x 50,000 x 252), it keeps each
+    series' window sorted while sliding: delete the value that leaves, insert the
+    one that arrives, O(W) vector work a bar. The time axis is cut into chunks of
+    `chunk` bars (default: sized to the backend) that slide in parallel, each
+    starting from one sorted window.
+    """
+    lead, T = x.shape[:-1], x.shape[-1]
+    flat = x.reshape(-1, T)  # (N, T)
+    N = flat.shape[0]
+    L = max(1, min(chunk or _default_chunk(N, window, T), T))
+    C = -(-T // L)
+    padded = _edge_pad(flat, window - 1)  # bar t's window is padded[:, t : t + window]
+    padded = jnp.concatenate([padded, jnp.repeat(padded[:, -1:], C * L - T, axis=1)], axis=1)
+    starts = jnp.arange(C) * L
+    first = jax.vmap(lambda s: lax.dynamic_slice_in_dim(padded, s, window, axis=1))(starts)  # (C, N, W)
+    # Per chunk and step: the value leaving (padded[t - 1]) and arriving (padded[t + W - 1]).
+    leave = jax.vmap(lambda s: lax.dynamic_slice_in_dim(padded, s, L, axis=1)[:, :-1])(starts)
+    enter = jax.vmap(lambda s: lax.dynamic_slice_in_dim(padded, s + window, L - 1, axis=1))(starts)
+    pos = jnp.asarray(qs, x.dtype) * (window - 1)
+    lo_i = jnp.floor(pos).astype(jnp.int32)
+    hi_i = jnp.minimum(lo_i + 1, window - 1)
+    frac = pos - lo_i
+    iota = jnp.arange(window)
+
+    def read(sorted_w):  # (..., W) -> (Q, ...)
+        lo, hi = sorted_w[..., lo_i], sorted_w[..., hi_i]
+        return jnp.moveaxis(lo + (hi - lo) * frac, -1, 0)
+
+    def slide(sorted_w, io):  # sorted_w (C, N, W); old/new (C, N)
+        old, new = io
+        d = jnp.sum(sorted_w < old[..., None], axis=-1, keepdims=True)  # index of one `old`
+        i = jnp.sum(sorted_w < new[..., None], axis=-1, keepdims=True) - (old < new)[..., None]
+        # Output slot j takes the new value at i; before i, element j of the window with
+        # `old` removed (sorted_w[j], or sorted_w[j + 1] from d on); after i, its element
+        # j - 1 (sorted_w[j - 1] up to d, else sorted_w[j]). Shifts only, no gathers.
+        nxt = jnp.concatenate([sorted_w[..., 1:], sorted_w[..., -1:]], axis=-1)
+        prv = jnp.concatenate([sorted_w[..., :1], sorted_w[..., :-1]], axis=-1)
+        before = jnp.where(iota < d, sorted_w, nxt)
+        after = jnp.where(iota <= d, prv, sorted_w)
+        out = jnp.where(iota < i, before, jnp.where(iota == i, new[..., None], after))
+        return out, read(out)
+
+    init = jnp.sort(first, axis=-1)
+    _, rest = lax.scan(slide, init, (jnp.moveaxis(leave, -1, 0), jnp.moveaxis(enter, -1, 0)))
+    # rest: (L - 1, Q, C, N); chunk starts: (Q, C, N)
+    out = jnp.concatenate([read(init)[None], rest], axis=0)  # (L, Q, C, N)
+    out = jnp.transpose(out, (1, 3, 2, 0)).reshape(len(qs), N, C * L)[..., :T]
+    return out.reshape((len(qs), *lead, T))
+
+
 def linear_recurrence(a: jax.Array, b: jax.Array) -> jax.Array:
     """y_t = a_t y_{t-1} + b_t along the last axis, with y_{-1} = 0, as a parallel scan."""
 
