@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from jaxtrade import cli
@@ -126,3 +127,21 @@ def test_cli_reports_bad_config_without_traceback(capsys, tmp_path):
     assert cli.main(["summary", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "features.normalization" in err and "Traceback" not in err
+
+
+def test_export_features_script(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "scripts" / "export_features.py"
+    spec = importlib.util.spec_from_file_location("export_features", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = tmp_path / "e.yaml"
+    cfg.write_text("data: {source: sample, sample: eurusd_hourly}\nfeatures: {norm_window: 48}\n")
+    out = tmp_path / "f.parquet"
+    assert module.main(["--config", str(cfg), "--out", str(out), "--ready-only"]) == 0
+    df = pd.read_parquet(out)
+    assert df.shape[1] == 2 + 5 + 2 + 23 + 10
+    assert len(df) == 6225 - FeatureConfig(norm_window=48).warmup
+    assert df.ready.all() and np.isfinite(df.filter(like="tech_").to_numpy()).all()
+    assert module.main(["--config", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2

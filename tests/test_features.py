@@ -124,7 +124,7 @@ def test_ready_mask(stocks):
     cfg = FeatureConfig(norm_window=100)
     ready = np.asarray(compute_features(stocks, cfg).ready)
     valid = np.asarray(stocks.valid)
-    assert cfg.warmup == max(INDICATOR_WARMUP, 100)
+    assert cfg.warmup == INDICATOR_WARMUP + 100 - 1
     assert not (ready & ~valid).any()
     for i in range(4):
         first = np.flatnonzero(valid[i])[0]

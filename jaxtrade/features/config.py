@@ -31,5 +31,9 @@ class FeatureConfig:
 
     @property
     def warmup(self) -> int:
-        """Bars after a symbol's first bar before its features are `ready`."""
-        return max(INDICATOR_WARMUP, self.norm_window)
+        """Bars after a symbol's first bar before its features are `ready`.
+
+        The normalisation window of a ready bar must hold only warmed-up raw
+        features: INDICATOR_WARMUP bars, then norm_window - 1 more.
+        """
+        return INDICATOR_WARMUP + self.norm_window - 1
