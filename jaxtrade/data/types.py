@@ -44,14 +44,17 @@ class MarketData:
     def num_bars(self) -> int:
         return self.prices.shape[1]
 
+    def epoch_seconds(self) -> np.ndarray:
+        """(T,) int64 UTC seconds since 1970-01-01, rebuilt on the host."""
+        return np.asarray(self.day, np.int64) * SECONDS_PER_DAY + np.asarray(self.second, np.int64)
+
     def timestamps(self) -> np.ndarray:
         """(T,) numpy datetime64[s] timestamps, rebuilt on the host."""
-        seconds = np.asarray(self.day, np.int64) * SECONDS_PER_DAY + np.asarray(self.second, np.int64)
-        return seconds.astype("datetime64[s]")
+        return self.epoch_seconds().astype("datetime64[s]")
 
     def bar_seconds(self) -> int:
         """Median spacing between consecutive bars, in seconds."""
-        seconds = np.asarray(self.day, np.int64) * SECONDS_PER_DAY + np.asarray(self.second, np.int64)
+        seconds = self.epoch_seconds()
         if seconds.size < 2:
             raise DataError("bar_seconds needs at least two bars")
         return int(np.median(np.diff(seconds)))
@@ -62,7 +65,7 @@ class MarketData:
         Counts the bars per calendar year over the whole span when it covers at
         least 30 days; for shorter spans assumes 252 trading days a year.
         """
-        seconds = np.asarray(self.day, np.int64) * SECONDS_PER_DAY + np.asarray(self.second, np.int64)
+        seconds = self.epoch_seconds()
         span = float(seconds[-1] - seconds[0]) if seconds.size else 0.0
         if span >= 30 * SECONDS_PER_DAY:
             return (seconds.size - 1) / (span / (365.25 * SECONDS_PER_DAY))
