@@ -1,0 +1,98 @@
+"""Action table, action masks and the risk rules' forced exits."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jaxtrade.env.accounting import buy, sell
+from jaxtrade.env.actions import (
+    NUM_ACTIONS,
+    Action,
+    ExitReason,
+    action_mask,
+    decode_action,
+    forced_exit,
+)
+
+F = jnp.float32
+
+
+def test_action_table():
+    assert NUM_ACTIONS == 7
+    assert [decode_action(jnp.int32(a))[0] for a in Action] == pytest.approx([0, 0.025, 0.06, 0.09, 0, 0, 0.03])
+    assert [decode_action(jnp.int32(a))[1] for a in Action] == pytest.approx([0, 0, 0, 0, 0.5, 1, 0])
+
+
+def _mask(units, cash, price=100.0, max_position=0.25):
+    return np.asarray(jax.jit(action_mask)(F(units), F(cash), F(price), F(max_position)))
+
+
+def test_flat_book_can_open_but_not_sell_or_add():
+    np.testing.assert_array_equal(_mask(0.0, 10_000.0), [1, 1, 1, 1, 0, 0, 0])
+
+
+def test_open_position_can_sell_and_add_but_not_open_again():
+    # 10 units at 100 = 1,000 of 10,000 equity: 10 % exposure, +3 % stays under 25 %.
+    np.testing.assert_array_equal(_mask(10.0, 9_000.0), [1, 0, 0, 0, 1, 1, 1])
+
+
+def test_position_limit_and_cash_limit():
+    # 23 % exposure: adding 3 % would exceed a 25 % limit.
+    np.testing.assert_array_equal(_mask(23.0, 7_700.0), [1, 0, 0, 0, 1, 1, 0])
+    # A 5 % limit allows only the 2.5 % buy.
+    np.testing.assert_array_equal(_mask(0.0, 10_000.0, max_position=0.05), [1, 1, 0, 0, 0, 0, 0])
+    # Almost all equity in the position: no cash to add even with a 100 % limit.
+    np.testing.assert_array_equal(_mask(99.0, 100.0, max_position=1.0), [1, 0, 0, 0, 1, 1, 0])
+    # Broke and flat: only HOLD.
+    np.testing.assert_array_equal(_mask(0.0, 0.0), [1, 0, 0, 0, 0, 0, 0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(units=st.floats(0, 1e4), cash=st.floats(0, 1e7), price=st.floats(1e-3, 1e5),
+       limit=st.floats(0.01, 1.0), action=st.integers(0, 6))
+def test_masked_valid_actions_never_break_the_limits(units, cash, price, limit, action):
+    """Carrying out any valid action at the decision price keeps cash >= 0 and exposure <= limit."""
+    mask = action_mask(F(units), F(cash), F(price), F(limit))
+    assert bool(mask[Action.HOLD])
+    if not bool(mask[action]):
+        return
+    equity = float(F(cash) + F(units) * F(price))
+    buy_frac, sell_frac = decode_action(jnp.int32(action))
+    if float(buy_frac) > 0:
+        f = buy(F(price), buy_frac * equity, F(units), F(cash), F(price), F(0.0), F(0.0))
+        assert float(f.cash) >= 0
+        assert float(f.units) * price <= limit * equity * (1 + 1e-4) + 1e-3
+    if float(sell_frac) > 0:
+        assert units > 0
+        f = sell(F(price), sell_frac, F(units), F(cash), F(price), F(0.0), F(0.0))
+        assert float(f.units) < float(F(units)) or float(F(units)) == 0
+
+
+@pytest.mark.parametrize(
+    ("units", "price", "hold", "expected"),
+    [
+        (0.0, 50.0, 100, ExitReason.NONE),  # no position: no exit whatever the price
+        (1.0, 94.9, 3, ExitReason.STOP_LOSS),  # -5.1 % <= -5 %
+        (1.0, 95.5, 3, ExitReason.NONE),
+        (1.0, 110.5, 3, ExitReason.TAKE_PROFIT),
+        (1.0, 101.0, 48, ExitReason.MAX_HOLD),
+        (1.0, 90.0, 48, ExitReason.STOP_LOSS),  # stop loss takes priority over max hold
+    ],
+)
+def test_forced_exit(units, price, hold, expected):
+    reason = jax.jit(forced_exit)(F(units), F(100.0), F(price), jnp.int32(hold), F(0.05), F(0.10), jnp.int32(48))
+    assert int(reason) == expected
+
+
+def test_forced_exit_rules_switch_off_at_zero_and_vmap():
+    off = forced_exit(F(1.0), F(100.0), F(10.0), jnp.int32(10_000), F(0.0), F(0.0), jnp.int32(0))
+    assert int(off) == ExitReason.NONE
+    prices = jnp.array([90.0, 100.0, 120.0])
+    reasons = jax.vmap(forced_exit, in_axes=(None, None, 0, None, None, None, None))(
+        F(1.0), F(100.0), prices, jnp.int32(0), F(0.05), F(0.1), jnp.int32(48))
+    np.testing.assert_array_equal(reasons, [ExitReason.STOP_LOSS, ExitReason.NONE, ExitReason.TAKE_PROFIT])
