@@ -60,3 +60,49 @@ def test_indicators_match_ta(request, sample, symbol):
         scale = max(np.abs(want).max(), 1e-12)
         err = np.abs(got - want).max() / scale
         assert err < 1e-4, f"{name}: max error {err:.2e} of scale {scale:.2e}"
+
+
+def _pandas_reference(prices: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The columns `ta` has no indicator for, written plainly with pandas rolling windows."""
+    o, h, lo, c, v = (pd.Series(prices[:, i]) for i in range(5))
+    ret = np.log(c / c.shift(1))
+    vol20, vol100 = ret.rolling(20).std(ddof=0), ret.rolling(100).std(ddof=0)
+    log_v = np.log1p(v)
+    high100, low100 = h.rolling(100).max(), lo.rolling(100).min()
+    technical = {
+        "high_rel": np.log(h / c),
+        "low_rel": np.log(lo / c),
+        "rel_volume": log_v - log_v.rolling(20).mean(),
+    }
+    regime = {
+        "vol_level": np.log(vol20 / vol100 + 1e-6),
+        "vol_trend": np.log(vol20 / vol20.shift(20) + 1e-6),
+        "trend_direction": np.log(c.rolling(20).mean() / c.rolling(100).mean()),
+        "trend_efficiency": (c - c.shift(20)).abs() / (c - c.shift(1)).abs().rolling(20).sum(),
+        "momentum": (ret.rolling(20).sum() / (vol20 * np.sqrt(20))).clip(-10, 10),
+        "long_momentum": (ret.rolling(100).sum() / (vol100 * 10)).clip(-10, 10),
+        "autocorrelation": ret.rolling(50).corr(ret.shift(1)),
+        "volume_regime": np.log((v.rolling(20).mean() + 1) / (v.rolling(100).mean() + 1)),
+        "drawdown": np.log(c / high100),
+        "range_position": (c - low100) / (high100 - low100),
+    }
+    as_np = lambda d: {k: np.asarray(s, np.float64) for k, s in d.items()}  # noqa: E731
+    return as_np(technical), as_np(regime)
+
+
+@pytest.mark.parametrize(("sample", "symbol"), [("stocks", 3), ("eurusd", 0)], ids=["MSFT", "EURUSD"])
+def test_remaining_columns_and_regime_indicators_match_pandas(request, sample, symbol):
+    from jaxtrade.features.pipeline import REGIME_FEATURES, regime_indicators
+
+    data = request.getfixturevalue(sample)
+    technical_ref, regime_ref = _pandas_reference(np.asarray(data.prices, np.float64)[symbol])
+    raw = np.asarray(technical_raw(data), np.float64)[symbol]
+    regime = np.asarray(regime_indicators(data), np.float64)[symbol]
+    for names, got_all, refs in ((TECHNICAL_FEATURES, raw, technical_ref), (REGIME_FEATURES, regime, regime_ref)):
+        for name, want in refs.items():
+            got = got_all[BURN_IN:, names.index(name)]
+            want = want[BURN_IN:]
+            assert np.isfinite(want).all(), name
+            scale = max(np.abs(want).max(), 1e-12)
+            err = np.abs(got - want).max() / scale
+            assert err < 2e-4, f"{name}: max error {err:.2e} of scale {scale:.2e}"
