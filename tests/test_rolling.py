@@ -69,3 +69,16 @@ def test_rolling_quantiles_match_sorting_every_window(T, W, chunk):
     want = np.quantile(np.asarray(R.rolling_windows(x, W)), qs, axis=-1)
     assert got.shape == (5, 3, 4, T)
     np.testing.assert_allclose(got, want, atol=2e-7)
+
+
+def test_linear_recurrence_parallel_and_sequential_agree():
+    a = jax.random.uniform(jax.random.key(0), (3, 500), minval=0.5, maxval=1.0)
+    b = jax.random.normal(jax.random.key(1), (3, 500))
+    seq = R.linear_recurrence(a, b, parallel=False)
+    par = R.linear_recurrence(a, b, parallel=True)
+    np.testing.assert_allclose(seq, par, rtol=1e-4, atol=1e-5)
+    y, want = 0.0, []
+    for t in range(500):
+        y = float(a[1, t]) * y + float(b[1, t])
+        want.append(y)
+    np.testing.assert_allclose(seq[1], want, rtol=1e-4, atol=1e-5)

