@@ -77,9 +77,10 @@ def action_mask(
     affordable = spend <= cash * (1.0 + 1e-6)
     within_limit = (units * price + spend) <= max_position * equity * (1.0 + 1e-6)
     can_buy = affordable & within_limit & (spend > 0)  # no zero-sized orders at zero equity
-    opens = jnp.array([False, True, True, True, False, False, False])
-    adds = jnp.array([False, False, False, False, False, False, True])
-    sells = jnp.array([False, False, False, False, True, True, False])
+    # Which actions open, add to, or sell a position, read off the action tables.
+    adds = jnp.arange(NUM_ACTIONS) == Action.ADD_TO_POSITION
+    opens = (buy > 0) & ~adds
+    sells = jnp.asarray(SELL_FRACTION) > 0
     return (
         (jnp.arange(NUM_ACTIONS) == Action.HOLD)
         | (opens & ~holding & can_buy)

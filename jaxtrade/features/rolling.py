@@ -187,7 +187,7 @@ def ema_deviation(x: jax.Array, alpha: float) -> jax.Array:
     price near 1.1 (EURUSD) keep float32's full relative precision, where
     subtracting two EMAs of the price would cancel most of it.
     """
-    diff = x - _edge_pad(x, 1)[..., :-1]
+    diff = x - lag(x, 1)
     a = jnp.full_like(x, 1.0 - alpha)
     return linear_recurrence(a, -(1.0 - alpha) * diff)
 
