@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from jaxtrade.data.config import DataConfig
+from jaxtrade.env.config import EnvConfig
 from jaxtrade.errors import ConfigError
 from jaxtrade.features.config import FeatureConfig
 
@@ -28,6 +29,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)  # market data source
     features: FeatureConfig = field(default_factory=FeatureConfig)  # feature pipeline settings
     window: int = 24  # bars in each observation window
+    env: EnvConfig = field(default_factory=EnvConfig)  # costs, risk controls, horizon, reward weights
 
     def __post_init__(self):
         if not isinstance(self.window, int) or self.window < 1:

@@ -73,3 +73,19 @@ def test_differential_sharpe_is_zero_before_variance_and_signs_returns():
     up, _ = differential_sharpe(state, jnp.float32(0.01), jnp.float32(0.05))
     down, _ = differential_sharpe(state, jnp.float32(-0.01), jnp.float32(0.05))
     assert float(up) > 0 > float(down)
+
+
+def test_differential_sharpe_is_scale_free():
+    """Scaling every return by k scales A by k and B by k^2; D is dimensionless and must not change."""
+    rng = np.random.default_rng(3)
+    returns = rng.normal(2e-4, 1e-3, 50).astype(np.float32)
+    for k in (1.0, 1e-4, 1e3):
+        state, ds = DiffSharpeState.zeros(), []
+        for r in returns * k:
+            d, state = differential_sharpe(state, jnp.float32(r), jnp.float32(0.05))
+            ds.append(float(d))
+        if k == 1.0:
+            reference = np.array(ds)
+        else:
+            np.testing.assert_allclose(ds, reference, rtol=2e-3, atol=1e-6)
+    assert np.count_nonzero(reference) == len(returns) - 1  # only the very first step has no spread

@@ -1,4 +1,5 @@
-"""The trading environment (in progress): accounting, online statistics, actions, masks and risk exits."""
+"""The trading environment: a stateless gymnax-style `TradingEnv`, its typed containers,
+accounting, online statistics, actions and masks, risk exits, and the shaped reward."""
 
 from jaxtrade.env.accounting import Fill, buy, mark_to_market, sell, unrealised_pnl
 from jaxtrade.env.actions import (
@@ -11,6 +12,22 @@ from jaxtrade.env.actions import (
     decode_action,
     forced_exit,
 )
+from jaxtrade.env.config import REWARD_COMPONENTS, EnvConfig, RewardWeights
+from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.generator import (
+    StartGenerator,
+    episode_starts,
+    initial_state,
+    make_params,
+    uniform_start,
+)
+from jaxtrade.env.rewards import (
+    RewardComponents,
+    RewardFn,
+    StepOutcome,
+    shaped_reward,
+    total_reward,
+)
 from jaxtrade.env.stats import (
     DiffSharpeState,
     RunningStats,
@@ -20,10 +37,19 @@ from jaxtrade.env.stats import (
     running_std,
     running_update,
 )
+from jaxtrade.env.types import (
+    PORTFOLIO_FEATURES,
+    POSITION_FEATURES,
+    EnvParams,
+    EnvState,
+    Observation,
+)
 
 __all__ = [
-    "BUY_FRACTION", "NUM_ACTIONS", "SELL_FRACTION", "Action", "ExitReason", "action_mask",
-    "decode_action", "forced_exit",
-    "DiffSharpeState", "Fill", "RunningStats", "buy", "differential_sharpe", "mark_to_market",
-    "running_sharpe", "running_sortino", "running_std", "running_update", "sell", "unrealised_pnl",
+    "BUY_FRACTION", "NUM_ACTIONS", "PORTFOLIO_FEATURES", "POSITION_FEATURES", "REWARD_COMPONENTS",
+    "SELL_FRACTION", "Action", "DiffSharpeState", "EnvConfig", "EnvParams", "EnvState", "ExitReason", "Fill",
+    "Observation", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "StartGenerator",
+    "StepOutcome", "TradingEnv", "action_mask", "buy", "decode_action", "differential_sharpe", "episode_starts",
+    "forced_exit", "initial_state", "make_params", "mark_to_market", "running_sharpe", "running_sortino",
+    "running_std", "running_update", "sell", "shaped_reward", "total_reward", "uniform_start", "unrealised_pnl",
 ]

@@ -1,0 +1,161 @@
+"""Episode starts and `EnvParams` construction.
+
+`make_params` runs once on the host: it moves the market arrays and features
+into `EnvParams` and builds a flat table of every valid episode start, so that
+`reset` (which select-reset auto-reset runs on every step) is one uniform
+integer draw and two gathers, O(1) whatever the data size.
+
+A start (s, t) is valid when the whole observation window t-W+1..t is `ready`
+(a real bar past the feature warm-up), t is inside the split, and bar t+1 is
+ready and inside the split, so at least one step can be taken. An episode
+stops (`truncated`) at the first bar whose successor is missing or outside
+the split.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtrade.data.types import CLOSE, OPEN, MarketData
+from jaxtrade.env.config import EnvConfig
+from jaxtrade.env.stats import DiffSharpeState, RunningStats
+from jaxtrade.env.types import EnvParams, EnvState
+from jaxtrade.errors import ConfigError, DataError
+from jaxtrade.features.pipeline import Features
+
+
+def episode_starts(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every valid (symbol, decision bar) episode start inside bars [first_bar, end_bar).
+
+    Args:
+      ready: (S, T) bool feature readiness.
+      window: bars per observation window.
+      first_bar, end_bar: the split's bar range; windows may reach back before
+        first_bar (they only hold past data), decisions and fills may not leave it.
+
+    Returns:
+      (symbols, bars), both (N,) int32, in row-major order.
+    """
+    ready = np.asarray(ready, bool)
+    T = ready.shape[1]
+    bars = np.arange(T)[None, :]
+    # run[s, t] = consecutive ready bars ending at t = t - (last non-ready bar <= t).
+    last_gap = np.maximum.accumulate(np.where(ready, -1, bars), axis=1)
+    run = bars - last_gap
+    nxt = np.zeros_like(ready)
+    nxt[:, :-1] = ready[:, 1:]
+    ok = (run >= window) & nxt & (bars >= first_bar) & (bars + 1 < end_bar)
+    s, t = np.nonzero(ok)
+    return s.astype(np.int32), t.astype(np.int32)
+
+
+def make_params(
+    data: MarketData,
+    features: Features,
+    cfg: EnvConfig = EnvConfig(),
+    window: int = 24,
+    bars: tuple[int, int] | None = None,
+) -> EnvParams:
+    """Build `EnvParams` for episodes inside the bar range `bars` = (first, end).
+
+    Args:
+      data: market data, S symbols x T bars.
+      features: `compute_features(data, ...)` output.
+      cfg: costs, limits, horizon and reward weights.
+      window: observation window (must match the env's).
+      bars: (first, end) bar indices of the split; None = all bars.
+
+    Returns:
+      `EnvParams` with every numeric field as a device array.
+
+    Raises:
+      DataError: if no episode can start in the range (too few ready bars).
+    """
+    S, T = data.valid.shape
+    if features.technical.shape[:2] != (S, T):
+        raise DataError(f"features cover {features.technical.shape[:2]} (symbols, bars) but data has {(S, T)}")
+    first, end = (0, T) if bars is None else bars
+    if not (0 <= first < end <= T):
+        raise ConfigError(f"bars: need 0 <= first < end <= {T}, got {bars!r}")
+    if not isinstance(window, int) or window < 1:
+        raise ConfigError(f"window: must be an integer >= 1, got {window!r}")
+    ready = np.asarray(features.ready)
+    start_symbol, start_bar = episode_starts(ready, window, first, end)
+    if start_symbol.size == 0:
+        ready_bars = ready[:, first:end].sum(axis=1).tolist()
+        raise DataError(
+            f"no episode can start in bars [{first}, {end}): each start needs {window} consecutive ready bars "
+            f"and one more to step into; ready bars per symbol {dict(zip(data.symbols, ready_bars, strict=True))}"
+        )
+    nxt = np.zeros_like(ready)
+    nxt[:, :-1] = ready[:, 1:]
+    nxt &= (np.arange(T) + 1 < end)[None, :]
+    bars_per_year = cfg.bars_per_year or data.bars_per_year()
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    return EnvParams(
+        technical=f32(features.technical),
+        regime=f32(features.regime),
+        aux=f32(data.aux),
+        open=f32(data.prices[..., OPEN]),
+        close=f32(data.prices[..., CLOSE]),
+        next_ok=jnp.asarray(nxt),
+        start_symbol=jnp.asarray(start_symbol),
+        start_bar=jnp.asarray(start_bar),
+        horizon=jnp.asarray(cfg.horizon, jnp.int32),
+        initial_cash=f32(cfg.initial_cash),
+        commission_bps=f32(cfg.commission_bps),
+        slippage_bps=f32(cfg.slippage_bps),
+        max_position=f32(cfg.max_position),
+        stop_loss=f32(cfg.stop_loss),
+        take_profit=f32(cfg.take_profit),
+        max_hold=jnp.asarray(cfg.max_hold, jnp.int32),
+        max_drawdown=f32(cfg.max_drawdown),
+        ruin=f32(cfg.ruin),
+        sharpe_eta=f32(cfg.sharpe_eta),
+        target_exposure=f32(cfg.target_exposure),
+        bars_per_year=f32(bars_per_year),
+        reward_weights=f32(cfg.reward.as_tuple()),
+    )
+
+
+def initial_state(symbol: jax.Array, bar: jax.Array, params: EnvParams) -> EnvState:
+    """A flat book holding the initial cash, about to decide at bar `bar` of `symbol`."""
+    zf = jnp.zeros((), jnp.float32)
+    zi = jnp.zeros((), jnp.int32)
+    cash = params.initial_cash.astype(jnp.float32)
+    return EnvState(
+        symbol=jnp.asarray(symbol, jnp.int32),
+        bar=jnp.asarray(bar, jnp.int32),
+        steps=zi,
+        cash=cash,
+        units=zf,
+        entry_price=zf,
+        hold_time=zi,
+        equity=cash,
+        peak_equity=cash,
+        realised_pnl=zf,
+        total_cost=zf,
+        trade_pnl=zf,
+        trade_basis=zf,
+        trades=zi,
+        wins=zi,
+        trade_bars=zi,
+        returns=RunningStats.zeros(),
+        dsr=DiffSharpeState.zeros(),
+    )
+
+
+class StartGenerator(Protocol):
+    """Draws the initial `EnvState` of an episode."""
+
+    def __call__(self, key: jax.Array, params: EnvParams) -> EnvState: ...
+
+
+def uniform_start(key: jax.Array, params: EnvParams) -> EnvState:
+    """A start drawn uniformly from every valid (symbol, bar) of the split."""
+    i = jax.random.randint(key, (), 0, params.num_starts)
+    return initial_state(params.start_symbol[i], params.start_bar[i], params)

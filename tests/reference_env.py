@@ -1,0 +1,196 @@
+"""A slow, plainly written reference of the trading environment: one episode, Python floats (float64).
+
+It shares no code with `jaxtrade.env` (only the market arrays are read), so the
+JAX env is checked against an independent implementation of the same rules:
+decide at bar t's close, fill at bar t+1's open with slippage and commission,
+mark at t+1's close; masks, forced exits, termination, truncation, the seven
+reward components and the observation. Running statistics keep the whole
+return list and recompute means with NumPy, rather than Welford updates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BUY = [0.0, 0.025, 0.06, 0.09, 0.0, 0.0, 0.03]
+SELL = [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0]
+HOLD, SELL_ALL, ADD = 0, 5, 6
+
+
+def _div(a, b):
+    return a / b if abs(b) > 1e-12 else 0.0
+
+
+class ReferenceEnv:
+    """One symbol, one episode at a time. `p` holds numpy copies of the EnvParams fields."""
+
+    def __init__(self, p: dict, window: int = 24):
+        self.p = p
+        self.window = window
+
+    def start(self, symbol: int, bar: int) -> dict:
+        p = self.p
+        self.s, self.t, self.steps = symbol, bar, 0
+        self.cash = float(p["initial_cash"])
+        self.units = 0.0
+        self.entry = 0.0
+        self.hold = 0
+        self.equity = self.cash
+        self.peak = self.cash
+        self.realised = 0.0
+        self.trade_pnl = 0.0
+        self.trade_basis = 0.0
+        self.trades = self.wins = self.trade_bars = 0
+        self.returns: list[float] = []
+        self.dsr_a = self.dsr_b = 0.0
+        return self.observe()
+
+    def mask(self) -> list[bool]:
+        p = self.p
+        close = float(p["close"][self.s, self.t])
+        equity = self.cash + self.units * close
+        out = [True] + [False] * 6
+        for a in range(1, 7):
+            if SELL[a] > 0:
+                out[a] = self.units > 0
+                continue
+            spend = BUY[a] * equity
+            fits = (spend <= self.cash * (1 + 1e-6)
+                    and self.units * close + spend <= p["max_position"] * equity * (1 + 1e-6) and spend > 0)
+            out[a] = fits and ((a == ADD) == (self.units > 0))
+        return out
+
+    def observe(self) -> dict:
+        p, s, t, W = self.p, self.s, self.t, self.window
+        close = float(p["close"][s, t])
+        holding = self.units > 0
+        value = self.units * close
+        n = len(self.returns)
+        r = np.asarray(self.returns, np.float64)
+        mean = r.mean() if n else 0.0
+        std = r.std() if n else 0.0
+        down = math.sqrt(np.mean(np.minimum(r, 0.0) ** 2)) if n else 0.0
+        ann = math.sqrt(float(p["bars_per_year"]))
+        position = [
+            close / self.entry - 1 if holding else 0.0,
+            _div(value, p["max_position"] * self.equity),
+            _div(self.units * (close - self.entry), self.equity),
+            math.log1p(self.hold),
+            1.0 if holding else 0.0,
+        ]
+        portfolio = [
+            self.equity / p["initial_cash"] - 1,
+            _div(value, self.equity),
+            float(np.clip(_div(mean, std) * ann, -10, 10)),
+            float(np.clip(_div(mean, down) * ann, -10, 10)),
+            self.realised / p["initial_cash"],
+            math.log1p(self.trades),
+            math.log1p(_div(self.trade_bars, self.trades)),
+            _div(self.wins, self.trades),
+        ]
+        return {
+            "technical": p["technical"][s, t - W + 1: t + 1],
+            "aux": p["aux"][s, t],
+            "position": np.array(position),
+            "portfolio": np.array(portfolio),
+            "regime": p["regime"][s, t],
+            "action_mask": np.array(self.mask()),
+        }
+
+    def step(self, action: int):
+        p, s, t = self.p, self.s, self.t
+        close_t = float(p["close"][s, t])
+        open_n, close_n = float(p["open"][s, t + 1]), float(p["close"][s, t + 1])
+        c, slip = p["commission_bps"] * 1e-4, p["slippage_bps"] * 1e-4
+
+        invalid = not (0 <= action < 7) or not self.mask()[action]
+        act = HOLD if invalid else action
+        exit_reason = 0
+        if self.units > 0:
+            change = close_t / self.entry - 1
+            if p["stop_loss"] > 0 and change <= -p["stop_loss"]:
+                exit_reason = 1
+            elif p["take_profit"] > 0 and change >= p["take_profit"]:
+                exit_reason = 2
+            elif p["max_hold"] > 0 and self.hold >= p["max_hold"]:
+                exit_reason = 3
+        if exit_reason:
+            act = SELL_ALL
+
+        was_holding = self.units > 0
+        equity_before = self.equity
+        cost = realised = 0.0
+        if BUY[act] > 0:
+            spend = min(max(BUY[act] * self.equity, 0.0), self.cash)
+            notional = spend / (1 + c)
+            bought = notional / (open_n * (1 + slip))
+            basis = self.units * self.entry + spend
+            self.units += bought
+            self.entry = basis / self.units
+            self.cash -= spend
+            self.trade_basis += spend
+            cost = (spend - notional) + bought * open_n * slip
+        elif SELL[act] > 0:
+            sold = self.units * SELL[act]
+            gross = sold * open_n * (1 - slip)
+            proceeds = gross * (1 - c)
+            cost = gross * c + sold * open_n * slip
+            realised = proceeds - sold * self.entry
+            self.units = 0.0 if SELL[act] >= 1 else self.units - sold
+            self.cash += proceeds
+            if self.units == 0:
+                self.entry = 0.0
+        self.realised += realised
+        self.trade_pnl += realised
+
+        holding = self.units > 0
+        closed = was_holding and not holding
+        trade_return = trade_bars = 0.0
+        if closed:
+            trade_return = _div(self.trade_pnl, self.trade_basis)
+            trade_bars = self.hold
+            self.trades += 1
+            self.wins += self.trade_pnl > 0
+            self.trade_bars += self.hold
+            self.trade_pnl = self.trade_basis = 0.0
+        self.hold = self.hold + 1 if holding else 0
+
+        self.equity = self.cash + self.units * close_n
+        ret = self.equity / equity_before - 1
+        dd_before = 1 - equity_before / self.peak
+        self.peak = max(self.peak, self.equity)
+        dd_after = 1 - self.equity / self.peak
+        a, b, eta = self.dsr_a, self.dsr_b, p["sharpe_eta"]
+        var = b - a * a
+        dsr = (b * (ret - a) - 0.5 * a * (ret * ret - b)) / var**1.5 if var > 1e-4 * b else 0.0
+        self.dsr_a, self.dsr_b = a + eta * (ret - a), b + eta * (ret * ret - b)
+        self.returns.append(ret)
+        self.t += 1
+        self.steps += 1
+
+        horizon = p["max_hold"] if p["max_hold"] > 0 else p["horizon"]
+        exposure = self.units * close_n / self.equity
+        te = 0.0
+        if closed and trade_return > 0:
+            te += max(0.0, 1 - trade_bars / horizon)
+        if holding and self.units * (close_n - self.entry) <= 0:
+            te -= min(1.0, self.hold / horizon)
+        x = p["target_exposure"]
+        components = np.array([
+            100 * ret,
+            -100 * cost / equity_before,
+            te,
+            float(np.clip(dsr, -5, 5)),
+            -100 * max(0.0, dd_after - dd_before),
+            -max(0.0, exposure - x) / (1 - x),
+            -1.0 if (not was_holding and not holding and act == HOLD) else 0.0,
+        ])
+        reward = float(components @ p["reward_weights"])
+        terminated = (p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]) or (
+            p["max_drawdown"] > 0 and dd_after >= p["max_drawdown"])
+        truncated = not terminated and (self.steps >= p["horizon"] or not p["next_ok"][s, self.t])
+        info = {"equity": self.equity, "cost": cost, "executed_action": act, "invalid_action": invalid,
+                "exit_reason": exit_reason, "components": components}
+        return self.observe(), reward, terminated, truncated, info

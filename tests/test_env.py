@@ -1,0 +1,214 @@
+"""TradingEnv behaviour by hand: starts, one step's arithmetic, risk exits, masks, episode ends, compile once."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxtrade.env import (
+    REWARD_COMPONENTS,
+    Action,
+    EnvConfig,
+    ExitReason,
+    RewardComponents,
+    TradingEnv,
+    episode_starts,
+    initial_state,
+    make_params,
+)
+from jaxtrade.errors import ConfigError, DataError
+from jaxtrade.features import FeatureConfig, compute_features
+
+
+@pytest.fixture(scope="module")
+def market(small_market):
+    features = compute_features(small_market, FeatureConfig(norm_window=60))
+    return small_market, features
+
+
+@pytest.fixture(scope="module")
+def params(market):
+    data, features = market
+    return make_params(data, features, EnvConfig(horizon=40, commission_bps=10.0, slippage_bps=5.0))
+
+
+def state_at(params, symbol, bar, **fields):
+    return initial_state(jnp.int32(symbol), jnp.int32(bar), params).replace(
+        **{k: jnp.asarray(v, getattr(initial_state(0, 0, params), k).dtype) for k, v in fields.items()})
+
+
+def test_episode_starts_need_a_full_ready_window_and_a_next_bar():
+    ready = np.zeros((2, 12), bool)
+    ready[0, 2:12] = True
+    ready[0, 6] = False  # a gap: windows may not span it
+    ready[1, 0:5] = True
+    symbols, bars = episode_starts(ready, window=3, first_bar=0, end_bar=12)
+    # Symbol 0: ready runs 2..5 and 7..11; a start needs 3 ready bars ending at t and t+1 ready.
+    # Symbol 1: ready 0..4 -> t in {2, 3}.
+    assert list(zip(symbols.tolist(), bars.tolist(), strict=True)) == [
+        (0, 4), (0, 9), (0, 10), (1, 2), (1, 3)]
+    # A split [0, 11) may not step into bar 11; [3, 12) may not decide before bar 3.
+    assert episode_starts(ready, 3, 0, 11)[1].tolist() == [4, 9, 2, 3]
+    assert episode_starts(ready, 3, 3, 12)[1].tolist() == [4, 9, 10, 3]
+
+
+def test_make_params_rejects_impossible_splits(market):
+    data, features = market
+    with pytest.raises(DataError, match=r"no episode can start in bars \[0, 100\)"):
+        make_params(data, features, bars=(0, 100))  # all inside the warm-up
+    with pytest.raises(ConfigError, match="bars"):
+        make_params(data, features, bars=(500, 400))
+    with pytest.raises(ConfigError, match="window"):
+        make_params(data, features, window=0)
+    short = jax.tree.map(lambda x: x[:, :300], features)
+    with pytest.raises(DataError, match="features cover"):
+        make_params(data, short)
+
+
+def test_env_config_rejects_bad_values():
+    for kwargs, field in [({"horizon": 0}, "env.horizon"), ({"max_position": 1.5}, "env.max_position"),
+                          ({"stop_loss": -0.1}, "env.stop_loss"), ({"commission_bps": float("nan")}, "env.commission_bps"),
+                          ({"max_hold": 2.5}, "env.max_hold"), ({"sharpe_eta": 1.0}, "env.sharpe_eta")]:
+        with pytest.raises(ConfigError, match=field):
+            EnvConfig(**kwargs)
+
+
+def test_reset_covers_every_start_uniformly(params):
+    env = TradingEnv()
+    n = 40 * params.num_starts
+    _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(jax.random.split(jax.random.key(0), n), params)
+    starts = np.asarray(params.start_symbol) * 10_000 + np.asarray(params.start_bar)
+    drawn = np.asarray(states.symbol) * 10_000 + np.asarray(states.bar)
+    assert np.isin(drawn, starts).all()
+    counts = np.unique(drawn, return_counts=True)[1]
+    assert counts.size == params.num_starts  # every start drawn
+    # Poisson(40) counts: a chi-square statistic near its degrees of freedom.
+    chi2 = ((counts - 40.0) ** 2 / 40.0).sum()
+    assert abs(chi2 - (counts.size - 1)) < 5 * np.sqrt(2 * counts.size)
+
+
+def test_one_buy_step_by_hand(params):
+    env = TradingEnv()
+    s, t = 1, 400
+    state = state_at(params, s, t)
+    obs, nxt, reward, terminated, truncated, info = jax.jit(env.step_env)(
+        jax.random.key(0), state, Action.BUY_LARGE, params)
+    o, c_t, c_n = (float(params.open[s, t + 1]), float(params.close[s, t]), float(params.close[s, t + 1]))
+    cash0, comm, slip = 100_000.0, 10e-4, 5e-4
+    spend = 0.09 * cash0
+    units = spend / (1 + comm) / (o * (1 + slip))
+    equity = cash0 - spend + units * c_n
+    assert float(nxt.units) == pytest.approx(units, rel=1e-6)
+    assert float(nxt.cash) == pytest.approx(cash0 - spend, rel=1e-7)
+    assert float(nxt.equity) == pytest.approx(equity, rel=1e-6)
+    assert float(nxt.entry_price) == pytest.approx(spend / units, rel=1e-6)
+    assert int(nxt.bar) == t + 1 and int(nxt.steps) == 1 and int(nxt.hold_time) == 1
+    cost = spend - spend / (1 + comm) + units * o * slip
+    comps = dict(zip(REWARD_COMPONENTS, map(float, info["reward_components"]), strict=True))
+    assert comps["pnl"] == pytest.approx(100 * (equity / cash0 - 1), rel=1e-4, abs=1e-6)
+    assert comps["cost"] == pytest.approx(-100 * cost / cash0, rel=1e-5)
+    assert comps["hold"] == 0.0 and comps["sizing"] == 0.0  # exposure 9 % < 25 % target
+    weights = np.asarray(params.reward_weights)
+    assert float(reward) == pytest.approx(float(np.dot(weights, list(comps.values()))), rel=1e-6, abs=1e-7)
+    assert not bool(terminated) and not bool(truncated)
+    assert int(info["executed_action"]) == Action.BUY_LARGE and not bool(info["invalid_action"])
+    # The new observation: the window moved one bar, the position is open.
+    np.testing.assert_array_equal(obs.technical, params.technical[s, t + 1 - 23: t + 2])
+    assert float(obs.position[4]) == 1.0
+    assert float(obs.portfolio[1]) == pytest.approx(units * c_n / equity, rel=1e-5)
+    assert not bool(obs.action_mask[Action.BUY_SMALL]) and bool(obs.action_mask[Action.SELL_ALL])
+    assert c_t > 0
+
+
+def test_stop_loss_overrides_the_agent_and_closes_the_trade(params):
+    env = TradingEnv()
+    s, t = 0, 450
+    close = float(params.close[s, t])
+    entry = close / 0.9  # 10 % under water, stop loss at 5 %
+    state = state_at(params, s, t, units=100.0, cash=100_000.0 - 100 * entry, entry_price=entry,
+                     hold_time=7, trade_basis=100 * entry)
+    state = state.replace(equity=state.cash + state.units * close)
+    _, nxt, _, _, _, info = env.step_env(jax.random.key(0), state, Action.ADD_TO_POSITION, params)
+    assert int(info["exit_reason"]) == ExitReason.STOP_LOSS
+    assert int(info["executed_action"]) == Action.SELL_ALL
+    assert float(nxt.units) == 0.0 and int(nxt.hold_time) == 0
+    assert bool(info["trade_closed"]) and int(nxt.trades) == 1 and int(nxt.wins) == 0
+    assert int(nxt.trade_bars) == 7
+    assert float(info["trade_return"]) < -0.05
+
+
+def test_invalid_action_is_carried_out_as_hold(params):
+    env = TradingEnv()
+    state = state_at(params, 0, 420)
+    for action in (Action.SELL_ALL, Action.SELL_PARTIAL, Action.ADD_TO_POSITION, -1, 9):
+        _, nxt, _, _, _, info = env.step_env(jax.random.key(0), state, action, params)
+        assert bool(info["invalid_action"]) and int(info["executed_action"]) == Action.HOLD
+        assert float(nxt.cash) == float(state.cash) and float(nxt.units) == 0.0
+        assert float(info["reward_components"].hold) == -1.0  # flat and idle
+
+
+def test_horizon_and_end_of_data_truncate_and_auto_reset(params):
+    env = TradingEnv()
+    step = jax.jit(env.step)
+    horizon = int(params.horizon)
+    state = state_at(params, 0, 450, steps=horizon - 1)
+    obs, nxt, _, terminated, truncated, info = step(jax.random.key(1), state, Action.HOLD, params)
+    assert bool(truncated) and not bool(terminated)
+    assert int(nxt.steps) == 0  # a fresh episode
+    final = info["final_observation"]
+    np.testing.assert_array_equal(final.technical, params.technical[0, 451 - 23: 452])
+    # The returned observation is the fresh episode's.
+    np.testing.assert_array_equal(obs.technical, env.observe(nxt, params).technical)
+    last = int(np.asarray(params.start_bar)[np.asarray(params.start_symbol) == 0].max())
+    _, nxt, _, terminated, truncated, _ = env.step_env(jax.random.key(1), state_at(params, 0, last), 0, params)
+    assert bool(truncated) and int(nxt.bar) == last + 1 == params.close.shape[1] - 1
+
+
+def test_drawdown_limit_terminates_without_truncation(params):
+    env = TradingEnv()
+    state = state_at(params, 0, 450, peak_equity=200_000.0)  # 50 % below the peak
+    _, _, _, terminated, truncated, info = env.step_env(jax.random.key(0), state, Action.HOLD, params)
+    assert bool(terminated) and not bool(truncated)
+    assert float(info["drawdown"]) == pytest.approx(0.5, rel=1e-6)
+
+
+def test_reset_and_step_compile_once_and_are_deterministic(market, params):
+    env = TradingEnv()
+    reset = jax.jit(jax.vmap(chex.assert_max_traces(env.reset, n=1), in_axes=(0, None)))
+    step = jax.jit(jax.vmap(chex.assert_max_traces(env.step, n=1), in_axes=(0, 0, 0, None)))
+    data, features = market
+    other = make_params(data, features, EnvConfig(horizon=7, commission_bps=1.0, stop_loss=0.0))
+    runs = []
+    for p, seed in ((params, 0), (other, 0), (params, 0), (params, 1)):
+        keys = jax.random.split(jax.random.key(seed), 64)
+        obs, state = reset(keys, p)
+        rewards = []
+        for i in range(30):
+            action = jnp.argmax(obs.action_mask * jax.random.uniform(jax.random.fold_in(keys[0], i), (64, 7)), -1)
+            obs, state, reward, *_ = step(keys, state, action, p)
+            rewards.append(reward)
+        runs.append(np.stack(rewards))
+    np.testing.assert_array_equal(runs[0], runs[2])  # same key, same params: identical
+    assert not np.array_equal(runs[0], runs[3])
+    assert not np.array_equal(runs[0], runs[1])
+
+
+def test_reward_fn_is_injected_and_params_sweep_with_vmap(market, params):
+    def pnl_only(outcome, params):
+        z = jnp.zeros(())
+        return RewardComponents(100.0 * outcome.step_return, z, z, z, z, z, z)
+
+    env = TradingEnv(reward_fn=pnl_only)
+    state = state_at(params, 1, 400)
+    _, _, reward, _, _, info = env.step_env(jax.random.key(0), state, Action.BUY_MEDIUM, params)
+    assert float(reward) == pytest.approx(0.40 * float(info["reward_components"].pnl), rel=1e-6)
+    # Costs are traced: one compiled step, vmapped over commission rates.
+    batch = jax.tree.map(lambda x: jnp.stack([x] * 3), params).replace(
+        commission_bps=jnp.array([0.0, 10.0, 50.0]))
+    axes = jax.tree.map(lambda _: 0, batch)
+    costs = jax.vmap(lambda p: env.step_env(jax.random.key(0), state, Action.BUY_MEDIUM, p)[5]["cost"],
+                     in_axes=(axes,))(batch)
+    assert 0 < float(costs[0]) < float(costs[1]) < float(costs[2])

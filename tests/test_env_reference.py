@@ -1,0 +1,117 @@
+"""The JAX env against the plain NumPy reference, step by step, over thousands of random episodes."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from reference_env import ReferenceEnv
+
+from jaxtrade.env import EnvConfig, RewardWeights, TradingEnv, make_params
+from jaxtrade.features import FeatureConfig, compute_features
+
+NUM_ENVS, NUM_STEPS = 256, 200
+
+
+def random_rollout(env, params, key, num_envs, num_steps):
+    """Auto-resetting rollout; 80 % of actions drawn from the mask, 20 % anything in [-1, 7] (invalid too)."""
+    k_reset, k_run = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_envs), params)
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def body(carry, key):
+        obs, state = carry
+        k_mask, k_any, k_mix, k_step = jax.random.split(key, 4)
+        masked = jax.random.categorical(k_mask, jnp.where(obs.action_mask, 0.0, -jnp.inf))
+        anything = jax.random.randint(k_any, (num_envs,), -1, 8)
+        action = jnp.where(jax.random.uniform(k_mix, (num_envs,)) < 0.8, masked, anything)
+        obs, state, reward, terminated, truncated, info = step(
+            jax.random.split(k_step, num_envs), state, action, params)
+        out = dict(action=action, reward=reward, terminated=terminated, truncated=truncated, info=info,
+                   obs=obs, symbol=state.symbol, bar=state.bar)
+        return (obs, state), out
+
+    run = jax.jit(lambda o, s, k: jax.lax.scan(body, (o, s), jax.random.split(k, num_steps))[1])
+    return jax.tree.map(np.asarray, (obs, state, run(obs, state, k_run)))
+
+
+def host_params(params):
+    out = {}
+    for name, value in vars(params).items():
+        value = np.asarray(value)
+        out[name] = value.astype(np.float64) if value.dtype.kind == "f" and value.ndim <= 1 else value
+    return out
+
+
+CASES = {
+    # Real daily stocks with tight risk limits, full position sizes and every reward weight on:
+    # stop losses, take profits, max-hold exits, drawdown terminations and truncations all occur.
+    "stocks-tight": ("stocks", EnvConfig(
+        horizon=60, max_position=1.0, stop_loss=0.02, take_profit=0.03, max_hold=10, max_drawdown=0.03,
+        ruin=0.99, commission_bps=20.0, slippage_bps=10.0,
+        reward=RewardWeights(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0))),
+    # Synthetic regime-switching bars, default costs and weights, short norm window.
+    "synthetic-default": ("small_market", EnvConfig(horizon=50, max_drawdown=0.05)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_env_matches_reference_step_by_step(case, request):
+    fixture, cfg = CASES[case]
+    data = request.getfixturevalue(fixture)
+    features = compute_features(data, FeatureConfig(norm_window=60 if fixture == "small_market" else 252))
+    params = make_params(data, features, cfg)
+    env = TradingEnv()
+    obs0, state0, out = random_rollout(env, params, jax.random.key(7), NUM_ENVS, NUM_STEPS)
+    p = host_params(params)
+    ref = ReferenceEnv(p)
+
+    final = out["info"]["final_observation"]
+    components = np.stack(out["info"]["reward_components"], axis=-1)
+    got = {"reward": out["reward"], "components": components, "equity": out["info"]["equity"],
+           "position": final.position, "portfolio": final.portfolio}
+    want = {k: np.zeros(v.shape, np.float64) for k, v in got.items()}
+    episodes = 0
+    for i in range(NUM_ENVS):
+        ref_obs = ref.start(int(state0.symbol[i]), int(state0.bar[i]))
+        np.testing.assert_array_equal(ref_obs["technical"], obs0.technical[i])
+        episodes += 1
+        for t in range(NUM_STEPS):
+            o, reward, terminated, truncated, info = ref.step(int(out["action"][t, i]))
+            where = f"env {i} step {t}"
+            assert terminated == out["terminated"][t, i], where
+            assert truncated == out["truncated"][t, i], where
+            assert info["executed_action"] == out["info"]["executed_action"][t, i], where
+            assert info["invalid_action"] == out["info"]["invalid_action"][t, i], where
+            assert info["exit_reason"] == out["info"]["exit_reason"][t, i], where
+            for name in ("technical", "regime", "aux", "action_mask"):
+                np.testing.assert_array_equal(o[name], getattr(final, name)[t, i], err_msg=f"{name} {where}")
+            want["reward"][t, i], want["components"][t, i] = reward, info["components"]
+            want["equity"][t, i] = info["equity"]
+            want["position"][t, i], want["portfolio"][t, i] = o["position"], o["portfolio"]
+            if terminated or truncated:
+                o = ref.start(int(out["symbol"][t, i]), int(out["bar"][t, i]))
+                episodes += 1
+            else:  # without a reset the returned observation is the final one
+                np.testing.assert_array_equal(out["obs"].technical[t, i], final.technical[t, i])
+            np.testing.assert_allclose(o["position"], out["obs"].position[t, i], atol=1e-4, err_msg=where)
+
+    assert episodes >= 500
+    init = p["initial_cash"]
+    np.testing.assert_allclose(got["equity"] / init, want["equity"] / init, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got["position"], want["position"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got["portfolio"], want["portfolio"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got["components"], want["components"], rtol=1e-4, atol=2e-4)
+    np.testing.assert_allclose(got["reward"], want["reward"], rtol=1e-4, atol=2e-4)
+
+    # The random policy really exercised the rules being compared.
+    info = out["info"]
+    assert info["invalid_action"].sum() > 100
+    assert out["truncated"].sum() > 50
+    assert info["trade_closed"].sum() > 100
+    assert (components != 0).any(axis=(0, 1))[:6].all()  # every component but hold fires
+    if case == "stocks-tight":
+        assert np.isin([1, 2, 3], info["exit_reason"]).all()  # stop loss, take profit, max hold
+        assert out["terminated"].sum() > 10
+        assert (components[..., 6] != 0).any()
