@@ -25,6 +25,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/feature_pipeline.py
+	$(BIN)/python benchmarks/env_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Command line: `jaxtrade summary --config configs/quickstart.yaml`."""
+"""Command line: `jaxtrade summary --config configs/quickstart.yaml` (data, features, env rollout)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,53 @@ def _summary(args: argparse.Namespace) -> int:
         for i, name in enumerate(names):
             col = v[:, i]
             print(f"  {name:<18} {col.mean():>9.4f} {col.std():>9.4f} {col.min():>9.4f} {col.max():>9.4f}")
+    _env_summary(cfg, data, feats, args.envs)
     return 0
+
+
+def _env_summary(cfg, data, feats, num_envs: int) -> None:
+    """Build the env on the data and run one horizon of a random masked policy in all envs."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxtrade.env import REWARD_COMPONENTS, TradingEnv, make_params
+
+    params = make_params(data, feats, cfg.env, window=cfg.window)
+    env = TradingEnv(window=cfg.window)
+    starts = np.bincount(np.asarray(params.start_symbol), minlength=data.num_symbols)
+    print(f"env: {params.num_starts} episode starts ("
+          + ", ".join(f"{s} {n}" for s, n in zip(data.symbols, starts, strict=True))
+          + f"), horizon {cfg.env.horizon}, costs {cfg.env.commission_bps:g}+{cfg.env.slippage_bps:g} bps")
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    @jax.jit
+    def rollout(key):
+        k0, k1 = jax.random.split(key)
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k0, num_envs), params)
+
+        def body(carry, key):
+            obs, state = carry
+            ka, ks = jax.random.split(key)
+            action = jax.random.categorical(ka, jnp.where(obs.action_mask, 0.0, -jnp.inf))
+            obs, state, reward, term, trunc, info = step(jax.random.split(ks, num_envs), state, action, params)
+            done = term | trunc
+            return (obs, state), (jnp.stack(info["reward_components"]), term, done,
+                                  jnp.where(done, info["episode_return"], 0.0))
+
+        _, (comps, term, done, ret) = jax.lax.scan(body, (obs, state), jax.random.split(k1, cfg.env.horizon))
+        return comps.mean(axis=(0, 2)), term.sum(), done.sum(), ret.sum()
+
+    rollout(jax.random.key(0))  # compile
+    t = time.perf_counter()
+    comps, term, done, ret = jax.block_until_ready(rollout(jax.random.key(1)))
+    dt = time.perf_counter() - t
+    steps = num_envs * cfg.env.horizon
+    episodes = int(done)
+    print(f"random masked policy, {num_envs} envs x {cfg.env.horizon} steps: {steps / dt:,.0f} steps/s; "
+          f"{episodes} episodes ended ({int(term)} terminated), mean return "
+          f"{float(ret) / max(episodes, 1):+.2%}")
+    print("  mean reward components: " + ", ".join(
+        f"{n} {v:+.4f}" for n, v in zip(REWARD_COMPONENTS, np.asarray(comps), strict=True)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("--no-cache", action="store_true", help="always recompute features")
+    p.add_argument("--envs", type=int, default=1024, help="parallel envs in the random-policy rollout")
     p.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)

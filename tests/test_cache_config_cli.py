@@ -78,6 +78,11 @@ def test_shipped_configs_load_and_round_trip(path):
         ({"data": {"adjust": "yes"}}, r"data.adjust: expected true/false"),
         ({"data": {"synthetic": {"transition": [[0.5, 0.6]]}}}, r"data.synthetic: SyntheticConfig:"),
         ({"data": {"symbols": "AAPL"}}, r"data.symbols: expected a list"),
+        ({"env": {"max_position": 2.0}}, r"env.max_position: must be in \(0, 1\]"),
+        ({"env": {"horizon": 0}}, r"env.horizon: must be an integer >= 1"),
+        ({"env": {"commision_bps": 1.0}}, r"env: unknown key\(s\) \['commision_bps'\]"),
+        ({"env": {"reward": {"pnl": "high"}}}, r"env.reward.pnl: expected a number"),
+        ({"env": {"reward": {"pnl": float("inf")}}}, r"env.reward.pnl: must be a finite number"),
         ({"window": 0}, r"window: must be an integer >= 1"),
         ([1, 2], r"config must be a mapping"),
     ],
@@ -112,12 +117,17 @@ def test_load_data_sources_and_min_bars(tmp_path):
 def test_cli_summary_on_real_data(capsys, tmp_path):
     cfg = tmp_path / "q.yaml"
     cfg.write_text("data: {source: sample, sample: stocks_daily, symbols: [IBM, GOOG]}\n"
-                   "features: {norm_window: 60}\n")
-    assert cli.main(["summary", "--config", str(cfg), "--cache-dir", str(tmp_path / "c")]) == 0
+                   "features: {norm_window: 60}\nenv: {horizon: 20, max_drawdown: 0.0, ruin: 0.0}\n")
+    args = ["summary", "--config", str(cfg), "--cache-dir", str(tmp_path / "c"), "--envs", "32"]
+    assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "2 symbols x 3270 bars" in out and "features computed" in out
     assert "GOOG" in out and "2004-08-19" in out and "rsi" in out and "drawdown" in out
-    assert cli.main(["summary", "--config", str(cfg), "--cache-dir", str(tmp_path / "c")]) == 0
+    # IBM: 3270 bars - warm-up 179 - window 23 - one step = 3067 starts; GOOG listed later.
+    assert "episode starts (IBM 3067, GOOG " in out and "horizon 20" in out
+    assert "32 envs x 20 steps" in out and "32 episodes ended (0 terminated)" in out
+    assert "mean reward components: pnl" in out
+    assert cli.main(args) == 0
     assert "features read from cache" in capsys.readouterr().out
 
 
