@@ -1,0 +1,130 @@
+"""The transformer actor-critic: an encoder torso over the observation's tokens, actor and critic heads.
+
+Tokens (d_model wide) for one observation:
+    24 bar tokens      Dense(23 -> d) of each bar of the technical window + sinusoidal position
+    4 summary tokens   Dense(k -> d) of aux (3), position (5), portfolio (8), regime (10) + a learned type
+    1 [CLS] token      learned; its final state, layer-normed, is the 256-d embedding
+The torso is `num_layers` pre-LayerNorm encoder blocks (multi-head self-attention,
+GELU feed-forward). One set of weights serves every symbol. The actor head maps
+the embedding through 128 hidden units to 7 logits, and invalid actions get a
+logit of -1e9 (probability exactly 0 in float32); the critic maps it to a value.
+"""
+
+from __future__ import annotations
+
+import chex
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtrade.agents.config import TransformerConfig
+from jaxtrade.env.actions import NUM_ACTIONS
+from jaxtrade.env.types import Observation
+
+MASKED_LOGIT = -1e9
+SUMMARY_FIELDS = ("aux", "position", "portfolio", "regime")
+
+
+def sinusoidal_positions(length: int, d_model: int) -> np.ndarray:
+    """(length, d_model) fixed sine/cosine positional encoding (Vaswani et al., 2017)."""
+    pos = np.arange(length)[:, None]
+    div = np.exp(np.arange(0, d_model, 2) * (-np.log(10_000.0) / d_model))
+    table = np.zeros((length, d_model), np.float32)
+    table[:, 0::2] = np.sin(pos * div)
+    table[:, 1::2] = np.cos(pos * div)[:, : d_model // 2]
+    return table
+
+
+class EncoderBlock(nn.Module):
+    """Pre-LN transformer block: x + MHA(LN(x)), then x + MLP(LN(x))."""
+
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        cfg = self.config
+        dtype = jnp.dtype(cfg.dtype)
+        h = nn.LayerNorm(dtype=dtype)(x)
+        h = nn.MultiHeadDotProductAttention(num_heads=cfg.num_heads, dtype=dtype, deterministic=True)(h, h)
+        x = x + h
+        h = nn.LayerNorm(dtype=dtype)(x)
+        h = nn.Dense(cfg.mlp_dim, dtype=dtype)(h)
+        h = nn.gelu(h)
+        h = nn.Dense(cfg.d_model, dtype=dtype)(h)
+        return x + h
+
+
+class TransformerTorso(nn.Module):
+    """Observation -> (B, d_model) embedding."""
+
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, obs: Observation) -> jax.Array:
+        cfg = self.config
+        dtype = jnp.dtype(cfg.dtype)
+        chex.assert_rank(obs.technical, 3)  # (B, W, F)
+        B, W, _ = obs.technical.shape
+        bars = nn.Dense(cfg.d_model, dtype=dtype, name="bar_embed")(obs.technical)
+        bars = bars + jnp.asarray(sinusoidal_positions(W, cfg.d_model), dtype)
+        types = self.param("summary_type", nn.initializers.normal(0.02), (len(SUMMARY_FIELDS), cfg.d_model))
+        summary = jnp.stack([
+            nn.Dense(cfg.d_model, dtype=dtype, name=f"{name}_embed")(getattr(obs, name))
+            for name in SUMMARY_FIELDS
+        ], axis=1) + types.astype(dtype)
+        cls = self.param("cls", nn.initializers.normal(0.02), (1, 1, cfg.d_model))
+        x = jnp.concatenate([jnp.broadcast_to(cls, (B, 1, cfg.d_model)).astype(dtype), bars, summary], axis=1)
+        for i in range(cfg.num_layers):
+            x = EncoderBlock(cfg, name=f"block_{i}")(x)
+        return nn.LayerNorm(dtype=dtype, name="final_norm")(x[:, 0]).astype(jnp.float32)
+
+
+class ActorHead(nn.Module):
+    """(B, d) embedding and (B, 7) mask -> (B, 7) masked logits."""
+
+    hidden: int = 128
+
+    @nn.compact
+    def __call__(self, embedding: jax.Array, mask: jax.Array) -> jax.Array:
+        h = nn.gelu(nn.Dense(self.hidden)(embedding))
+        logits = nn.Dense(NUM_ACTIONS, kernel_init=nn.initializers.orthogonal(0.01))(h)
+        return jnp.where(mask, logits, MASKED_LOGIT)
+
+
+class CriticHead(nn.Module):
+    """(B, d) embedding -> (B,) state value."""
+
+    hidden: int = 128
+
+    @nn.compact
+    def __call__(self, embedding: jax.Array) -> jax.Array:
+        h = nn.gelu(nn.Dense(self.hidden)(embedding))
+        return nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(h)[..., 0]
+
+
+class ActorCritic(nn.Module):
+    """Shared transformer torso with actor and critic heads.
+
+    Call on a batched `Observation` (leading axis B) to get (logits (B, 7), value (B,)).
+    """
+
+    config: TransformerConfig = TransformerConfig()
+
+    @nn.compact
+    def __call__(self, obs: Observation) -> tuple[jax.Array, jax.Array]:
+        embedding = TransformerTorso(self.config, name="torso")(obs)
+        logits = ActorHead(self.config.head_dim, name="actor")(embedding, obs.action_mask)
+        value = CriticHead(self.config.head_dim, name="critic")(embedding)
+        return logits, value
+
+
+def policy(logits: jax.Array) -> distrax.Categorical:
+    """The categorical policy over the 7 actions for (masked) logits."""
+    return distrax.Categorical(logits=logits)
+
+
+def count_params(params) -> int:
+    """Number of scalar parameters in a pytree."""
+    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))

@@ -1,0 +1,110 @@
+"""Fixed-length evaluation episodes for any policy, and the baseline policies to compare with.
+
+`run_episodes` starts `num_episodes` episodes from the env's start generator and
+steps each one for up to `horizon` steps without auto-reset; an episode stops at
+its first terminated or truncated step and keeps its final book. Policies are
+pure functions `act(key, obs) -> action` over a batch of observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxtrade.agents.networks import policy
+from jaxtrade.env.actions import Action
+from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.types import EnvParams, Observation
+
+ActFn = Callable[[jax.Array, Observation], jax.Array]
+
+
+class EpisodeResults(NamedTuple):
+    """One value per episode."""
+
+    total_return: jax.Array  # (E,) final equity / initial cash - 1
+    steps: jax.Array  # (E,) steps taken
+    trades: jax.Array  # (E,) closed round trips
+    wins: jax.Array  # (E,) winning round trips
+    total_cost: jax.Array  # (E,) commission + slippage paid
+    terminated: jax.Array  # (E,) bool: ended by ruin or the drawdown limit
+    step_returns: jax.Array  # (E, H) per-step returns (0 after the episode ended)
+
+
+def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array, num_episodes: int,
+                 horizon: int) -> EpisodeResults:
+    """Run `num_episodes` episodes of up to `horizon` steps under `act` (jit-able; horizon is static)."""
+    k_reset, k_run = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), params)
+    step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
+    alive = jnp.ones((num_episodes,), bool)
+    terminated_any = jnp.zeros((num_episodes,), bool)
+
+    def body(carry, key):
+        obs, state, alive, term_any = carry
+        k_act, k_env = jax.random.split(key)
+        action = act(k_act, obs)
+        new_obs, new_state, _, terminated, truncated, info = step(
+            jax.random.split(k_env, num_episodes), state, action, params)
+        keep = lambda new, old: jnp.where(  # noqa: E731
+            alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old)
+        ret = jnp.where(alive, info["reward_components"].pnl / 100.0, 0.0)
+        state = jax.tree.map(keep, new_state, state)
+        obs = jax.tree.map(keep, new_obs, obs)
+        term_any = term_any | (alive & terminated)
+        alive = alive & ~terminated & ~truncated
+        return (obs, state, alive, term_any), ret
+
+    (_, state, _, term_any), rets = jax.lax.scan(
+        body, (obs, state, alive, terminated_any), jax.random.split(k_run, horizon))
+    return EpisodeResults(
+        total_return=state.equity / params.initial_cash - 1.0,
+        steps=state.steps,
+        trades=state.trades,
+        wins=state.wins,
+        total_cost=state.total_cost,
+        terminated=term_any,
+        step_returns=rets.T,
+    )
+
+
+def random_policy(key: jax.Array, obs: Observation) -> jax.Array:
+    """Uniform over the valid actions."""
+    return jax.random.categorical(key, jnp.where(obs.action_mask, 0.0, -jnp.inf))
+
+
+def cash_policy(key: jax.Array, obs: Observation) -> jax.Array:
+    """Never trade."""
+    return jnp.zeros(obs.action_mask.shape[:-1], jnp.int32)
+
+
+def buy_and_hold_policy(key: jax.Array, obs: Observation) -> jax.Array:
+    """As long as possible: the largest buy when flat, then add whenever the limit allows, never sell."""
+    m = obs.action_mask
+    return jnp.select(
+        [m[..., Action.BUY_LARGE], m[..., Action.BUY_MEDIUM], m[..., Action.BUY_SMALL], m[..., Action.ADD_TO_POSITION]],
+        [Action.BUY_LARGE, Action.BUY_MEDIUM, Action.BUY_SMALL, Action.ADD_TO_POSITION],
+        Action.HOLD,
+    ).astype(jnp.int32)
+
+
+def agent_policy(network, net_params, deterministic: bool = True) -> ActFn:
+    """The trained actor: the most likely valid action, or a sample from the policy."""
+
+    def act(key: jax.Array, obs: Observation) -> jax.Array:
+        logits, _ = network.apply(net_params, obs)
+        if deterministic:
+            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        return policy(logits).sample(seed=key).astype(jnp.int32)
+
+    return act
+
+
+BASELINES: dict[str, ActFn] = {
+    "buy_and_hold": buy_and_hold_policy,
+    "cash": cash_policy,
+    "random": random_policy,
+}

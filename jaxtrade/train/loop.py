@@ -1,0 +1,119 @@
+"""The host-side training loop (impure): jitted chunks of updates, progress lines, orbax checkpoints.
+
+All learning happens inside `Trainer.run_chunk`, one jitted call per
+`updates_per_chunk` updates with no host syncs inside; between chunks this loop
+reads the chunk's metrics, prints a progress line and saves a checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxtrade.agents.networks import ActorCritic
+from jaxtrade.config import Config, config_to_dict
+from jaxtrade.data.types import MarketData
+from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.generator import make_params
+from jaxtrade.env.types import EnvParams
+from jaxtrade.errors import ConfigError
+from jaxtrade.features.pipeline import Features
+from jaxtrade.train.checkpoint import Checkpointer
+from jaxtrade.train.config import PPOHyperparams
+from jaxtrade.train.ppo import Metrics, RunnerState, Trainer, make_train
+
+
+def split_bars(cfg: Config, num_bars: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(train, held-out) bar ranges on the common time axis: the first train_fraction of bars, then the rest."""
+    end = int(round(num_bars * cfg.train_fraction))
+    return (0, end), (end, num_bars)
+
+
+@dataclass
+class Setup:
+    """Everything a training run is built from."""
+
+    cfg: Config
+    env: TradingEnv
+    env_params: EnvParams
+    network: ActorCritic
+    trainer: Trainer
+    hp: PPOHyperparams
+
+
+def build(cfg: Config, data: MarketData, features: Features) -> Setup:
+    """The env on the training bars, the network and the PPO trainer for `cfg`."""
+    train_bars, _ = split_bars(cfg, data.num_bars)
+    env = TradingEnv(window=cfg.window)
+    env_params = make_params(data, features, cfg.env, window=cfg.window, bars=train_bars)
+    network = ActorCritic(cfg.agent)
+    trainer = make_train(cfg.ppo, env, env_params, network)
+    return Setup(cfg, env, env_params, network, trainer, PPOHyperparams.from_config(cfg.ppo))
+
+
+def format_metrics(update: int, total: int, env_steps: int, steps_per_s: float, m: Metrics) -> str:
+    """One progress line from the last update of a chunk."""
+    return (f"update {update:>5}/{total} | {env_steps:>11,} env steps | {steps_per_s:>10,.0f} steps/s | "
+            f"return {float(m.episode_return):+8.3%} ({int(m.episodes)} eps) | reward {float(m.reward):+.4f} | "
+            f"pi {float(m.policy_loss):+.4f} | v {float(m.value_loss):.4f} | H {float(m.entropy):.3f} | "
+            f"kl {float(m.approx_kl):.5f} | lr {float(m.learning_rate):.2e}")
+
+
+def fit(
+    setup: Setup,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    log: Callable[[str], None] | None = print,
+) -> tuple[RunnerState, list[Metrics]]:
+    """Train `setup.cfg.ppo.num_updates` updates in chunks; returns the final state and per-chunk metrics.
+
+    Args:
+      setup: from `build`.
+      checkpoint_dir: where to save a checkpoint after every chunk (None: no checkpoints).
+      resume: continue from the latest checkpoint in `checkpoint_dir` (bit-exact).
+      log: progress-line sink (None: silent).
+    """
+    cfg, trainer, hp = setup.cfg, setup.trainer, setup.hp
+    ppo = cfg.ppo
+    key = jax.random.key(ppo.seed)
+    ckpt = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
+    if resume:
+        if ckpt is None:
+            raise ConfigError("resume needs a checkpoint directory")
+        abstract = jax.eval_shape(trainer.init, key, hp)
+        runner, meta = ckpt.restore(abstract)
+        if meta["config"] != config_to_dict(cfg):
+            raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config")
+        if log:
+            log(f"resumed from {ckpt.directory} at update {int(runner.update)}")
+    else:
+        runner = jax.jit(trainer.init)(key, hp)
+    run_chunk = jax.jit(trainer.run_chunk, static_argnums=2, donate_argnums=0)
+    compiled = {}  # chunk length -> compiled program (the last chunk may be shorter)
+    history: list[Metrics] = []
+    while int(runner.update) < ppo.num_updates:
+        n = min(ppo.updates_per_chunk, ppo.num_updates - int(runner.update))
+        if n not in compiled:
+            t = time.perf_counter()
+            compiled[n] = run_chunk.lower(runner, hp, n).compile()
+            if log:
+                log(f"compiled {n} updates per chunk in {time.perf_counter() - t:.1f}s")
+        t = time.perf_counter()
+        runner, metrics = compiled[n](runner, hp)
+        metrics = jax.tree.map(np.asarray, metrics)
+        dt = time.perf_counter() - t
+        history.append(metrics)
+        update = int(runner.update)
+        if ckpt is not None:
+            ckpt.save(runner, config_to_dict(cfg), {"env_steps": update * ppo.batch_size})
+        if log:
+            last = jax.tree.map(lambda x: x[-1], metrics)
+            log(format_metrics(update, ppo.num_updates, update * ppo.batch_size, n * ppo.batch_size / dt, last))
+    if ckpt is not None:
+        ckpt.close()
+    return runner, history

@@ -1,0 +1,242 @@
+"""PPO on device: rollout -> GAE -> epochs -> minibatches, as nested named `lax.scan`s.
+
+`make_train(ppo_cfg, env, env_params, network)` returns a `Trainer` of pure
+functions:
+
+    init(key, hp)            -> RunnerState                  everything the loop carries
+    update(runner, hp)       -> (RunnerState, Metrics)       one PPO update
+    run_chunk(runner, hp)    -> (RunnerState, Metrics[K])    K = updates_per_chunk updates, one jitted call
+    train(key, hp)           -> (RunnerState, Metrics[U])    the whole run; vmap it over keys (seeds)
+
+`hp` is a `PPOHyperparams` of traced scalars, so seeds and hyperparameters vmap
+into one program. Termination and truncation stay apart: a terminated step
+bootstraps from 0, a truncated one from the value of `info["final_observation"]`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from jaxtrade.agents.networks import policy
+from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.types import EnvParams, EnvState, Observation
+from jaxtrade.train.config import PPOConfig, PPOHyperparams
+
+
+class TrainState(NamedTuple):
+    """Network parameters and optimiser state."""
+
+    params: Any  # flax parameter tree
+    opt_state: Any  # optax state (its count drives the learning-rate schedule)
+
+
+class RunnerState(NamedTuple):
+    """The full carry of the training loop: restoring it resumes a run bit for bit."""
+
+    train_state: TrainState
+    env_state: EnvState  # (N,) batched
+    obs: Observation  # (N,) batched, the next decision's observation
+    key: jax.Array  # PRNG key
+    update: jax.Array  # () int32 updates done
+
+
+class Transition(NamedTuple):
+    """One rollout step for all envs; the rollout stacks them to (T, N, ...)."""
+
+    obs: Observation
+    action: jax.Array  # (N,) int32
+    log_prob: jax.Array  # (N,) behaviour policy log-probability
+    value: jax.Array  # (N,) V(obs)
+    reward: jax.Array  # (N,)
+    terminated: jax.Array  # (N,) bool: no bootstrap
+    truncated: jax.Array  # (N,) bool: bootstrap from the final observation
+    bootstrap_value: jax.Array  # (N,) V(final observation of this step)
+    episode_return: jax.Array  # (N,) equity / initial - 1 at this step
+    components: jax.Array  # (N, 7) reward components
+
+
+class Metrics(NamedTuple):
+    """Per-update training metrics (scalars)."""
+
+    episode_return: jax.Array  # mean final return of episodes that ended in this rollout
+    episodes: jax.Array  # episodes that ended in this rollout
+    reward: jax.Array  # mean per-step reward
+    reward_components: jax.Array  # (7,) mean per-step reward components
+    policy_loss: jax.Array
+    value_loss: jax.Array
+    entropy: jax.Array
+    approx_kl: jax.Array  # mean (r - 1) - log r over minibatches
+    clip_fraction: jax.Array  # share of samples with |r - 1| > clip_eps
+    grad_norm: jax.Array  # global gradient norm before clipping
+    learning_rate: jax.Array
+
+
+def compute_gae(
+    rewards: jax.Array,
+    values: jax.Array,
+    bootstrap_values: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+    gamma: jax.Array,
+    gae_lambda: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Generalised advantage estimation over a rollout with auto-resets.
+
+    delta_t = r_t + gamma * (1 - terminated_t) * B_t - V_t, where B_t is the value
+    of the step's final observation (the next observation unless the episode
+    ended); A_t = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}.
+
+    Args:
+      rewards, values, bootstrap_values: (T, N) float.
+      terminated, truncated: (T, N) bool.
+      gamma, gae_lambda: () discount and GAE lambda.
+
+    Returns:
+      (advantages, value targets), both (T, N).
+    """
+    done = (terminated | truncated).astype(values.dtype)
+    deltas = rewards + gamma * (1.0 - terminated.astype(values.dtype)) * bootstrap_values - values
+
+    def gae_step(next_advantage, x):
+        delta, d = x
+        advantage = delta + gamma * gae_lambda * (1.0 - d) * next_advantage
+        return advantage, advantage
+
+    _, advantages = lax.scan(gae_step, jnp.zeros_like(values[0]), (deltas, done), reverse=True)
+    return advantages, advantages + values
+
+
+def make_optimizer(cfg: PPOConfig, hp: PPOHyperparams) -> optax.GradientTransformation:
+    """Global-norm clipping, Adam, and a linearly annealed (or constant) learning rate."""
+    steps_per_update = cfg.update_epochs * cfg.num_minibatches
+
+    def schedule(count):
+        if not cfg.anneal_lr:
+            return hp.learning_rate
+        done = (count // steps_per_update).astype(jnp.float32)
+        return hp.learning_rate * jnp.maximum(1.0 - done / cfg.num_updates, 0.0)
+
+    return optax.chain(
+        optax.clip_by_global_norm(hp.max_grad_norm),
+        optax.scale_by_adam(eps=1e-5),
+        optax.scale_by_learning_rate(schedule),
+    )
+
+
+class Trainer(NamedTuple):
+    init: Any
+    update: Any
+    run_chunk: Any
+    train: Any
+
+
+def make_train(cfg: PPOConfig, env: TradingEnv, env_params: EnvParams, network) -> Trainer:
+    """Build the pure training functions for `network` (a flax module: obs -> (logits, value))."""
+    N, T = cfg.num_envs, cfg.rollout_len
+    reset = jax.vmap(env.reset, in_axes=(0, None))
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def init(key: jax.Array, hp: PPOHyperparams) -> RunnerState:
+        k_net, k_env, k_run = jax.random.split(key, 3)
+        obs, env_state = reset(jax.random.split(k_env, N), env_params)
+        params = network.init(k_net, obs)
+        opt_state = make_optimizer(cfg, hp).init(params)
+        return RunnerState(TrainState(params, opt_state), env_state, obs, k_run, jnp.zeros((), jnp.int32))
+
+    def rollout(runner: RunnerState) -> tuple[RunnerState, Transition]:
+        params = runner.train_state.params
+
+        def env_step(carry, _):
+            env_state, obs, key = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            logits, value = network.apply(params, obs)
+            pi = policy(logits)
+            action = pi.sample(seed=k_act)
+            next_obs, env_state, reward, terminated, truncated, info = step(
+                jax.random.split(k_env, N), env_state, action, env_params)
+            _, bootstrap = network.apply(params, info["final_observation"])
+            transition = Transition(obs, action, pi.log_prob(action), value, reward, terminated, truncated,
+                                    bootstrap, info["episode_return"], jnp.stack(info["reward_components"], -1))
+            return (env_state, next_obs, key), transition
+
+        (env_state, obs, key), traj = lax.scan(
+            env_step, (runner.env_state, runner.obs, runner.key), None, length=T)
+        return runner._replace(env_state=env_state, obs=obs, key=key), traj
+
+    def loss_fn(params, batch, hp: PPOHyperparams):
+        traj, advantages, targets = batch
+        logits, value = network.apply(params, traj.obs)
+        pi = policy(logits)
+        log_prob = pi.log_prob(traj.action)
+        log_ratio = log_prob - traj.log_prob
+        ratio = jnp.exp(log_ratio)
+        if cfg.normalize_advantages:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        policy_loss = -jnp.minimum(
+            ratio * advantages, jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps) * advantages).mean()
+        value_clipped = traj.value + jnp.clip(value - traj.value, -hp.clip_eps, hp.clip_eps)
+        value_loss = 0.5 * jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2).mean()
+        entropy = pi.entropy().mean()
+        total = policy_loss + hp.vf_coef * value_loss - hp.ent_coef * entropy
+        stats = (policy_loss, value_loss, entropy, ((ratio - 1.0) - log_ratio).mean(),
+                 (jnp.abs(ratio - 1.0) > hp.clip_eps).mean())
+        return total, stats
+
+    def update(runner: RunnerState, hp: PPOHyperparams) -> tuple[RunnerState, Metrics]:
+        tx = make_optimizer(cfg, hp)
+        runner, traj = rollout(runner)
+        advantages, targets = compute_gae(traj.reward, traj.value, traj.bootstrap_value, traj.terminated,
+                                          traj.truncated, hp.gamma, hp.gae_lambda)
+        flat = jax.tree.map(lambda x: x.reshape((T * N,) + x.shape[2:]), (traj, advantages, targets))
+
+        def epoch(carry, _):
+            train_state, key = carry
+            key, k_perm = jax.random.split(key)
+            perm = jax.random.permutation(k_perm, T * N)
+            minibatches = jax.tree.map(
+                lambda x: x[perm].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]), flat)
+
+            def minibatch(train_state, batch):
+                (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(train_state.params, batch, hp)
+                updates, opt_state = tx.update(grads, train_state.opt_state, train_state.params)
+                params = optax.apply_updates(train_state.params, updates)
+                return TrainState(params, opt_state), (*stats, optax.tree.norm(grads))
+
+            train_state, stats = lax.scan(minibatch, train_state, minibatches)
+            return (train_state, key), stats
+
+        (train_state, key), stats = lax.scan(epoch, (runner.train_state, runner.key), None,
+                                             length=cfg.update_epochs)
+        policy_loss, value_loss, entropy, approx_kl, clip_fraction, grad_norm = (s.mean() for s in stats)
+        done = traj.terminated | traj.truncated
+        episodes = done.sum()
+        # The rate this update's optimiser steps used (the schedule counts optimiser steps).
+        lr = hp.learning_rate * (jnp.maximum(1.0 - runner.update / cfg.num_updates, 0.0) if cfg.anneal_lr else 1.0)
+        metrics = Metrics(
+            episode_return=jnp.where(done, traj.episode_return, 0.0).sum() / jnp.maximum(episodes, 1),
+            episodes=episodes,
+            reward=traj.reward.mean(),
+            reward_components=traj.components.mean(axis=(0, 1)),
+            policy_loss=policy_loss,
+            value_loss=value_loss,
+            entropy=entropy,
+            approx_kl=approx_kl,
+            clip_fraction=clip_fraction,
+            grad_norm=grad_norm,
+            learning_rate=lr,
+        )
+        runner = runner._replace(train_state=train_state, key=key, update=runner.update + 1)
+        return runner, metrics
+
+    def run_chunk(runner: RunnerState, hp: PPOHyperparams, num_updates: int = cfg.updates_per_chunk):
+        return lax.scan(lambda r, _: update(r, hp), runner, None, length=num_updates)
+
+    def train(key: jax.Array, hp: PPOHyperparams) -> tuple[RunnerState, Metrics]:
+        return run_chunk(init(key, hp), hp, cfg.num_updates)
+
+    return Trainer(init, update, run_chunk, train)

@@ -1,0 +1,146 @@
+"""The actor-critic and PPO: parameter budget, masking, GAE against a loop, chunked training, exact resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxtrade.agents import ActorCritic, TransformerConfig, count_params, policy
+from jaxtrade.config import load_config
+from jaxtrade.data.config import load_data
+from jaxtrade.env.types import Observation
+from jaxtrade.errors import ConfigError
+from jaxtrade.features import compute_features
+from jaxtrade.train import PPOConfig, compute_gae
+from jaxtrade.train.loop import build, fit
+
+TINY = Path(__file__).parents[1] / "configs" / "tiny.yaml"
+
+
+def batch_obs(batch, mask=None):
+    ks = jax.random.split(jax.random.key(0), 5)
+    return Observation(
+        technical=jax.random.normal(ks[0], (batch, 24, 23)), aux=jax.random.uniform(ks[1], (batch, 3)),
+        position=jax.random.normal(ks[2], (batch, 5)), portfolio=jax.random.normal(ks[3], (batch, 8)),
+        regime=jax.random.normal(ks[4], (batch, 10)),
+        action_mask=jnp.ones((batch, 7), bool) if mask is None else mask)
+
+
+def test_default_transformer_fits_the_parameter_budget():
+    net = ActorCritic(TransformerConfig())
+    params = net.init(jax.random.key(0), batch_obs(2))
+    n = count_params(params)
+    assert 2_000_000 < n < 5_000_000
+    blocks = [k for k in params["params"]["torso"] if k.startswith("block_")]
+    assert len(blocks) == 4
+    assert params["params"]["torso"]["bar_embed"]["kernel"].shape == (23, 256)
+    assert params["params"]["actor"]["Dense_1"]["kernel"].shape == (128, 7)
+    assert params["params"]["critic"]["Dense_1"]["kernel"].shape == (128, 1)
+    with pytest.raises(ConfigError, match="agent.num_heads"):
+        TransformerConfig(d_model=100, num_heads=8)
+
+
+def test_masked_actions_have_zero_probability_and_are_never_sampled():
+    cfg = TransformerConfig(num_layers=1, d_model=32, num_heads=4, mlp_dim=64, head_dim=32)
+    net = ActorCritic(cfg)
+    mask = jax.random.bernoulli(jax.random.key(1), 0.5, (256, 7)).at[:, 0].set(True)
+    obs = batch_obs(256, mask=mask)
+    params = net.init(jax.random.key(0), obs)
+    logits, value = net.apply(params, obs)
+    assert logits.shape == (256, 7) and value.shape == (256,)
+    pi = policy(logits)
+    probs = np.asarray(pi.probs)
+    assert (probs[~np.asarray(mask)] == 0).all()
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    samples = np.asarray(pi.sample(seed=jax.random.key(2), sample_shape=(50,)))
+    assert np.take_along_axis(np.asarray(mask)[None].repeat(50, 0), samples[..., None], -1).all()
+    assert np.isfinite(np.asarray(pi.entropy())).all()
+    # Attention sees the order of the bars: permuting the window changes the output.
+    shuffled = obs.replace(technical=obs.technical[:, ::-1])
+    assert not np.allclose(net.apply(params, shuffled)[1], value)
+
+
+def gae_loop(rewards, values, boot, term, trunc, gamma, lam):
+    T, N = rewards.shape
+    adv = np.zeros((T, N))
+    for n in range(N):
+        running = 0.0
+        for t in reversed(range(T)):
+            nxt = 0.0 if term[t, n] else boot[t, n]
+            delta = rewards[t, n] + gamma * nxt - values[t, n]
+            running = delta + (0.0 if (term[t, n] or trunc[t, n]) else gamma * lam * running)
+            adv[t, n] = running
+    return adv
+
+
+def test_gae_matches_a_loop_and_separates_termination_from_truncation():
+    rng = np.random.default_rng(0)
+    T, N = 50, 8
+    rewards, values, boot = (rng.normal(size=(T, N)).astype(np.float32) for _ in range(3))
+    term = rng.random((T, N)) < 0.05
+    trunc = (rng.random((T, N)) < 0.05) & ~term
+    adv, targets = jax.jit(compute_gae)(rewards, values, boot, term, trunc, 0.97, 0.9)
+    want = gae_loop(rewards, values, boot, term, trunc, 0.97, 0.9)
+    np.testing.assert_allclose(adv, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(targets, want + values, rtol=1e-4, atol=1e-5)
+    # One step: truncation bootstraps from the final observation's value, termination does not.
+    one = lambda te, tr: float(compute_gae(jnp.ones((1, 1)), jnp.zeros((1, 1)), jnp.full((1, 1), 10.0),  # noqa: E731
+                                           jnp.array([[te]]), jnp.array([[tr]]), 0.5, 0.9)[0][0, 0])
+    assert one(False, True) == pytest.approx(6.0) and one(True, False) == pytest.approx(1.0)
+
+
+def test_ppo_config_rejects_bad_shapes():
+    with pytest.raises(ConfigError, match="ppo.num_minibatches"):
+        PPOConfig(num_envs=10, rollout_len=3, num_minibatches=4)
+    with pytest.raises(ConfigError, match="ppo.gamma"):
+        PPOConfig(gamma=1.5)
+
+
+@pytest.fixture(scope="module")
+def tiny_setup():
+    cfg = load_config(TINY)
+    data = load_data(cfg.data, cfg.min_bars)
+    return build(cfg, data, compute_features(data, cfg.features))
+
+
+def test_chunked_training_runs_and_resumes_bit_exactly(tiny_setup, tmp_path):
+    lines = []
+    straight, history = fit(tiny_setup, log=lines.append)
+    assert int(straight.update) == 6 and len(history) == 3
+    assert any(line.startswith("update     6/6") for line in lines)
+    for m in history:
+        for leaf in jax.tree.leaves(m):
+            assert np.isfinite(leaf).all()
+    assert (np.concatenate([m.entropy for m in history]) > 0).all()
+    assert np.concatenate([m.episodes for m in history]).sum() > 0
+
+    # The same run stopped (as if killed) after its checkpoint at update 4, then resumed from disk.
+    _run_until(tiny_setup, tmp_path, stop_after=4)
+    half = build(tiny_setup.cfg, *_data_and_features(tiny_setup))  # rebuilt from scratch
+    resumed, _ = fit(half, checkpoint_dir=tmp_path, resume=True, log=None)
+    assert int(resumed.update) == 6
+    for a, b in zip(jax.tree.leaves(straight.train_state), jax.tree.leaves(resumed.train_state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(jax.random.key_data(straight.key), jax.random.key_data(resumed.key))
+
+
+def _data_and_features(setup):
+    data = load_data(setup.cfg.data, setup.cfg.min_bars)
+    return data, compute_features(data, setup.cfg.features)
+
+
+def _run_until(setup, ckpt_dir, stop_after):
+    """Train chunk by chunk with checkpoints and stop (as if killed) once `stop_after` updates are saved."""
+    class Stop(Exception):
+        pass
+
+    def log(line):
+        if line.startswith(f"update {stop_after:>5}/"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(setup, checkpoint_dir=ckpt_dir, log=log)
