@@ -1,12 +1,12 @@
 # Two entry points for a fresh machine with only Python and pip:
-#   make run   - the main job: load the bundled real data, build features, print a summary
+#   make run   - the main job: train a PPO agent on the bundled real stocks, then backtest it
 #   make test  - lint and the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run summary test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/jaxtrade train --config configs/quickstart.yaml --checkpoint-dir runs/quickstart --resume
+
+summary: $(STAMP)
 	$(BIN)/jaxtrade summary --config configs/quickstart.yaml
 
 lint: $(STAMP)

@@ -1,4 +1,4 @@
-"""Command line: `jaxtrade summary --config configs/quickstart.yaml` (data, features, env rollout)."""
+"""Command line: `jaxtrade summary|train --config configs/quickstart.yaml`."""
 
 from __future__ import annotations
 
@@ -99,6 +99,49 @@ def _env_summary(cfg, data, feats, num_envs: int) -> None:
         f"{n} {v:+.4f}" for n, v in zip(REWARD_COMPONENTS, np.asarray(comps), strict=True)))
 
 
+def _train(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxtrade.config import load_config
+    from jaxtrade.data.config import load_data
+    from jaxtrade.env import make_params
+    from jaxtrade.evaluate import BASELINES, agent_policy, run_episodes
+    from jaxtrade.features.cache import cached_features
+    from jaxtrade.train.loop import build, fit, split_bars
+
+    cfg = load_config(args.config)
+    data = load_data(cfg.data, min_bars=cfg.min_bars)
+    features, _ = cached_features(data, cfg.features, args.cache_dir)
+    setup = build(cfg, data, features)
+    ppo = cfg.ppo
+    print(f"jaxtrade train: {args.config}: {data.num_symbols} symbols, {setup.env_params.num_starts} training "
+          f"starts; {ppo.num_updates} updates x {ppo.num_envs} envs x {ppo.rollout_len} steps on "
+          f"{jax.devices()[0].device_kind}")
+    runner, _ = fit(setup, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+    if args.checkpoint_dir:
+        print(f"checkpoints in {args.checkpoint_dir}")
+
+    _, test_bars = split_bars(cfg, data.num_bars)
+    try:
+        test = make_params(data, features, cfg.env, window=cfg.window, bars=test_bars)
+    except DataError as exc:
+        print(f"no held-out backtest: {exc}")
+        return 0
+    n, horizon = args.eval_episodes, cfg.env.horizon
+    print(f"backtest on held-out bars {test_bars[0]}..{test_bars[1] - 1} ({n} episodes of up to {horizon} "
+          f"steps, same starts for every policy):")
+    print(f"  {'policy':<14} {'mean return':>12} {'std':>8} {'win eps':>8} {'trades':>7} {'costs':>9}")
+    policies = {"agent": agent_policy(setup.network, runner.train_state.params),
+                "agent_sampled": agent_policy(setup.network, runner.train_state.params, deterministic=False),
+                **BASELINES}
+    for name, act in policies.items():
+        r = jax.jit(lambda key, act=act: run_episodes(setup.env, test, act, key, n, horizon))(jax.random.key(1))
+        ret = np.asarray(r.total_return)
+        print(f"  {name:<14} {ret.mean():>+12.3%} {ret.std():>8.3%} {np.mean(ret > 0):>8.1%} "
+              f"{np.asarray(r.trades).mean():>7.2f} {np.asarray(r.total_cost).mean():>9.2f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxtrade", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,10 +151,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-cache", action="store_true", help="always recompute features")
     p.add_argument("--envs", type=int, default=1024, help="parallel envs in the random-policy rollout")
     p.add_argument("-v", "--verbose", action="store_true")
+    p = sub.add_parser("train", help="train a PPO agent, then backtest it on held-out bars")
+    p.add_argument("--config", required=True, help="YAML config file")
+    p.add_argument("--checkpoint-dir", default=None, help="save an orbax checkpoint after every chunk here")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint if there is one (bit-exact)")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder")
+    p.add_argument("--eval-episodes", type=int, default=512, help="held-out backtest episodes per policy")
+    p.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
-        return _summary(args)
+        return _train(args) if args.command == "train" else _summary(args)
     except (ConfigError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -147,9 +147,9 @@ class ReferenceEnv:
 
         holding = self.units > 0
         closed = was_holding and not holding
-        trade_return = trade_bars = 0.0
+        trade_bars = closed_pnl = 0.0
         if closed:
-            trade_return = _div(self.trade_pnl, self.trade_basis)
+            closed_pnl = self.trade_pnl
             trade_bars = self.hold
             self.trades += 1
             self.wins += self.trade_pnl > 0
@@ -173,10 +173,11 @@ class ReferenceEnv:
         horizon = p["max_hold"] if p["max_hold"] > 0 else p["horizon"]
         exposure = self.units * close_n / self.equity
         te = 0.0
-        if closed and trade_return > 0:
-            te += max(0.0, 1 - trade_bars / horizon)
-        if holding and self.units * (close_n - self.entry) <= 0:
-            te -= min(1.0, self.hold / horizon)
+        if closed:
+            te += 100 * closed_pnl / equity_before * horizon / (horizon + trade_bars)
+        unrealised = self.units * (close_n - self.entry)
+        if holding and unrealised < 0:
+            te += 100 * unrealised / equity_before / horizon
         x = p["target_exposure"]
         components = np.array([
             100 * ret,

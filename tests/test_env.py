@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -212,3 +214,33 @@ def test_reward_fn_is_injected_and_params_sweep_with_vmap(market, params):
     costs = jax.vmap(lambda p: env.step_env(jax.random.key(0), state, Action.BUY_MEDIUM, p)[5]["cost"],
                      in_axes=(axes,))(batch)
     assert 0 < float(costs[0]) < float(costs[1]) < float(costs[2])
+
+
+def test_churning_earns_less_reward_than_doing_nothing(params):
+    """Round trips with no edge lose their costs; no component may pay for trading by itself."""
+    env = TradingEnv()
+    n, steps = 512, 40
+
+    def churn(obs):  # buy 9 % when flat, sell everything when holding
+        return jnp.where(obs.position[:, 4] > 0, Action.SELL_ALL, Action.BUY_LARGE)
+
+    @partial(jax.jit, static_argnums=1)
+    def run(key, churning: bool):
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, n), params)
+
+        def body(carry, k):
+            obs, state = carry
+            action = churn(obs) if churning else jnp.zeros(n, jnp.int32)
+            obs, state, reward, _, _, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(k, n), state, action, params)
+            return (obs, state), (reward, jnp.stack(info["reward_components"], -1))
+
+        return jax.lax.scan(body, (obs, state), jax.random.split(key, steps))[1]
+
+    reward_churn, comps_churn = run(jax.random.key(0), True)
+    reward_cash, comps_cash = run(jax.random.key(0), False)
+    assert float(reward_churn.mean()) < float(reward_cash.mean())
+    te = REWARD_COMPONENTS.index("time_efficiency")
+    assert float(comps_churn[..., te].mean()) < 0
+    assert float(comps_churn[..., REWARD_COMPONENTS.index("cost")].mean()) < 0
+    np.testing.assert_array_equal(comps_cash[..., :6], 0.0)  # flat and idle: only the hold component

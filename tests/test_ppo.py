@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import jax
@@ -15,7 +16,7 @@ from jaxtrade.data.config import load_data
 from jaxtrade.env.types import Observation
 from jaxtrade.errors import ConfigError
 from jaxtrade.features import compute_features
-from jaxtrade.train import PPOConfig, compute_gae
+from jaxtrade.train import PPOConfig, PPOHyperparams, compute_gae, make_train
 from jaxtrade.train.loop import build, fit
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.yaml"
@@ -144,3 +145,35 @@ def _run_until(setup, ckpt_dir, stop_after):
 
     with pytest.raises(Stop):
         fit(setup, checkpoint_dir=ckpt_dir, log=log)
+
+
+def test_checkpoint_dir_guards(tiny_setup, tmp_path):
+    _run_until(tiny_setup, tmp_path, stop_after=2)
+    with pytest.raises(ConfigError, match="already holds checkpoints"):
+        fit(tiny_setup, checkpoint_dir=tmp_path, log=None)
+    other = build(replace(tiny_setup.cfg, ppo=replace(tiny_setup.cfg.ppo, ent_coef=0.05)),
+                  *_data_and_features(tiny_setup))
+    with pytest.raises(ConfigError, match="different config"):
+        fit(other, checkpoint_dir=tmp_path, resume=True, log=None)
+    with pytest.raises(ConfigError, match="resume needs a checkpoint directory"):
+        fit(tiny_setup, resume=True, log=None)
+
+
+def test_train_vmaps_over_seeds_and_hyperparameters(tiny_setup):
+    """One compiled program trains 2 seeds x 2 learning rates."""
+    cfg = replace(tiny_setup.cfg.ppo, num_updates=2)
+    trainer = make_train(cfg, tiny_setup.env, tiny_setup.env_params, tiny_setup.network)
+    keys = jax.random.split(jax.random.key(0), 2)
+    hp = PPOHyperparams.from_config(cfg)
+    hps = jax.tree.map(lambda x: jnp.stack([x, x]), hp).replace(learning_rate=jnp.array([1e-4, 3e-3]))
+    train = jax.jit(jax.vmap(jax.vmap(trainer.train, in_axes=(None, 0)), in_axes=(0, None)))
+    runner, metrics = train(keys, hps)
+    assert metrics.policy_loss.shape == (2, 2, 2)  # (seed, lr, update)
+    kernel = np.asarray(runner.train_state.params["params"]["actor"]["Dense_1"]["kernel"])
+    assert kernel.shape[:2] == (2, 2)
+    init = np.asarray(jax.vmap(lambda k: trainer.init(k, hp).train_state.params["params"]["actor"]["Dense_1"]
+                               ["kernel"])(keys))
+    moved = np.abs(kernel - init[:, None]).mean(axis=(2, 3))
+    assert (moved[:, 1] > 3 * moved[:, 0]).all()  # the larger learning rate moved the weights further
+    assert not np.allclose(kernel[0], kernel[1])  # seeds differ
+    np.testing.assert_allclose(np.asarray(metrics.learning_rate)[0, :, 0], [1e-4, 3e-3], rtol=1e-6)

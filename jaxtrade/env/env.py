@@ -154,6 +154,7 @@ class TradingEnv:
         closed = was_holding & ~holding
         trade_pnl = state.trade_pnl + fill.realised_pnl
         trade_basis = state.trade_basis + jnp.where(is_buy, state.cash - fill.cash, 0.0)
+        closed_pnl = jnp.where(closed, trade_pnl, 0.0)
         trade_return = jnp.where(closed, safe_div(trade_pnl, trade_basis), 0.0)
         trade_bars = jnp.where(closed, state.hold_time, 0)
         won = closed & (trade_pnl > 0)
@@ -202,6 +203,7 @@ class TradingEnv:
             hold_time=hold_time,
             unrealised_pnl=fill.units * (close_n - fill.entry_price),
             trade_closed=closed,
+            trade_pnl=closed_pnl,
             trade_return=trade_return,
             trade_bars=trade_bars,
             idle=~was_holding & ~holding & (executed == Action.HOLD),

@@ -6,10 +6,11 @@ on it; the default `shaped_reward` defines the components (all per step, in
 
     pnl              100 * (E' - E) / E                   percent change of equity, costs included
     cost             -100 * cost / E                      commission + slippage, percent of equity
-    time_efficiency  win_bonus - stale_penalty            in [-1, 1]:
-                     win_bonus = max(0, 1 - d / H) when a winning trade of d bars closes,
-                     stale_penalty = min(1, h / H) while a position held h bars is not in profit,
-                     H = max_hold (or horizon when max_hold is off)
+    time_efficiency  100 * P / E * H / (H + d)            when a trade of d bars closes with PnL P,
+                     + 100 * min(U, 0) / E / H            each step a position is under water by U:
+                     profit per unit of time; a quick win counts more than a slow one, a loss
+                     held on costs a little every bar. Zero-edge churning scores < 0 (costs
+                     are in P). H = max_hold (or horizon when max_hold is off)
     sharpe           clip(D, -5, 5)                       differential Sharpe ratio of the step return
     drawdown         -100 * max(0, dd' - dd)              new drawdown taken this step, dd = 1 - E / peak
     sizing           -max(0, x' - x*) / (1 - x*)          exposure x' above the target x*, in [-1, 0]
@@ -46,6 +47,7 @@ class StepOutcome(NamedTuple):
     hold_time: jax.Array  # () int32 bars the open position has been held
     unrealised_pnl: jax.Array  # () units * (close - entry) after the step
     trade_closed: jax.Array  # () bool: this step closed a position
+    trade_pnl: jax.Array  # () the closed trade's PnL, costs included (0 if none closed)
     trade_return: jax.Array  # () the closed trade's PnL / cash spent on it (0 if none closed)
     trade_bars: jax.Array  # () int32 bars the closed trade was held (0 if none closed)
     idle: jax.Array  # () bool: flat before and after, and no order was placed
@@ -76,15 +78,13 @@ def shaped_reward(outcome: StepOutcome, params: EnvParams) -> RewardComponents:
     """The default seven-component reward (definitions in the module docstring)."""
     o = outcome
     horizon = jnp.where(params.max_hold > 0, params.max_hold, params.horizon).astype(jnp.float32)
-    win_bonus = jnp.where(
-        o.trade_closed & (o.trade_return > 0), jnp.maximum(0.0, 1.0 - o.trade_bars / horizon), 0.0
-    )
-    stale = jnp.where(o.holding & (o.unrealised_pnl <= 0), jnp.minimum(1.0, o.hold_time / horizon), 0.0)
+    closed = jnp.where(o.trade_closed, o.trade_pnl * horizon / (horizon + o.trade_bars), 0.0)
+    under_water = jnp.where(o.holding, jnp.minimum(o.unrealised_pnl, 0.0), 0.0) / horizon
     target = params.target_exposure
     return RewardComponents(
         pnl=100.0 * o.step_return,
         cost=-100.0 * safe_div(o.cost, o.equity_before),
-        time_efficiency=win_bonus - stale,
+        time_efficiency=100.0 * safe_div(closed + under_water, o.equity_before),
         sharpe=jnp.clip(o.differential_sharpe, -5.0, 5.0),
         drawdown=-100.0 * jnp.maximum(0.0, o.drawdown_after - o.drawdown_before),
         sizing=-jnp.maximum(0.0, o.exposure - target) / (1.0 - target),

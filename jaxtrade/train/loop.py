@@ -75,16 +75,20 @@ def fit(
     Args:
       setup: from `build`.
       checkpoint_dir: where to save a checkpoint after every chunk (None: no checkpoints).
-      resume: continue from the latest checkpoint in `checkpoint_dir` (bit-exact).
+      resume: continue from the latest checkpoint in `checkpoint_dir` (bit-exact) when there is
+        one, else start fresh; a finished run just returns its final state.
       log: progress-line sink (None: silent).
     """
     cfg, trainer, hp = setup.cfg, setup.trainer, setup.hp
     ppo = cfg.ppo
     key = jax.random.key(ppo.seed)
     ckpt = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
-    if resume:
-        if ckpt is None:
-            raise ConfigError("resume needs a checkpoint directory")
+    if resume and ckpt is None:
+        raise ConfigError("resume needs a checkpoint directory")
+    if ckpt is not None and ckpt.latest_step() is not None and not resume:
+        raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
+                          f"resume from them or choose another directory")
+    if resume and ckpt.latest_step() is not None:
         abstract = jax.eval_shape(trainer.init, key, hp)
         runner, meta = ckpt.restore(abstract)
         if meta["config"] != config_to_dict(cfg):
