@@ -29,6 +29,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/feature_pipeline.py
 	$(BIN)/python benchmarks/env_throughput.py
+	$(BIN)/python benchmarks/encoder_latency.py
+	$(BIN)/python benchmarks/ppo_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
