@@ -105,7 +105,7 @@ def _train(args: argparse.Namespace) -> int:
     from jaxtrade.config import load_config
     from jaxtrade.data.config import load_data
     from jaxtrade.env import make_params
-    from jaxtrade.evaluate import BASELINES, agent_policy, run_episodes
+    from jaxtrade.evaluate import BASELINES, agent_policy, metrics, run_episodes
     from jaxtrade.features.cache import cached_features
     from jaxtrade.train.loop import build, fit, split_bars
 
@@ -130,15 +130,34 @@ def _train(args: argparse.Namespace) -> int:
     n, horizon = args.eval_episodes, cfg.env.horizon
     print(f"backtest on held-out bars {test_bars[0]}..{test_bars[1] - 1} ({n} episodes of up to {horizon} "
           f"steps, same starts for every policy):")
-    print(f"  {'policy':<14} {'mean return':>12} {'std':>8} {'win eps':>8} {'trades':>7} {'costs':>9}")
+    bars_per_year = float(test.bars_per_year)
+    print(f"  {'policy':<14} {'return':>8} {'std':>7} {'Sharpe':>7} {'max DD':>7} {'win eps':>7} "
+          f"{'trades':>7} {'win rate':>8} {'PF':>6} {'costs':>8}")
     policies = {"agent": agent_policy(setup.network, runner.train_state.params),
                 "agent_sampled": agent_policy(setup.network, runner.train_state.params, deterministic=False),
                 **BASELINES}
+    agent_row = None
     for name, act in policies.items():
         r = jax.jit(lambda key, act=act: run_episodes(setup.env, test, act, key, n, horizon))(jax.random.key(1))
         ret = np.asarray(r.total_return)
-        print(f"  {name:<14} {ret.mean():>+12.3%} {ret.std():>8.3%} {np.mean(ret > 0):>8.1%} "
-              f"{np.asarray(r.trades).mean():>7.2f} {np.asarray(r.total_cost).mean():>9.2f}")
+        mask = r.step_mask()
+        row = {
+            "return": ret.mean(),
+            "sharpe": float(metrics.sharpe(r.step_returns, bars_per_year, mask).mean()),
+            "max_dd": float(metrics.max_drawdown(r.step_returns, mask).mean()),
+            "win_rate": float(np.sum(r.wins) / max(int(np.sum(r.trades)), 1)),
+            "pf": float(np.sum(r.gross_profit) / max(float(np.sum(r.gross_loss)), 1e-12)),
+        }
+        agent_row = agent_row or row
+        print(f"  {name:<14} {row['return']:>+8.2%} {ret.std():>7.2%} {row['sharpe']:>7.2f} {row['max_dd']:>7.2%} "
+              f"{np.mean(ret > 0):>7.1%} {np.asarray(r.trades).mean():>7.2f} {row['win_rate']:>8.1%} "
+              f"{row['pf']:>6.2f} {np.asarray(r.total_cost).mean():>8.2f}")
+    targets = [("return >= +12 %", agent_row["return"] >= 0.12), ("Sharpe >= 0.5", agent_row["sharpe"] >= 0.5),
+               ("max DD <= 25 %", agent_row["max_dd"] >= -0.25), ("win rate >= 52 %", agent_row["win_rate"] >= 0.52),
+               ("profit factor >= 1.3", agent_row["pf"] >= 1.3)]
+    print("  targets (agent, per episode mean; trades pooled): "
+          + ", ".join(f"{t} {'met' if ok else 'not met'}" for t, ok in targets))
+    print(f"  Sharpe annualised with {bars_per_year:.0f} bars/year; max DD is the mean of per-episode drawdowns")
     return 0
 
 

@@ -155,3 +155,24 @@ def test_export_features_script(tmp_path):
     assert len(df) == 6225 - FeatureConfig(norm_window=48).warmup
     assert df.ready.all() and np.isfinite(df.filter(like="tech_").to_numpy()).all()
     assert module.main(["--config", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2
+
+
+def test_cli_train_checkpoints_and_backtests(capsys, tmp_path):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("data: {source: synthetic, seed: 3, synthetic: {num_symbols: 2, num_bars: 700}}\n"
+                   "features: {norm_window: 60}\nenv: {horizon: 32}\n"
+                   "agent: {num_layers: 1, d_model: 16, num_heads: 2, mlp_dim: 32, head_dim: 16}\n"
+                   "ppo: {num_envs: 8, rollout_len: 16, num_updates: 2, update_epochs: 1, num_minibatches: 2,"
+                   " updates_per_chunk: 2}\n")
+    ckpt = tmp_path / "run"
+    args = ["train", "--config", str(cfg), "--checkpoint-dir", str(ckpt), "--eval-episodes", "32",
+            "--cache-dir", str(tmp_path / "c")]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "update     2/2" in out and "backtest on held-out bars 560..699" in out
+    for policy in ("agent ", "agent_sampled", "buy_and_hold", "cash", "random"):
+        assert f"\n  {policy}" in out
+    assert "targets (agent" in out and "profit factor >= 1.3" in out
+    assert (ckpt / "2").is_dir()
+    assert cli.main(args) == 2  # the directory holds a run: refuse to overwrite without --resume
+    assert "already holds checkpoints" in capsys.readouterr().err

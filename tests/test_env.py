@@ -139,6 +139,7 @@ def test_stop_loss_overrides_the_agent_and_closes_the_trade(params):
     assert float(nxt.units) == 0.0 and int(nxt.hold_time) == 0
     assert bool(info["trade_closed"]) and int(nxt.trades) == 1 and int(nxt.wins) == 0
     assert int(nxt.trade_bars) == 7
+    assert float(nxt.gross_loss) > 0 and float(nxt.gross_profit) == 0.0
     assert float(info["trade_return"]) < -0.05
 
 

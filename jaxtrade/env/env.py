@@ -187,6 +187,8 @@ class TradingEnv:
             trades=state.trades + closed,
             wins=state.wins + won,
             trade_bars=state.trade_bars + trade_bars,
+            gross_profit=state.gross_profit + jnp.maximum(closed_pnl, 0.0),
+            gross_loss=state.gross_loss - jnp.minimum(closed_pnl, 0.0),
             returns=running_update(state.returns, step_return),
             dsr=dsr_state,
         )

@@ -144,6 +144,8 @@ def initial_state(symbol: jax.Array, bar: jax.Array, params: EnvParams) -> EnvSt
         trades=zi,
         wins=zi,
         trade_bars=zi,
+        gross_profit=zf,
+        gross_loss=zf,
         returns=RunningStats.zeros(),
         dsr=DiffSharpeState.zeros(),
     )

@@ -87,6 +87,8 @@ class EnvState:
     trades: jax.Array  # () int32 closed trades (round trips)
     wins: jax.Array  # () int32 closed trades with positive PnL
     trade_bars: jax.Array  # () int32 bars held, summed over closed trades
+    gross_profit: jax.Array  # () float32 PnL summed over winning closed trades
+    gross_loss: jax.Array  # () float32 -PnL summed over losing closed trades (>= 0)
     returns: RunningStats  # Welford moments of step returns
     dsr: DiffSharpeState  # EMA moments for the differential Sharpe reward
 

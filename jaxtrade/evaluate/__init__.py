@@ -1,5 +1,6 @@
-"""Evaluation: fixed-length episodes under any policy, and baseline policies."""
+"""Evaluation: fixed-length episodes under any policy, baseline policies, and performance metrics."""
 
+from jaxtrade.evaluate import metrics
 from jaxtrade.evaluate.rollout import (
     BASELINES,
     EpisodeResults,
@@ -10,5 +11,5 @@ from jaxtrade.evaluate.rollout import (
     run_episodes,
 )
 
-__all__ = ["BASELINES", "EpisodeResults", "agent_policy", "buy_and_hold_policy", "cash_policy", "random_policy",
+__all__ = ["metrics", "BASELINES", "EpisodeResults", "agent_policy", "buy_and_hold_policy", "cash_policy", "random_policy",
            "run_episodes"]

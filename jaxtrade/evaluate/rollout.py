@@ -29,9 +29,15 @@ class EpisodeResults(NamedTuple):
     steps: jax.Array  # (E,) steps taken
     trades: jax.Array  # (E,) closed round trips
     wins: jax.Array  # (E,) winning round trips
+    gross_profit: jax.Array  # (E,) PnL of winning closed trades
+    gross_loss: jax.Array  # (E,) -PnL of losing closed trades
     total_cost: jax.Array  # (E,) commission + slippage paid
     terminated: jax.Array  # (E,) bool: ended by ruin or the drawdown limit
     step_returns: jax.Array  # (E, H) per-step returns (0 after the episode ended)
+
+    def step_mask(self) -> jax.Array:
+        """(E, H) bool: the steps each episode actually took."""
+        return jnp.arange(self.step_returns.shape[-1]) < self.steps[:, None]
 
 
 def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array, num_episodes: int,
@@ -65,6 +71,8 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
         steps=state.steps,
         trades=state.trades,
         wins=state.wins,
+        gross_profit=state.gross_profit,
+        gross_loss=state.gross_loss,
         total_cost=state.total_cost,
         terminated=term_any,
         step_returns=rets.T,
