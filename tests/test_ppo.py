@@ -33,7 +33,7 @@ def batch_obs(batch, mask=None):
 
 def test_default_transformer_fits_the_parameter_budget():
     net = ActorCritic(TransformerConfig())
-    params = net.init(jax.random.key(0), batch_obs(2))
+    params = jax.jit(net.init)(jax.random.key(0), batch_obs(2))
     n = count_params(params)
     assert 2_000_000 < n < 5_000_000
     blocks = [k for k in params["params"]["torso"] if k.startswith("block_")]
@@ -50,8 +50,9 @@ def test_masked_actions_have_zero_probability_and_are_never_sampled():
     net = ActorCritic(cfg)
     mask = jax.random.bernoulli(jax.random.key(1), 0.5, (256, 7)).at[:, 0].set(True)
     obs = batch_obs(256, mask=mask)
-    params = net.init(jax.random.key(0), obs)
-    logits, value = net.apply(params, obs)
+    params = jax.jit(net.init)(jax.random.key(0), obs)
+    apply = jax.jit(net.apply)
+    logits, value = apply(params, obs)
     assert logits.shape == (256, 7) and value.shape == (256,)
     pi = policy(logits)
     probs = np.asarray(pi.probs)
@@ -62,7 +63,7 @@ def test_masked_actions_have_zero_probability_and_are_never_sampled():
     assert np.isfinite(np.asarray(pi.entropy())).all()
     # Attention sees the order of the bars: permuting the window changes the output.
     shuffled = obs.replace(technical=obs.technical[:, ::-1])
-    assert not np.allclose(net.apply(params, shuffled)[1], value)
+    assert not np.allclose(apply(params, shuffled)[1], value)
 
 
 def gae_loop(rewards, values, boot, term, trunc, gamma, lam):
