@@ -94,7 +94,7 @@ class TradingEnv:
         ])
         trades = state.trades.astype(jnp.float32)
         portfolio = jnp.stack([
-            equity / params.initial_cash - 1.0,
+            (equity - params.initial_cash) / params.initial_cash,
             safe_div(value, equity),
             jnp.clip(running_sharpe(state.returns, params.bars_per_year), -STAT_CLIP, STAT_CLIP),
             jnp.clip(running_sortino(state.returns, params.bars_per_year), -STAT_CLIP, STAT_CLIP),
@@ -220,7 +220,7 @@ class TradingEnv:
         info = {
             "reward_components": components,
             "equity": equity,
-            "episode_return": equity / params.initial_cash - 1.0,
+            "episode_return": (equity - params.initial_cash) / params.initial_cash,
             "drawdown": dd_after,
             "cost": fill.cost,
             "executed_action": executed,

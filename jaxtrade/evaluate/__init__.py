@@ -9,7 +9,8 @@ from jaxtrade.evaluate.rollout import (
     cash_policy,
     random_policy,
     run_episodes,
+    sma_crossover_policy,
 )
 
 __all__ = ["metrics", "BASELINES", "EpisodeResults", "agent_policy", "buy_and_hold_policy", "cash_policy", "random_policy",
-           "run_episodes"]
+           "run_episodes", "sma_crossover_policy"]

@@ -3,7 +3,9 @@
 `run_episodes` starts `num_episodes` episodes from the env's start generator and
 steps each one for up to `horizon` steps without auto-reset; an episode stops at
 its first terminated or truncated step and keeps its final book. Policies are
-pure functions `act(key, obs) -> action` over a batch of observations.
+pure functions `act(key, obs, state, params) -> action` over a batch of episodes;
+learned policies read only `obs`, rule-based baselines may read the market in
+`params` up to the decision bar (`state.bar`), never after it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import jax.numpy as jnp
 from jaxtrade.agents.networks import policy
 from jaxtrade.env.actions import Action
 from jaxtrade.env.env import TradingEnv
-from jaxtrade.env.types import EnvParams, Observation
+from jaxtrade.env.types import EnvParams, EnvState, Observation
 
-ActFn = Callable[[jax.Array, Observation], jax.Array]
+ActFn = Callable[[jax.Array, Observation, EnvState, EnvParams], jax.Array]
 
 
 class EpisodeResults(NamedTuple):
@@ -52,7 +54,7 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     def body(carry, key):
         obs, state, alive, term_any = carry
         k_act, k_env = jax.random.split(key)
-        action = act(k_act, obs)
+        action = act(k_act, obs, state, params)
         new_obs, new_state, _, terminated, truncated, info = step(
             jax.random.split(k_env, num_episodes), state, action, params)
         keep = lambda new, old: jnp.where(  # noqa: E731
@@ -67,7 +69,7 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     (_, state, _, term_any), rets = jax.lax.scan(
         body, (obs, state, alive, terminated_any), jax.random.split(k_run, horizon))
     return EpisodeResults(
-        total_return=state.equity / params.initial_cash - 1.0,
+        total_return=(state.equity - params.initial_cash) / params.initial_cash,
         steps=state.steps,
         trades=state.trades,
         wins=state.wins,
@@ -79,19 +81,18 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     )
 
 
-def random_policy(key: jax.Array, obs: Observation) -> jax.Array:
+def random_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
     """Uniform over the valid actions."""
     return jax.random.categorical(key, jnp.where(obs.action_mask, 0.0, -jnp.inf))
 
 
-def cash_policy(key: jax.Array, obs: Observation) -> jax.Array:
+def cash_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
     """Never trade."""
     return jnp.zeros(obs.action_mask.shape[:-1], jnp.int32)
 
 
-def buy_and_hold_policy(key: jax.Array, obs: Observation) -> jax.Array:
-    """As long as possible: the largest buy when flat, then add whenever the limit allows, never sell."""
-    m = obs.action_mask
+def _go_long(m: jax.Array) -> jax.Array:
+    """The largest allowed buy when flat, ADD while holding and the limit allows, else HOLD."""
     return jnp.select(
         [m[..., Action.BUY_LARGE], m[..., Action.BUY_MEDIUM], m[..., Action.BUY_SMALL], m[..., Action.ADD_TO_POSITION]],
         [Action.BUY_LARGE, Action.BUY_MEDIUM, Action.BUY_SMALL, Action.ADD_TO_POSITION],
@@ -99,10 +100,33 @@ def buy_and_hold_policy(key: jax.Array, obs: Observation) -> jax.Array:
     ).astype(jnp.int32)
 
 
+def buy_and_hold_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
+    """As long as possible: the largest buy when flat, then add whenever the limit allows, never sell."""
+    return _go_long(obs.action_mask)
+
+
+def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
+    """Long (sized like buy-and-hold) while SMA_fast > SMA_slow of closes up to the decision bar, else flat."""
+    if not 0 < fast < slow:
+        raise ValueError(f"need 0 < fast < slow, got fast={fast}, slow={slow}")
+
+    def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
+        def closes(s, t):  # the `slow` closes ending at the decision bar t
+            return jax.lax.dynamic_slice(params.close, (s, t - slow + 1), (1, slow))[0]
+
+        window = jax.vmap(closes)(state.symbol, state.bar)
+        up = window[:, -fast:].mean(-1) > window.mean(-1)
+        holding = obs.position[:, 4] > 0
+        exit_ = jnp.where(holding, Action.SELL_ALL, Action.HOLD).astype(jnp.int32)
+        return jnp.where(up, _go_long(obs.action_mask), exit_)
+
+    return act
+
+
 def agent_policy(network, net_params, deterministic: bool = True) -> ActFn:
     """The trained actor: the most likely valid action, or a sample from the policy."""
 
-    def act(key: jax.Array, obs: Observation) -> jax.Array:
+    def act(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
         logits, _ = network.apply(net_params, obs)
         if deterministic:
             return jnp.argmax(logits, axis=-1).astype(jnp.int32)
@@ -115,4 +139,5 @@ BASELINES: dict[str, ActFn] = {
     "buy_and_hold": buy_and_hold_policy,
     "cash": cash_policy,
     "random": random_policy,
+    "sma_crossover": sma_crossover_policy(10, 50),
 }
