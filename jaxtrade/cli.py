@@ -1,4 +1,4 @@
-"""Command line: `jaxtrade summary|train --config configs/quickstart.yaml`."""
+"""Command line: `jaxtrade summary|train --config X.yaml`, `jaxtrade eval --checkpoint DIR --split test`."""
 
 from __future__ import annotations
 
@@ -99,15 +99,51 @@ def _env_summary(cfg, data, feats, num_envs: int) -> None:
         f"{n} {v:+.4f}" for n, v in zip(REWARD_COMPONENTS, np.asarray(comps), strict=True)))
 
 
+def _backtest(setup, data, features, runner, split: str, episodes: int, report: str | None) -> None:
+    """Agent (greedy and sampled) and baselines on the same episodes of one split; table, targets, report."""
+    import jax
+
+    from jaxtrade.config import config_to_dict
+    from jaxtrade.data.splits import split_bars
+    from jaxtrade.env import make_params
+    from jaxtrade.evaluate import BASELINES, agent_policy
+    from jaxtrade.evaluate.backtest import backtest, format_table, target_report, write_report
+
+    cfg = setup.cfg
+    bars = split_bars(cfg.split, data)[split]
+    if bars[0] == bars[1]:
+        print(f"no {split} backtest: the {split} split is empty (see `split:` in the config)")
+        return
+    try:
+        params = make_params(data, features, cfg.env, window=cfg.window, bars=bars)
+    except DataError as exc:
+        print(f"no {split} backtest: {exc}")
+        return
+    ts = data.timestamps()
+    horizon = cfg.env.horizon
+    print(f"backtest on the {split} split, bars {bars[0]}..{bars[1] - 1} ({str(ts[bars[0]])[:10]} .. "
+          f"{str(ts[bars[1] - 1])[:10]}): {episodes} episodes of up to {horizon} steps, the same starts for "
+          f"every policy")
+    net_params = runner.train_state.params
+    policies = {"agent": agent_policy(setup.network, net_params),
+                "agent_sampled": agent_policy(setup.network, net_params, deterministic=False), **BASELINES}
+    rows = backtest(setup.env, params, policies, jax.random.key(1), episodes, horizon)
+    print(format_table(rows))
+    print(f"  targets (agent): {target_report(rows[0])}")
+    print(f"  Sharpe/Sortino annualised with {rows[0]['bars_per_year']:.0f} bars/year, per-episode means; "
+          f"win rate and profit factor over all closed trades")
+    if report:
+        meta = {"split": split, "bars": list(bars), "update": int(runner.update), "config": config_to_dict(cfg)}
+        print(f"report written to {write_report(rows, report, meta)}")
+
+
 def _train(args: argparse.Namespace) -> int:
     import jax
 
     from jaxtrade.config import load_config
     from jaxtrade.data.config import load_data
-    from jaxtrade.env import make_params
-    from jaxtrade.evaluate import BASELINES, agent_policy, metrics, run_episodes
     from jaxtrade.features.cache import cached_features
-    from jaxtrade.train.loop import build, fit, split_bars
+    from jaxtrade.train.loop import build, fit
 
     cfg = load_config(args.config)
     data = load_data(cfg.data, min_bars=cfg.min_bars)
@@ -120,44 +156,29 @@ def _train(args: argparse.Namespace) -> int:
     runner, _ = fit(setup, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
     if args.checkpoint_dir:
         print(f"checkpoints in {args.checkpoint_dir}")
+    _backtest(setup, data, features, runner, "validation", args.eval_episodes, args.report)
+    return 0
 
-    _, test_bars = split_bars(cfg, data.num_bars)
-    try:
-        test = make_params(data, features, cfg.env, window=cfg.window, bars=test_bars)
-    except DataError as exc:
-        print(f"no held-out backtest: {exc}")
-        return 0
-    n, horizon = args.eval_episodes, cfg.env.horizon
-    print(f"backtest on held-out bars {test_bars[0]}..{test_bars[1] - 1} ({n} episodes of up to {horizon} "
-          f"steps, same starts for every policy):")
-    bars_per_year = float(test.bars_per_year)
-    print(f"  {'policy':<14} {'return':>8} {'std':>7} {'Sharpe':>7} {'max DD':>7} {'win eps':>7} "
-          f"{'trades':>7} {'win rate':>8} {'PF':>6} {'costs':>8}")
-    policies = {"agent": agent_policy(setup.network, runner.train_state.params),
-                "agent_sampled": agent_policy(setup.network, runner.train_state.params, deterministic=False),
-                **BASELINES}
-    agent_row = None
-    for name, act in policies.items():
-        r = jax.jit(lambda key, act=act: run_episodes(setup.env, test, act, key, n, horizon))(jax.random.key(1))
-        ret = np.asarray(r.total_return)
-        mask = r.step_mask()
-        row = {
-            "return": ret.mean(),
-            "sharpe": float(metrics.sharpe(r.step_returns, bars_per_year, mask).mean()),
-            "max_dd": float(metrics.max_drawdown(r.step_returns, mask).mean()),
-            "win_rate": float(np.sum(r.wins) / max(int(np.sum(r.trades)), 1)),
-            "pf": float(np.sum(r.gross_profit) / max(float(np.sum(r.gross_loss)), 1e-12)),
-        }
-        agent_row = agent_row or row
-        print(f"  {name:<14} {row['return']:>+8.2%} {ret.std():>7.2%} {row['sharpe']:>7.2f} {row['max_dd']:>7.2%} "
-              f"{np.mean(ret > 0):>7.1%} {np.asarray(r.trades).mean():>7.2f} {row['win_rate']:>8.1%} "
-              f"{row['pf']:>6.2f} {np.asarray(r.total_cost).mean():>8.2f}")
-    targets = [("return >= +12 %", agent_row["return"] >= 0.12), ("Sharpe >= 0.5", agent_row["sharpe"] >= 0.5),
-               ("max DD <= 25 %", agent_row["max_dd"] >= -0.25), ("win rate >= 52 %", agent_row["win_rate"] >= 0.52),
-               ("profit factor >= 1.3", agent_row["pf"] >= 1.3)]
-    print("  targets (agent, per episode mean; trades pooled): "
-          + ", ".join(f"{t} {'met' if ok else 'not met'}" for t, ok in targets))
-    print(f"  Sharpe annualised with {bars_per_year:.0f} bars/year; max DD is the mean of per-episode drawdowns")
+
+def _eval(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxtrade.config import config_from_dict
+    from jaxtrade.data.config import load_data
+    from jaxtrade.features.cache import cached_features
+    from jaxtrade.train.checkpoint import Checkpointer
+    from jaxtrade.train.loop import build
+
+    ckpt = Checkpointer(args.checkpoint)
+    meta = ckpt.metadata(args.step)
+    cfg = config_from_dict(meta["config"])
+    data = load_data(cfg.data, min_bars=cfg.min_bars)
+    features, _ = cached_features(data, cfg.features, args.cache_dir)
+    setup = build(cfg, data, features)
+    runner, meta = ckpt.restore(jax.eval_shape(setup.trainer.init, jax.random.key(0), setup.hp), args.step)
+    ckpt.close()
+    print(f"jaxtrade eval: {args.checkpoint} at update {int(runner.update)} ({meta.get('env_steps', 0):,} env steps)")
+    _backtest(setup, data, features, runner, args.split, args.episodes, args.report)
     return 0
 
 
@@ -175,12 +196,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint-dir", default=None, help="save an orbax checkpoint after every chunk here")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint if there is one (bit-exact)")
     p.add_argument("--cache-dir", default=None, help="feature cache folder")
-    p.add_argument("--eval-episodes", type=int, default=512, help="held-out backtest episodes per policy")
+    p.add_argument("--eval-episodes", type=int, default=512, help="validation backtest episodes per policy")
+    p.add_argument("--report", default=None, help="write the validation backtest to this .json or .csv")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p = sub.add_parser("eval", help="restore a checkpoint and backtest it against the baselines")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory written by `jaxtrade train`")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+    p.add_argument("--episodes", type=int, default=512, help="episodes per policy")
+    p.add_argument("--report", default=None, help="write the backtest to this .json or .csv")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    commands = {"summary": _summary, "train": _train, "eval": _eval}
     try:
-        return _train(args) if args.command == "train" else _summary(args)
+        return commands[args.command](args)
     except (ConfigError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ import yaml
 
 from jaxtrade.agents.config import TransformerConfig
 from jaxtrade.data.config import DataConfig
+from jaxtrade.data.splits import SplitConfig
 from jaxtrade.env.config import EnvConfig
 from jaxtrade.errors import ConfigError
 from jaxtrade.features.config import FeatureConfig
@@ -34,13 +35,11 @@ class Config:
     env: EnvConfig = field(default_factory=EnvConfig)  # costs, risk controls, horizon, reward weights
     agent: TransformerConfig = field(default_factory=TransformerConfig)  # actor-critic architecture
     ppo: PPOConfig = field(default_factory=PPOConfig)  # training loop and hyperparameters
-    train_fraction: float = 0.8  # leading share of each symbol's bars used for training episodes
+    split: SplitConfig = field(default_factory=SplitConfig)  # walk-forward train / validation / test cut
 
     def __post_init__(self):
         if not isinstance(self.window, int) or self.window < 1:
             raise ConfigError(f"window: must be an integer >= 1, got {self.window!r}")
-        if not isinstance(self.train_fraction, float) or not 0 < self.train_fraction <= 1:
-            raise ConfigError(f"train_fraction: must be in (0, 1], got {self.train_fraction!r}")
 
     @property
     def min_bars(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,10 @@ def test_shipped_configs_load_and_round_trip(path):
         ({"env": {"reward": {"pnl": "high"}}}, r"env.reward.pnl: expected a number"),
         ({"env": {"reward": {"pnl": float("inf")}}}, r"env.reward.pnl: must be a finite number"),
         ({"window": 0}, r"window: must be an integer >= 1"),
+        ({"split": {"train_end": "yesterday"}}, r"split.train_end: 'yesterday' is not an ISO date"),
+        ({"split": {"train_end": "2012-01-01", "valid_end": "2011-01-01"}}, r"split: train_end .* before valid_end"),
+        ({"split": {"train_fraction": 0.9, "valid_fraction": 0.1}}, r"split: train_fraction \+ valid_fraction"),
+        ({"split": {"valid_fraction": -0.1}}, r"split.valid_fraction: must be in \[0, 1\)"),
         ([1, 2], r"config must be a mapping"),
     ],
 )
@@ -157,22 +162,38 @@ def test_export_features_script(tmp_path):
     assert module.main(["--config", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2
 
 
-def test_cli_train_checkpoints_and_backtests(capsys, tmp_path):
+def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path):
     cfg = tmp_path / "t.yaml"
     cfg.write_text("data: {source: synthetic, seed: 3, synthetic: {num_symbols: 2, num_bars: 700}}\n"
                    "features: {norm_window: 60}\nenv: {horizon: 32}\n"
+                   "split: {train_fraction: 0.7, valid_fraction: 0.15}\n"
                    "agent: {num_layers: 1, d_model: 16, num_heads: 2, mlp_dim: 32, head_dim: 16}\n"
                    "ppo: {num_envs: 8, rollout_len: 16, num_updates: 2, update_epochs: 1, num_minibatches: 2,"
                    " updates_per_chunk: 2}\n")
     ckpt = tmp_path / "run"
     args = ["train", "--config", str(cfg), "--checkpoint-dir", str(ckpt), "--eval-episodes", "32",
-            "--cache-dir", str(tmp_path / "c")]
+            "--cache-dir", str(tmp_path / "c"), "--report", str(tmp_path / "valid.csv")]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert "update     2/2" in out and "backtest on held-out bars 560..699" in out
-    for policy in ("agent ", "agent_sampled", "buy_and_hold", "cash", "random"):
+    assert "update     2/2" in out and "backtest on the validation split, bars 490..594" in out
+    for policy in ("agent ", "agent_sampled", "buy_and_hold", "cash", "random", "sma_crossover"):
         assert f"\n  {policy}" in out
-    assert "targets (agent" in out and "profit factor >= 1.3" in out
+    assert "targets (agent)" in out and "profit factor >= 1.3" in out
     assert (ckpt / "2").is_dir()
+    rows = pd.read_csv(tmp_path / "valid.csv")
+    assert list(rows["policy"])[:2] == ["agent", "agent_sampled"] and (rows["episodes"] == 32).all()
+    assert (rows.loc[rows["policy"] == "cash", "mean_return"] == 0).all()
     assert cli.main(args) == 2  # the directory holds a run: refuse to overwrite without --resume
     assert "already holds checkpoints" in capsys.readouterr().err
+
+    # eval restores the run from its checkpoint alone (config included) and backtests the test split.
+    report = tmp_path / "test.json"
+    assert cli.main(["eval", "--checkpoint", str(ckpt), "--episodes", "16", "--report", str(report),
+                     "--cache-dir", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "at update 2 (256 env steps)" in out and "backtest on the test split, bars 595..699" in out
+    saved = json.loads(report.read_text())
+    assert saved["meta"]["split"] == "test" and saved["meta"]["bars"] == [595, 700]
+    assert {r["policy"] for r in saved["rows"]} >= {"agent", "buy_and_hold", "sma_crossover"}
+    assert cli.main(["eval", "--checkpoint", str(tmp_path / "none")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err

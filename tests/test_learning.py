@@ -8,10 +8,11 @@ import numpy as np
 
 from jaxtrade.config import config_from_dict
 from jaxtrade.data.config import load_data
+from jaxtrade.data.splits import split_bars
 from jaxtrade.env import make_params
 from jaxtrade.evaluate import BASELINES, agent_policy, run_episodes
 from jaxtrade.features import compute_features
-from jaxtrade.train.loop import build, fit, split_bars
+from jaxtrade.train.loop import build, fit
 
 # Two persistent regimes (mean length 50 bars) with opposite drifts of +-2/yr at 10 %/yr volatility:
 # buy-and-hold earns ~0 on average, a policy that reads the trend from the window earns a lot.
@@ -20,6 +21,7 @@ CONFIG = {
         "num_symbols": 2, "num_bars": 3000, "drift": [2.0, -2.0], "volatility": [0.1, 0.1],
         "transition": [[0.98, 0.02], [0.02, 0.98]], "jump_intensity": 0.0, "gap_std": 0.0}},
     "features": {"norm_window": 60},
+    "split": {"train_fraction": 0.8, "valid_fraction": 0.0},
     "env": {"horizon": 64, "max_position": 1.0, "stop_loss": 0.0, "take_profit": 0.0, "max_hold": 0,
             "max_drawdown": 0.0, "ruin": 0.0,
             "reward": {"pnl": 1.0, "cost": 0.0, "time_efficiency": 0.0, "sharpe": 0.0, "drawdown": 0.0,
@@ -36,7 +38,7 @@ def test_agent_beats_random_and_buy_and_hold_on_held_out_bars():
     features = compute_features(data, cfg.features)
     setup = build(cfg, data, features)
     runner, history = fit(setup, log=None)
-    _, test_bars = split_bars(cfg, data.num_bars)
+    test_bars = split_bars(cfg.split, data)["test"]
     test = make_params(data, features, cfg.env, window=cfg.window, bars=test_bars)
     n = 512
     results = {}

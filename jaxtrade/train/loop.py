@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.config import Config, config_to_dict
+from jaxtrade.data.splits import split_bars
 from jaxtrade.data.types import MarketData
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import make_params
@@ -26,12 +27,6 @@ from jaxtrade.features.pipeline import Features
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.config import PPOHyperparams
 from jaxtrade.train.ppo import Metrics, RunnerState, Trainer, make_train
-
-
-def split_bars(cfg: Config, num_bars: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(train, held-out) bar ranges on the common time axis: the first train_fraction of bars, then the rest."""
-    end = int(round(num_bars * cfg.train_fraction))
-    return (0, end), (end, num_bars)
 
 
 @dataclass
@@ -47,10 +42,9 @@ class Setup:
 
 
 def build(cfg: Config, data: MarketData, features: Features) -> Setup:
-    """The env on the training bars, the network and the PPO trainer for `cfg`."""
-    train_bars, _ = split_bars(cfg, data.num_bars)
+    """The env on the train split's bars, the network and the PPO trainer for `cfg`."""
     env = TradingEnv(window=cfg.window)
-    env_params = make_params(data, features, cfg.env, window=cfg.window, bars=train_bars)
+    env_params = make_params(data, features, cfg.env, window=cfg.window, bars=split_bars(cfg.split, data)["train"])
     network = ActorCritic(cfg.agent)
     trainer = make_train(cfg.ppo, env, env_params, network)
     return Setup(cfg, env, env_params, network, trainer, PPOHyperparams.from_config(cfg.ppo))
