@@ -27,7 +27,7 @@ ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent / "tests"))
 from common import timed, write_results  # noqa: E402
-from reference_env import ReferenceEnv  # noqa: E402
+from reference_env import ReferenceEnv, reference_params  # noqa: E402
 
 from jaxtrade.data.samples import load_sample  # noqa: E402
 from jaxtrade.env import EnvConfig, TradingEnv, make_params  # noqa: E402
@@ -67,8 +67,7 @@ def bench_jax(env, params, num_envs, repeats, auto_reset=True):
 
 
 def bench_reference(params, seconds=5.0):
-    p = {k: (np.asarray(v).astype(np.float64) if np.asarray(v).dtype.kind == "f" and np.asarray(v).ndim <= 1
-             else np.asarray(v)) for k, v in vars(params).items()}
+    p = reference_params(params)
     ref, rng = ReferenceEnv(p), np.random.default_rng(0)
     starts = np.stack([p["start_symbol"], p["start_bar"]], axis=1)
     obs = ref.start(*starts[rng.integers(len(starts))])

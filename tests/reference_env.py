@@ -19,12 +19,21 @@ SELL = [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0]
 HOLD, SELL_ALL, ADD = 0, 5, 6
 
 
+def reference_params(params) -> dict:
+    """EnvParams as plain NumPy: scalars and small vectors as float64, market arrays unchanged."""
+    out = {}
+    for name, value in vars(params).items():
+        value = np.asarray(value)
+        out[name] = value.astype(np.float64) if value.dtype.kind == "f" and value.ndim <= 1 else value
+    return out
+
+
 def _div(a, b):
     return a / b if abs(b) > 1e-12 else 0.0
 
 
 class ReferenceEnv:
-    """One symbol, one episode at a time. `p` holds numpy copies of the EnvParams fields."""
+    """One symbol, one episode at a time. `p` is `reference_params(env_params)`."""
 
     def __init__(self, p: dict, window: int = 24):
         self.p = p

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference_env import ReferenceEnv
+from reference_env import ReferenceEnv, reference_params
 
 from jaxtrade.env import EnvConfig, RewardWeights, TradingEnv, make_params
 from jaxtrade.features import FeatureConfig, compute_features
@@ -36,14 +36,6 @@ def random_rollout(env, params, key, num_envs, num_steps):
     return jax.tree.map(np.asarray, (obs, state, run(obs, state, k_run)))
 
 
-def host_params(params):
-    out = {}
-    for name, value in vars(params).items():
-        value = np.asarray(value)
-        out[name] = value.astype(np.float64) if value.dtype.kind == "f" and value.ndim <= 1 else value
-    return out
-
-
 CASES = {
     # Real daily stocks with tight risk limits, full position sizes and every reward weight on:
     # stop losses, take profits, max-hold exits, drawdown terminations and truncations all occur.
@@ -64,7 +56,7 @@ def test_env_matches_reference_step_by_step(case, request):
     params = make_params(data, features, cfg)
     env = TradingEnv()
     obs0, state0, out = random_rollout(env, params, jax.random.key(7), NUM_ENVS, NUM_STEPS)
-    p = host_params(params)
+    p = reference_params(params)
     ref = ReferenceEnv(p)
 
     final = out["info"]["final_observation"]
