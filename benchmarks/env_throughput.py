@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 ROOT = Path(__file__).parent
@@ -31,6 +30,7 @@ from reference_env import ReferenceEnv, reference_params  # noqa: E402
 
 from jaxtrade.data.samples import load_sample  # noqa: E402
 from jaxtrade.env import EnvConfig, TradingEnv, make_params  # noqa: E402
+from jaxtrade.evaluate import random_policy  # noqa: E402
 from jaxtrade.features import compute_features  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def make_runner(env, params, num_envs, num_steps, auto_reset=True):
     def body(carry, key):
         obs, state = carry
         k_act, k_step = jax.random.split(key)
-        action = jax.random.categorical(k_act, jnp.where(obs.action_mask, 0.0, -jnp.inf))
+        action = random_policy(k_act, obs)
         obs, state, reward, *_ = step(jax.random.split(k_step, num_envs), state, action, params)
         return (obs, state), reward
 

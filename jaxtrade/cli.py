@@ -60,6 +60,7 @@ def _env_summary(cfg, data, feats, num_envs: int) -> None:
     import jax.numpy as jnp
 
     from jaxtrade.env import REWARD_COMPONENTS, TradingEnv, make_params
+    from jaxtrade.evaluate import random_policy
 
     params = make_params(data, feats, cfg.env, window=cfg.window)
     env = TradingEnv(window=cfg.window)
@@ -77,7 +78,7 @@ def _env_summary(cfg, data, feats, num_envs: int) -> None:
         def body(carry, key):
             obs, state = carry
             ka, ks = jax.random.split(key)
-            action = jax.random.categorical(ka, jnp.where(obs.action_mask, 0.0, -jnp.inf))
+            action = random_policy(ka, obs)
             obs, state, reward, term, trunc, info = step(jax.random.split(ks, num_envs), state, action, params)
             done = term | trunc
             return (obs, state), (jnp.stack(info["reward_components"]), term, done,

@@ -111,15 +111,19 @@ def compute_gae(
     return advantages, advantages + values
 
 
+def learning_rate_at(cfg: PPOConfig, hp: PPOHyperparams, update: jax.Array) -> jax.Array:
+    """The learning rate of update `update` (0-based): linearly annealed to 0 over num_updates, or constant."""
+    if not cfg.anneal_lr:
+        return hp.learning_rate
+    return hp.learning_rate * jnp.maximum(1.0 - update.astype(jnp.float32) / cfg.num_updates, 0.0)
+
+
 def make_optimizer(cfg: PPOConfig, hp: PPOHyperparams) -> optax.GradientTransformation:
-    """Global-norm clipping, Adam, and a linearly annealed (or constant) learning rate."""
+    """Global-norm clipping, Adam, and `learning_rate_at` the update the optimiser step belongs to."""
     steps_per_update = cfg.update_epochs * cfg.num_minibatches
 
     def schedule(count):
-        if not cfg.anneal_lr:
-            return hp.learning_rate
-        done = (count // steps_per_update).astype(jnp.float32)
-        return hp.learning_rate * jnp.maximum(1.0 - done / cfg.num_updates, 0.0)
+        return learning_rate_at(cfg, hp, count // steps_per_update)
 
     return optax.chain(
         optax.clip_by_global_norm(hp.max_grad_norm),
@@ -215,8 +219,7 @@ def make_train(cfg: PPOConfig, env: TradingEnv, env_params: EnvParams, network) 
         policy_loss, value_loss, entropy, approx_kl, clip_fraction, grad_norm = (s.mean() for s in stats)
         done = traj.terminated | traj.truncated
         episodes = done.sum()
-        # The rate this update's optimiser steps used (the schedule counts optimiser steps).
-        lr = hp.learning_rate * (jnp.maximum(1.0 - runner.update / cfg.num_updates, 0.0) if cfg.anneal_lr else 1.0)
+        lr = learning_rate_at(cfg, hp, runner.update)  # what this update's optimiser steps used
         metrics = Metrics(
             episode_return=jnp.where(done, traj.episode_return, 0.0).sum() / jnp.maximum(episodes, 1),
             episodes=episodes,
