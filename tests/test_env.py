@@ -12,6 +12,7 @@ import pytest
 
 from jaxtrade.env import (
     REWARD_COMPONENTS,
+    START_FIELDS,
     Action,
     EnvConfig,
     ExitReason,
@@ -20,6 +21,9 @@ from jaxtrade.env import (
     episode_starts,
     initial_state,
     make_params,
+    params_axes,
+    select_starts,
+    symbol_params,
 )
 from jaxtrade.errors import ConfigError, DataError
 from jaxtrade.features import FeatureConfig, compute_features
@@ -90,6 +94,30 @@ def test_reset_covers_every_start_uniformly(params):
     # Poisson(40) counts: a chi-square statistic near its degrees of freedom.
     chi2 = ((counts - 40.0) ** 2 / 40.0).sum()
     assert abs(chi2 - (counts.size - 1)) < 5 * np.sqrt(2 * counts.size)
+
+
+def test_symbol_params_start_only_on_their_symbol_and_stay_uniform(params):
+    env = TradingEnv()
+    per_symbol = symbol_params(params, [1, 0])
+    sym = np.asarray(params.start_symbol)
+    assert per_symbol.start_symbol.shape == (2, max(np.sum(sym == 0), np.sum(sym == 1)))
+    assert per_symbol.start_count.tolist() == [int(np.sum(sym == 1)), int(np.sum(sym == 0))]
+    reset = jax.vmap(jax.vmap(env.reset, in_axes=(0, None)), in_axes=(None, params_axes(params, START_FIELDS)))
+    n = 30 * int(per_symbol.start_count.max())
+    _, states = jax.jit(reset)(jax.random.split(jax.random.key(1), n), per_symbol)
+    assert (np.asarray(states.symbol) == np.array([[1], [0]])).all()
+    for row, s in enumerate([1, 0]):  # padding is never drawn twice as often: counts stay Poisson
+        counts = np.unique(np.asarray(states.bar[row]), return_counts=True)[1]
+        assert counts.size == int(np.sum(sym == s))
+        mean = n / counts.size
+        chi2 = ((counts - mean) ** 2 / mean).sum()
+        assert abs(chi2 - (counts.size - 1)) < 5 * np.sqrt(2 * counts.size)
+    with pytest.raises(DataError, match="no episode start selected"):
+        select_starts(params, np.zeros(params.num_starts, bool))
+    with pytest.raises(ConfigError, match="length"):
+        select_starts(params, np.ones(params.num_starts, bool), 3)
+    with pytest.raises(ConfigError, match="unknown EnvParams fields"):
+        params_axes(params, ["start_symbols"])
 
 
 def test_one_buy_step_by_hand(params):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxtrade.data.types import MarketData
-from jaxtrade.env import EnvConfig, TradingEnv, make_params
+from jaxtrade.env import EnvConfig, TradingEnv, make_params, select_starts
 from jaxtrade.features import FeatureConfig, compute_features
 
 S, T = 2, 260
@@ -45,10 +45,8 @@ def hostile_market(seed, scale, vol, crash_bar, crash, gap_bars, open_jump) -> M
 
 
 def padded(params):
-    """Repeat the start table to a fixed length so every example reuses one compiled rollout."""
-    n = params.num_starts
-    idx = np.arange(S * T) % n
-    return params.replace(start_symbol=params.start_symbol[idx], start_bar=params.start_bar[idx])
+    """Pad the start table to a fixed length so every example reuses one compiled rollout."""
+    return select_starts(params, np.ones(params.num_starts, bool), S * T)
 
 
 ENV = TradingEnv()

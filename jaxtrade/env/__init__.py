@@ -15,10 +15,14 @@ from jaxtrade.env.actions import (
 from jaxtrade.env.config import REWARD_COMPONENTS, EnvConfig, RewardWeights
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import (
+    START_FIELDS,
     StartGenerator,
     episode_starts,
     initial_state,
     make_params,
+    params_axes,
+    select_starts,
+    symbol_params,
     uniform_start,
 )
 from jaxtrade.env.rewards import (
@@ -47,9 +51,9 @@ from jaxtrade.env.types import (
 
 __all__ = [
     "BUY_FRACTION", "NUM_ACTIONS", "PORTFOLIO_FEATURES", "POSITION_FEATURES", "REWARD_COMPONENTS",
-    "SELL_FRACTION", "Action", "DiffSharpeState", "EnvConfig", "EnvParams", "EnvState", "ExitReason", "Fill",
+    "SELL_FRACTION", "START_FIELDS", "Action", "DiffSharpeState", "EnvConfig", "EnvParams", "EnvState", "ExitReason", "Fill",
     "Observation", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "StartGenerator",
     "StepOutcome", "TradingEnv", "action_mask", "buy", "decode_action", "differential_sharpe", "episode_starts",
-    "forced_exit", "initial_state", "make_params", "mark_to_market", "running_sharpe", "running_sortino",
-    "running_std", "running_update", "sell", "shaped_reward", "total_reward", "uniform_start", "unrealised_pnl",
+    "forced_exit", "initial_state", "make_params", "mark_to_market", "params_axes", "running_sharpe", "running_sortino",
+    "running_std", "running_update", "select_starts", "sell", "shaped_reward", "symbol_params", "total_reward", "uniform_start", "unrealised_pnl",
 ]

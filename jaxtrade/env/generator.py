@@ -14,6 +14,7 @@ the split.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 import jax
@@ -105,6 +106,7 @@ def make_params(
         next_ok=jnp.asarray(nxt),
         start_symbol=jnp.asarray(start_symbol),
         start_bar=jnp.asarray(start_bar),
+        start_count=jnp.asarray(start_symbol.size, jnp.int32),
         horizon=jnp.asarray(cfg.horizon, jnp.int32),
         initial_cash=f32(cfg.initial_cash),
         commission_bps=f32(cfg.commission_bps),
@@ -159,5 +161,68 @@ class StartGenerator(Protocol):
 
 def uniform_start(key: jax.Array, params: EnvParams) -> EnvState:
     """A start drawn uniformly from every valid (symbol, bar) of the split."""
-    i = jax.random.randint(key, (), 0, params.num_starts)
+    i = jax.random.randint(key, (), 0, params.start_count)
     return initial_state(params.start_symbol[i], params.start_bar[i], params)
+
+
+START_FIELDS = ("start_symbol", "start_bar", "start_count")
+
+
+def params_axes(params: EnvParams, batched: tuple[str, ...] | list[str]) -> EnvParams:
+    """The `vmap` in_axes tree for params whose `batched` fields carry a leading axis (0) and the rest none."""
+    names = [f.name for f in dataclasses.fields(params)]
+    unknown = set(batched) - set(names)
+    if unknown:
+        raise ConfigError(f"unknown EnvParams fields {sorted(unknown)}")
+    return params.replace(**{n: (0 if n in batched else None) for n in names})
+
+
+def select_starts(params: EnvParams, keep: np.ndarray, length: int | None = None) -> EnvParams:
+    """Params whose episodes start only at the starts where `keep` is true (host-side).
+
+    The kept starts come first and the table is padded to `length` entries (by
+    repeating them; `start_count` excludes the padding, so draws stay uniform over
+    the kept starts). Equal-length tables let params for different symbols or
+    periods stack into one batch for `vmap`.
+
+    Args:
+      params: from `make_params`.
+      keep: (num_starts,) bool over the starts in use.
+      length: table length (None: the number kept).
+
+    Raises:
+      DataError: nothing kept. ConfigError: `length` below the number kept.
+    """
+    n = params.num_starts
+    keep = np.asarray(keep, bool)
+    if keep.shape != (n,):
+        raise ConfigError(f"keep: need a ({n},) mask over the episode starts, got shape {keep.shape}")
+    idx = np.nonzero(keep)[0]
+    if idx.size == 0:
+        raise DataError("no episode start selected")
+    length = idx.size if length is None else length
+    if length < idx.size:
+        raise ConfigError(f"length: {length} is below the {idx.size} selected starts")
+    table = idx[np.arange(length) % idx.size]
+    return params.replace(start_symbol=params.start_symbol[table], start_bar=params.start_bar[table],
+                          start_count=jnp.asarray(idx.size, jnp.int32))
+
+
+def symbol_params(params: EnvParams, symbols: list[int] | range) -> EnvParams:
+    """One params per symbol, stacked (leading axis S'): each symbol's episodes start only on that symbol.
+
+    Returns:
+      `EnvParams` whose `START_FIELDS` have a leading symbol axis; every other
+      field is shared. Vmap with `in_axes=params_axes(params, START_FIELDS)`.
+    """
+    sym = np.asarray(params.start_symbol)[: params.num_starts]
+    counts = [int(np.sum(sym == s)) for s in symbols]
+    for s, c in zip(symbols, counts, strict=True):
+        if c == 0:
+            raise DataError(f"symbol {s} has no episode start in these params")
+    each = [select_starts(params, sym == s, max(counts)) for s in symbols]
+    stack = lambda *x: jnp.stack(x)  # noqa: E731
+    return params.replace(start_symbol=stack(*(p.start_symbol for p in each)),
+                          start_bar=stack(*(p.start_bar for p in each)),
+                          start_count=stack(*(p.start_count for p in each)))
+

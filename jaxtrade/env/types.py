@@ -47,6 +47,7 @@ class EnvParams:
     next_ok: jax.Array  # (S, T) bool: bar t+1 is ready and inside the split, so a step from t is possible
     start_symbol: jax.Array  # (N,) int32 symbol of each valid episode start
     start_bar: jax.Array  # (N,) int32 decision bar of each valid episode start
+    start_count: jax.Array  # () int32 starts in use: entries [0, start_count) of the table (the rest pads)
     horizon: jax.Array  # () int32 steps before truncation
     initial_cash: jax.Array  # () float32
     commission_bps: jax.Array  # () float32
@@ -64,7 +65,8 @@ class EnvParams:
 
     @property
     def num_starts(self) -> int:
-        return self.start_bar.shape[0]
+        """Episode starts in use (host only)."""
+        return int(self.start_count)
 
 
 @struct.dataclass
