@@ -33,14 +33,14 @@ TINY = TransformerConfig(num_layers=1, d_model=32, num_heads=2, mlp_dim=64, head
 
 def bench(name, agent, ppo, env, env_params, repeats):
     network = ActorCritic(agent)
-    trainer = make_train(ppo, env, env_params, network)
+    trainer = make_train(ppo, env, network)
     hp = PPOHyperparams.from_config(ppo)
-    runner = jax.jit(trainer.init)(jax.random.key(0), hp)
-    run = jax.jit(trainer.run_chunk, static_argnums=2)
+    runner = jax.jit(trainer.init)(jax.random.key(0), hp, env_params)
+    run = jax.jit(trainer.run_chunk, static_argnums=3)
     t = time.perf_counter()
-    runner, _ = jax.block_until_ready(run(runner, hp, ppo.num_updates))
+    runner, _ = jax.block_until_ready(run(runner, hp, env_params, ppo.num_updates))
     first = time.perf_counter() - t
-    timing = timed(lambda: jax.block_until_ready(run(runner, hp, ppo.num_updates)), repeats)
+    timing = timed(lambda: jax.block_until_ready(run(runner, hp, env_params, ppo.num_updates)), repeats)
     steps = ppo.num_updates * ppo.batch_size
     row = {"params": count_params(runner.train_state.params), "agent": vars(agent), "ppo": vars(ppo),
            "first_call_s": first, "run": timing, "env_steps_per_run": steps,

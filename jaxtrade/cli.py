@@ -125,7 +125,9 @@ def _backtest(setup, data, features, runner, split: str, episodes: int, report: 
     print(f"backtest on the {split} split, bars {bars[0]}..{bars[1] - 1} ({str(ts[bars[0]])[:10]} .. "
           f"{str(ts[bars[1] - 1])[:10]}): {episodes} episodes of up to {horizon} steps, the same starts for "
           f"every policy")
-    net_params = runner.train_state.params
+    from jaxtrade.train.loop import to_host
+
+    net_params = to_host(runner.train_state.params)  # host copies: the backtest runs in this process alone
     policies = {"agent": agent_policy(setup.network, net_params),
                 "agent_sampled": agent_policy(setup.network, net_params, deterministic=False), **BASELINES}
     rows = backtest(setup.env, params, policies, jax.random.key(1), episodes, horizon)
@@ -134,7 +136,8 @@ def _backtest(setup, data, features, runner, split: str, episodes: int, report: 
     print(f"  Sharpe/Sortino annualised with {rows[0]['bars_per_year']:.0f} bars/year, per-episode means; "
           f"win rate and profit factor over all closed trades")
     if report:
-        meta = {"split": split, "bars": list(bars), "update": int(runner.update), "config": config_to_dict(cfg)}
+        meta = {"split": split, "bars": list(bars), "update": int(to_host(runner.update)),
+                "config": config_to_dict(cfg)}
         print(f"report written to {write_report(rows, report, meta)}")
 
 
@@ -146,15 +149,22 @@ def _train(args: argparse.Namespace) -> int:
     from jaxtrade.features.cache import cached_features
     from jaxtrade.train.loop import build, fit
 
+    if args.distributed:
+        jax.distributed.initialize()  # coordinator and process ids from the cluster (SLURM, ...) or JAX_* vars
+    lead = jax.process_index() == 0
     cfg = load_config(args.config)
     data = load_data(cfg.data, min_bars=cfg.min_bars)
     features, _ = cached_features(data, cfg.features, args.cache_dir)
     setup = build(cfg, data, features)
     ppo = cfg.ppo
-    print(f"jaxtrade train: {args.config}: {data.num_symbols} symbols, {setup.env_params.num_starts} training "
-          f"starts; {ppo.num_updates} updates x {ppo.num_envs} envs x {ppo.rollout_len} steps on "
-          f"{jax.devices()[0].device_kind}")
-    runner, _ = fit(setup, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+    if lead:
+        print(f"jaxtrade train: {args.config}: {data.num_symbols} symbols, {setup.env_params.num_starts} training "
+              f"starts; {ppo.num_updates} updates x {ppo.num_envs} envs x {ppo.rollout_len} steps on "
+              f"{jax.device_count()} x {jax.devices()[0].device_kind} ({jax.process_count()} process(es))")
+    runner, history = fit(setup, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                          log=print if lead else None)
+    if not lead:
+        return 0
     if args.checkpoint_dir:
         print(f"checkpoints in {args.checkpoint_dir}")
     _backtest(setup, data, features, runner, "validation", args.eval_episodes, args.report)
@@ -176,7 +186,8 @@ def _eval(args: argparse.Namespace) -> int:
     data = load_data(cfg.data, min_bars=cfg.min_bars)
     features, _ = cached_features(data, cfg.features, args.cache_dir)
     setup = build(cfg, data, features)
-    runner, meta = ckpt.restore(jax.eval_shape(setup.trainer.init, jax.random.key(0), setup.hp), args.step)
+    abstract = jax.eval_shape(setup.trainer.init, jax.random.key(0), setup.hp, setup.env_params)
+    runner, meta = ckpt.restore(abstract, args.step, sharding=setup.runner_sharding(abstract))
     ckpt.close()
     print(f"jaxtrade eval: {args.checkpoint} at update {int(runner.update)} ({meta.get('env_steps', 0):,} env steps)")
     _backtest(setup, data, features, runner, args.split, args.episodes, args.report)
@@ -199,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("--eval-episodes", type=int, default=512, help="validation backtest episodes per policy")
     p.add_argument("--report", default=None, help="write the validation backtest to this .json or .csv")
+    p.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize() and train over every process's devices")
     p.add_argument("-v", "--verbose", action="store_true")
     p = sub.add_parser("eval", help="restore a checkpoint and backtest it against the baselines")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory written by `jaxtrade train`")

@@ -163,17 +163,17 @@ def test_checkpoint_dir_guards(tiny_setup, tmp_path):
 def test_train_vmaps_over_seeds_and_hyperparameters(tiny_setup):
     """One compiled program trains 2 seeds x 2 learning rates."""
     cfg = replace(tiny_setup.cfg.ppo, num_updates=2)
-    trainer = make_train(cfg, tiny_setup.env, tiny_setup.env_params, tiny_setup.network)
+    trainer = make_train(cfg, tiny_setup.env, tiny_setup.network)
     keys = jax.random.split(jax.random.key(0), 2)
     hp = PPOHyperparams.from_config(cfg)
     hps = jax.tree.map(lambda x: jnp.stack([x, x]), hp).replace(learning_rate=jnp.array([1e-4, 3e-3]))
-    train = jax.jit(jax.vmap(jax.vmap(trainer.train, in_axes=(None, 0)), in_axes=(0, None)))
-    runner, metrics = train(keys, hps)
+    train = jax.jit(jax.vmap(jax.vmap(trainer.train, in_axes=(None, 0, None)), in_axes=(0, None, None)))
+    runner, metrics = train(keys, hps, tiny_setup.env_params)
     assert metrics.policy_loss.shape == (2, 2, 2)  # (seed, lr, update)
     kernel = np.asarray(runner.train_state.params["params"]["actor"]["Dense_1"]["kernel"])
     assert kernel.shape[:2] == (2, 2)
-    init = np.asarray(jax.vmap(lambda k: trainer.init(k, hp).train_state.params["params"]["actor"]["Dense_1"]
-                               ["kernel"])(keys))
+    init = jax.vmap(lambda k: trainer.init(k, hp, tiny_setup.env_params))(keys)
+    init = np.asarray(init.train_state.params["params"]["actor"]["Dense_1"]["kernel"])
     moved = np.abs(kernel - init[:, None]).mean(axis=(2, 3))
     assert (moved[:, 1] > 3 * moved[:, 0]).all()  # the larger learning rate moved the weights further
     assert not np.allclose(kernel[0], kernel[1])  # seeds differ

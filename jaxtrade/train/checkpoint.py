@@ -38,7 +38,7 @@ class Checkpointer:
 
     def save(self, runner: RunnerState, config: dict, extra: dict | None = None) -> int:
         """Write `runner` as step = its update count; returns the step."""
-        step = int(runner.update)
+        step = int(runner.update.addressable_data(0))  # replicated; readable in every process
         meta = {"format_version": FORMAT_VERSION, "update": step, "config": config, **(extra or {})}
         self.manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_storable(runner)), meta=ocp.args.JsonSave(meta)))
@@ -53,8 +53,12 @@ class Checkpointer:
         step = self._step(step)
         return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
-    def restore(self, abstract_runner: Any, step: int | None = None) -> tuple[RunnerState, dict]:
-        """Restore into the structure of `abstract_runner` (e.g. `jax.eval_shape(init, key, hp)`).
+    def restore(self, abstract_runner: Any, step: int | None = None, sharding: Any = None
+                ) -> tuple[RunnerState, dict]:
+        """Restore into the structure of `abstract_runner` (e.g. `jax.eval_shape(init, key, hp, env_params)`).
+
+        `sharding`: a tree like the runner with a `jax.sharding.Sharding` per leaf
+        (e.g. `Setup.runner_sharding`); None restores onto the default device.
 
         Raises:
           ConfigError: no checkpoint, or one written by another format version.
@@ -65,6 +69,8 @@ class Checkpointer:
             raise ConfigError(f"{self.directory}: checkpoint format {meta.get('format_version')!r}, "
                               f"this jaxtrade reads {FORMAT_VERSION}")
         target = jax.eval_shape(_storable, abstract_runner)
+        if sharding is not None:
+            target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), target, sharding)
         restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
         state = restored["state"]
         return state._replace(key=jax.random.wrap_key_data(state.key)), meta

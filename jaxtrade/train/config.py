@@ -20,7 +20,7 @@ class PPOConfig:
     rollout_len: int = 128  # steps per env per update
     num_updates: int = 100  # PPO updates in the whole run
     update_epochs: int = 4  # passes over each rollout
-    num_minibatches: int = 4  # minibatches per pass; must divide num_envs * rollout_len
+    num_minibatches: int = 4  # minibatches per pass (each holds rollout_len / num_minibatches steps of every env)
     updates_per_chunk: int = 10  # updates per jitted call between host progress/checkpoints
     learning_rate: float = 3e-4  # Adam step size (linearly annealed to 0 when anneal_lr)
     anneal_lr: bool = True  # linear learning-rate decay over num_updates
@@ -39,9 +39,9 @@ class PPOConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"ppo.{name}: must be an integer >= 1, got {v!r}")
-        if self.batch_size % self.num_minibatches:
-            raise ConfigError(f"ppo.num_minibatches: {self.num_minibatches} does not divide num_envs * "
-                              f"rollout_len = {self.batch_size}")
+        if self.rollout_len % self.num_minibatches:
+            raise ConfigError(f"ppo.num_minibatches: {self.num_minibatches} does not divide rollout_len = "
+                              f"{self.rollout_len} (each minibatch takes an equal share of every env's steps)")
         for name, lo, hi in (("learning_rate", 0, math.inf), ("gamma", 0, 1), ("gae_lambda", 0, 1),
                              ("clip_eps", 0, math.inf), ("max_grad_norm", 0, math.inf)):
             v = getattr(self, name)

@@ -3,6 +3,15 @@
 All learning happens inside `Trainer.run_chunk`, one jitted call per
 `updates_per_chunk` updates with no host syncs inside; between chunks this loop
 reads the chunk's metrics, prints a progress line and saves a checkpoint.
+
+Data parallel: `build` lays a 1-D "data" mesh over the devices (default: every
+device of every process, so after `jax.distributed.initialize()` it spans
+hosts). The env axis of the carry (env states, observations) is sharded over
+the mesh; parameters, optimiser state, key and market data are replicated. The
+program is the single-device program partitioned by XLA: every device steps its
+own envs and the loss means (hence the gradients) are averaged across devices,
+so for the same total batch the run follows the same learning curve as on one
+device (up to float summation order).
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.config import Config, config_to_dict
@@ -39,15 +50,54 @@ class Setup:
     network: ActorCritic
     trainer: Trainer
     hp: PPOHyperparams
+    mesh: Mesh  # 1-D ("data",) mesh the env axis is sharded over
+
+    @property
+    def replicated(self) -> NamedSharding:
+        return NamedSharding(self.mesh, P())
+
+    @property
+    def batch_sharding(self) -> NamedSharding:
+        """Arrays with a leading env axis: split over the "data" mesh axis."""
+        return NamedSharding(self.mesh, P("data"))
+
+    def runner_sharding(self, runner) -> RunnerState:
+        """The sharding of every leaf of a `RunnerState` (concrete or abstract)."""
+        rep = jax.tree.map(lambda _: self.replicated, runner)
+        batch = jax.tree.map(lambda _: self.batch_sharding, (runner.env_state, runner.obs))
+        return rep._replace(env_state=batch[0], obs=batch[1])
 
 
-def build(cfg: Config, data: MarketData, features: Features) -> Setup:
-    """The env on the train split's bars, the network and the PPO trainer for `cfg`."""
+def build(cfg: Config, data: MarketData, features: Features, devices: list | None = None) -> Setup:
+    """The env on the train split's bars, the network and the PPO trainer for `cfg`.
+
+    Args:
+      devices: devices to train on, data parallel (default: all, across processes).
+
+    Raises:
+      ConfigError: ppo.num_envs not divisible by the number of devices.
+    """
+    devices = jax.devices() if devices is None else list(devices)
+    if cfg.ppo.num_envs % len(devices):
+        raise ConfigError(f"ppo.num_envs: {cfg.ppo.num_envs} envs cannot be split evenly over {len(devices)} "
+                          f"devices")
+    mesh = Mesh(np.asarray(devices), ("data",))
     env = TradingEnv(window=cfg.window)
     env_params = make_params(data, features, cfg.env, window=cfg.window, bars=split_bars(cfg.split, data)["train"])
+    env_params = jax.device_put(env_params, NamedSharding(mesh, P()))
     network = ActorCritic(cfg.agent)
-    trainer = make_train(cfg.ppo, env, env_params, network)
-    return Setup(cfg, env, env_params, network, trainer, PPOHyperparams.from_config(cfg.ppo))
+    trainer = make_train(cfg.ppo, env, network, batch_sharding=NamedSharding(mesh, P("data")))
+    hp = jax.device_put(PPOHyperparams.from_config(cfg.ppo), NamedSharding(mesh, P()))
+    return Setup(cfg, env, env_params, network, trainer, hp, mesh)
+
+
+def to_host(tree):
+    """Numpy copies of replicated (or fully addressable) arrays; works in every process of a multi-host run."""
+    def get(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            x = x.addressable_data(0)
+        return np.asarray(x)
+    return jax.tree.map(get, tree)
 
 
 def format_metrics(update: int, total: int, env_steps: int, steps_per_s: float, m: Metrics) -> str:
@@ -73,9 +123,11 @@ def fit(
         one, else start fresh; a finished run just returns its final state.
       log: progress-line sink (None: silent).
     """
-    cfg, trainer, hp = setup.cfg, setup.trainer, setup.hp
+    cfg, trainer, hp, env_params = setup.cfg, setup.trainer, setup.hp, setup.env_params
     ppo = cfg.ppo
-    key = jax.random.key(ppo.seed)
+    key = jax.jit(lambda: jax.random.key(ppo.seed), out_shardings=setup.replicated)()
+    abstract = jax.eval_shape(trainer.init, key, hp, env_params)
+    sharding = setup.runner_sharding(abstract)
     ckpt = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and ckpt is None:
         raise ConfigError("resume needs a checkpoint directory")
@@ -83,30 +135,31 @@ def fit(
         raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
                           f"resume from them or choose another directory")
     if resume and ckpt.latest_step() is not None:
-        abstract = jax.eval_shape(trainer.init, key, hp)
-        runner, meta = ckpt.restore(abstract)
+        runner, meta = ckpt.restore(abstract, sharding=sharding)
         if meta["config"] != config_to_dict(cfg):
             raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config")
         if log:
-            log(f"resumed from {ckpt.directory} at update {int(runner.update)}")
+            log(f"resumed from {ckpt.directory} at update {int(to_host(runner.update))}")
     else:
-        runner = jax.jit(trainer.init)(key, hp)
-    run_chunk = jax.jit(trainer.run_chunk, static_argnums=2, donate_argnums=0)
+        runner = jax.jit(trainer.init, out_shardings=sharding)(key, hp, env_params)
+    run_chunk = jax.jit(trainer.run_chunk, static_argnums=3, donate_argnums=0,
+                        out_shardings=(sharding, setup.replicated))
     compiled = {}  # chunk length -> compiled program (the last chunk may be shorter)
     history: list[Metrics] = []
-    while int(runner.update) < ppo.num_updates:
-        n = min(ppo.updates_per_chunk, ppo.num_updates - int(runner.update))
+    update = int(to_host(runner.update))
+    while update < ppo.num_updates:
+        n = min(ppo.updates_per_chunk, ppo.num_updates - update)
         if n not in compiled:
             t = time.perf_counter()
-            compiled[n] = run_chunk.lower(runner, hp, n).compile()
+            compiled[n] = run_chunk.lower(runner, hp, env_params, n).compile()
             if log:
                 log(f"compiled {n} updates per chunk in {time.perf_counter() - t:.1f}s")
         t = time.perf_counter()
-        runner, metrics = compiled[n](runner, hp)
-        metrics = jax.tree.map(np.asarray, metrics)
+        runner, metrics = compiled[n](runner, hp, env_params)
+        metrics = to_host(metrics)
         dt = time.perf_counter() - t
         history.append(metrics)
-        update = int(runner.update)
+        update = int(to_host(runner.update))
         if ckpt is not None:
             ckpt.save(runner, config_to_dict(cfg), {"env_steps": update * ppo.batch_size})
         if log:

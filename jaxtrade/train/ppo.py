@@ -1,16 +1,23 @@
 """PPO on device: rollout -> GAE -> epochs -> minibatches, as nested named `lax.scan`s.
 
-`make_train(ppo_cfg, env, env_params, network)` returns a `Trainer` of pure
-functions:
+`make_train(ppo_cfg, env, network)` returns a `Trainer` of pure functions; the
+market lives in `env_params`, an argument like any other (never a constant baked
+into the program), so one compiled program serves every symbol or split:
 
-    init(key, hp)            -> RunnerState                  everything the loop carries
-    update(runner, hp)       -> (RunnerState, Metrics)       one PPO update
-    run_chunk(runner, hp)    -> (RunnerState, Metrics[K])    K = updates_per_chunk updates, one jitted call
-    train(key, hp)           -> (RunnerState, Metrics[U])    the whole run; vmap it over keys (seeds)
+    init(key, hp, env_params)             -> RunnerState              everything the loop carries
+    update(runner, hp, env_params)        -> (RunnerState, Metrics)   one PPO update
+    run_chunk(runner, hp, env_params)     -> (RunnerState, Metrics[K]) K = updates_per_chunk updates
+    train(key, hp, env_params)            -> (RunnerState, Metrics[U]) the whole run
 
-`hp` is a `PPOHyperparams` of traced scalars, so seeds and hyperparameters vmap
-into one program. Termination and truncation stay apart: a terminated step
-bootstraps from 0, a truncated one from the value of `info["final_observation"]`.
+`hp` is a `PPOHyperparams` of traced scalars, so seeds, hyperparameters, reward
+weights and symbols (start tables) vmap into one program. Termination and
+truncation stay apart: a terminated step bootstraps from 0, a truncated one from
+the value of `info["final_observation"]`.
+
+Minibatches are stratified by env: each epoch shuffles every env's rollout steps
+independently and minibatch m takes rollout_len / num_minibatches steps of every
+env. Nothing moves between envs, so with the env axis sharded over devices
+(`batch_sharding`) the whole update stays device-local except the gradient mean.
 """
 
 from __future__ import annotations
@@ -139,20 +146,33 @@ class Trainer(NamedTuple):
     train: Any
 
 
-def make_train(cfg: PPOConfig, env: TradingEnv, env_params: EnvParams, network) -> Trainer:
-    """Build the pure training functions for `network` (a flax module: obs -> (logits, value))."""
-    N, T = cfg.num_envs, cfg.rollout_len
+def make_train(cfg: PPOConfig, env: TradingEnv, network, batch_sharding: jax.sharding.Sharding | None = None
+               ) -> Trainer:
+    """Build the pure training functions for `network` (a flax module: obs -> (logits, value)).
+
+    Args:
+      cfg: loop shape and default hyperparameters.
+      env: the environment (its params are passed to each function).
+      network: actor-critic module.
+      batch_sharding: where arrays with a leading env axis live, e.g.
+        `NamedSharding(mesh, P("data"))` for data parallelism; None: no constraint.
+    """
+    N, T, M = cfg.num_envs, cfg.rollout_len, cfg.num_minibatches
     reset = jax.vmap(env.reset, in_axes=(0, None))
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    if batch_sharding is None:
+        shard = lambda tree: tree  # noqa: E731
+    else:
+        shard = lambda tree: lax.with_sharding_constraint(tree, batch_sharding)  # noqa: E731
 
-    def init(key: jax.Array, hp: PPOHyperparams) -> RunnerState:
+    def init(key: jax.Array, hp: PPOHyperparams, env_params: EnvParams) -> RunnerState:
         k_net, k_env, k_run = jax.random.split(key, 3)
-        obs, env_state = reset(jax.random.split(k_env, N), env_params)
+        obs, env_state = shard(reset(jax.random.split(k_env, N), env_params))
         params = network.init(k_net, obs)
         opt_state = make_optimizer(cfg, hp).init(params)
         return RunnerState(TrainState(params, opt_state), env_state, obs, k_run, jnp.zeros((), jnp.int32))
 
-    def rollout(runner: RunnerState) -> tuple[RunnerState, Transition]:
+    def rollout(runner: RunnerState, env_params: EnvParams) -> tuple[RunnerState, Transition]:
         params = runner.train_state.params
 
         def env_step(carry, _):
@@ -163,6 +183,7 @@ def make_train(cfg: PPOConfig, env: TradingEnv, env_params: EnvParams, network) 
             action = pi.sample(seed=k_act)
             next_obs, env_state, reward, terminated, truncated, info = step(
                 jax.random.split(k_env, N), env_state, action, env_params)
+            next_obs, env_state = shard((next_obs, env_state))
             _, bootstrap = network.apply(params, info["final_observation"])
             transition = Transition(obs, action, pi.log_prob(action), value, reward, terminated, truncated,
                                     bootstrap, info["episode_return"], jnp.stack(info["reward_components"], -1))
@@ -191,21 +212,27 @@ def make_train(cfg: PPOConfig, env: TradingEnv, env_params: EnvParams, network) 
                  (jnp.abs(ratio - 1.0) > hp.clip_eps).mean())
         return total, stats
 
-    def update(runner: RunnerState, hp: PPOHyperparams) -> tuple[RunnerState, Metrics]:
+    def update(runner: RunnerState, hp: PPOHyperparams, env_params: EnvParams) -> tuple[RunnerState, Metrics]:
         tx = make_optimizer(cfg, hp)
-        runner, traj = rollout(runner)
+        runner, traj = rollout(runner, env_params)
         advantages, targets = compute_gae(traj.reward, traj.value, traj.bootstrap_value, traj.terminated,
                                           traj.truncated, hp.gamma, hp.gae_lambda)
-        flat = jax.tree.map(lambda x: x.reshape((T * N,) + x.shape[2:]), (traj, advantages, targets))
+        by_env = shard(jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (traj, advantages, targets)))  # (N, T, ...)
 
         def epoch(carry, _):
             train_state, key = carry
             key, k_perm = jax.random.split(key)
-            perm = jax.random.permutation(k_perm, T * N)
-            minibatches = jax.tree.map(
-                lambda x: x[perm].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]), flat)
+            order = jnp.argsort(jax.random.uniform(k_perm, (N, T)), axis=1)  # each env's steps, shuffled
+
+            def split(x):  # (N, T, ...) -> (M, N * T/M, ...): minibatch m = T/M shuffled steps of every env
+                rest = x.shape[2:]
+                x = jax.vmap(lambda row, o: row[o])(x, order).reshape((N, M, T // M) + rest)
+                return jnp.swapaxes(x, 0, 1).reshape((M, N * (T // M)) + rest)
+
+            minibatches = jax.tree.map(split, by_env)
 
             def minibatch(train_state, batch):
+                batch = shard(batch)  # (N * T/M, ...), env-major: each device keeps its own envs' steps
                 (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(train_state.params, batch, hp)
                 updates, opt_state = tx.update(grads, train_state.opt_state, train_state.params)
                 params = optax.apply_updates(train_state.params, updates)
@@ -236,10 +263,11 @@ def make_train(cfg: PPOConfig, env: TradingEnv, env_params: EnvParams, network) 
         runner = runner._replace(train_state=train_state, key=key, update=runner.update + 1)
         return runner, metrics
 
-    def run_chunk(runner: RunnerState, hp: PPOHyperparams, num_updates: int = cfg.updates_per_chunk):
-        return lax.scan(lambda r, _: update(r, hp), runner, None, length=num_updates)
+    def run_chunk(runner: RunnerState, hp: PPOHyperparams, env_params: EnvParams,
+                  num_updates: int = cfg.updates_per_chunk) -> tuple[RunnerState, Metrics]:
+        return lax.scan(lambda r, _: update(r, hp, env_params), runner, None, length=num_updates)
 
-    def train(key: jax.Array, hp: PPOHyperparams) -> tuple[RunnerState, Metrics]:
-        return run_chunk(init(key, hp), hp, cfg.num_updates)
+    def train(key: jax.Array, hp: PPOHyperparams, env_params: EnvParams) -> tuple[RunnerState, Metrics]:
+        return run_chunk(init(key, hp, env_params), hp, env_params, cfg.num_updates)
 
     return Trainer(init, update, run_chunk, train)
