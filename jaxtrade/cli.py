@@ -100,15 +100,24 @@ def _env_summary(cfg, data, feats, num_envs: int) -> None:
         f"{n} {v:+.4f}" for n, v in zip(REWARD_COMPONENTS, np.asarray(comps), strict=True)))
 
 
-def _backtest(setup, data, features, runner, split: str, episodes: int, report: str | None) -> None:
-    """Agent (greedy and sampled) and baselines on the same episodes of one split; table, targets, report."""
+def _backtest(setup, data, features, runner, split: str, episodes: int, report: str | None,
+              plots: str | None = None, history_dir: str | None = None) -> None:
+    """Agent (greedy and sampled) and baselines on one split: random episodes with the same starts for
+    every policy, then a walk-forward through the whole split per symbol; tables, targets, report, plots."""
     import jax
 
     from jaxtrade.config import config_to_dict
     from jaxtrade.data.splits import split_bars
     from jaxtrade.env import make_params
     from jaxtrade.evaluate import BASELINES, agent_policy
-    from jaxtrade.evaluate.backtest import backtest, format_table, target_report, write_report
+    from jaxtrade.evaluate.backtest import (
+        backtest,
+        format_table,
+        target_report,
+        walk_forward_backtest,
+        write_report,
+    )
+    from jaxtrade.train.loop import to_host
 
     cfg = setup.cfg
     bars = split_bars(cfg.split, data)[split]
@@ -125,8 +134,6 @@ def _backtest(setup, data, features, runner, split: str, episodes: int, report: 
     print(f"backtest on the {split} split, bars {bars[0]}..{bars[1] - 1} ({str(ts[bars[0]])[:10]} .. "
           f"{str(ts[bars[1] - 1])[:10]}): {episodes} episodes of up to {horizon} steps, the same starts for "
           f"every policy")
-    from jaxtrade.train.loop import to_host
-
     net_params = to_host(runner.train_state.params)  # host copies: the backtest runs in this process alone
     policies = {"agent": agent_policy(setup.network, net_params),
                 "agent_sampled": agent_policy(setup.network, net_params, deterministic=False), **BASELINES}
@@ -135,10 +142,31 @@ def _backtest(setup, data, features, runner, split: str, episodes: int, report: 
     print(f"  targets (agent): {target_report(rows[0])}")
     print(f"  Sharpe/Sortino annualised with {rows[0]['bars_per_year']:.0f} bars/year, per-episode means; "
           f"win rate and profit factor over all closed trades")
+    wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols)
+    print(f"walk-forward on the {split} split: one episode per symbol from its first start to the end "
+          f"(or the env's drawdown/ruin stop), all symbols in parallel")
+    print(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
     if report:
         meta = {"split": split, "bars": list(bars), "update": int(to_host(runner.update)),
                 "config": config_to_dict(cfg)}
-        print(f"report written to {write_report(rows, report, meta)}")
+        print(f"report written to {write_report(rows, report, meta, per_symbol=wf_rows)}")
+    if plots:
+        from pathlib import Path
+
+        from jaxtrade.evaluate.plots import plot_training, plot_walk_forward
+        from jaxtrade.train.loop import read_history
+
+        shown = {k: wf[k] for k in ("agent", "buy_and_hold", "sma_crossover", "cash")}
+        path = plot_walk_forward(shown, data.symbols, ts, Path(plots) / f"equity_{split}.png",
+                                 title=f"walk-forward, {split} split")
+        print(f"plots: {path}")
+        if history_dir:
+            try:
+                history = read_history(history_dir)
+            except ConfigError as exc:
+                print(f"no training plot: {exc}")
+            else:
+                print(f"plots: {plot_training(history, Path(plots) / 'training.png', title=str(history_dir))}")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -167,7 +195,8 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     if args.checkpoint_dir:
         print(f"checkpoints in {args.checkpoint_dir}")
-    _backtest(setup, data, features, runner, "validation", args.eval_episodes, args.report)
+    _backtest(setup, data, features, runner, "validation", args.eval_episodes, args.report, args.plots,
+              args.checkpoint_dir)
     return 0
 
 
@@ -190,7 +219,7 @@ def _eval(args: argparse.Namespace) -> int:
     runner, meta = ckpt.restore(abstract, args.step, sharding=setup.runner_sharding(abstract))
     ckpt.close()
     print(f"jaxtrade eval: {args.checkpoint} at update {int(runner.update)} ({meta.get('env_steps', 0):,} env steps)")
-    _backtest(setup, data, features, runner, args.split, args.episodes, args.report)
+    _backtest(setup, data, features, runner, args.split, args.episodes, args.report, args.plots, args.checkpoint)
     return 0
 
 
@@ -210,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("--eval-episodes", type=int, default=512, help="validation backtest episodes per policy")
     p.add_argument("--report", default=None, help="write the validation backtest to this .json or .csv")
+    p.add_argument("--plots", default=None, help="write PNG plots (walk-forward equity, training curves) here")
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() and train over every process's devices")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -219,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
     p.add_argument("--episodes", type=int, default=512, help="episodes per policy")
     p.add_argument("--report", default=None, help="write the backtest to this .json or .csv")
+    p.add_argument("--plots", default=None, help="write PNG plots (walk-forward equity, training curves) here")
     p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)

@@ -172,7 +172,8 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
                    " updates_per_chunk: 2}\n")
     ckpt = tmp_path / "run"
     args = ["train", "--config", str(cfg), "--checkpoint-dir", str(ckpt), "--eval-episodes", "32",
-            "--cache-dir", str(tmp_path / "c"), "--report", str(tmp_path / "valid.csv")]
+            "--cache-dir", str(tmp_path / "c"), "--report", str(tmp_path / "valid.csv"),
+            "--plots", str(tmp_path / "plots")]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "update     2/2" in out and "backtest on the validation split, bars 490..594" in out
@@ -183,6 +184,13 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     rows = pd.read_csv(tmp_path / "valid.csv")
     assert list(rows["policy"])[:2] == ["agent", "agent_sampled"] and (rows["episodes"] == 32).all()
     assert (rows.loc[rows["policy"] == "cash", "mean_return"] == 0).all()
+    per_symbol = pd.read_csv(tmp_path / "valid_per_symbol.csv")  # walk-forward: every policy x symbol
+    assert len(per_symbol) == 6 * 2 and set(per_symbol["symbol"]) == {"SYN000", "SYN001"}
+    assert "walk-forward on the validation split" in out
+    assert (per_symbol["first_bar"] >= 490).all() and (per_symbol["last_bar"] <= 595).all()
+    for png in ("equity_validation.png", "training.png"):
+        assert (tmp_path / "plots" / png).read_bytes()[:4] == b"\x89PNG"
+    assert [json.loads(x)["update"] for x in (ckpt / "metrics.jsonl").read_text().splitlines()] == [1, 2]
     assert cli.main(args) == 2  # the directory holds a run: refuse to overwrite without --resume
     assert "already holds checkpoints" in capsys.readouterr().err
 

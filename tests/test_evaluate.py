@@ -14,7 +14,10 @@ from jaxtrade.evaluate import (
     random_policy,
     run_episodes,
     sma_crossover_policy,
+    walk_forward,
 )
+from jaxtrade.evaluate.backtest import summarize_episodes
+from jaxtrade.evaluate.plots import equity_curves
 from jaxtrade.features import FeatureConfig, compute_features
 
 
@@ -59,3 +62,45 @@ def test_sma_crossover_reads_only_past_closes(setup):
         assert up or action[i] == Action.HOLD
     with pytest.raises(ValueError, match="fast < slow"):
         sma_crossover_policy(20, 5)
+
+
+def test_walk_forward_runs_each_symbol_through_the_split(setup):
+    env, params = setup
+    r = walk_forward(env, params, cash_policy, jax.random.key(0))
+    sym, bar = np.asarray(params.start_symbol), np.asarray(params.start_bar)
+    next_ok = np.asarray(params.next_ok)
+    assert np.asarray(r.symbol).tolist() == sorted(set(sym.tolist()))
+    for i, s in enumerate(np.asarray(r.symbol)):
+        first = bar[sym == s].min()
+        assert int(r.start_bar[i]) == first
+        stop = first + 1 + np.argmin(next_ok[s, first + 1:])  # the first bar with no next bar to step into
+        assert int(r.steps[i]) == stop - first  # the whole run, not the env's 40-step horizon
+    np.testing.assert_array_equal(r.total_return, 0.0)
+    np.testing.assert_array_equal(r.turnover, 0.0)
+    np.testing.assert_array_equal(r.exposure, 0.0)
+
+    held = walk_forward(env, params, buy_and_hold_policy, jax.random.key(0))
+    equity, drawdown = equity_curves(held)
+    for i in range(equity.shape[0]):
+        n = int(held.steps[i])
+        assert equity[i, n] == pytest.approx(1.0 + float(held.total_return[i]), rel=1e-4)
+        assert np.isnan(equity[i, n + 1:]).all() and (drawdown[i, : n + 1] <= 0).all()
+    exposure = np.asarray(held.exposure)[:, 10:50]  # 9 % first, +3 % per step up to the limit
+    assert (exposure > 0.2).all() and (exposure < 0.45).all()  # long up to the 30 % limit, drifting with price
+    assert (np.asarray(held.turnover) > 0.29).all()  # at least the first buy (9 %) and the adds to 30 %
+
+
+def test_summaries_select_episodes_by_weight(setup):
+    r = episodes(setup, random_policy, n=64)
+    env, params = setup
+    weight = np.asarray(r.symbol) == 0
+    part = summarize_episodes(r, params.bars_per_year, weight)
+    alone = summarize_episodes(jax.tree.map(lambda x: x[weight], r), params.bars_per_year)
+    for k in part:
+        assert float(part[k]) == pytest.approx(float(alone[k]), rel=1e-5, abs=1e-7), k
+    stats = summarize_episodes(r, params.bars_per_year)
+    assert 0 < float(stats["exposure"]) < 0.3 and float(stats["turnover"]) > 0
+    assert float(stats["avg_trade_bars"]) >= 1 and int(stats["episodes"]) == 64
+    total_trades = float(np.sum(r.trades))
+    assert float(stats["win_rate"]) == pytest.approx(float(np.sum(r.wins)) / total_trades)
+    assert float(stats["avg_trade_bars"]) == pytest.approx(float(np.sum(r.trade_bars)) / total_trades)

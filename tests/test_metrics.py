@@ -62,7 +62,8 @@ def test_degenerate_series_give_zero_ratios():
     for name, value in out.items():
         np.testing.assert_array_equal(value, 0.0, err_msg=name)
     assert float(M.win_rate(flat[0])) == 0.0 and float(M.profit_factor(flat[0])) == 0.0
-    up = np.full(20, 0.01, np.float32)  # no losses: no drawdown, Sortino and profit factor 0 by convention
+    up = np.full(20, 0.01, np.float32)  # no losses: no drawdown, an infinite profit factor (as quantstats)
     assert float(M.max_drawdown(up)) == 0.0 and float(M.win_rate(up)) == 1.0
+    assert float(M.profit_factor(up)) == np.inf
     # A first-period loss is a drawdown from the starting wealth.
     assert float(M.max_drawdown(np.array([-0.1, 0.05, 0.05], np.float32))) == pytest.approx(-0.1, rel=1e-6)

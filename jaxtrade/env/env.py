@@ -223,6 +223,8 @@ class TradingEnv:
             "episode_return": (equity - params.initial_cash) / params.initial_cash,
             "drawdown": dd_after,
             "cost": fill.cost,
+            "exposure": outcome.exposure,
+            "turnover": safe_div(jnp.abs(fill.traded_units) * open_n, state.equity),
             "executed_action": executed,
             "invalid_action": ~valid,
             "exit_reason": exit_reason,

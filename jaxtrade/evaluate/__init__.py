@@ -10,7 +10,8 @@ from jaxtrade.evaluate.rollout import (
     random_policy,
     run_episodes,
     sma_crossover_policy,
+    walk_forward,
 )
 
 __all__ = ["metrics", "BASELINES", "EpisodeResults", "agent_policy", "buy_and_hold_policy", "cash_policy", "random_policy",
-           "run_episodes", "sma_crossover_policy"]
+           "run_episodes", "sma_crossover_policy", "walk_forward"]

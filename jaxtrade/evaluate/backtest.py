@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams
 from jaxtrade.evaluate import metrics
-from jaxtrade.evaluate.rollout import ActFn, run_episodes
+from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, run_episodes, walk_forward
 
 # The seed project's targets, checked on the agent's row (never used for tuning).
 TARGETS = (
@@ -24,45 +25,103 @@ TARGETS = (
 )
 
 
+def summarize_episodes(r: EpisodeResults, bars_per_year: jax.Array | float,
+                       weight: jax.Array | None = None) -> dict[str, jax.Array]:
+    """Scalar statistics of a batch of episodes (pure jnp: jit/vmap-able).
+
+    Returns (per-episode means unless said): mean/std of the total return, share of
+    winning episodes, Sharpe, Sortino, max drawdown and Calmar of each episode's
+    step returns; pooled over all closed trades: trades per episode, average trade
+    duration (bars), win rate, profit factor (gross profit / gross loss; inf with
+    profit and no loss, 0 without closed trades); turnover (traded value / equity, per episode), exposure (mean position
+    value / equity over the steps taken), costs, share terminated.
+
+    Args:
+      r: `EpisodeResults` of E episodes.
+      bars_per_year: annualisation of Sharpe/Sortino/Calmar.
+      weight: (E,) bool/0-1 selection of episodes (e.g. one symbol's); None = all.
+    """
+    w = jnp.ones_like(r.total_return) if weight is None else jnp.asarray(weight, jnp.float32)
+    n = jnp.maximum(w.sum(), 1.0)
+    mean = lambda x: (w * x).sum() / n  # noqa: E731
+    mask = r.step_mask()
+    ret = r.total_return
+    trades = (w * r.trades).sum()
+    gross_loss = (w * r.gross_loss).sum()
+    steps = (w * r.steps).sum()
+    return {
+        "episodes": w.sum(),
+        "mean_return": mean(ret),
+        "std_return": jnp.sqrt(mean((ret - mean(ret)) ** 2)),
+        "winning_episodes": mean(ret > 0),
+        "sharpe": mean(metrics.sharpe(r.step_returns, bars_per_year, mask)),
+        "sortino": mean(metrics.sortino(r.step_returns, bars_per_year, mask)),
+        "max_drawdown": mean(metrics.max_drawdown(r.step_returns, mask)),
+        "calmar": mean(metrics.calmar(r.step_returns, bars_per_year, mask)),
+        "trades_per_episode": trades / n,
+        "avg_trade_bars": jnp.where(trades > 0, (w * r.trade_bars).sum() / jnp.maximum(trades, 1), 0.0),
+        "win_rate": jnp.where(trades > 0, (w * r.wins).sum() / jnp.maximum(trades, 1), 0.0),
+        "profit_factor": metrics.profit_factor_of_totals((w * r.gross_profit).sum(), gross_loss),
+        "turnover": mean(r.turnover),
+        "exposure": (w[:, None] * r.exposure).sum() / jnp.maximum(steps, 1),
+        "mean_cost": mean(r.total_cost),
+        "terminated": mean(r.terminated),
+        "steps": steps / n,
+    }
+
+
+def _row(name: str, stats: dict, **extra) -> dict:
+    return {"policy": name, **extra, **{k: float(v) for k, v in stats.items()}}
+
+
 def backtest(env: TradingEnv, params: EnvParams, policies: dict[str, ActFn], key: jax.Array, episodes: int,
              horizon: int) -> list[dict]:
-    """One row per policy: episode returns, risk metrics (per-episode means) and pooled trade statistics."""
+    """One row per policy over `episodes` random episodes (the same starts for every policy)."""
     bars_per_year = float(params.bars_per_year)
     rows = []
     for name, act in policies.items():
-        r = jax.jit(lambda k, act=act: run_episodes(env, params, act, k, episodes, horizon))(key)
-        mask = r.step_mask()
-        ret = np.asarray(r.total_return, np.float64)
-        trades = int(np.sum(r.trades))
-        gross_loss = float(np.sum(r.gross_loss))
-        rows.append({
-            "policy": name,
-            "episodes": episodes,
-            "mean_return": float(ret.mean()),
-            "std_return": float(ret.std()),
-            "winning_episodes": float(np.mean(ret > 0)),
-            "sharpe": float(np.mean(metrics.sharpe(r.step_returns, bars_per_year, mask))),
-            "sortino": float(np.mean(metrics.sortino(r.step_returns, bars_per_year, mask))),
-            "max_drawdown": float(np.mean(metrics.max_drawdown(r.step_returns, mask))),
-            "trades_per_episode": trades / episodes,
-            "win_rate": float(np.sum(r.wins)) / trades if trades else 0.0,
-            "profit_factor": float(np.sum(r.gross_profit)) / gross_loss if gross_loss > 0 else 0.0,
-            "mean_cost": float(np.mean(r.total_cost)),
-            "terminated": float(np.mean(r.terminated)),
-            "bars_per_year": bars_per_year,
-        })
+        stats = jax.jit(lambda k, act=act: summarize_episodes(
+            run_episodes(env, params, act, k, episodes, horizon), params.bars_per_year))(key)
+        rows.append(_row(name, stats, bars_per_year=bars_per_year))
     return rows
 
 
+def walk_forward_backtest(env: TradingEnv, params: EnvParams, policies: dict[str, ActFn], key: jax.Array,
+                          symbols: list[str] | tuple[str, ...]) -> tuple[list[dict], dict[str, EpisodeResults]]:
+    """Every policy through the whole split, one episode per symbol (all symbols in one vmapped rollout).
+
+    Returns:
+      rows (one per policy and symbol, `symbol` and the first/last bar included) and
+      each policy's `EpisodeResults` (E = symbols with a start, for plots).
+    """
+    rows, results = [], {}
+    for name, act in policies.items():
+        r = walk_forward(env, params, act, key)
+        results[name] = r
+        for i, s in enumerate(np.asarray(r.symbol)):
+            stats = summarize_episodes(r, params.bars_per_year, jnp.arange(r.symbol.shape[0]) == i)
+            stats = {k: v for k, v in stats.items() if k not in ("episodes", "std_return", "winning_episodes")}
+            first = int(r.start_bar[i])
+            rows.append(_row(name, stats, symbol=symbols[s], first_bar=first, last_bar=first + int(r.steps[i])))
+    return rows, results
+
+
 def format_table(rows: list[dict]) -> str:
-    """A fixed-width text table of backtest rows."""
-    lines = [f"  {'policy':<14} {'return':>8} {'std':>7} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} "
-             f"{'win eps':>7} {'trades':>7} {'win rate':>8} {'PF':>6} {'costs':>8}"]
+    """A fixed-width text table of backtest rows (episode rows, or walk-forward rows with a symbol)."""
+    per_symbol = "symbol" in rows[0]
+    head = f"  {'symbol':<8} " if per_symbol else "  "
+    lines = [head + f"{'policy':<14} {'return':>8} " + ("" if per_symbol else f"{'std':>7} ")
+             + f"{'Sharpe':>7} {'Sortino':>8} {'max DD':>7} "
+             + ("" if per_symbol else f"{'win eps':>7} ")
+             + f"{'trades':>7} {'bars/tr':>7} {'win rate':>8} {'PF':>6} {'turnover':>8} {'exposure':>8} {'costs':>9}"]
     for r in rows:
         lines.append(
-            f"  {r['policy']:<14} {r['mean_return']:>+8.2%} {r['std_return']:>7.2%} {r['sharpe']:>7.2f} "
-            f"{r['sortino']:>8.2f} {r['max_drawdown']:>7.2%} {r['winning_episodes']:>7.1%} "
-            f"{r['trades_per_episode']:>7.2f} {r['win_rate']:>8.1%} {r['profit_factor']:>6.2f} {r['mean_cost']:>8.2f}")
+            (f"  {r['symbol']:<8} " if per_symbol else "  ") + f"{r['policy']:<14} {r['mean_return']:>+8.2%} "
+            + ("" if per_symbol else f"{r['std_return']:>7.2%} ")
+            + f"{r['sharpe']:>7.2f} {r['sortino']:>8.2f} {r['max_drawdown']:>7.2%} "
+            + ("" if per_symbol else f"{r['winning_episodes']:>7.1%} ")
+            + f"{r['trades_per_episode']:>7.2f} {r['avg_trade_bars']:>7.1f} {r['win_rate']:>8.1%} "
+            f"{r['profit_factor']:>6.2f} {r['turnover']:>8.2f} {r['exposure']:>8.1%} {r['mean_cost']:>9.2f}")
     return "\n".join(lines)
 
 
@@ -71,15 +130,28 @@ def target_report(row: dict) -> str:
     return ", ".join(f"{name} {'met' if ok(row) else 'not met'}" for name, ok in TARGETS)
 
 
-def write_report(rows: list[dict], path: str | Path, meta: dict | None = None) -> Path:
-    """Save rows as JSON (with `meta`) or CSV, by the file suffix."""
+def write_report(rows: list[dict], path: str | Path, meta: dict | None = None,
+                 per_symbol: list[dict] | None = None) -> Path:
+    """Save rows as JSON (with `meta` and the `per_symbol` walk-forward rows) or CSV, by the file suffix.
+
+    As CSV the per-symbol rows go to a second file beside it, `<stem>_per_symbol.csv`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        _write_csv(rows, path)
+        if per_symbol:
+            _write_csv(per_symbol, path.with_name(f"{path.stem}_per_symbol.csv"))
     else:
-        path.write_text(json.dumps({"meta": meta or {}, "rows": rows}, indent=2) + "\n")
+        body = {"meta": meta or {}, "rows": rows}
+        if per_symbol is not None:
+            body["per_symbol"] = per_symbol
+        path.write_text(json.dumps(body, indent=2) + "\n")
     return path
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

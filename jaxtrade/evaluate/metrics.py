@@ -14,7 +14,7 @@ infers it). Conventions follow quantstats (tested against it on real returns):
     max_drawdown       min_t(E_t / max_{s<=t} E_s) - 1, E = cumulative wealth starting at 1 (<= 0)
     calmar             annualised_return / |max_drawdown|
     win_rate           #(x > 0) / #(x != 0)                                    (periods or trades)
-    profit_factor      sum(x > 0) / |sum(x < 0)|                               (periods or trades)
+    profit_factor      sum(x > 0) / |sum(x < 0)|; inf with gains and no losses, 0 with neither
 
 Ratios with a zero denominator return 0 (no spread, no drawdown, no losses).
 """
@@ -90,7 +90,13 @@ def profit_factor(x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
     m = _mask(x, mask)
     gains = jnp.where(m & (x > 0), x, 0.0).sum(-1)
     losses = jnp.where(m & (x < 0), x, 0.0).sum(-1)
-    return safe_div(gains, jnp.abs(losses))
+    return profit_factor_of_totals(gains, jnp.abs(losses))
+
+
+def profit_factor_of_totals(gross_profit: jax.Array, gross_loss: jax.Array) -> jax.Array:
+    """gross profit / gross loss; inf when there is profit but no loss, 0 when there is neither."""
+    return jnp.where(gross_loss > 0, gross_profit / jnp.where(gross_loss > 0, gross_loss, 1.0),
+                     jnp.where(gross_profit > 0, jnp.inf, 0.0))
 
 
 def summarize(r: jax.Array, periods_per_year: float, mask: jax.Array | None = None) -> dict[str, jax.Array]:

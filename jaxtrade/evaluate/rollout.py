@@ -1,8 +1,10 @@
 """Fixed-length evaluation episodes for any policy, and the baseline policies to compare with.
 
-`run_episodes` starts `num_episodes` episodes from the env's start generator and
-steps each one for up to `horizon` steps without auto-reset; an episode stops at
-its first terminated or truncated step and keeps its final book. Policies are
+`run_episodes` starts `num_episodes` episodes from the env's start generator (or
+given initial states) and steps each one for up to `horizon` steps without
+auto-reset; an episode stops at its first terminated or truncated step and keeps
+its final book. `walk_forward` runs one episode per symbol through a whole split,
+the classic backtest. Policies are
 pure functions `act(key, obs, state, params) -> action` over a batch of episodes;
 learned policies read only `obs`, rule-based baselines may read the market in
 `params` up to the decision bar (`state.bar`), never after it.
@@ -15,10 +17,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxtrade.agents.networks import policy
 from jaxtrade.env.actions import Action
 from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.generator import initial_state
 from jaxtrade.env.types import EnvParams, EnvState, Observation
 
 ActFn = Callable[[jax.Array, Observation, EnvState, EnvParams], jax.Array]
@@ -27,15 +31,20 @@ ActFn = Callable[[jax.Array, Observation, EnvState, EnvParams], jax.Array]
 class EpisodeResults(NamedTuple):
     """One value per episode."""
 
+    symbol: jax.Array  # (E,) int32 symbol traded
+    start_bar: jax.Array  # (E,) int32 first decision bar
     total_return: jax.Array  # (E,) final equity / initial cash - 1
     steps: jax.Array  # (E,) steps taken
     trades: jax.Array  # (E,) closed round trips
+    trade_bars: jax.Array  # (E,) bars held, summed over closed round trips
     wins: jax.Array  # (E,) winning round trips
     gross_profit: jax.Array  # (E,) PnL of winning closed trades
     gross_loss: jax.Array  # (E,) -PnL of losing closed trades
     total_cost: jax.Array  # (E,) commission + slippage paid
     terminated: jax.Array  # (E,) bool: ended by ruin or the drawdown limit
     step_returns: jax.Array  # (E, H) per-step returns (0 after the episode ended)
+    exposure: jax.Array  # (E, H) position value / equity after each step (0 after the end)
+    turnover: jax.Array  # (E,) traded value / equity, summed over the steps
 
     def step_mask(self) -> jax.Array:
         """(E, H) bool: the steps each episode actually took."""
@@ -43,10 +52,16 @@ class EpisodeResults(NamedTuple):
 
 
 def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array, num_episodes: int,
-                 horizon: int) -> EpisodeResults:
-    """Run `num_episodes` episodes of up to `horizon` steps under `act` (jit-able; horizon is static)."""
+                 horizon: int, init: tuple[Observation, EnvState] | None = None) -> EpisodeResults:
+    """Run `num_episodes` episodes of up to `horizon` steps under `act` (jit-able; horizon is static).
+
+    `init`: batched (observation, state) to start from; default: `env.reset` draws.
+    """
     k_reset, k_run = jax.random.split(key)
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), params)
+    if init is None:
+        init = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), params)
+    obs, state = init
+    first_bar = state.bar
     step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
     alive = jnp.ones((num_episodes,), bool)
     terminated_any = jnp.zeros((num_episodes,), bool)
@@ -59,26 +74,59 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
             jax.random.split(k_env, num_episodes), state, action, params)
         keep = lambda new, old: jnp.where(  # noqa: E731
             alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old)
-        ret = jnp.where(alive, info["reward_components"].pnl / 100.0, 0.0)
+        per_step = (info["reward_components"].pnl / 100.0, info["exposure"], info["turnover"])
+        per_step = tuple(jnp.where(alive, x, 0.0) for x in per_step)
         state = jax.tree.map(keep, new_state, state)
         obs = jax.tree.map(keep, new_obs, obs)
         term_any = term_any | (alive & terminated)
         alive = alive & ~terminated & ~truncated
-        return (obs, state, alive, term_any), ret
+        return (obs, state, alive, term_any), per_step
 
-    (_, state, _, term_any), rets = jax.lax.scan(
+    (_, state, _, term_any), (rets, exposure, turnover) = jax.lax.scan(
         body, (obs, state, alive, terminated_any), jax.random.split(k_run, horizon))
     return EpisodeResults(
+        symbol=state.symbol,
+        start_bar=first_bar,
         total_return=(state.equity - params.initial_cash) / params.initial_cash,
         steps=state.steps,
         trades=state.trades,
+        trade_bars=state.trade_bars,
         wins=state.wins,
         gross_profit=state.gross_profit,
         gross_loss=state.gross_loss,
         total_cost=state.total_cost,
         terminated=term_any,
         step_returns=rets.T,
+        exposure=exposure.T,
+        turnover=turnover.sum(0),
     )
+
+
+def walk_forward(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array) -> EpisodeResults:
+    """One episode per symbol from its first start in `params` to the end of the split (or an earlier end).
+
+    The horizon is lifted to the split's length, so an episode only ends on the
+    env's own rules (ruin, drawdown limit) or at the split's last bar or a missing
+    bar. Symbols without a start are left out. Host-side setup, jitted rollout.
+
+    Returns:
+      `EpisodeResults` with E = symbols that have a start, in symbol order.
+    """
+    n = params.num_starts
+    sym, bar = np.asarray(params.start_symbol)[:n], np.asarray(params.start_bar)[:n]
+    symbols = np.unique(sym)
+    first = np.array([bar[sym == s].min() for s in symbols], np.int32)
+    last = np.array([bar[sym == s].max() for s in symbols], np.int32)
+    horizon = int((last - first).max()) + 1
+    params = params.replace(horizon=jnp.asarray(horizon + 1, jnp.int32))
+
+    @jax.jit
+    def run(params, key):
+        state = jax.vmap(initial_state, in_axes=(0, 0, None))(jnp.asarray(symbols, jnp.int32), first, params)
+        obs = jax.vmap(env.observe, in_axes=(0, None))(state, params)
+        return run_episodes(env, params, act, key, len(symbols), horizon, init=(obs, state))
+
+    return run(params, key)
 
 
 def random_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:

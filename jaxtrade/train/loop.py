@@ -16,6 +16,7 @@ device (up to float summation order).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,6 +109,42 @@ def format_metrics(update: int, total: int, env_steps: int, steps_per_s: float, 
             f"kl {float(m.approx_kl):.5f} | lr {float(m.learning_rate):.2e}")
 
 
+METRICS_FILE = "metrics.jsonl"
+
+
+def metrics_rows(metrics: Metrics, first_update: int, batch_size: int) -> list[dict]:
+    """One JSON-able dict per update of a chunk's (K,)-stacked host metrics; `update` counts from 1."""
+    fields = metrics._asdict()
+    rows = []
+    for i in range(np.asarray(metrics.reward).shape[0]):
+        update = first_update + i + 1
+        row = {"update": update, "env_steps": update * batch_size}
+        row.update({k: np.asarray(v[i]).tolist() for k, v in fields.items()})
+        rows.append(row)
+    return rows
+
+
+def read_history(directory: str | Path) -> dict[str, np.ndarray]:
+    """The per-update metrics a run wrote to `directory/metrics.jsonl`, as arrays keyed by field.
+
+    Raises:
+      ConfigError: no metrics file there.
+    """
+    path = Path(directory) / METRICS_FILE
+    if not path.exists():
+        raise ConfigError(f"{path}: no training metrics (written by `jaxtrade train --checkpoint-dir`)")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {k: np.asarray([r[k] for r in rows]) for k in rows[0]} if rows else {}
+
+
+def _keep_history(directory: Path, upto: int) -> None:
+    """Drop metric rows past update `upto` (a resumed run rewrites them)."""
+    path = directory / METRICS_FILE
+    if path.exists():
+        rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["update"] <= upto]
+        path.write_text("".join(r + "\n" for r in rows))
+
+
 def fit(
     setup: Setup,
     checkpoint_dir: str | Path | None = None,
@@ -118,7 +155,8 @@ def fit(
 
     Args:
       setup: from `build`.
-      checkpoint_dir: where to save a checkpoint after every chunk (None: no checkpoints).
+      checkpoint_dir: where to save a checkpoint after every chunk (None: no checkpoints), and
+        append every update's metrics to `metrics.jsonl` (see `read_history`).
       resume: continue from the latest checkpoint in `checkpoint_dir` (bit-exact) when there is
         one, else start fresh; a finished run just returns its final state.
       log: progress-line sink (None: silent).
@@ -138,9 +176,12 @@ def fit(
         runner, meta = ckpt.restore(abstract, sharding=sharding)
         if meta["config"] != config_to_dict(cfg):
             raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config")
+        _keep_history(ckpt.directory, int(to_host(runner.update)))
         if log:
             log(f"resumed from {ckpt.directory} at update {int(to_host(runner.update))}")
     else:
+        if ckpt is not None:
+            _keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
         runner = jax.jit(trainer.init, out_shardings=sharding)(key, hp, env_params)
     run_chunk = jax.jit(trainer.run_chunk, static_argnums=3, donate_argnums=0,
                         out_shardings=(sharding, setup.replicated))
@@ -159,9 +200,12 @@ def fit(
         metrics = to_host(metrics)
         dt = time.perf_counter() - t
         history.append(metrics)
-        update = int(to_host(runner.update))
+        first, update = update, int(to_host(runner.update))
         if ckpt is not None:
             ckpt.save(runner, config_to_dict(cfg), {"env_steps": update * ppo.batch_size})
+            if jax.process_index() == 0:
+                with (ckpt.directory / METRICS_FILE).open("a") as f:
+                    f.writelines(json.dumps(row) + "\n" for row in metrics_rows(metrics, first, ppo.batch_size))
         if log:
             last = jax.tree.map(lambda x: x[-1], metrics)
             log(format_metrics(update, ppo.num_updates, update * ppo.batch_size, n * ppo.batch_size / dt, last))
