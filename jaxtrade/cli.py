@@ -1,4 +1,4 @@
-"""Command line: `jaxtrade summary|train --config X.yaml`, `jaxtrade eval --checkpoint DIR --split test`."""
+"""Command line: `jaxtrade summary|train|sweep --config X.yaml`, `jaxtrade eval --checkpoint DIR --split test`."""
 
 from __future__ import annotations
 
@@ -223,6 +223,42 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import jax
+
+    from jaxtrade.config import load_config
+    from jaxtrade.data.config import load_data
+    from jaxtrade.evaluate.backtest import write_report
+    from jaxtrade.evaluate.sweep import SweepSpec, format_sweep, parse_setting, sweep
+    from jaxtrade.features.cache import cached_features
+
+    try:
+        seeds = tuple(int(s) for s in args.seeds.split(","))
+    except ValueError:
+        raise ConfigError(f"--seeds: expected integers like 0,1,2, got {args.seeds!r}") from None
+    spec = SweepSpec(seeds=seeds, per_symbol=args.per_symbol, grid=tuple(parse_setting(s) for s in args.set))
+    cfg = load_config(args.config)
+    if args.updates is not None:
+        cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=args.updates))
+    data = load_data(cfg.data, min_bars=cfg.min_bars)
+    features, _ = cached_features(data, cfg.features, args.cache_dir)
+    runs = (data.num_symbols if spec.per_symbol else 1) * len(seeds)
+    for _, values in spec.grid:
+        runs *= len(values)
+    print(f"jaxtrade sweep: {args.config}: {runs} runs ({'one agent per symbol' if spec.per_symbol else 'shared agent'}"
+          f", seeds {list(seeds)}" + "".join(f", {n} {list(v)}" for n, v in spec.grid)
+          + f") x {cfg.ppo.num_updates} updates x {cfg.ppo.num_envs} envs x {cfg.ppo.rollout_len} steps, one "
+          f"program on {jax.devices()[0].device_kind}")
+    rows = sweep(cfg, data, features, spec, episodes=args.episodes)
+    print(f"validation split, {args.episodes} episodes per run, greedy agent (* best validation Sharpe):")
+    print(format_sweep(rows, [n for n, _ in spec.grid]))
+    if args.report:
+        print(f"report written to {write_report(rows, args.report, {'config': args.config, 'seeds': list(seeds)})}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxtrade", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -252,9 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plots", default=None, help="write PNG plots (walk-forward equity, training curves) here")
     p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("-v", "--verbose", action="store_true")
+    p = sub.add_parser("sweep", help="train many runs (symbols x seeds x settings) as one program; "
+                                     "validation table")
+    p.add_argument("--config", required=True, help="YAML config file (the base of every run)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument("--per-symbol", action="store_true", help="one agent per symbol (trained on its starts only)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
+                   help="sweep a setting: ppo.<learning_rate|gamma|gae_lambda|clip_eps|vf_coef|ent_coef|"
+                        "max_grad_norm> or env.reward.<component>; repeat for a grid")
+    p.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
+    p.add_argument("--episodes", type=int, default=256, help="validation episodes per run")
+    p.add_argument("--report", default=None, help="write the results table to this .json or .csv")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder")
+    p.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    commands = {"summary": _summary, "train": _train, "eval": _eval}
+    commands = {"summary": _summary, "train": _train, "eval": _eval, "sweep": _sweep}
     try:
         return commands[args.command](args)
     except (ConfigError, DataError) as exc:

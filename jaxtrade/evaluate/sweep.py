@@ -1,0 +1,194 @@
+"""Sweeps: many training runs as one compiled program, then a validation backtest of each.
+
+A sweep is the product of symbols (one agent per symbol, or one shared agent),
+seeds and a grid of numeric settings: the PPO hyperparameters (`PPOHyperparams`)
+and the reward weights (`env.reward.*`). All of them are traced values, so the
+R runs are a `vmap` of `Trainer.run_chunk` over stacked keys, hyperparameters
+and env params (reward weights and, per symbol, start tables): one compilation,
+every run on the device at once. Each trained agent is then backtested greedily
+on the validation split (its own symbol's starts for per-symbol runs).
+
+    spec = SweepSpec(seeds=(0, 1), per_symbol=True, grid=(("ppo.learning_rate", (1e-4, 3e-4)),))
+    rows = sweep(cfg, data, features, spec)
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtrade.agents.networks import ActorCritic
+from jaxtrade.config import Config
+from jaxtrade.data.splits import split_bars
+from jaxtrade.data.types import MarketData
+from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.generator import START_FIELDS, make_params, params_axes, symbol_params
+from jaxtrade.env.types import EnvParams
+from jaxtrade.errors import ConfigError
+from jaxtrade.evaluate.backtest import summarize_episodes
+from jaxtrade.evaluate.rollout import agent_policy, run_episodes
+from jaxtrade.features.pipeline import Features
+from jaxtrade.train.config import PPOHyperparams
+from jaxtrade.train.ppo import make_train
+
+HYPERPARAMS = tuple(f"ppo.{f.name}" for f in fields(PPOHyperparams))
+REWARD_WEIGHTS = tuple(f"env.reward.{name}" for name in
+                       ("pnl", "cost", "time_efficiency", "sharpe", "drawdown", "sizing", "hold"))
+SWEEPABLE = HYPERPARAMS + REWARD_WEIGHTS
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What to sweep: runs = (symbols if per_symbol else one) x seeds x the grid's product."""
+
+    seeds: tuple[int, ...] = (0,)
+    per_symbol: bool = False  # one agent per symbol, trained on that symbol's starts only
+    grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (setting, values), settings from SWEEPABLE
+
+    def __post_init__(self):
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"sweep seeds: need distinct seeds, got {self.seeds!r}")
+        names = [name for name, _ in self.grid]
+        for name, values in self.grid:
+            if name not in SWEEPABLE:
+                raise ConfigError(f"sweep: {name!r} cannot be swept; choose from {', '.join(SWEEPABLE)}")
+            if not values:
+                raise ConfigError(f"sweep: {name} has no values")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"sweep: a setting appears twice in {names}")
+
+
+def parse_setting(text: str) -> tuple[str, tuple[float, ...]]:
+    """'ppo.learning_rate=1e-4,3e-4' -> ('ppo.learning_rate', (1e-4, 3e-4))."""
+    name, sep, values = text.partition("=")
+    if not sep or not values:
+        raise ConfigError(f"sweep setting {text!r}: expected NAME=V1,V2,...")
+    try:
+        return name.strip(), tuple(float(v) for v in values.split(","))
+    except ValueError:
+        raise ConfigError(f"sweep setting {text!r}: values must be numbers") from None
+
+
+def _apply(cfg: Config, settings: dict[str, float]) -> Config:
+    """cfg with the run's settings; the config classes validate every value (ConfigError names it)."""
+    ppo = {k.split(".", 1)[1]: v for k, v in settings.items() if k.startswith("ppo.")}
+    reward = {k.rsplit(".", 1)[1]: v for k, v in settings.items() if k.startswith("env.reward.")}
+    env = replace(cfg.env, reward=replace(cfg.env.reward, **reward)) if reward else cfg.env
+    return replace(cfg, ppo=replace(cfg.ppo, **ppo), env=env)
+
+
+def sweep_runs(cfg: Config, spec: SweepSpec, symbols: tuple[str, ...]) -> list[dict]:
+    """The runs in order: dicts with `symbol` (index or None), `seed`, each grid setting, and `config`."""
+    names = [name for name, _ in spec.grid]
+    runs = []
+    for symbol, seed, values in itertools.product(range(len(symbols)) if spec.per_symbol else [None],
+                                                  spec.seeds, itertools.product(*(v for _, v in spec.grid))):
+        settings = dict(zip(names, values, strict=True))
+        runs.append({"symbol": symbol, "seed": seed, **settings, "config": _apply(cfg, settings)})
+    return runs
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *x: jnp.stack(x), *trees)
+
+
+def _run_params(params: EnvParams, runs: list[dict], per_symbol: bool) -> tuple[EnvParams, EnvParams]:
+    """Params with a leading run axis on the reward weights (and start tables per symbol), and their in_axes."""
+    batched = ["reward_weights"]
+    weights = jnp.asarray([r["config"].env.reward.as_tuple() for r in runs], jnp.float32)
+    out = params.replace(reward_weights=weights)
+    if per_symbol:
+        symbols = sorted({r["symbol"] for r in runs})
+        tables = symbol_params(params, symbols)
+        row = jnp.asarray([symbols.index(r["symbol"]) for r in runs])
+        out = out.replace(**{f: getattr(tables, f)[row] for f in START_FIELDS})
+        batched += list(START_FIELDS)
+    return out, params_axes(params, batched)
+
+
+def sweep(cfg: Config, data: MarketData, features: Features, spec: SweepSpec, episodes: int = 256,
+          log: Callable[[str], None] | None = print) -> list[dict]:
+    """Train every run of `spec` in one vmapped program, then backtest each on the validation split.
+
+    Returns:
+      one row per run: symbol, seed, the swept settings, the last update's training
+      metrics (`train_*`) and the greedy agent's validation statistics
+      (`summarize_episodes`: return, Sharpe, Sortino, max drawdown, trades, ...).
+
+    Raises:
+      ConfigError: a bad setting value, or an empty validation split.
+    """
+    runs = sweep_runs(cfg, spec, data.symbols)
+    R, ppo = len(runs), cfg.ppo
+    bars = split_bars(cfg.split, data)
+    if bars["validation"][0] == bars["validation"][1]:
+        raise ConfigError("sweep: the validation split is empty (see `split:` in the config)")
+    env = TradingEnv(window=cfg.window)
+    network = ActorCritic(cfg.agent)
+    trainer = make_train(ppo, env, network)
+    train_params, train_axes = _run_params(
+        make_params(data, features, cfg.env, window=cfg.window, bars=bars["train"]), runs, spec.per_symbol)
+    valid_params, valid_axes = _run_params(
+        make_params(data, features, cfg.env, window=cfg.window, bars=bars["validation"]), runs, spec.per_symbol)
+    keys = jnp.stack([jax.random.key(r["seed"]) for r in runs])
+    hps = _stack([PPOHyperparams.from_config(r["config"].ppo) for r in runs])
+
+    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, 0, train_axes)))
+    chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, 0, train_axes, None)), static_argnums=3,
+                    donate_argnums=0)
+    runner = init(keys, hps, train_params)
+    done, last = 0, None
+    t0 = time.perf_counter()
+    while done < ppo.num_updates:
+        n = min(ppo.updates_per_chunk, ppo.num_updates - done)
+        runner, metrics = chunk(runner, hps, train_params, n)
+        last = jax.tree.map(lambda x: np.asarray(x[:, -1]), metrics)
+        done += n
+        if log:
+            steps = R * done * ppo.batch_size
+            log(f"sweep: {R} runs, update {done:>4}/{ppo.num_updates} | {steps:,} env steps in "
+                f"{time.perf_counter() - t0:.1f}s | mean return of finished episodes, best run "
+                f"{float(last.episode_return.max()):+.3%}, worst {float(last.episode_return.min()):+.3%}")
+
+    def evaluate(net_params, params, key):
+        act = agent_policy(network, net_params)
+        return summarize_episodes(run_episodes(env, params, act, key, episodes, cfg.env.horizon),
+                                  params.bars_per_year)
+
+    stats = jax.jit(jax.vmap(evaluate, in_axes=(0, valid_axes, None)))(
+        runner.train_state.params, valid_params, jax.random.key(1))
+    stats = jax.tree.map(np.asarray, stats)
+    rows = []
+    for i, r in enumerate(runs):
+        row = {"run": i, "symbol": "all" if r["symbol"] is None else data.symbols[r["symbol"]], "seed": r["seed"]}
+        row.update({name: r[name] for name, _ in spec.grid})
+        row.update({"train_episode_return": float(last.episode_return[i]), "train_reward": float(last.reward[i]),
+                    "train_entropy": float(last.entropy[i])})
+        row.update({f"valid_{k}": float(v[i]) for k, v in stats.items()})
+        rows.append(row)
+    return rows
+
+
+def format_sweep(rows: list[dict], grid_names: list[str]) -> str:
+    """A text table of sweep rows: settings, training return, validation metrics; the best validation
+    Sharpe is marked with *."""
+    best = int(np.argmax([r["valid_sharpe"] for r in rows]))
+    short = [n.rsplit(".", 1)[1] for n in grid_names]
+    head = (f"  {'run':>4} {'symbol':<8} {'seed':>4} " + "".join(f"{s:>14} " for s in short)
+            + f"{'train ret':>9} {'valid ret':>9} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} {'trades':>7} "
+              f"{'win rate':>8} {'PF':>6} {'exposure':>8}")
+    lines = [head]
+    for i, r in enumerate(rows):
+        lines.append(
+            f"{'*' if i == best else ' '} {r['run']:>4} {r['symbol']:<8} {r['seed']:>4} "
+            + "".join(f"{r[n]:>14.6g} " for n in grid_names)
+            + f"{r['train_episode_return']:>+9.2%} {r['valid_mean_return']:>+9.2%} {r['valid_sharpe']:>7.2f} "
+              f"{r['valid_sortino']:>8.2f} {r['valid_max_drawdown']:>7.2%} {r['valid_trades_per_episode']:>7.2f} "
+              f"{r['valid_win_rate']:>8.1%} {r['valid_profit_factor']:>6.2f} {r['valid_exposure']:>8.1%}")
+    return "\n".join(lines)
