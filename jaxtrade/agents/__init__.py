@@ -1,6 +1,15 @@
-"""Agents: the transformer actor-critic (shared across symbols) and its categorical policy."""
+"""Agents: the transformer actor-critic (shared across symbols), its categorical policy, and the master
+(portfolio) agent interface with a rule-based allocator."""
 
 from jaxtrade.agents.config import TransformerConfig
+from jaxtrade.agents.master import (
+    Allocation,
+    AllocationInput,
+    ConfidenceAllocator,
+    MasterAgent,
+    exposure_change,
+    gate_actions,
+)
 from jaxtrade.agents.networks import (
     MASKED_LOGIT,
     ActorCritic,
@@ -14,6 +23,7 @@ from jaxtrade.agents.networks import (
 )
 
 __all__ = [
+    "Allocation", "AllocationInput", "ConfidenceAllocator", "MasterAgent", "exposure_change", "gate_actions",
     "MASKED_LOGIT", "ActorCritic", "ActorHead", "CriticHead", "EncoderBlock", "TransformerConfig",
     "TransformerTorso", "count_params", "policy", "sinusoidal_positions",
 ]

@@ -24,6 +24,7 @@ from jaxtrade.env.actions import Action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.types import EnvParams, EnvState, Observation
+from jaxtrade.errors import DataError
 
 ActFn = Callable[[jax.Array, Observation, EnvState, EnvParams], jax.Array]
 
@@ -102,12 +103,15 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     )
 
 
-def walk_forward(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array) -> EpisodeResults:
+def walk_forward(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
+                 common_start: bool = False) -> EpisodeResults:
     """One episode per symbol from its first start in `params` to the end of the split (or an earlier end).
 
     The horizon is lifted to the split's length, so an episode only ends on the
     env's own rules (ruin, drawdown limit) or at the split's last bar or a missing
     bar. Symbols without a start are left out. Host-side setup, jitted rollout.
+    `common_start`: every symbol starts at the latest first start, so the episodes
+    run in lockstep on the same bars (a portfolio; `act` sees all symbols at once).
 
     Returns:
       `EpisodeResults` with E = symbols that have a start, in symbol order.
@@ -116,6 +120,11 @@ def walk_forward(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array)
     sym, bar = np.asarray(params.start_symbol)[:n], np.asarray(params.start_bar)[:n]
     symbols = np.unique(sym)
     first = np.array([bar[sym == s].min() for s in symbols], np.int32)
+    if common_start:
+        start = first.max()
+        if not all(np.any((sym == s) & (bar == start)) for s in symbols):
+            raise DataError(f"no common start: bar {start} is not a valid start for every symbol")
+        first[:] = start
     last = np.array([bar[sym == s].max() for s in symbols], np.int32)
     horizon = int((last - first).max()) + 1
     params = params.replace(horizon=jnp.asarray(horizon + 1, jnp.int32))

@@ -1,0 +1,127 @@
+"""The master (portfolio) agent: allocates capital across symbols on top of the symbol agents.
+
+Each symbol agent proposes an action from its own policy; the master sees every
+symbol's action distribution and value, the current exposures and the action
+masks, and returns an `Allocation`: an exposure budget per symbol (a fraction
+of portfolio equity, summing to at most the total exposure limit) and the
+actions actually sent to the envs, gated so that no buy takes a symbol past its
+budget and symbols over budget are reduced.
+
+A master is a pair of pure functions, so a learned one (a flax module trained
+by PPO on the portfolio reward) drops in for the rule-based one:
+
+    params = master.init(key, inputs)
+    allocation = master.apply(params, inputs)        # jit/vmap-able
+
+`ConfidenceAllocator` is the rule-based implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxtrade.env.actions import BUY_FRACTION, SELL_FRACTION, Action
+from jaxtrade.errors import ConfigError
+
+BUYS = (Action.BUY_SMALL, Action.BUY_MEDIUM, Action.BUY_LARGE, Action.ADD_TO_POSITION)
+SELLS = (Action.SELL_PARTIAL, Action.SELL_ALL)
+
+
+@struct.dataclass
+class AllocationInput:
+    """What the master sees at one decision bar, for S symbols."""
+
+    probs: jax.Array  # (S, 7) symbol agents' action probabilities (0 on masked actions)
+    values: jax.Array  # (S,) symbol agents' critic values
+    proposed: jax.Array  # (S,) int32 actions the symbol agents chose
+    action_mask: jax.Array  # (S, 7) bool valid actions per symbol
+    exposure: jax.Array  # (S,) position value / portfolio equity
+    equity_share: jax.Array  # (S,) symbol account equity / portfolio equity (buy sizes scale with it)
+
+
+@struct.dataclass
+class Allocation:
+    budget: jax.Array  # (S,) exposure budget, fraction of portfolio equity; sum <= the total limit
+    action: jax.Array  # (S,) int32 actions to execute (valid under action_mask)
+
+
+class MasterAgent(Protocol):
+    """init(key, inputs) -> params; apply(params, inputs) -> Allocation (pure, jit/vmap-able)."""
+
+    def init(self, key: jax.Array, inputs: AllocationInput) -> Any: ...
+
+    def apply(self, params: Any, inputs: AllocationInput) -> Allocation: ...
+
+
+def exposure_change(inputs: AllocationInput) -> jax.Array:
+    """(S, 7): each action's change of the symbol's exposure, as a fraction of portfolio equity."""
+    buy = jnp.asarray(BUY_FRACTION)[None, :] * inputs.equity_share[:, None]
+    sell = jnp.asarray(SELL_FRACTION)[None, :] * inputs.exposure[:, None]
+    return buy - sell
+
+
+def gate_actions(inputs: AllocationInput, budget: jax.Array, tolerance: float = 0.0) -> jax.Array:
+    """The actions to execute under per-symbol exposure budgets.
+
+    - A proposed buy that keeps the symbol within budget goes through; one that
+      does not becomes the largest valid buy that fits, or HOLD.
+    - A symbol more than `tolerance` over its budget is reduced: SELL_ALL when
+      its budget is 0, else SELL_PARTIAL (whatever the agent proposed, if valid).
+    - Sells and holds within budget pass unchanged.
+    """
+    change = exposure_change(inputs)  # (S, 7)
+    after = inputs.exposure[:, None] + change
+    is_buy = jnp.zeros(7, bool).at[jnp.asarray(BUYS)].set(True)
+    fits = inputs.action_mask & (~is_buy[None, :] | (after <= budget[:, None] + 1e-9))
+    proposed = inputs.proposed.astype(jnp.int32)
+    proposed_fits = jnp.take_along_axis(fits, proposed[:, None], axis=1)[:, 0]
+    # The largest buy that fits (by exposure added), else HOLD.
+    size = jnp.where(is_buy[None, :] & fits, change, -jnp.inf)
+    best_buy = jnp.where(jnp.isfinite(size.max(-1)), jnp.argmax(size, -1), Action.HOLD).astype(jnp.int32)
+    action = jnp.where(proposed_fits, proposed, jnp.where(is_buy[proposed], best_buy, Action.HOLD))
+    over = inputs.exposure > budget + tolerance
+    reduce = jnp.where(budget <= 0, Action.SELL_ALL, Action.SELL_PARTIAL).astype(jnp.int32)
+    reduce_ok = jnp.take_along_axis(inputs.action_mask, reduce[:, None], axis=1)[:, 0]
+    return jnp.where(over & reduce_ok, reduce, action).astype(jnp.int32)
+
+
+class ConfidenceAllocator:
+    """Rule-based master: capital goes to the symbols whose agents are most confidently long.
+
+    conviction_s = P_s(buy or add) - P_s(sell), score_s = max(conviction_s, 0) *
+    exp((V_s - max V) / value_scale), budget_s = min(per_symbol_limit,
+    total_limit * score_s / sum score) (0 for every symbol when no score is
+    positive). Actions are then gated by `gate_actions`. No parameters.
+    """
+
+    def __init__(self, total_limit: float = 1.0, per_symbol_limit: float = 0.3, value_scale: float = 1.0,
+                 tolerance: float = 0.02):
+        for name, v, lo, hi in (("total_limit", total_limit, 0.0, 1.0), ("per_symbol_limit", per_symbol_limit,
+                                0.0, 1.0), ("value_scale", value_scale, 0.0, float("inf")),
+                                ("tolerance", tolerance, -1e-12, 1.0)):
+            if not (isinstance(v, (int, float)) and lo < v <= hi):
+                raise ConfigError(f"master.{name}: must be in ({lo:g}, {hi:g}], got {v!r}")
+        self.total_limit = float(total_limit)
+        self.per_symbol_limit = float(per_symbol_limit)
+        self.value_scale = float(value_scale)
+        self.tolerance = float(tolerance)
+
+    def init(self, key: jax.Array, inputs: AllocationInput) -> dict:
+        return {}
+
+    def budgets(self, inputs: AllocationInput) -> jax.Array:
+        p = inputs.probs
+        conviction = p[:, jnp.asarray(BUYS)].sum(-1) - p[:, jnp.asarray(SELLS)].sum(-1)
+        tilt = jnp.exp((inputs.values - inputs.values.max()) / self.value_scale)
+        score = jnp.maximum(conviction, 0.0) * tilt
+        total = score.sum()
+        share = jnp.where(total > 0, score / jnp.where(total > 0, total, 1.0), 0.0)
+        return jnp.minimum(self.per_symbol_limit, self.total_limit * share)
+
+    def apply(self, params: dict, inputs: AllocationInput) -> Allocation:
+        budget = self.budgets(inputs)
+        return Allocation(budget=budget, action=gate_actions(inputs, budget, self.tolerance))

@@ -1,0 +1,71 @@
+"""Portfolio backtests: symbol agents in lockstep (one account per symbol) under a master agent.
+
+The portfolio is one `walk_forward` episode per symbol, all starting on the same
+bar with the same cash; its equity is the sum of the accounts. Each bar the
+symbol agents propose actions, the master (`jaxtrade.agents.master`) sets the
+exposure budgets and gates the actions, and every account steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxtrade.agents.master import AllocationInput, MasterAgent
+from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.types import EnvParams, EnvState, Observation
+from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, walk_forward
+
+# (key, obs, state, params) -> (probs (S, 7), values (S,), proposed actions (S,))
+ProposeFn = Callable[[jax.Array, Observation, EnvState, EnvParams], tuple[jax.Array, jax.Array, jax.Array]]
+
+
+def agent_proposals(network, net_params, deterministic: bool = True) -> ProposeFn:
+    """Symbol agents sharing one actor-critic: its probabilities, values and greedy (or sampled) actions."""
+
+    def propose(key, obs, state, params):
+        logits, values = network.apply(net_params, obs)
+        probs = jax.nn.softmax(logits, -1)
+        action = jnp.argmax(logits, -1) if deterministic else jax.random.categorical(key, logits)
+        return probs, values, action.astype(jnp.int32)
+
+    return propose
+
+
+def allocation_input(obs: Observation, state: EnvState, params: EnvParams, probs: jax.Array, values: jax.Array,
+                     proposed: jax.Array) -> AllocationInput:
+    """The master's view of S lockstep accounts (one per symbol)."""
+    total = state.equity.sum()
+    close = params.close[state.symbol, state.bar]
+    return AllocationInput(probs=probs, values=values, proposed=proposed, action_mask=obs.action_mask,
+                           exposure=state.units * close / total, equity_share=state.equity / total)
+
+
+def master_policy(propose: ProposeFn, master: MasterAgent, master_params: Any) -> ActFn:
+    """An `ActFn` over the S symbols of a portfolio: the symbol agents propose, the master gates."""
+
+    def act(key, obs, state, params):
+        probs, values, proposed = propose(key, obs, state, params)
+        return master.apply(master_params, allocation_input(obs, state, params, probs, values, proposed)).action
+
+    return act
+
+
+class PortfolioResults(NamedTuple):
+    accounts: EpisodeResults  # one episode per symbol
+    equity: jax.Array  # (H+1,) portfolio equity / initial, from 1
+    step_returns: jax.Array  # (H,) portfolio returns (0 after every account ended)
+    exposure: jax.Array  # (H,) total position value / portfolio equity after each step
+
+
+def run_portfolio(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array) -> PortfolioResults:
+    """Walk the split with every symbol in lockstep under `act` (e.g. `master_policy(...)`)."""
+    r = walk_forward(env, params, act, key, common_start=True)
+    growth = jnp.concatenate([jnp.ones((r.step_returns.shape[0], 1)), jnp.cumprod(1.0 + r.step_returns, 1)], 1)
+    equity = growth.mean(0)  # equal starting cash per account
+    step_returns = equity[1:] / equity[:-1] - 1.0
+    exposure = (r.exposure * growth[:, 1:]).sum(0) / growth[:, 1:].sum(0)
+    return PortfolioResults(r, equity, step_returns, exposure)

@@ -1,0 +1,114 @@
+"""The master (portfolio) agent: budgets under the exposure limits, action gating, a lockstep portfolio."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxtrade.agents.master import (
+    AllocationInput,
+    ConfidenceAllocator,
+    exposure_change,
+    gate_actions,
+)
+from jaxtrade.env import Action, EnvConfig, TradingEnv, make_params
+from jaxtrade.errors import ConfigError
+from jaxtrade.evaluate import buy_and_hold_policy
+from jaxtrade.evaluate.portfolio import master_policy, run_portfolio
+from jaxtrade.features import FeatureConfig, compute_features
+
+
+def inputs(probs, values=None, proposed=None, exposure=None, mask=None, share=None):
+    probs = jnp.asarray(probs, jnp.float32)
+    S = probs.shape[0]
+    return AllocationInput(
+        probs=probs,
+        values=jnp.zeros(S) if values is None else jnp.asarray(values, jnp.float32),
+        proposed=jnp.argmax(probs, -1) if proposed is None else jnp.asarray(proposed, jnp.int32),
+        action_mask=jnp.ones((S, 7), bool) if mask is None else jnp.asarray(mask),
+        exposure=jnp.zeros(S) if exposure is None else jnp.asarray(exposure, jnp.float32),
+        equity_share=jnp.full(S, 1.0 / S) if share is None else jnp.asarray(share, jnp.float32))
+
+
+def one_hot_mix(buy, sell):
+    """Probabilities with `buy` on BUY_LARGE, `sell` on SELL_ALL, the rest on HOLD."""
+    p = np.zeros(7, np.float32)
+    p[Action.BUY_LARGE], p[Action.SELL_ALL], p[Action.HOLD] = buy, sell, 1 - buy - sell
+    return p
+
+
+def test_budgets_follow_conviction_and_respect_both_limits():
+    master = ConfidenceAllocator(total_limit=0.5, per_symbol_limit=0.3)
+    x = inputs([one_hot_mix(0.9, 0.0), one_hot_mix(0.3, 0.0), one_hot_mix(0.1, 0.6), one_hot_mix(0.2, 0.0)])
+    budget = np.asarray(master.budgets(x))
+    assert budget.sum() <= 0.5 + 1e-6 and (budget <= 0.3 + 1e-7).all()
+    assert budget[2] == 0  # more sell than buy probability: no capital
+    assert budget[0] == pytest.approx(0.3) and budget[1] > budget[3] > 0  # capped; ordered by conviction
+    # At equal conviction the higher critic value gets more.
+    tilted = np.asarray(master.budgets(inputs([one_hot_mix(0.5, 0.0)] * 2, values=[1.0, 0.0])))
+    assert tilted[0] > tilted[1] > 0
+    # Nobody bullish: nothing allocated.
+    assert np.asarray(master.budgets(inputs([one_hot_mix(0.0, 0.5)] * 3))).sum() == 0
+    for kwargs in ({"total_limit": 0.0}, {"per_symbol_limit": 1.5}, {"value_scale": -1.0}):
+        with pytest.raises(ConfigError, match="master."):
+            ConfidenceAllocator(**kwargs)
+
+
+def test_gating_keeps_buys_within_budget_and_reduces_symbols_over_it():
+    share = [0.5, 0.5, 0.5, 0.5]
+    flat = np.ones((4, 7), bool)
+    flat[[0, 1, 3], Action.ADD_TO_POSITION] = False  # as the env's mask: flat books buy, they do not add
+    x = inputs([one_hot_mix(1.0, 0.0)] * 4, proposed=[Action.BUY_LARGE, Action.BUY_LARGE, Action.HOLD,
+                                                       Action.BUY_SMALL],
+               exposure=[0.0, 0.0, 0.2, 0.0], share=share, mask=flat)
+    budget = jnp.asarray([0.05, 0.02, 0.05, 0.0])
+    action = np.asarray(gate_actions(x, budget))
+    # 0: BUY_LARGE adds 9 % x 0.5 = 4.5 % <= 5 %: passes. 1: only BUY_SMALL (1.25 %) fits 2 %.
+    assert action[0] == Action.BUY_LARGE and action[1] == Action.BUY_SMALL
+    assert action[2] == Action.SELL_PARTIAL  # 20 % held against a 5 % budget: reduce
+    assert action[3] == Action.HOLD  # no buy fits a zero budget
+    after = np.asarray(x.exposure) + np.take_along_axis(np.asarray(exposure_change(x)), action[:, None], 1)[:, 0]
+    assert (after[[0, 1, 3]] <= np.asarray(budget)[[0, 1, 3]] + 1e-7).all()
+    # Gated actions are always valid under the mask: a masked BUY_SMALL falls back to HOLD.
+    mask = flat.copy()
+    mask[1, Action.BUY_SMALL] = False
+    masked = np.asarray(gate_actions(x.replace(action_mask=jnp.asarray(mask)), budget))
+    assert masked[1] == Action.HOLD
+    # Held with a zero budget: sell everything.
+    held = x.replace(exposure=jnp.asarray([0.1, 0.0, 0.0, 0.0]))
+    assert int(gate_actions(held, jnp.zeros(4))[0]) == Action.SELL_ALL
+
+
+def test_master_jits_and_vmaps_over_bars():
+    master = ConfidenceAllocator(total_limit=0.4)
+    probs = jax.nn.softmax(jax.random.normal(jax.random.key(0), (32, 5, 7)), -1)
+    batch = jax.vmap(lambda p: inputs(p))(probs)
+    out = jax.jit(jax.vmap(lambda x: master.apply({}, x)))(batch)
+    assert out.budget.shape == (32, 5) and out.action.shape == (32, 5)
+    assert (np.asarray(out.budget).sum(-1) <= 0.4 + 1e-6).all()
+
+
+def test_portfolio_under_the_master_stays_within_the_total_exposure_limit(small_market):
+    features = compute_features(small_market, FeatureConfig(norm_window=60))
+    cfg = EnvConfig(max_position=0.6, stop_loss=0.0, take_profit=0.0, max_hold=0, max_drawdown=0.0)
+    env, params = TradingEnv(), make_params(small_market, features, cfg)
+
+    def always_buy(key, obs, state, params):  # symbol agents that always want the largest allowed buy/add
+        action = buy_and_hold_policy(key, obs)
+        return jax.nn.one_hot(action, 7), jnp.zeros(action.shape), action
+
+    alone = run_portfolio(env, params, buy_and_hold_policy, jax.random.key(0))
+    master = ConfidenceAllocator(total_limit=0.2, per_symbol_limit=0.15)
+    gated = run_portfolio(env, params, master_policy(always_buy, master, {}), jax.random.key(0))
+    steps = int(gated.accounts.steps.min())
+    assert steps > 100 and (np.asarray(gated.accounts.start_bar) == int(gated.accounts.start_bar[0])).all()
+    assert float(np.max(alone.exposure[:steps])) > 0.5  # unconstrained agents go to the env's 60 % limit
+    exposure = np.asarray(gated.exposure[:steps])
+    # No buy takes a symbol past its budget (0.2 / 2 each); prices may then drift a symbol up to its
+    # budget + tolerance (0.02) before the master sells half of it.
+    assert exposure.max() <= 0.2 + 2 * master.tolerance
+    assert np.mean(exposure) <= 0.2
+    assert exposure[20:].min() > 0.1  # and it does allocate: both symbols bought up to their budgets
+    assert float(gated.equity[0]) == 1.0 and np.isfinite(np.asarray(gated.equity)).all()
