@@ -146,9 +146,11 @@ def _backtest(setup, data, features, runner, split: str, episodes: int, report: 
     print(f"walk-forward on the {split} split: one episode per symbol from its first start to the end "
           f"(or the env's drawdown/ruin stop), all symbols in parallel")
     print(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
+    portfolio = _portfolio(setup, params, net_params, policies) if data.num_symbols > 1 else []
     if report:
         meta = {"split": split, "bars": list(bars), "update": int(to_host(runner.update)),
                 "config": config_to_dict(cfg)}
+        meta["portfolio"] = portfolio
         print(f"report written to {write_report(rows, report, meta, per_symbol=wf_rows)}")
     if plots:
         from pathlib import Path
@@ -167,6 +169,42 @@ def _backtest(setup, data, features, runner, split: str, episodes: int, report: 
                 print(f"no training plot: {exc}")
             else:
                 print(f"plots: {plot_training(history, Path(plots) / 'training.png', title=str(history_dir))}")
+
+
+def _portfolio(setup, params, net_params, policies) -> list[dict]:
+    """Every symbol in lockstep from a common start, equal cash per symbol: the agents alone, the agents
+    under the rule-based master agent, and buy-and-hold; one table of portfolio metrics."""
+    import jax
+
+    from jaxtrade.agents.master import ConfidenceAllocator
+    from jaxtrade.evaluate.portfolio import (
+        agent_proposals,
+        format_portfolio,
+        master_policy,
+        portfolio_row,
+        run_portfolio,
+    )
+
+    limit = setup.cfg.env.max_position
+    master = ConfidenceAllocator(total_limit=limit, per_symbol_limit=limit)
+    sampled = agent_proposals(setup.network, net_params, deterministic=False)
+    runs = {"agents": policies["agent"],
+            "agents + master": master_policy(agent_proposals(setup.network, net_params), master, {}),
+            "agents sampled": lambda key, obs, state, params: sampled(key, obs, state, params)[2],
+            "agents sampled + master": master_policy(sampled, master, {}),
+            "buy_and_hold": policies["buy_and_hold"]}
+    try:
+        results = {name: run_portfolio(setup.env, params, act, jax.random.key(3)) for name, act in runs.items()}
+    except DataError as exc:
+        print(f"no portfolio backtest: {exc}")
+        return []
+    bpy = float(params.bars_per_year)
+    rows = [portfolio_row(name, r, bpy) for name, r in results.items()]
+    print(f"portfolio: all symbols in lockstep from bar {int(results['agents'].accounts.start_bar[0])}, equal cash "
+          f"each; the master (rule-based ConfidenceAllocator) caps total exposure at {limit:.0%} of equity and "
+          f"gives capital to the symbols whose agents are most confidently long")
+    print(format_portfolio(rows))
+    return rows
 
 
 def _train(args: argparse.Namespace) -> int:

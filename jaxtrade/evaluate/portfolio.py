@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jaxtrade.agents.master import AllocationInput, MasterAgent
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams, EnvState, Observation
+from jaxtrade.evaluate.metrics import summarize
 from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, walk_forward
 
 # (key, obs, state, params) -> (probs (S, 7), values (S,), proposed actions (S,))
@@ -69,3 +70,23 @@ def run_portfolio(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array
     step_returns = equity[1:] / equity[:-1] - 1.0
     exposure = (r.exposure * growth[:, 1:]).sum(0) / growth[:, 1:].sum(0)
     return PortfolioResults(r, equity, step_returns, exposure)
+
+
+def portfolio_row(name: str, p: PortfolioResults, bars_per_year: float) -> dict:
+    """Return-series metrics of a portfolio run (`metrics.summarize`) plus its mean exposure and steps."""
+    steps = int(jnp.max(p.accounts.steps))
+    mask = jnp.arange(p.step_returns.shape[0]) < steps
+    stats = summarize(p.step_returns, bars_per_year, mask)
+    return {"policy": name, "steps": steps, **{k: float(v) for k, v in stats.items()},
+            "exposure": float(jnp.where(mask, p.exposure, 0.0).sum() / max(steps, 1)),
+            "trades": int(jnp.sum(p.accounts.trades))}
+
+
+def format_portfolio(rows: list[dict]) -> str:
+    lines = [f"  {'policy':<22} {'return':>8} {'annual':>8} {'vol':>7} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} "
+             f"{'Calmar':>7} {'exposure':>8} {'trades':>6}"]
+    for r in rows:
+        lines.append(f"  {r['policy']:<22} {r['total_return']:>+8.2%} {r['annualised_return']:>+8.2%} "
+                     f"{r['volatility']:>7.2%} {r['sharpe']:>7.2f} {r['sortino']:>8.2f} {r['max_drawdown']:>7.2%} "
+                     f"{r['calmar']:>7.2f} {r['exposure']:>8.1%} {r['trades']:>6}")
+    return "\n".join(lines)
