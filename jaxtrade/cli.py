@@ -269,7 +269,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from jaxtrade.config import load_config
     from jaxtrade.data.config import load_data
     from jaxtrade.evaluate.backtest import write_report
-    from jaxtrade.evaluate.sweep import SweepSpec, format_sweep, parse_setting, sweep
+    from jaxtrade.evaluate.sweep import SweepSpec, format_sweep, parse_setting, sweep, sweep_runs
     from jaxtrade.features.cache import cached_features
 
     try:
@@ -282,9 +282,7 @@ def _sweep(args: argparse.Namespace) -> int:
         cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=args.updates))
     data = load_data(cfg.data, min_bars=cfg.min_bars)
     features, _ = cached_features(data, cfg.features, args.cache_dir)
-    runs = (data.num_symbols if spec.per_symbol else 1) * len(seeds)
-    for _, values in spec.grid:
-        runs *= len(values)
+    runs = len(sweep_runs(cfg, spec, data.symbols))  # also validates every run's settings
     print(f"jaxtrade sweep: {args.config}: {runs} runs ({'one agent per symbol' if spec.per_symbol else 'shared agent'}"
           f", seeds {list(seeds)}" + "".join(f", {n} {list(v)}" for n, v in spec.grid)
           + f") x {cfg.ppo.num_updates} updates x {cfg.ppo.num_envs} envs x {cfg.ppo.rollout_len} steps, one "

@@ -95,14 +95,15 @@ def walk_forward_backtest(env: TradingEnv, params: EnvParams, policies: dict[str
       each policy's `EpisodeResults` (E = symbols with a start, for plots).
     """
     rows, results = [], {}
+    per_symbol = jax.jit(jax.vmap(summarize_episodes, in_axes=(None, None, 0)))  # one weight row per symbol
     for name, act in policies.items():
         r = walk_forward(env, params, act, key)
         results[name] = r
+        stats = per_symbol(r, params.bars_per_year, jnp.eye(r.symbol.shape[0]))
         for i, s in enumerate(np.asarray(r.symbol)):
-            stats = summarize_episodes(r, params.bars_per_year, jnp.arange(r.symbol.shape[0]) == i)
-            stats = {k: v for k, v in stats.items() if k not in ("episodes", "std_return", "winning_episodes")}
+            row = {k: v[i] for k, v in stats.items() if k not in ("episodes", "std_return", "winning_episodes")}
             first = int(r.start_bar[i])
-            rows.append(_row(name, stats, symbol=symbols[s], first_bar=first, last_bar=first + int(r.steps[i])))
+            rows.append(_row(name, row, symbol=symbols[s], first_bar=first, last_bar=first + int(r.steps[i])))
     return rows, results
 
 
