@@ -182,7 +182,7 @@ def _portfolio(setup, params, net_params, policies) -> list[dict]:
         format_portfolio,
         master_policy,
         portfolio_row,
-        run_portfolio,
+        run_portfolios,
     )
 
     limit = setup.cfg.env.max_position
@@ -194,7 +194,7 @@ def _portfolio(setup, params, net_params, policies) -> list[dict]:
             "agents sampled + master": master_policy(sampled, master, {}),
             "buy_and_hold": policies["buy_and_hold"]}
     try:
-        results = {name: run_portfolio(setup.env, params, act, jax.random.key(3)) for name, act in runs.items()}
+        results = run_portfolios(setup.env, params, runs, jax.random.key(3))
     except DataError as exc:
         print(f"no portfolio backtest: {exc}")
         return []

@@ -13,8 +13,10 @@ from jaxtrade.evaluate import (
     metrics,
     random_policy,
     run_episodes,
+    run_policies,
     sma_crossover_policy,
     walk_forward,
+    walk_forward_policies,
 )
 from jaxtrade.evaluate.backtest import summarize_episodes
 from jaxtrade.evaluate.plots import equity_curves
@@ -104,3 +106,29 @@ def test_summaries_select_episodes_by_weight(setup):
     total_trades = float(np.sum(r.trades))
     assert float(stats["win_rate"]) == pytest.approx(float(np.sum(r.wins)) / total_trades)
     assert float(stats["avg_trade_bars"]) == pytest.approx(float(np.sum(r.trade_bars)) / total_trades)
+
+
+def _assert_same_results(a, b):
+    for name, x, y in zip(a._fields, a, b, strict=True):
+        if np.issubdtype(np.asarray(x).dtype, np.floating):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7, err_msg=name)
+        else:
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=name)
+
+
+def test_policies_in_one_rollout_match_separate_runs(setup):
+    """run_policies / walk_forward_policies: each block is exactly that policy's own run (same starts and keys)."""
+    env, params = setup
+    acts = [cash_policy, random_policy, buy_and_hold_policy, sma_crossover_policy(5, 20)]
+    together = jax.jit(lambda k: run_policies(env, params, acts, k, 64, 50))(jax.random.key(3))
+    assert together.total_return.shape == (4, 64) and together.step_returns.shape == (4, 64, 50)
+    for i in (1, 2, 3):  # the random, market-reading and position-reading policies
+        alone = episodes(setup, acts[i], n=64, horizon=50)
+        _assert_same_results(jax.tree.map(lambda x, i=i: x[i], together), alone)
+    np.testing.assert_array_equal(together.trades[0], 0)
+    assert len({float(np.sum(together.total_return[i])) for i in range(1, 4)}) == 3  # the blocks differ
+
+    walked = walk_forward_policies(env, params, acts, jax.random.key(0))
+    assert walked.symbol.shape == (4, 2)
+    _assert_same_results(jax.tree.map(lambda x: x[3], walked), walk_forward(env, params, acts[3], jax.random.key(0)))
+    np.testing.assert_array_equal(walked.trades[0], 0)

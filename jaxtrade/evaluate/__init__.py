@@ -9,9 +9,13 @@ from jaxtrade.evaluate.rollout import (
     cash_policy,
     random_policy,
     run_episodes,
+    run_policies,
     sma_crossover_policy,
+    stack_policies,
     walk_forward,
+    walk_forward_policies,
 )
 
 __all__ = ["metrics", "BASELINES", "EpisodeResults", "agent_policy", "buy_and_hold_policy", "cash_policy", "random_policy",
-           "run_episodes", "sma_crossover_policy", "walk_forward"]
+           "run_episodes", "run_policies", "sma_crossover_policy", "stack_policies", "walk_forward",
+           "walk_forward_policies"]

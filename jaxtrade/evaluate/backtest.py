@@ -13,7 +13,7 @@ import numpy as np
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams
 from jaxtrade.evaluate import metrics
-from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, run_episodes, walk_forward
+from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, run_policies, walk_forward_policies
 
 # The seed project's targets, checked on the agent's row (never used for tuning).
 TARGETS = (
@@ -76,34 +76,42 @@ def _row(name: str, stats: dict, **extra) -> dict:
 
 def backtest(env: TradingEnv, params: EnvParams, policies: dict[str, ActFn], key: jax.Array, episodes: int,
              horizon: int) -> list[dict]:
-    """One row per policy over `episodes` random episodes (the same starts for every policy)."""
+    """One row per policy over `episodes` random episodes (the same starts for every policy).
+
+    All policies run as one compiled rollout (`run_policies`).
+    """
     bars_per_year = float(params.bars_per_year)
-    rows = []
-    for name, act in policies.items():
-        stats = jax.jit(lambda k, act=act: summarize_episodes(
-            run_episodes(env, params, act, k, episodes, horizon), params.bars_per_year))(key)
-        rows.append(_row(name, stats, bars_per_year=bars_per_year))
-    return rows
+
+    @jax.jit
+    def run(params, key):
+        r = run_policies(env, params, list(policies.values()), key, episodes, horizon)
+        return jax.vmap(summarize_episodes, in_axes=(0, None))(r, params.bars_per_year)
+
+    stats = jax.tree.map(np.asarray, run(params, key))
+    return [_row(name, {k: v[i] for k, v in stats.items()}, bars_per_year=bars_per_year)
+            for i, name in enumerate(policies)]
 
 
 def walk_forward_backtest(env: TradingEnv, params: EnvParams, policies: dict[str, ActFn], key: jax.Array,
                           symbols: list[str] | tuple[str, ...]) -> tuple[list[dict], dict[str, EpisodeResults]]:
-    """Every policy through the whole split, one episode per symbol (all symbols in one vmapped rollout).
+    """Every policy through the whole split, one episode per symbol (all policies and symbols in one rollout).
 
     Returns:
       rows (one per policy and symbol, `symbol` and the first/last bar included) and
       each policy's `EpisodeResults` (E = symbols with a start, for plots).
     """
+    r = walk_forward_policies(env, params, list(policies.values()), key)
+    per_symbol = jax.vmap(summarize_episodes, in_axes=(None, None, 0))  # one weight row per symbol
+    stats = jax.jit(jax.vmap(per_symbol, in_axes=(0, None, None)))(
+        r, params.bars_per_year, jnp.eye(r.symbol.shape[1]))  # (P, S) per statistic
+    stats = {k: np.asarray(v) for k, v in stats.items() if k not in ("episodes", "std_return", "winning_episodes")}
     rows, results = [], {}
-    per_symbol = jax.jit(jax.vmap(summarize_episodes, in_axes=(None, None, 0)))  # one weight row per symbol
-    for name, act in policies.items():
-        r = walk_forward(env, params, act, key)
-        results[name] = r
-        stats = per_symbol(r, params.bars_per_year, jnp.eye(r.symbol.shape[0]))
-        for i, s in enumerate(np.asarray(r.symbol)):
-            row = {k: v[i] for k, v in stats.items() if k not in ("episodes", "std_return", "winning_episodes")}
-            first = int(r.start_bar[i])
-            rows.append(_row(name, row, symbol=symbols[s], first_bar=first, last_bar=first + int(r.steps[i])))
+    for j, name in enumerate(policies):
+        results[name] = jax.tree.map(lambda x, j=j: x[j], r)
+        for i, s in enumerate(np.asarray(r.symbol[j])):
+            first = int(r.start_bar[j, i])
+            rows.append(_row(name, {k: v[j, i] for k, v in stats.items()}, symbol=symbols[s], first_bar=first,
+                             last_bar=first + int(r.steps[j, i])))
     return rows, results
 
 

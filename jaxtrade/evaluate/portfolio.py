@@ -18,7 +18,7 @@ from jaxtrade.agents.master import AllocationInput, MasterAgent
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams, EnvState, Observation
 from jaxtrade.evaluate.metrics import summarize
-from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, walk_forward
+from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, walk_forward, walk_forward_policies
 
 # (key, obs, state, params) -> (probs (S, 7), values (S,), proposed actions (S,))
 ProposeFn = Callable[[jax.Array, Observation, EnvState, EnvParams], tuple[jax.Array, jax.Array, jax.Array]]
@@ -64,7 +64,17 @@ class PortfolioResults(NamedTuple):
 
 def run_portfolio(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array) -> PortfolioResults:
     """Walk the split with every symbol in lockstep under `act` (e.g. `master_policy(...)`)."""
-    r = walk_forward(env, params, act, key, common_start=True)
+    return _portfolio_of(walk_forward(env, params, act, key, common_start=True))
+
+
+def run_portfolios(env: TradingEnv, params: EnvParams, acts: dict[str, ActFn],
+                   key: jax.Array) -> dict[str, PortfolioResults]:
+    """`run_portfolio` for several policies from the same start, as one rollout."""
+    r = walk_forward_policies(env, params, list(acts.values()), key, common_start=True)
+    return {name: _portfolio_of(jax.tree.map(lambda x, i=i: x[i], r)) for i, name in enumerate(acts)}
+
+
+def _portfolio_of(r: EpisodeResults) -> PortfolioResults:
     growth = jnp.concatenate([jnp.ones((r.step_returns.shape[0], 1)), jnp.cumprod(1.0 + r.step_returns, 1)], 1)
     equity = growth.mean(0)  # equal starting cash per account
     step_returns = equity[1:] / equity[:-1] - 1.0

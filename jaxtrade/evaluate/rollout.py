@@ -4,7 +4,9 @@
 given initial states) and steps each one for up to `horizon` steps without
 auto-reset; an episode stops at its first terminated or truncated step and keeps
 its final book. `walk_forward` runs one episode per symbol through a whole split,
-the classic backtest. Policies are
+the classic backtest. `run_policies` / `walk_forward_policies` run several policies
+from the same starts as one rollout (one compiled env step; each policy acts on its
+own block of the batch, so nothing is computed twice). Policies are
 pure functions `act(key, obs, state, params) -> action` over a batch of episodes;
 learned policies read only `obs`, rule-based baselines may read the market in
 `params` up to the decision bar (`state.bar`), never after it.
@@ -12,7 +14,7 @@ learned policies read only `obs`, rule-based baselines may read the market in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
@@ -103,6 +105,79 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     )
 
 
+def stack_policies(acts: Sequence[ActFn], block: int) -> ActFn:
+    """One `ActFn` over `len(acts)` consecutive blocks of `block` episodes: block i acts with `acts[i]`.
+
+    Every block gets the same key, so a policy acts exactly as it would alone on
+    its `block` episodes with that key (common random numbers across policies).
+    """
+    acts = tuple(acts)
+
+    def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
+        def part(i):
+            return lambda x: x[i * block:(i + 1) * block]
+
+        return jnp.concatenate([
+            a(key, jax.tree.map(part(i), obs), jax.tree.map(part(i), state), params).astype(jnp.int32)
+            for i, a in enumerate(acts)])
+
+    return act
+
+
+def _unstack(r: EpisodeResults, policies: int) -> EpisodeResults:
+    """(P * E, ...) -> (P, E, ...)."""
+    return jax.tree.map(lambda x: x.reshape((policies, -1) + x.shape[1:]), r)
+
+
+def run_policies(env: TradingEnv, params: EnvParams, acts: Sequence[ActFn], key: jax.Array, num_episodes: int,
+                 horizon: int, init: tuple[Observation, EnvState] | None = None) -> EpisodeResults:
+    """`run_episodes` for P policies from the same `num_episodes` starts, as one rollout (jit-able).
+
+    Equal to P separate `run_episodes(env, params, acts[i], key, ...)` calls (same
+    starts, same keys), at the compile cost of one.
+
+    Returns:
+      `EpisodeResults` with leading axes (P, E).
+    """
+    k_reset, _ = jax.random.split(key)
+    if init is None:
+        init = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), params)
+    p = len(acts)
+    init = jax.tree.map(lambda x: jnp.concatenate([x] * p), init)
+    r = run_episodes(env, params, stack_policies(acts, num_episodes), key, p * num_episodes, horizon, init=init)
+    return _unstack(r, p)
+
+
+def _walk_forward_starts(params: EnvParams, common_start: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Host-side: the symbols with a start, each one's first decision bar, and the longest run's steps."""
+    n = params.num_starts
+    sym, bar = np.asarray(params.start_symbol)[:n], np.asarray(params.start_bar)[:n]
+    symbols = np.unique(sym)
+    first = np.array([bar[sym == s].min() for s in symbols], np.int32)
+    if common_start:
+        start = first.max()
+        if not all(np.any((sym == s) & (bar == start)) for s in symbols):
+            raise DataError(f"no common start: bar {start} is not a valid start for every symbol")
+        first[:] = start
+    last = np.array([bar[sym == s].max() for s in symbols], np.int32)
+    return symbols, first, int((last - first).max()) + 1
+
+
+def walk_forward_policies(env: TradingEnv, params: EnvParams, acts: Sequence[ActFn], key: jax.Array,
+                          common_start: bool = False) -> EpisodeResults:
+    """`walk_forward` for P policies as one rollout (see `walk_forward`); leading axes (P, E)."""
+    symbols, first, horizon = _walk_forward_starts(params, common_start)
+    params = params.replace(horizon=jnp.asarray(horizon + 1, jnp.int32))
+
+    @jax.jit
+    def run(params, key):
+        state = jax.vmap(initial_state, in_axes=(0, 0, None))(jnp.asarray(symbols, jnp.int32), first, params)
+        obs = jax.vmap(env.observe, in_axes=(0, None))(state, params)
+        return run_policies(env, params, acts, key, len(symbols), horizon, init=(obs, state))
+
+    return run(params, key)
+
+
 def walk_forward(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
                  common_start: bool = False) -> EpisodeResults:
     """One episode per symbol from its first start in `params` to the end of the split (or an earlier end).
@@ -116,26 +191,7 @@ def walk_forward(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     Returns:
       `EpisodeResults` with E = symbols that have a start, in symbol order.
     """
-    n = params.num_starts
-    sym, bar = np.asarray(params.start_symbol)[:n], np.asarray(params.start_bar)[:n]
-    symbols = np.unique(sym)
-    first = np.array([bar[sym == s].min() for s in symbols], np.int32)
-    if common_start:
-        start = first.max()
-        if not all(np.any((sym == s) & (bar == start)) for s in symbols):
-            raise DataError(f"no common start: bar {start} is not a valid start for every symbol")
-        first[:] = start
-    last = np.array([bar[sym == s].max() for s in symbols], np.int32)
-    horizon = int((last - first).max()) + 1
-    params = params.replace(horizon=jnp.asarray(horizon + 1, jnp.int32))
-
-    @jax.jit
-    def run(params, key):
-        state = jax.vmap(initial_state, in_axes=(0, 0, None))(jnp.asarray(symbols, jnp.int32), first, params)
-        obs = jax.vmap(env.observe, in_axes=(0, None))(state, params)
-        return run_episodes(env, params, act, key, len(symbols), horizon, init=(obs, state))
-
-    return run(params, key)
+    return jax.tree.map(lambda x: x[0], walk_forward_policies(env, params, [act], key, common_start))
 
 
 def random_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
