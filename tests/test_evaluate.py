@@ -122,7 +122,7 @@ def test_policies_in_one_rollout_match_separate_runs(setup):
     acts = [cash_policy, random_policy, buy_and_hold_policy, sma_crossover_policy(5, 20)]
     together = jax.jit(lambda k: run_policies(env, params, acts, k, 64, 50))(jax.random.key(3))
     assert together.total_return.shape == (4, 64) and together.step_returns.shape == (4, 64, 50)
-    for i in (1, 2, 3):  # the random, market-reading and position-reading policies
+    for i in (1, 2, 3):  # random, position-reading (buy-and-hold) and market-reading (SMA)
         alone = episodes(setup, acts[i], n=64, horizon=50)
         _assert_same_results(jax.tree.map(lambda x, i=i: x[i], together), alone)
     np.testing.assert_array_equal(together.trades[0], 0)

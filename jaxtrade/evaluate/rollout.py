@@ -139,7 +139,7 @@ def run_policies(env: TradingEnv, params: EnvParams, acts: Sequence[ActFn], key:
     Returns:
       `EpisodeResults` with leading axes (P, E).
     """
-    k_reset, _ = jax.random.split(key)
+    k_reset, _ = jax.random.split(key)  # the starts `run_episodes(..., key, num_episodes, ...)` would draw
     if init is None:
         init = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), params)
     p = len(acts)
