@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check jaxtrade tests benchmarks scripts
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/feature_pipeline.py

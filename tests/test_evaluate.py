@@ -109,9 +109,12 @@ def test_summaries_select_episodes_by_weight(setup):
 
 
 def _assert_same_results(a, b):
+    # Integers (actions taken, trades, steps) must match exactly. Floats come from two differently batched
+    # programs, so they may differ in the last bits; dollar PnL sums (gross profit ~ 1e3 as the difference of
+    # ~1e5 notionals) amplify that to ~2e-5 relative, while a wrong start or key changes them entirely.
     for name, x, y in zip(a._fields, a, b, strict=True):
         if np.issubdtype(np.asarray(x).dtype, np.floating):
-            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7, err_msg=name)
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-6, err_msg=name)
         else:
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=name)
 

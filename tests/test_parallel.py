@@ -17,7 +17,8 @@ CURVES = ("episode_return", "reward", "policy_loss", "value_loss", "entropy", "a
 
 
 def env_with(devices: int) -> dict:
-    return {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+    return {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
 
 
 def parse(stdout: str) -> dict:
