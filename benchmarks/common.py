@@ -14,6 +14,8 @@ from pathlib import Path
 import jax
 
 RESULTS = Path(__file__).parent / "results"
+# NVIDIA's H100 SXM datasheet: dense bfloat16 tensor-core peak (the H200 has the same compute).
+H100_BF16_DENSE_TFLOPS = 989.4
 
 
 def device_info() -> dict:
@@ -37,6 +39,16 @@ def timed(fn: Callable[[], object], repeats: int) -> dict:
         fn()
         times.append(time.perf_counter() - t)
     return {"median_s": statistics.median(times), "min_s": min(times), "repeats": repeats}
+
+
+def compiled_flops(fn: Callable, *args) -> float:
+    """XLA's count of floating-point operations in one call of `jax.jit(fn)(*args)`.
+
+    Counts each loop body once, so call it on loop-free functions (a forward pass, a gradient).
+    """
+    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list | tuple) else cost
+    return float(cost["flops"])
 
 
 def write_results(name: str, payload: dict) -> Path:

@@ -4,7 +4,8 @@ For the full model (4 layers, d_model 256, 8 heads; 3.24 M parameters) and the
 quickstart model, on whatever device JAX uses, in float32 and (on accelerators)
 bfloat16. Each call is one jitted forward pass of a batch of observations
 (24 x 23 window + summaries + mask -> 7 masked logits and a value), timed to
-completion. Writes benchmarks/results/encoder_latency_<platform>.json.
+completion; the FLOPs per observation are XLA's count of the compiled forward pass.
+Writes benchmarks/results/encoder_latency_<platform>.json.
 
     python benchmarks/encoder_latency.py [--batch 32] [--large-batch 4096] [--calls 200]
 """
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import device_info, write_results  # noqa: E402
+from common import compiled_flops, device_info, write_results  # noqa: E402
 
 from jaxtrade.agents import ActorCritic, TransformerConfig, count_params  # noqa: E402
 from jaxtrade.env.types import Observation  # noqa: E402
@@ -69,12 +70,15 @@ def main() -> None:
             big_obs = observations(args.large_batch)
             big_calls = max(3, min(args.calls, 20))
             big = latency(fn, params, big_obs, big_calls)
+            flops = compiled_flops(net.apply, params, big_obs) / args.large_batch
+            obs_per_s = args.large_batch / (big["p50_ms"] / 1e3)
             row = {"params": count_params(params), "dtype": dtype, "latency": small,
-                   "large_batch": big, "large_batch_obs_per_s": args.large_batch / (big["p50_ms"] / 1e3)}
+                   "large_batch": big, "large_batch_obs_per_s": obs_per_s,
+                   "flops_per_obs": flops, "large_batch_tflops": flops * obs_per_s / 1e12}
             results["models"][f"{name}_{dtype}"] = row
             print(f"{name:<20} {dtype:<8} {row['params']:>9,} params | batch {args.batch}: "
                   f"P50 {small['p50_ms']:.2f} ms, P95 {small['p95_ms']:.2f} ms | batch {args.large_batch}: "
-                  f"{row['large_batch_obs_per_s']:,.0f} obs/s")
+                  f"{obs_per_s:,.0f} obs/s, {flops / 1e6:.1f} MFLOP/obs = {row['large_batch_tflops']:.3f} TFLOP/s")
     print("wrote", write_results("encoder_latency", results))
 
 

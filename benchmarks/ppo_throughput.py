@@ -7,6 +7,12 @@ seconds. The full model's batch is scaled to the device (`--full-envs`); the
 issue's target is >= 100,000 env steps/s for it on an H100. Writes
 benchmarks/results/ppo_throughput_<platform>.json.
 
+Also reports the network's FLOPs per env step as XLA counts them: two forward
+passes in the rollout (the next observation and the final observation for
+truncation bootstraps) plus a forward and backward pass in each of the
+update_epochs epochs (environment and optimiser arithmetic are negligible beside
+it), and what 100,000 env steps/s would take as a share of an H100's bfloat16 peak.
+
     python benchmarks/ppo_throughput.py [--full-envs 4096] [--tiny-envs 256] [--updates 2]
 """
 
@@ -20,7 +26,7 @@ from pathlib import Path
 import jax
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import device_info, timed, write_results  # noqa: E402
+from common import H100_BF16_DENSE_TFLOPS, compiled_flops, device_info, timed, write_results  # noqa: E402
 
 from jaxtrade.agents import ActorCritic, TransformerConfig, count_params  # noqa: E402
 from jaxtrade.data.samples import load_sample  # noqa: E402
@@ -42,12 +48,33 @@ def bench(name, agent, ppo, env, env_params, repeats):
     first = time.perf_counter() - t
     timing = timed(lambda: jax.block_until_ready(run(runner, hp, env_params, ppo.num_updates)), repeats)
     steps = ppo.num_updates * ppo.batch_size
+    flops = network_flops_per_env_step(network, runner.train_state.params, runner.obs, ppo.update_epochs)
+    rate = steps / timing["median_s"]
+    target_tflops = flops * 100_000 / 1e12
     row = {"params": count_params(runner.train_state.params), "agent": vars(agent), "ppo": vars(ppo),
-           "first_call_s": first, "run": timing, "env_steps_per_run": steps,
-           "env_steps_per_s": steps / timing["median_s"]}
+           "first_call_s": first, "run": timing, "env_steps_per_run": steps, "env_steps_per_s": rate,
+           "network_flops_per_env_step": flops, "achieved_network_tflops": flops * rate / 1e12,
+           "tflops_for_100k_env_steps_per_s": target_tflops,
+           "share_of_h100_bf16_peak_for_100k": target_tflops / H100_BF16_DENSE_TFLOPS}
     print(f"{name:<6} {row['params']:>9,} params, {ppo.num_envs} envs x {ppo.rollout_len} steps x "
-          f"{ppo.num_updates} updates: {row['env_steps_per_s']:,.0f} env steps/s (first call {first:.1f} s)")
+          f"{ppo.num_updates} updates: {rate:,.0f} env steps/s (first call {first:.1f} s); "
+          f"{flops / 1e6:,.1f} MFLOP per env step = {row['achieved_network_tflops']:.3f} TFLOP/s; "
+          f"100k env steps/s needs {target_tflops:.1f} TFLOP/s "
+          f"({100 * row['share_of_h100_bf16_peak_for_100k']:.0f} % of an H100's bf16 peak)")
     return row
+
+
+def network_flops_per_env_step(network, params, obs, update_epochs: int) -> float:
+    """2 forward passes (rollout) + update_epochs forward-and-backward passes per env step, by XLA's count."""
+    batch = obs.technical.shape[0]
+    forward = compiled_flops(network.apply, params, obs) / batch
+
+    def outputs_sum(p):
+        logits, value = network.apply(p, obs)
+        return logits.sum() + value.sum()
+
+    backward = compiled_flops(jax.grad(outputs_sum), params) / batch
+    return 2 * forward + update_epochs * backward
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxtrade.agents import ActorCritic, TransformerConfig, count_params, policy
+from jaxtrade.agents.networks import EncoderBlock
 from jaxtrade.config import load_config
 from jaxtrade.data.config import load_data
 from jaxtrade.env.types import Observation
@@ -43,6 +44,22 @@ def test_default_transformer_fits_the_parameter_budget():
     assert params["params"]["critic"]["Dense_1"]["kernel"].shape == (128, 1)
     with pytest.raises(ConfigError, match="agent.num_heads"):
         TransformerConfig(d_model=100, num_heads=8)
+
+
+def test_last_block_updates_only_cls_with_the_full_blocks_result():
+    cfg = TransformerConfig(num_layers=1, d_model=64, num_heads=4, mlp_dim=128)
+    block = EncoderBlock(cfg)
+    x = jax.random.normal(jax.random.key(0), (8, 29, 64))
+    params = block.init(jax.random.key(1), x)
+    shapes = lambda tree: jax.tree.map(jnp.shape, tree)  # noqa: E731
+    assert shapes(block.init(jax.random.key(1), x, cls_only=True)) == shapes(params)  # same weights
+    full = block.apply(params, x)
+    cls = block.apply(params, x, cls_only=True)
+    assert full.shape == (8, 29, 64) and cls.shape == (8, 1, 64)
+    np.testing.assert_allclose(cls, full[:, :1], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(full[:, 1:2], full[:, :1])  # the other tokens' outputs really differ from [CLS]
+    moved = block.apply(params, x.at[:, 7].add(1.0), cls_only=True)
+    assert not np.allclose(moved, cls)  # [CLS] still attends to every token
 
 
 def test_masked_actions_have_zero_probability_and_are_never_sampled():
