@@ -73,8 +73,8 @@ def network_flops_per_env_step(network, params, obs, update_epochs: int) -> floa
         logits, value = network.apply(p, obs)
         return logits.sum() + value.sum()
 
-    backward = compiled_flops(jax.grad(outputs_sum), params) / batch
-    return 2 * forward + update_epochs * backward
+    forward_backward = compiled_flops(jax.grad(outputs_sum), params) / batch
+    return 2 * forward + update_epochs * forward_backward
 
 
 def main() -> None:
