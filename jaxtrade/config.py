@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from jaxtrade.agents.config import TransformerConfig
+from jaxtrade.agents.config import AgentConfig
 from jaxtrade.data.config import DataConfig
 from jaxtrade.data.splits import SplitConfig
 from jaxtrade.env.config import EnvConfig
@@ -33,7 +33,7 @@ class Config:
     features: FeatureConfig = field(default_factory=FeatureConfig)  # feature pipeline settings
     window: int = 24  # bars in each observation window
     env: EnvConfig = field(default_factory=EnvConfig)  # costs, risk controls, horizon, reward weights
-    agent: TransformerConfig = field(default_factory=TransformerConfig)  # actor-critic architecture
+    agent: AgentConfig = field(default_factory=AgentConfig)  # actor-critic architecture (torso kind, sizes)
     ppo: PPOConfig = field(default_factory=PPOConfig)  # training loop and hyperparameters
     split: SplitConfig = field(default_factory=SplitConfig)  # walk-forward train / validation / test cut
 

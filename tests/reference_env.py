@@ -3,9 +3,11 @@
 It shares no code with `jaxtrade.env` (only the market arrays are read), so the
 JAX env is checked against an independent implementation of the same rules:
 decide at bar t's close, fill at bar t+1's open with slippage and commission,
-mark at t+1's close; masks, forced exits, termination, truncation, the seven
-reward components and the observation. Running statistics keep the whole
-return list and recompute means with NumPy, rather than Welford updates.
+mark at t+1's close; masks, forced exits, termination, truncation, the reward
+components and the observation. Running statistics keep the whole return list
+and recompute means with NumPy, rather than Welford updates; the volatility is
+recomputed from the closes with an explicit loop. Only the component names and
+their order come from the env's registry.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from jaxtrade.env.rewards import REWARD_COMPONENTS
 
 BUY = [0.0, 0.025, 0.06, 0.09, 0.0, 0.0, 0.03]
 SELL = [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0]
@@ -32,12 +36,26 @@ def _div(a, b):
     return a / b if abs(b) > 1e-12 else 0.0
 
 
+def ewma_volatility(close: np.ndarray, halflife: int) -> np.ndarray:
+    """(S, T) sqrt of the EWMA of squared log returns, seeded with the mean square of the first `halflife`."""
+    alpha = 1 - 0.5 ** (1 / halflife)
+    out = np.zeros(close.shape, np.float64)
+    for s in range(close.shape[0]):
+        r = np.diff(np.log(close[s].astype(np.float64)), prepend=np.log(float(close[s, 0])))
+        v = float(np.mean(r[1:halflife + 1] ** 2))
+        for t in range(close.shape[1]):
+            v = v if t == 0 else (1 - alpha) * v + alpha * r[t] ** 2
+            out[s, t] = math.sqrt(v)
+    return out
+
+
 class ReferenceEnv:
     """One symbol, one episode at a time. `p` is `reference_params(env_params)`."""
 
-    def __init__(self, p: dict, window: int = 24):
+    def __init__(self, p: dict, window: int = 24, vol_halflife: int = 20):
         self.p = p
         self.window = window
+        self.vol = ewma_volatility(p["close"], vol_halflife)
 
     def start(self, symbol: int, bar: int) -> dict:
         p = self.p
@@ -53,7 +71,6 @@ class ReferenceEnv:
         self.trade_basis = 0.0
         self.trades = self.wins = self.trade_bars = 0
         self.returns: list[float] = []
-        self.dsr_a = self.dsr_b = 0.0
         return self.observe()
 
     def mask(self) -> list[bool]:
@@ -68,7 +85,7 @@ class ReferenceEnv:
             spend = BUY[a] * equity
             fits = (spend <= self.cash * (1 + 1e-6)
                     and self.units * close + spend <= p["max_position"] * equity * (1 + 1e-6) and spend > 0)
-            out[a] = fits and ((a == ADD) == (self.units > 0))
+            out[a] = fits and (a != ADD or self.units > 0)  # buys open or add; ADD only tops up
         return out
 
     def observe(self) -> dict:
@@ -130,6 +147,7 @@ class ReferenceEnv:
 
         was_holding = self.units > 0
         equity_before = self.equity
+        value_before = self.units * close_t
         cost = realised = 0.0
         if BUY[act] > 0:
             spend = min(max(BUY[act] * self.equity, 0.0), self.cash)
@@ -156,10 +174,7 @@ class ReferenceEnv:
 
         holding = self.units > 0
         closed = was_holding and not holding
-        trade_bars = closed_pnl = 0.0
         if closed:
-            closed_pnl = self.trade_pnl
-            trade_bars = self.hold
             self.trades += 1
             self.wins += self.trade_pnl > 0
             self.trade_bars += self.hold
@@ -168,35 +183,26 @@ class ReferenceEnv:
 
         self.equity = self.cash + self.units * close_n
         ret = self.equity / equity_before - 1
-        dd_before = 1 - equity_before / self.peak
         self.peak = max(self.peak, self.equity)
         dd_after = 1 - self.equity / self.peak
-        a, b, eta = self.dsr_a, self.dsr_b, p["sharpe_eta"]
-        var = b - a * a
-        dsr = (b * (ret - a) - 0.5 * a * (ret * ret - b)) / var**1.5 if var > 1e-4 * b else 0.0
-        self.dsr_a, self.dsr_b = a + eta * (ret - a), b + eta * (ret * ret - b)
         self.returns.append(ret)
         self.t += 1
         self.steps += 1
 
-        horizon = p["max_hold"] if p["max_hold"] > 0 else p["horizon"]
-        exposure = self.units * close_n / self.equity
-        te = 0.0
-        if closed:
-            te += 100 * closed_pnl / equity_before * horizon / (horizon + trade_bars)
-        unrealised = self.units * (close_n - self.entry)
-        if holding and unrealised < 0:
-            te += 100 * unrealised / equity_before / horizon
-        x = p["target_exposure"]
-        components = np.array([
-            100 * ret,
-            -100 * cost / equity_before,
-            te,
-            float(np.clip(dsr, -5, 5)),
-            -100 * max(0.0, dd_after - dd_before),
-            -max(0.0, exposure - x) / (1 - x),
-            -1.0 if (not was_holding and not holding and act == HOLD) else 0.0,
-        ])
+        year = p["bars_per_year"]
+        value_after = self.units * close_n
+        exposure = value_after / self.equity
+        exit_cost = 1 - (1 - slip) * (1 - c)
+        values = {
+            "pnl": 100 * math.log1p(ret),
+            "cost": -100 * exit_cost * (value_after - value_before) / equity_before,
+            "time_efficiency": -100 * exposure * p["hurdle_rate"] / year,
+            "sharpe": float(np.clip(_div(ret, self.vol[s, t]), -10, 10)),
+            "drawdown": -100 * max(0.0, dd_after - p["drawdown_free"]) / year,
+            "sizing": -100 * max(0.0, exposure - p["max_position"]) / year,
+            "hold": -1.0 if (not was_holding and not holding and act == HOLD) else 0.0,
+        }
+        components = np.array([values[name] for name in REWARD_COMPONENTS])
         reward = float(components @ p["reward_weights"])
         terminated = (p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]) or (
             p["max_drawdown"] > 0 and dd_after >= p["max_drawdown"])

@@ -36,9 +36,12 @@ def test_flat_book_can_open_but_not_sell_or_add():
     np.testing.assert_array_equal(_mask(0.0, 10_000.0), [1, 1, 1, 1, 0, 0, 0])
 
 
-def test_open_position_can_sell_and_add_but_not_open_again():
-    # 10 units at 100 = 1,000 of 10,000 equity: 10 % exposure, +3 % stays under 25 %.
-    np.testing.assert_array_equal(_mask(10.0, 9_000.0), [1, 0, 0, 0, 1, 1, 1])
+def test_open_position_can_buy_more_sell_and_add():
+    # 10 units at 100 = 1,000 of 10,000 equity: 10 % exposure; every buy (+2.5..9 %) and ADD (+3 %)
+    # stays under 25 %, so "be long" is the same action whether flat or holding.
+    np.testing.assert_array_equal(_mask(10.0, 9_000.0), [1, 1, 1, 1, 1, 1, 1])
+    # 18 % exposure: +9 % would pass 25 %, +6 % fits.
+    np.testing.assert_array_equal(_mask(18.0, 8_200.0), [1, 1, 1, 0, 1, 1, 1])
 
 
 def test_position_limit_and_cash_limit():

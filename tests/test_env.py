@@ -77,7 +77,7 @@ def test_make_params_rejects_impossible_splits(market):
 def test_env_config_rejects_bad_values():
     for kwargs, field in [({"horizon": 0}, "env.horizon"), ({"max_position": 1.5}, "env.max_position"),
                           ({"stop_loss": -0.1}, "env.stop_loss"), ({"commission_bps": float("nan")}, "env.commission_bps"),
-                          ({"max_hold": 2.5}, "env.max_hold"), ({"sharpe_eta": 1.0}, "env.sharpe_eta")]:
+                          ({"max_hold": 2.5}, "env.max_hold"), ({"hurdle_rate": 1.0}, "env.hurdle_rate"), ({"vol_halflife": 0}, "env.vol_halflife")]:
         with pytest.raises(ConfigError, match=field):
             EnvConfig(**kwargs)
 
@@ -138,9 +138,11 @@ def test_one_buy_step_by_hand(params):
     assert int(nxt.bar) == t + 1 and int(nxt.steps) == 1 and int(nxt.hold_time) == 1
     cost = spend - spend / (1 + comm) + units * o * slip
     comps = dict(zip(REWARD_COMPONENTS, map(float, info["reward_components"]), strict=True))
-    assert comps["pnl"] == pytest.approx(100 * (equity / cash0 - 1), rel=1e-4, abs=1e-6)
-    assert comps["cost"] == pytest.approx(-100 * cost / cash0, rel=1e-5)
-    assert comps["hold"] == 0.0 and comps["sizing"] == 0.0  # exposure 9 % < 25 % target
+    assert comps["pnl"] == pytest.approx(100 * np.log(equity / cash0), rel=1e-4, abs=1e-6)
+    assert float(info["cost"]) == pytest.approx(cost, rel=1e-5)
+    exit_cost = 1 - (1 - slip) * (1 - comm)  # the cost component charges the future sale's cost now
+    assert comps["cost"] == pytest.approx(-100 * exit_cost * units * c_n / cash0, rel=1e-5)
+    assert comps["hold"] == 0.0 and comps["sizing"] == 0.0  # exposure 9 % < 30 % cap
     weights = np.asarray(params.reward_weights)
     assert float(reward) == pytest.approx(float(np.dot(weights, list(comps.values()))), rel=1e-6, abs=1e-7)
     assert not bool(terminated) and not bool(truncated)
@@ -149,7 +151,7 @@ def test_one_buy_step_by_hand(params):
     np.testing.assert_array_equal(obs.technical, params.technical[s, t + 1 - 23: t + 2])
     assert float(obs.position[4]) == 1.0
     assert float(obs.portfolio[1]) == pytest.approx(units * c_n / equity, rel=1e-5)
-    assert not bool(obs.action_mask[Action.BUY_SMALL]) and bool(obs.action_mask[Action.SELL_ALL])
+    assert bool(obs.action_mask[Action.BUY_LARGE]) and bool(obs.action_mask[Action.SELL_ALL])  # 9 + 9 < 30 %
     assert c_t > 0
 
 

@@ -38,9 +38,10 @@ def random_rollout(env, params, key, num_envs, num_steps):
 
 CASES = {
     # Real daily stocks with tight risk limits, full position sizes and every reward weight on:
-    # stop losses, take profits, max-hold exits, drawdown terminations and truncations all occur.
+    # stop losses, take profits, max-hold exits, drawdown terminations, truncations and drift over the
+    # position cap all occur.
     "stocks-tight": ("stocks", EnvConfig(
-        horizon=60, max_position=1.0, stop_loss=0.02, take_profit=0.03, max_hold=10, max_drawdown=0.03,
+        horizon=60, max_position=0.09, stop_loss=0.02, take_profit=0.03, max_hold=10, max_drawdown=0.03,
         ruin=0.99, commission_bps=20.0, slippage_bps=10.0,
         reward=RewardWeights(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0))),
     # Synthetic regime-switching bars, default costs and weights, short norm window.

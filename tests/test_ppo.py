@@ -10,7 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxtrade.agents import ActorCritic, TransformerConfig, count_params, policy
+from jaxtrade.agents import (
+    MASKED_LOGIT,
+    ActorCritic,
+    AgentConfig,
+    TransformerConfig,
+    count_params,
+    policy,
+)
 from jaxtrade.agents.networks import EncoderBlock
 from jaxtrade.config import load_config
 from jaxtrade.data.config import load_data
@@ -44,6 +51,28 @@ def test_default_transformer_fits_the_parameter_budget():
     assert params["params"]["critic"]["Dense_1"]["kernel"].shape == (128, 1)
     with pytest.raises(ConfigError, match="agent.num_heads"):
         TransformerConfig(d_model=100, num_heads=8)
+
+
+def test_mlp_torso_shares_the_heads_and_sees_every_observation_field():
+    cfg = AgentConfig(kind="mlp", mlp_hidden=(64, 64), head_dim=64)
+    net = ActorCritic(cfg)
+    mask = jnp.asarray([[True, True, False, True, False, False, True]] * 3)
+    obs = batch_obs(3, mask)
+    params = jax.jit(net.init)(jax.random.key(0), obs)
+    torso = params["params"]["torso"]
+    assert torso["Dense_0"]["kernel"].shape == (24 * 23 + 3 + 5 + 8 + 10, 64)
+    assert torso["Dense_1"]["kernel"].shape == (64, 64)
+    assert params["params"]["actor"]["Dense_1"]["kernel"].shape == (64, 7)
+    logits, value = jax.jit(net.apply)(params, obs)
+    assert logits.shape == (3, 7) and value.shape == (3,)
+    assert (np.asarray(logits)[~np.asarray(mask)] == MASKED_LOGIT).all()
+    for name in ("technical", "aux", "position", "portfolio", "regime"):  # every field moves the value
+        moved = obs.replace(**{name: getattr(obs, name) + 1.0})
+        assert not np.allclose(net.apply(params, moved)[1], value), name
+    with pytest.raises(ConfigError, match="agent.kind"):
+        AgentConfig(kind="lstm")
+    with pytest.raises(ConfigError, match="agent.mlp_hidden"):
+        AgentConfig(kind="mlp", mlp_hidden=())
 
 
 def test_last_block_updates_only_cls_with_the_full_blocks_result():

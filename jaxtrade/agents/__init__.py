@@ -1,7 +1,7 @@
-"""Agents: the transformer actor-critic (shared across symbols), its categorical policy, and the master
+"""Agents: the actor-critic (transformer or MLP torso) (shared across symbols), its categorical policy, and the master
 (portfolio) agent interface with a rule-based allocator."""
 
-from jaxtrade.agents.config import TransformerConfig
+from jaxtrade.agents.config import AgentConfig, TransformerConfig
 from jaxtrade.agents.master import (
     Allocation,
     AllocationInput,
@@ -16,6 +16,7 @@ from jaxtrade.agents.networks import (
     ActorHead,
     CriticHead,
     EncoderBlock,
+    MLPTorso,
     TransformerTorso,
     count_params,
     policy,
@@ -24,6 +25,6 @@ from jaxtrade.agents.networks import (
 
 __all__ = [
     "Allocation", "AllocationInput", "ConfidenceAllocator", "MasterAgent", "exposure_change", "gate_actions",
-    "MASKED_LOGIT", "ActorCritic", "ActorHead", "CriticHead", "EncoderBlock", "TransformerConfig",
+    "MASKED_LOGIT", "ActorCritic", "AgentConfig", "MLPTorso", "ActorHead", "CriticHead", "EncoderBlock", "TransformerConfig",
     "TransformerTorso", "count_params", "policy", "sinusoidal_positions",
 ]

@@ -1,4 +1,9 @@
-"""`TransformerConfig`: the actor-critic's architecture (static: it fixes every parameter shape)."""
+"""`AgentConfig`: the actor-critic's architecture (static: it fixes every parameter shape).
+
+`kind` picks the torso: "transformer" (the default, for accelerators) or "mlp"
+(a multi-layer perceptron over the flattened observation, small enough to train
+fast on a CPU). The actor and critic heads are the same for both.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ from dataclasses import dataclass
 from jaxtrade.errors import ConfigError
 
 DTYPES = ("float32", "bfloat16")
+KINDS = ("transformer", "mlp")
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
-    """Transformer encoder over the observation window, with actor and critic heads."""
+class AgentConfig:
+    """A torso (transformer encoder or MLP) over the observation, with actor and critic heads."""
 
+    kind: str = "transformer"  # torso: transformer | mlp
+    mlp_hidden: tuple[int, ...] = (64, 64)  # kind mlp: widths of the torso's tanh layers
     num_layers: int = 4  # encoder blocks
     d_model: int = 256  # token width
     num_heads: int = 8  # attention heads; must divide d_model
@@ -27,5 +35,13 @@ class TransformerConfig:
                 raise ConfigError(f"agent.{name}: must be an integer >= 1, got {v!r}")
         if self.d_model % self.num_heads:
             raise ConfigError(f"agent.num_heads: {self.num_heads} does not divide d_model {self.d_model}")
+        if self.kind not in KINDS:
+            raise ConfigError(f"agent.kind: {self.kind!r} is not one of {list(KINDS)}")
+        if not self.mlp_hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1
+                                      for h in self.mlp_hidden):
+            raise ConfigError(f"agent.mlp_hidden: must be a non-empty list of integers >= 1, got {self.mlp_hidden!r}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"agent.dtype: {self.dtype!r} is not one of {list(DTYPES)}")
+
+
+TransformerConfig = AgentConfig  # the name before `kind` existed: configs with only transformer fields

@@ -1,4 +1,5 @@
-"""The transformer actor-critic: an encoder torso over the observation's tokens, actor and critic heads.
+"""The actor-critic: a torso (transformer encoder over the observation's tokens, or an MLP over the
+flattened observation) with actor and critic heads.
 
 Tokens (d_model wide) for one observation:
     24 bar tokens      Dense(23 -> d) of each bar of the technical window + sinusoidal position
@@ -10,6 +11,10 @@ tokens' outputs would be discarded), a fifth less compute for the 4-layer model 
 the same result. One set of weights serves every symbol. The actor head maps
 the embedding through 128 hidden units to 7 logits, and invalid actions get a
 logit of -1e9 (probability exactly 0 in float32); the critic maps it to a value.
+
+The MLP torso (`agent.kind: mlp`) concatenates the flattened window with the four
+summary vectors and runs `mlp_hidden` tanh layers (orthogonal init, as SB3 and
+CleanRL do); its last layer's output is the embedding.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtrade.agents.config import TransformerConfig
+from jaxtrade.agents.config import AgentConfig, TransformerConfig
 from jaxtrade.env.actions import NUM_ACTIONS
 from jaxtrade.env.types import Observation
 
@@ -89,6 +94,24 @@ class TransformerTorso(nn.Module):
         return nn.LayerNorm(dtype=dtype, name="final_norm")(x[:, 0]).astype(jnp.float32)
 
 
+class MLPTorso(nn.Module):
+    """Observation -> (B, mlp_hidden[-1]) embedding: tanh MLP over the flattened window and summaries."""
+
+    config: AgentConfig
+
+    @nn.compact
+    def __call__(self, obs: Observation) -> jax.Array:
+        chex.assert_rank(obs.technical, 3)  # (B, W, F)
+        B = obs.technical.shape[0]
+        x = jnp.concatenate([obs.technical.reshape(B, -1)] + [getattr(obs, name) for name in SUMMARY_FIELDS], -1)
+        for width in self.config.mlp_hidden:
+            x = jnp.tanh(nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x))
+        return x.astype(jnp.float32)
+
+
+TORSOS = {"transformer": TransformerTorso, "mlp": MLPTorso}
+
+
 class ActorHead(nn.Module):
     """(B, d) embedding and (B, 7) mask -> (B, 7) masked logits."""
 
@@ -113,16 +136,16 @@ class CriticHead(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    """Shared transformer torso with actor and critic heads.
+    """A shared torso (`config.kind`) with actor and critic heads.
 
     Call on a batched `Observation` (leading axis B) to get (logits (B, 7), value (B,)).
     """
 
-    config: TransformerConfig = TransformerConfig()
+    config: AgentConfig = AgentConfig()
 
     @nn.compact
     def __call__(self, obs: Observation) -> tuple[jax.Array, jax.Array]:
-        embedding = TransformerTorso(self.config, name="torso")(obs)
+        embedding = TORSOS[self.config.kind](self.config, name="torso")(obs)
         logits = ActorHead(self.config.head_dim, name="actor")(embedding, obs.action_mask)
         value = CriticHead(self.config.head_dim, name="critic")(embedding)
         return logits, value

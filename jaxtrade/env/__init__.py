@@ -12,7 +12,7 @@ from jaxtrade.env.actions import (
     decode_action,
     forced_exit,
 )
-from jaxtrade.env.config import REWARD_COMPONENTS, EnvConfig, RewardWeights
+from jaxtrade.env.config import EnvConfig, RewardWeights
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import (
     START_FIELDS,
@@ -26,6 +26,9 @@ from jaxtrade.env.generator import (
     uniform_start,
 )
 from jaxtrade.env.rewards import (
+    REGISTRY,
+    REWARD_COMPONENTS,
+    Component,
     RewardComponents,
     RewardFn,
     StepOutcome,
@@ -33,9 +36,7 @@ from jaxtrade.env.rewards import (
     total_reward,
 )
 from jaxtrade.env.stats import (
-    DiffSharpeState,
     RunningStats,
-    differential_sharpe,
     running_sharpe,
     running_sortino,
     running_std,
@@ -50,10 +51,10 @@ from jaxtrade.env.types import (
 )
 
 __all__ = [
-    "BUY_FRACTION", "NUM_ACTIONS", "PORTFOLIO_FEATURES", "POSITION_FEATURES", "REWARD_COMPONENTS",
-    "SELL_FRACTION", "START_FIELDS", "Action", "DiffSharpeState", "EnvConfig", "EnvParams", "EnvState", "ExitReason", "Fill",
+    "BUY_FRACTION", "NUM_ACTIONS", "REGISTRY", "Component", "PORTFOLIO_FEATURES", "POSITION_FEATURES", "REWARD_COMPONENTS",
+    "SELL_FRACTION", "START_FIELDS", "Action", "EnvConfig", "EnvParams", "EnvState", "ExitReason", "Fill",
     "Observation", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "StartGenerator",
-    "StepOutcome", "TradingEnv", "action_mask", "buy", "decode_action", "differential_sharpe", "episode_starts",
+    "StepOutcome", "TradingEnv", "action_mask", "buy", "decode_action", "episode_starts",
     "forced_exit", "initial_state", "make_params", "mark_to_market", "params_axes", "running_sharpe", "running_sortino",
     "running_std", "running_update", "select_starts", "sell", "shaped_reward", "symbol_params", "total_reward", "uniform_start", "unrealised_pnl",
 ]

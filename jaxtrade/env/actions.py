@@ -10,9 +10,16 @@ Actions (long-only, sized in fractions of equity at the decision bar's close):
     5 SELL_ALL         close the position
     6 ADD_TO_POSITION  add 3 % of equity to an open position
 
-An action is masked (invalid) when it cannot be carried out: buying while a
-position is open (use ADD), spending more cash than held, exceeding the
-position limit, and selling or adding with no position. HOLD is always valid.
+The buys open a position when flat and add to it while holding, so "be long" is
+the same action in both states; ADD is the small top-up, valid only while holding.
+An action is masked (invalid) when it cannot be carried out: spending more cash
+than held, an order that would take the position past the position limit, and
+selling or adding with no position. HOLD is always valid.
+
+`ACTION_SIDE` groups the actions by intent (hold 0, buy +1, sell -1): the greedy
+policy picks the most probable intent, then its most probable size
+(`greedy_action`), so a confident "buy" split over three sizes is not outvoted
+by HOLD.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ NUM_ACTIONS = len(Action)
 # Cash to spend, as a fraction of equity, and share of the position to sell, per action.
 BUY_FRACTION = (0.0, 0.025, 0.06, 0.09, 0.0, 0.0, 0.03)
 SELL_FRACTION = (0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0)
+# Intent of each action: 0 hold, +1 buy (open or add), -1 sell.
+ACTION_SIDE = (0, 1, 1, 1, -1, -1, 1)
 
 
 class ExitReason(IntEnum):
@@ -77,16 +86,33 @@ def action_mask(
     affordable = spend <= cash * (1.0 + 1e-6)
     within_limit = (units * price + spend) <= max_position * equity * (1.0 + 1e-6)
     can_buy = affordable & within_limit & (spend > 0)  # no zero-sized orders at zero equity
-    # Which actions open, add to, or sell a position, read off the action tables.
+    # Which actions buy (any time), top up (only while holding) or sell, read off the action tables.
     adds = jnp.arange(NUM_ACTIONS) == Action.ADD_TO_POSITION
-    opens = (buy > 0) & ~adds
+    buys = (buy > 0) & ~adds
     sells = jnp.asarray(SELL_FRACTION) > 0
     return (
         (jnp.arange(NUM_ACTIONS) == Action.HOLD)
-        | (opens & ~holding & can_buy)
+        | (buys & can_buy)
         | (adds & holding & can_buy)
         | (sells & holding)
     )
+
+
+def greedy_action(logits: jax.Array) -> jax.Array:
+    """The most probable intent (hold / buy / sell, `ACTION_SIDE`), then its most probable action.
+
+    Args:
+      logits: (..., 7) masked logits (masked actions very negative).
+
+    Returns:
+      (...,) int32 action index.
+    """
+    probs = jax.nn.softmax(logits, axis=-1)
+    side = jnp.asarray(ACTION_SIDE)
+    groups = side[None, :] == jnp.arange(-1, 2)[:, None]  # (3, 7): sell, hold, buy
+    intent = jnp.argmax(probs @ groups.T.astype(probs.dtype), axis=-1)  # (...,) in 0..2
+    in_group = groups[intent]  # (..., 7)
+    return jnp.argmax(jnp.where(in_group, logits, -jnp.inf), axis=-1).astype(jnp.int32)
 
 
 def forced_exit(

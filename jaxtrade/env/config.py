@@ -1,41 +1,41 @@
 """`EnvConfig`: trading costs, risk controls, episode length and reward weights.
 
-Every numeric field here travels into `EnvParams` as a traced array, so a sweep
-over any of them is a `vmap`, not a recompile. Values are validated once, when
+Every numeric field here travels into `EnvParams` as a traced array (`vol_halflife`
+as the volatility table it builds), so a sweep over any of them is a `vmap`, not a
+recompile. Values are validated once, when
 the config is built.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 
+from jaxtrade.env.rewards import REGISTRY, REWARD_COMPONENTS
 from jaxtrade.errors import ConfigError
 
-REWARD_COMPONENTS = ("pnl", "cost", "time_efficiency", "sharpe", "drawdown", "sizing", "hold")
+
+def _check_weights(self) -> None:
+    for f in fields(self):
+        v = getattr(self, f.name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(f"env.reward.{f.name}: must be a finite number, got {v!r}")
 
 
-@dataclass(frozen=True)
-class RewardWeights:
-    """Weight of each reward component in the total reward (see `jaxtrade.env.rewards`)."""
+def _as_tuple(self) -> tuple[float, ...]:
+    """The weights in `REWARD_COMPONENTS` order."""
+    return tuple(float(getattr(self, name)) for name in REWARD_COMPONENTS)
 
-    pnl: float = 0.40  # percent change of equity over the step
-    cost: float = 0.15  # minus commission + slippage, percent of equity
-    time_efficiency: float = 0.15  # quick wins rewarded, stale losing positions penalised
-    sharpe: float = 0.05  # online differential Sharpe ratio of the step return
-    drawdown: float = 0.10  # minus the new drawdown taken this step, percent
-    sizing: float = 0.05  # minus exposure above the target exposure
-    hold: float = 0.0  # minus 1 for each step spent flat doing nothing
 
-    def __post_init__(self):
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ConfigError(f"env.reward.{f.name}: must be a finite number, got {v!r}")
-
-    def as_tuple(self) -> tuple[float, ...]:
-        """The weights in `REWARD_COMPONENTS` order."""
-        return tuple(float(getattr(self, name)) for name in REWARD_COMPONENTS)
+# One field per registered component (`jaxtrade.env.rewards.REGISTRY`), defaulting to its weight.
+RewardWeights = make_dataclass(
+    "RewardWeights",
+    [(c.name, float, field(default=c.weight)) for c in REGISTRY],
+    frozen=True,
+    namespace={"__post_init__": _check_weights, "as_tuple": _as_tuple,
+               "__doc__": "Weight of each reward component in the total reward (see `jaxtrade.env.rewards`)."},
+)
+RewardWeights.__module__ = __name__
 
 
 def _check(name: str, value, ok: bool, rule: str):
@@ -57,8 +57,9 @@ class EnvConfig:
     max_hold: int = 50  # close after this many bars held; 0 = off
     max_drawdown: float = 0.20  # terminate when equity falls this far below its peak; 0 = off
     ruin: float = 0.50  # terminate when equity <= ruin * initial_cash; 0 = off
-    sharpe_eta: float = 0.01  # adaptation rate of the differential Sharpe moments, in (0, 1)
-    target_exposure: float = 0.25  # exposure above which the sizing component penalises, in (0, 1)
+    hurdle_rate: float = 0.02  # annual return a held position must beat (time_efficiency reward), >= 0
+    drawdown_free: float = 0.0  # drawdown below which the drawdown reward charges nothing, in [0, 1)
+    vol_halflife: int = 20  # bars; half-life of the EWMA volatility that scales the sharpe reward
     bars_per_year: float = 0.0  # annualisation of Sharpe/Sortino in observations; 0 = infer from data
     reward: RewardWeights = field(default_factory=RewardWeights)  # reward component weights
 
@@ -74,7 +75,9 @@ class EnvConfig:
             _check(name, v, 0 <= v < 1, "in [0, 1) (0 switches it off)")
         _check("take_profit", self.take_profit, 0 <= self.take_profit and math.isfinite(self.take_profit), ">= 0")
         _check("max_hold", self.max_hold, isinstance(self.max_hold, int) and self.max_hold >= 0, "an integer >= 0")
-        _check("sharpe_eta", self.sharpe_eta, 0 < self.sharpe_eta < 1, "in (0, 1)")
-        _check("target_exposure", self.target_exposure, 0 < self.target_exposure < 1, "in (0, 1)")
+        _check("hurdle_rate", self.hurdle_rate, 0 <= self.hurdle_rate < 1, "in [0, 1) per year")
+        _check("drawdown_free", self.drawdown_free, 0 <= self.drawdown_free < 1, "in [0, 1)")
+        _check("vol_halflife", self.vol_halflife, isinstance(self.vol_halflife, int) and self.vol_halflife >= 1,
+               "an integer >= 1")
         _check("bars_per_year", self.bars_per_year,
                self.bars_per_year >= 0 and math.isfinite(self.bars_per_year), ">= 0 (0 = infer)")

@@ -17,7 +17,7 @@ from jaxtrade.env.actions import (
 )
 from jaxtrade.env.generator import StartGenerator, uniform_start
 from jaxtrade.env.rewards import RewardFn, StepOutcome, shaped_reward, total_reward
-from jaxtrade.env.stats import differential_sharpe, running_sharpe, running_sortino, running_update
+from jaxtrade.env.stats import running_sharpe, running_sortino, running_update
 from jaxtrade.env.types import EnvParams, EnvState, Observation, observation_shapes
 from jaxtrade.features.rolling import safe_div
 
@@ -166,9 +166,7 @@ class TradingEnv:
         pnl = fill.units * (close_n - close_t) - fill.traded_units * (open_n - close_t) - fill.cost
         step_return = safe_div(pnl, state.equity)
         peak = jnp.maximum(state.peak_equity, equity)
-        dd_before = 1.0 - state.equity / state.peak_equity
         dd_after = 1.0 - equity / peak
-        dsr, dsr_state = differential_sharpe(state.dsr, step_return, params.sharpe_eta)
         hold_time = jnp.where(holding, state.hold_time + 1, 0)
 
         next_state = state.replace(
@@ -190,24 +188,19 @@ class TradingEnv:
             gross_profit=state.gross_profit + jnp.maximum(closed_pnl, 0.0),
             gross_loss=state.gross_loss - jnp.minimum(closed_pnl, 0.0),
             returns=running_update(state.returns, step_return),
-            dsr=dsr_state,
         )
+        value_after = fill.units * close_n
         outcome = StepOutcome(
             equity_before=state.equity,
             equity_after=equity,
             step_return=step_return,
             cost=fill.cost,
-            exposure=safe_div(fill.units * close_n, equity),
-            drawdown_before=dd_before,
+            value_before=state.units * close_t,
+            value_after=value_after,
+            exposure=safe_div(value_after, equity),
             drawdown_after=dd_after,
-            differential_sharpe=dsr,
+            volatility=params.volatility[s, t],
             holding=holding,
-            hold_time=hold_time,
-            unrealised_pnl=fill.units * (close_n - fill.entry_price),
-            trade_closed=closed,
-            trade_pnl=closed_pnl,
-            trade_return=trade_return,
-            trade_bars=trade_bars,
             idle=~was_holding & ~holding & (executed == Action.HOLD),
         )
         components = self.reward_fn(outcome, params)
@@ -220,6 +213,7 @@ class TradingEnv:
         info = {
             "reward_components": components,
             "equity": equity,
+            "step_return": step_return,
             "episode_return": (equity - params.initial_cash) / params.initial_cash,
             "drawdown": dd_after,
             "cost": fill.cost,

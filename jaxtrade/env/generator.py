@@ -23,10 +23,11 @@ import numpy as np
 
 from jaxtrade.data.types import CLOSE, OPEN, MarketData
 from jaxtrade.env.config import EnvConfig
-from jaxtrade.env.stats import DiffSharpeState, RunningStats
+from jaxtrade.env.stats import RunningStats
 from jaxtrade.env.types import EnvParams, EnvState
 from jaxtrade.errors import ConfigError, DataError
 from jaxtrade.features.pipeline import Features
+from jaxtrade.features.rolling import ema
 
 
 def episode_starts(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,6 +53,21 @@ def episode_starts(ready: np.ndarray, window: int, first_bar: int, end_bar: int)
     ok = (run >= window) & nxt & (bars >= first_bar) & (bars + 1 < end_bar)
     s, t = np.nonzero(ok)
     return s.astype(np.int32), t.astype(np.int32)
+
+
+def ewma_volatility(close: jax.Array, halflife: int) -> jax.Array:
+    """(S, T) per-bar volatility at each bar from log close-to-close returns up to it (past-only).
+
+    sigma_t = sqrt(EWMA_t(r^2)), r_t = log(close_t / close_{t-1}), with the EWMA started at the
+    mean square of the first `halflife` returns so early bars are not scaled by a single move.
+    A missing bar repeats the last close (r = 0) and lowers the estimate a little.
+    """
+    close = jnp.asarray(close, jnp.float32)
+    r = jnp.diff(jnp.log(close), axis=-1, prepend=jnp.log(close[..., :1]))
+    sq = r * r
+    seed = sq[..., 1:halflife + 1].mean(axis=-1, keepdims=True)
+    sq = sq.at[..., 0].set(seed[..., 0])
+    return jnp.sqrt(ema(sq, 1.0 - 0.5 ** (1.0 / halflife)))
 
 
 def make_params(
@@ -103,6 +119,7 @@ def make_params(
         aux=f32(data.aux),
         open=f32(data.prices[..., OPEN]),
         close=f32(data.prices[..., CLOSE]),
+        volatility=ewma_volatility(data.prices[..., CLOSE], cfg.vol_halflife),
         next_ok=jnp.asarray(nxt),
         start_symbol=jnp.asarray(start_symbol),
         start_bar=jnp.asarray(start_bar),
@@ -117,8 +134,8 @@ def make_params(
         max_hold=jnp.asarray(cfg.max_hold, jnp.int32),
         max_drawdown=f32(cfg.max_drawdown),
         ruin=f32(cfg.ruin),
-        sharpe_eta=f32(cfg.sharpe_eta),
-        target_exposure=f32(cfg.target_exposure),
+        hurdle_rate=f32(cfg.hurdle_rate),
+        drawdown_free=f32(cfg.drawdown_free),
         bars_per_year=f32(bars_per_year),
         reward_weights=f32(cfg.reward.as_tuple()),
     )
@@ -149,7 +166,6 @@ def initial_state(symbol: jax.Array, bar: jax.Array, params: EnvParams) -> EnvSt
         gross_profit=zf,
         gross_loss=zf,
         returns=RunningStats.zeros(),
-        dsr=DiffSharpeState.zeros(),
     )
 
 

@@ -1,33 +1,60 @@
-"""The shaped reward: seven components, each reported, combined with weights from `EnvParams`.
+"""The shaped reward: an open registry of named components, each a pure function of the step outcome.
 
-The env summarises a step as a `StepOutcome` and calls an injected `RewardFn`
-on it; the default `shaped_reward` defines the components (all per step, in
-`REWARD_COMPONENTS` order):
+The env summarises a step as a `StepOutcome`; the default `shaped_reward` evaluates
+every component of `REGISTRY` on it, and the total reward is sum_i w_i * component_i
+with w = `EnvParams.reward_weights` (defaults below; `env.reward.<name>` in YAML).
+Every consumer (config, sweeps, training metrics, plots, the reference env) reads
+the names from `REWARD_COMPONENTS`, so a component is added with one function and
+one `REGISTRY` line.
 
-    pnl              100 * (E' - E) / E                   percent change of equity, costs included
-    cost             -100 * cost / E                      commission + slippage, percent of equity
-    time_efficiency  100 * P / E * H / (H + d)            when a trade of d bars closes with PnL P,
-                     + 100 * min(U, 0) / E / H            each step a position is under water by U:
-                     profit per unit of time; a quick win counts more than a slow one, a loss
-                     held on costs a little every bar. Zero-edge churning scores < 0 (costs
-                     are in P). H = max_hold (or horizon when max_hold is off)
-    sharpe           clip(D, -5, 5)                       differential Sharpe ratio of the step return
-    drawdown         -100 * max(0, dd' - dd)              new drawdown taken this step, dd = 1 - E / peak
-    sizing           -max(0, x' - x*) / (1 - x*)          exposure x' above the target x*, in [-1, 0]
-    hold             -1 if flat and doing nothing else 0
+The components, E the equity at the decision bar's close, E' at the next close,
+x' the exposure (position value / E') after the step, Y = bars per year:
 
-E is equity at the decision bar's close, E' at the next close. The total reward
-is sum_i w_i * component_i with w = `EnvParams.reward_weights`.
+    pnl              100 * log(E' / E)            the step's log equity change in percent, net of
+                                                   costs: the only place PnL and costs are counted,
+                                                   and an episode sums to 100 * log(E_end / E_start),
+                                                   so its sum orders episodes exactly as their returns.
+    cost             -100 * (L' - L) / E          change of the cost of closing the position,
+                     L = value * (1 - (1-s)(1-c))  L (commission c and slippage s of a sale at the
+                                                   close). Entering charges the exit cost at once,
+                                                   exiting gives it back as the real cost lands in
+                                                   pnl: zero over a round trip (nothing counted
+                                                   twice), and an episode sums to -L at its end, the
+                                                   open position marked at what a sale would fetch.
+    time_efficiency  -100 * x' * h / Y             each bar a position is held its value pays the
+                                                   hurdle rate h (`hurdle_rate`, per year): capital
+                                                   has a price, a position must out-earn it.
+    sharpe           clip(r / sigma, -10, 10)      the step return r in units of the traded asset's
+                                                   volatility sigma at the decision bar (EWMA of
+                                                   squared log returns, past-only): risk-adjusted
+                                                   PnL whose noise scales with the position (0 flat).
+    drawdown         -100 * max(0, dd' - d0) / Y   each bar spent under water beyond d0
+                                                   (`drawdown_free`), dd = 1 - E' / peak: depth times
+                                                   time, a year 10 % under water costs 10 points;
+                                                   recovering stops the charge.
+
+The flow penalties (time_efficiency, drawdown, sizing) are in percentage points per
+year, spread over its Y bars, so they mean the same on daily and hourly bars.
+    sizing           -100 * max(0, x' - cap) / Y   each bar the exposure sits above the position cap
+                                                   (orders cannot exceed it, price moves can): a year
+                                                   5 points over the cap costs 5 points.
+    hold             -1 if flat and idle, else 0   an optional push to trade (weight 0 by default).
+
+Why: with these definitions the weighted sum ranks fixed policies as their equity
+returns do on real stocks, and cash scores below buy-and-hold wherever buy-and-hold
+is clearly profitable (`tests/test_rewards.py`); the earlier drawdown term (every
+new tick of loss charged, never given back) made cash optimal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 
-from jaxtrade.env.config import REWARD_COMPONENTS
+from jaxtrade.env.accounting import BPS
 from jaxtrade.env.types import EnvParams
 from jaxtrade.features.rolling import safe_div
 
@@ -39,33 +66,74 @@ class StepOutcome(NamedTuple):
     equity_after: jax.Array  # () equity at the next bar's close
     step_return: jax.Array  # () (equity_after - equity_before) / equity_before, computed from the step's parts
     cost: jax.Array  # () commission + slippage paid by this step's fill
+    value_before: jax.Array  # () position value at the decision bar's close
+    value_after: jax.Array  # () position value at the next bar's close
     exposure: jax.Array  # () position value / equity after the step
-    drawdown_before: jax.Array  # () 1 - equity / peak before the step
     drawdown_after: jax.Array  # () 1 - equity / peak after the step
-    differential_sharpe: jax.Array  # () Moody-Saffell D_t of the step return
+    volatility: jax.Array  # () the asset's per-bar volatility at the decision bar
     holding: jax.Array  # () bool: a position is open after the step
-    hold_time: jax.Array  # () int32 bars the open position has been held
-    unrealised_pnl: jax.Array  # () units * (close - entry) after the step
-    trade_closed: jax.Array  # () bool: this step closed a position
-    trade_pnl: jax.Array  # () the closed trade's PnL, costs included (0 if none closed)
-    trade_return: jax.Array  # () the closed trade's PnL / cash spent on it (0 if none closed)
-    trade_bars: jax.Array  # () int32 bars the closed trade was held (0 if none closed)
     idle: jax.Array  # () bool: flat before and after, and no order was placed
 
 
-class RewardComponents(NamedTuple):
-    """One value per component, in `REWARD_COMPONENTS` order."""
-
-    pnl: jax.Array
-    cost: jax.Array
-    time_efficiency: jax.Array
-    sharpe: jax.Array
-    drawdown: jax.Array
-    sizing: jax.Array
-    hold: jax.Array
+ComponentFn = Callable[[StepOutcome, EnvParams], jax.Array]
 
 
-assert RewardComponents._fields == REWARD_COMPONENTS
+class Component(NamedTuple):
+    """One reward component: its name, its function of the step outcome, its default weight."""
+
+    name: str
+    fn: ComponentFn
+    weight: float
+
+
+def exit_cost_rate(params: EnvParams) -> jax.Array:
+    """Share of a position's value lost to commission and slippage when it is sold: 1 - (1-s)(1-c)."""
+    s, c = params.slippage_bps * BPS, params.commission_bps * BPS
+    return s + c - s * c  # not 1 - (1-s)(1-c), which cancels in float32
+
+
+def pnl(o: StepOutcome, params: EnvParams) -> jax.Array:
+    return 100.0 * jnp.log1p(o.step_return)
+
+
+def cost(o: StepOutcome, params: EnvParams) -> jax.Array:
+    return -100.0 * exit_cost_rate(params) * safe_div(o.value_after - o.value_before, o.equity_before)
+
+
+def time_efficiency(o: StepOutcome, params: EnvParams) -> jax.Array:
+    return -100.0 * o.exposure * safe_div(params.hurdle_rate, params.bars_per_year)
+
+
+def sharpe(o: StepOutcome, params: EnvParams) -> jax.Array:
+    return jnp.clip(safe_div(o.step_return, o.volatility), -10.0, 10.0)
+
+
+def drawdown(o: StepOutcome, params: EnvParams) -> jax.Array:
+    return -100.0 * safe_div(jnp.maximum(o.drawdown_after - params.drawdown_free, 0.0), params.bars_per_year)
+
+
+def sizing(o: StepOutcome, params: EnvParams) -> jax.Array:
+    return -100.0 * safe_div(jnp.maximum(o.exposure - params.max_position, 0.0), params.bars_per_year)
+
+
+def hold(o: StepOutcome, params: EnvParams) -> jax.Array:
+    return -o.idle.astype(jnp.float32)
+
+
+REGISTRY: tuple[Component, ...] = (
+    Component("pnl", pnl, 0.40),
+    Component("cost", cost, 0.15),
+    Component("time_efficiency", time_efficiency, 0.15),
+    Component("sharpe", sharpe, 0.05),
+    Component("drawdown", drawdown, 0.10),
+    Component("sizing", sizing, 0.05),
+    Component("hold", hold, 0.0),
+)
+REWARD_COMPONENTS: tuple[str, ...] = tuple(c.name for c in REGISTRY)
+DEFAULT_WEIGHTS: tuple[float, ...] = tuple(c.weight for c in REGISTRY)
+
+RewardComponents = NamedTuple("RewardComponents", [(name, jax.Array) for name in REWARD_COMPONENTS])
+RewardComponents.__doc__ = "One value per component, in `REWARD_COMPONENTS` order."
 
 
 class RewardFn(Protocol):
@@ -75,21 +143,8 @@ class RewardFn(Protocol):
 
 
 def shaped_reward(outcome: StepOutcome, params: EnvParams) -> RewardComponents:
-    """The default seven-component reward (definitions in the module docstring)."""
-    o = outcome
-    horizon = jnp.where(params.max_hold > 0, params.max_hold, params.horizon).astype(jnp.float32)
-    closed = jnp.where(o.trade_closed, o.trade_pnl * horizon / (horizon + o.trade_bars), 0.0)
-    under_water = jnp.where(o.holding, jnp.minimum(o.unrealised_pnl, 0.0), 0.0) / horizon
-    target = params.target_exposure
-    return RewardComponents(
-        pnl=100.0 * o.step_return,
-        cost=-100.0 * safe_div(o.cost, o.equity_before),
-        time_efficiency=100.0 * safe_div(closed + under_water, o.equity_before),
-        sharpe=jnp.clip(o.differential_sharpe, -5.0, 5.0),
-        drawdown=-100.0 * jnp.maximum(0.0, o.drawdown_after - o.drawdown_before),
-        sizing=-jnp.maximum(0.0, o.exposure - target) / (1.0 - target),
-        hold=-o.idle.astype(jnp.float32),
-    )
+    """Every registered component of the step (definitions in the module docstring)."""
+    return RewardComponents(*(c.fn(outcome, params).astype(jnp.float32) for c in REGISTRY))
 
 
 def total_reward(components: RewardComponents, weights: jax.Array) -> jax.Array:

@@ -12,7 +12,7 @@ import jax
 from flax import struct
 
 from jaxtrade.env.actions import NUM_ACTIONS
-from jaxtrade.env.stats import DiffSharpeState, RunningStats
+from jaxtrade.env.stats import RunningStats
 
 POSITION_FEATURES = (
     "entry_ratio",  # close / entry price - 1 (0 when flat)
@@ -44,6 +44,7 @@ class EnvParams:
     aux: jax.Array  # (S, T, 3) float32 external model probabilities
     open: jax.Array  # (S, T) float32 bar open (fill price before slippage)
     close: jax.Array  # (S, T) float32 bar close (marking and decision price)
+    volatility: jax.Array  # (S, T) float32 per-bar volatility of log returns up to bar t (EWMA)
     next_ok: jax.Array  # (S, T) bool: bar t+1 is ready and inside the split, so a step from t is possible
     start_symbol: jax.Array  # (N,) int32 symbol of each valid episode start
     start_bar: jax.Array  # (N,) int32 decision bar of each valid episode start
@@ -58,8 +59,8 @@ class EnvParams:
     max_hold: jax.Array  # () int32 bars, 0 = off
     max_drawdown: jax.Array  # () float32, 0 = off
     ruin: jax.Array  # () float32 fraction of initial cash, 0 = off
-    sharpe_eta: jax.Array  # () float32 differential Sharpe adaptation rate
-    target_exposure: jax.Array  # () float32
+    hurdle_rate: jax.Array  # () float32 annual rate a held position pays in the time_efficiency reward
+    drawdown_free: jax.Array  # () float32 drawdown the drawdown reward lets pass
     bars_per_year: jax.Array  # () float32 annualisation of observed Sharpe/Sortino
     reward_weights: jax.Array  # (7,) float32 in REWARD_COMPONENTS order
 
@@ -92,7 +93,6 @@ class EnvState:
     gross_profit: jax.Array  # () float32 PnL summed over winning closed trades
     gross_loss: jax.Array  # () float32 -PnL summed over losing closed trades (>= 0)
     returns: RunningStats  # Welford moments of step returns
-    dsr: DiffSharpeState  # EMA moments for the differential Sharpe reward
 
 
 @struct.dataclass

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxtrade.agents.master import AllocationInput, MasterAgent
+from jaxtrade.env.actions import greedy_action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams, EnvState, Observation
 from jaxtrade.evaluate.metrics import summarize
@@ -25,12 +26,13 @@ ProposeFn = Callable[[jax.Array, Observation, EnvState, EnvParams], tuple[jax.Ar
 
 
 def agent_proposals(network, net_params, deterministic: bool = True) -> ProposeFn:
-    """Symbol agents sharing one actor-critic: its probabilities, values and greedy (or sampled) actions."""
+    """Symbol agents sharing one actor-critic: its probabilities, values and greedy (`greedy_action`) or
+    sampled actions."""
 
     def propose(key, obs, state, params):
         logits, values = network.apply(net_params, obs)
         probs = jax.nn.softmax(logits, -1)
-        action = jnp.argmax(logits, -1) if deterministic else jax.random.categorical(key, logits)
+        action = greedy_action(logits) if deterministic else jax.random.categorical(key, logits)
         return probs, values, action.astype(jnp.int32)
 
     return propose

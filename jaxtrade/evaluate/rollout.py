@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxtrade.agents.networks import policy
-from jaxtrade.env.actions import Action
+from jaxtrade.env.actions import Action, greedy_action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.types import EnvParams, EnvState, Observation
@@ -77,7 +77,7 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
             jax.random.split(k_env, num_episodes), state, action, params)
         keep = lambda new, old: jnp.where(  # noqa: E731
             alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old)
-        per_step = (info["reward_components"].pnl / 100.0, info["exposure"], info["turnover"])
+        per_step = (info["step_return"], info["exposure"], info["turnover"])
         per_step = tuple(jnp.where(alive, x, 0.0) for x in per_step)
         state = jax.tree.map(keep, new_state, state)
         obs = jax.tree.map(keep, new_obs, obs)
@@ -204,8 +204,8 @@ def cash_policy(key: jax.Array, obs: Observation, state=None, params=None) -> ja
     return jnp.zeros(obs.action_mask.shape[:-1], jnp.int32)
 
 
-def _go_long(m: jax.Array) -> jax.Array:
-    """The largest allowed buy when flat, ADD while holding and the limit allows, else HOLD."""
+def go_long(m: jax.Array) -> jax.Array:
+    """The largest allowed buy (buys open or add), else ADD, else HOLD: as long as the limit allows."""
     return jnp.select(
         [m[..., Action.BUY_LARGE], m[..., Action.BUY_MEDIUM], m[..., Action.BUY_SMALL], m[..., Action.ADD_TO_POSITION]],
         [Action.BUY_LARGE, Action.BUY_MEDIUM, Action.BUY_SMALL, Action.ADD_TO_POSITION],
@@ -215,7 +215,7 @@ def _go_long(m: jax.Array) -> jax.Array:
 
 def buy_and_hold_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
     """As long as possible: the largest buy when flat, then add whenever the limit allows, never sell."""
-    return _go_long(obs.action_mask)
+    return go_long(obs.action_mask)
 
 
 def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
@@ -231,18 +231,19 @@ def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
         up = window[:, -fast:].mean(-1) > window.mean(-1)
         holding = obs.position[:, 4] > 0
         exit_ = jnp.where(holding, Action.SELL_ALL, Action.HOLD).astype(jnp.int32)
-        return jnp.where(up, _go_long(obs.action_mask), exit_)
+        return jnp.where(up, go_long(obs.action_mask), exit_)
 
     return act
 
 
 def agent_policy(network, net_params, deterministic: bool = True) -> ActFn:
-    """The trained actor: the most likely valid action, or a sample from the policy."""
+    """The trained actor: greedy (the most probable intent, then its most probable size; `greedy_action`),
+    or a sample from the policy."""
 
     def act(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
         logits, _ = network.apply(net_params, obs)
         if deterministic:
-            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+            return greedy_action(logits)
         return policy(logits).sample(seed=key).astype(jnp.int32)
 
     return act

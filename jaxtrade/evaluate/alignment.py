@@ -1,0 +1,115 @@
+"""Does the shaped reward rank policies the way their equity does? Fixed policies, same starts, both measured.
+
+`policy_rewards` runs fixed policies from the same episode starts as one rollout
+and reports, per policy, the mean equity return per episode, the mean total
+reward per episode and each reward component's episode sum. A reward is aligned
+when sorting the policies by mean reward gives the order of their mean equity
+returns. `next_bar_oracle` peeks at the next bar (a yardstick for checking
+rewards, never a baseline), `target_exposure_policy` holds a fixed share of the
+position limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtrade.env.actions import Action
+from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.rewards import REWARD_COMPONENTS
+from jaxtrade.env.types import EnvParams, EnvState, Observation
+from jaxtrade.evaluate.rollout import ActFn, go_long, stack_policies
+
+
+def next_bar_oracle(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
+    """Long (as large as allowed) when the next bar closes above its open, else flat. Reads the future."""
+    nb = state.bar + 1
+    last = params.close.shape[1] - 1
+    up = params.close[state.symbol, jnp.minimum(nb, last)] > params.open[state.symbol, jnp.minimum(nb, last)]
+    holding = obs.position[:, 4] > 0
+    flat = jnp.where(holding, Action.SELL_ALL, Action.HOLD).astype(jnp.int32)
+    return jnp.where(up, go_long(obs.action_mask), flat)
+
+
+def target_exposure_policy(share: float) -> ActFn:
+    """Buy (largest fitting order) until the position uses `share` of the position limit, then hold."""
+
+    def act(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
+        return jnp.where(obs.position[:, 1] < share, go_long(obs.action_mask), Action.HOLD).astype(jnp.int32)
+
+    return act
+
+
+def policy_rewards(env: TradingEnv, params: EnvParams, policies: dict[str, ActFn], key: jax.Array,
+                   episodes: int, horizon: int) -> list[dict]:
+    """Mean equity return, mean total reward and mean component sums per episode, one row per policy.
+
+    Each row also keeps the per-episode arrays `episode_returns` and `episode_rewards` (E,),
+    paired across policies by start.
+
+    Episodes run without auto-reset until they end or `horizon` steps; every policy
+    starts from the same `episodes` starts (one rollout, `stack_policies`).
+    """
+    names = list(policies)
+    p = len(names)
+    act = stack_policies(list(policies.values()), episodes)
+
+    @jax.jit
+    def run(params, key):
+        k_reset, k_run = jax.random.split(key)
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, episodes), params)
+        obs, state = jax.tree.map(lambda x: jnp.concatenate([x] * p), (obs, state))
+        step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
+        n = episodes * p
+
+        def body(carry, k):
+            obs, state, alive = carry
+            new_obs, new_state, reward, terminated, truncated, info = step(
+                jax.random.split(k, n), state, act(k, obs, state, params), params)
+            keep = lambda new, old: jnp.where(alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
+            comps = jnp.stack(info["reward_components"], -1) * alive[:, None]
+            carry = (jax.tree.map(keep, new_obs, obs), jax.tree.map(keep, new_state, state),
+                     alive & ~terminated & ~truncated)
+            return carry, (reward * alive, comps)
+
+        (_, state, _), (reward, comps) = jax.lax.scan(body, (obs, state, jnp.ones(n, bool)),
+                                                       jax.random.split(k_run, horizon))
+        ret = (state.equity - params.initial_cash) / params.initial_cash
+        return (ret.reshape(p, episodes), reward.sum(0).reshape(p, episodes),
+                comps.sum(0).reshape(p, episodes, -1).mean(1), state.trades.reshape(p, episodes).mean(1))
+
+    ret, reward, comps, trades = jax.tree.map(np.asarray, run(params, key))
+    return [{"policy": name, "mean_return": float(ret[i].mean()), "mean_reward": float(reward[i].mean()),
+             "episode_returns": ret[i], "episode_rewards": reward[i],
+             "trades": float(trades[i]), **{c: float(comps[i, j]) for j, c in enumerate(REWARD_COMPONENTS)}}
+            for i, name in enumerate(names)]
+
+
+def clear_pairs(rows: Sequence[dict], z: float = 3.0) -> list[tuple[str, str]]:
+    """(better, worse) policy pairs whose mean returns differ by more than `z` paired standard errors."""
+    out = []
+    for a in rows:
+        for b in rows:
+            d = a["episode_returns"] - b["episode_returns"]
+            if d.mean() > z * d.std() / np.sqrt(len(d)):
+                out.append((a["policy"], b["policy"]))
+    return out
+
+
+def ranked(rows: Sequence[dict], key: str) -> list[str]:
+    """Policy names from the highest `key` to the lowest."""
+    return [r["policy"] for r in sorted(rows, key=lambda r: -r[key])]
+
+
+def format_rewards(rows: Sequence[dict]) -> str:
+    """A fixed-width table of `policy_rewards` rows."""
+    head = f"  {'policy':<16}{'return':>9}{'reward':>9}{'trades':>7} " + " ".join(
+        f"{n[:9]:>9}" for n in REWARD_COMPONENTS)
+    lines = [head]
+    for r in rows:
+        lines.append(f"  {r['policy']:<16}{r['mean_return']:>+9.2%}{r['mean_reward']:>+9.3f}{r['trades']:>7.1f} "
+                     + " ".join(f"{r[n]:>+9.3f}" for n in REWARD_COMPONENTS))
+    return "\n".join(lines)
