@@ -1,9 +1,10 @@
-"""PPO training throughput: env steps per second of rollout + GAE + update, tiny and full models.
+"""PPO training throughput: env steps per second of rollout + GAE + update: MLP, tiny and full models.
 
 Builds the env on the bundled daily stocks and runs `Trainer.run_chunk` (the
 jitted, fully on-device loop) for a few updates per model, timing the second
 call (the first compiles). Env steps/s = updates x num_envs x rollout_len /
-seconds. The full model's batch is scaled to the device (`--full-envs`); the
+seconds. The MLP is the quickstart's network (64-64 tanh torso, 64-wide heads) at
+the quickstart's batch (`--mlp-envs`, default 128 x 64 steps). The full model's batch is scaled to the device (`--full-envs`); the
 issue's target is >= 100,000 env steps/s for it on an H100. Writes
 benchmarks/results/ppo_throughput_<platform>.json.
 
@@ -28,13 +29,14 @@ import jax
 sys.path.insert(0, str(Path(__file__).parent))
 from common import H100_BF16_DENSE_TFLOPS, compiled_flops, device_info, timed, write_results  # noqa: E402
 
-from jaxtrade.agents import ActorCritic, TransformerConfig, count_params  # noqa: E402
+from jaxtrade.agents import ActorCritic, AgentConfig, TransformerConfig, count_params  # noqa: E402
 from jaxtrade.data.samples import load_sample  # noqa: E402
 from jaxtrade.env import EnvConfig, TradingEnv, make_params  # noqa: E402
 from jaxtrade.features import compute_features  # noqa: E402
 from jaxtrade.train import PPOConfig, PPOHyperparams, make_train  # noqa: E402
 
 TINY = TransformerConfig(num_layers=1, d_model=32, num_heads=2, mlp_dim=64, head_dim=32)
+MLP = AgentConfig(kind="mlp", mlp_hidden=(64, 64), head_dim=64)
 
 
 def bench(name, agent, ppo, env, env_params, repeats):
@@ -80,6 +82,7 @@ def network_flops_per_env_step(network, params, obs, update_epochs: int) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     on_cpu = device_info()["platform"] == "cpu"
+    parser.add_argument("--mlp-envs", type=int, default=128)
     parser.add_argument("--tiny-envs", type=int, default=256)
     parser.add_argument("--full-envs", type=int, default=64 if on_cpu else 4096)
     parser.add_argument("--rollout", type=int, default=64)
@@ -92,6 +95,8 @@ def main() -> None:
     env_params = make_params(data, compute_features(data), EnvConfig())
     common = dict(rollout_len=args.rollout, num_updates=args.updates, update_epochs=4, num_minibatches=4)
     results = {"data": "stocks_daily", "models": {}}
+    results["models"]["mlp"] = bench("mlp", MLP, PPOConfig(num_envs=args.mlp_envs, **common), env, env_params,
+                                     args.repeats)
     results["models"]["tiny"] = bench("tiny", TINY, PPOConfig(num_envs=args.tiny_envs, **common), env,
                                       env_params, args.repeats)
     full_dtype = "float32" if on_cpu else "bfloat16"
