@@ -32,13 +32,13 @@ def device_info() -> dict:
 
 
 def timed(fn: Callable[[], object], repeats: int) -> dict:
-    """Median and min wall time of `fn()` (which must block until its result is ready)."""
+    """Median, min and max wall time of `fn()` (which must block until its result is ready)."""
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return {"median_s": statistics.median(times), "min_s": min(times), "repeats": repeats}
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "repeats": repeats}
 
 
 def compiled_flops(fn: Callable, *args) -> float:

@@ -14,7 +14,14 @@ truncation bootstraps) plus a forward and backward pass in each of the
 update_epochs epochs (environment and optimiser arithmetic are negligible beside
 it), and what 100,000 env steps/s would take as a share of an H100's bfloat16 peak.
 
-    python benchmarks/ppo_throughput.py [--full-envs 4096] [--tiny-envs 256] [--updates 2]
+With `--sb3` (needs the optional `bench` extra: stable-baselines3 and PyTorch) it
+also trains Stable-Baselines3's PPO on the same env through the Gymnasium vector
+adapter (`TradingVectorEnv` behind a thin SB3 `VecEnv`), with SB3's default 64-64
+tanh MultiInputPolicy and the same batch shape (`--sb3-envs` envs x `--rollout`
+steps, 4 epochs of 4 minibatches), beside jaxtrade's MLP at that shape, and
+reports the ratio; each side is timed `--repeats` times after a warm-up.
+
+    python benchmarks/ppo_throughput.py [--full-envs 4096] [--tiny-envs 256] [--updates 2] [--sb3]
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ def bench(name, agent, ppo, env, env_params, repeats):
     target_tflops = flops * 100_000 / 1e12
     row = {"params": count_params(runner.train_state.params), "agent": vars(agent), "ppo": vars(ppo),
            "first_call_s": first, "run": timing, "env_steps_per_run": steps, "env_steps_per_s": rate,
+           "env_steps_per_s_min_max": [steps / timing["max_s"], steps / timing["min_s"]],
            "network_flops_per_env_step": flops, "achieved_network_tflops": flops * rate / 1e12,
            "tflops_for_100k_env_steps_per_s": target_tflops,
            "share_of_h100_bf16_peak_for_100k": target_tflops / H100_BF16_DENSE_TFLOPS}
@@ -63,6 +71,70 @@ def bench(name, agent, ppo, env, env_params, repeats):
           f"{flops / 1e6:,.1f} MFLOP per env step = {row['achieved_network_tflops']:.3f} TFLOP/s; "
           f"100k env steps/s needs {target_tflops:.1f} TFLOP/s "
           f"({100 * row['share_of_h100_bf16_peak_for_100k']:.0f} % of an H100's bf16 peak)")
+    return row
+
+
+def sb3_bench(env_params, num_envs: int, rollout: int, updates: int, repeats: int) -> dict:
+    """Env steps/s of Stable-Baselines3 PPO (host-side PyTorch loop) on `TradingVectorEnv` (`num_envs`)."""
+    import gymnasium
+    import numpy as np
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from jaxtrade.env.gym_adapter import TradingVectorEnv
+
+    class SB3VecEnv(VecEnv):
+        """SB3's VecEnv protocol over the Gymnasium vector adapter (same-step auto-reset)."""
+
+        def __init__(self, venv: TradingVectorEnv):
+            self.venv = venv
+            super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
+
+        def reset(self):
+            return self.venv.reset(seed=0)[0]
+
+        def step_async(self, actions):
+            self._actions = actions
+
+        def step_wait(self):
+            obs, reward, terminated, truncated, info = self.venv.step(self._actions)
+            done = terminated | truncated
+            infos = [{} for _ in range(self.num_envs)]
+            for i in np.flatnonzero(done):  # what SB3 reads to bootstrap truncated episodes
+                infos[i] = {"terminal_observation": {k: v[i] for k, v in info["final_obs"].items()},
+                            "TimeLimit.truncated": bool(truncated[i] and not terminated[i])}
+            return obs, reward.astype(np.float32), done, infos
+
+        def close(self):
+            pass
+
+        def get_attr(self, name, indices=None):
+            return [getattr(self.venv, name)] * self.num_envs
+
+        def set_attr(self, name, value, indices=None):
+            setattr(self.venv, name, value)
+
+        def env_method(self, name, *args, indices=None, **kwargs):
+            return [None] * self.num_envs
+
+        def env_is_wrapped(self, wrapper_class, indices=None):
+            return [False] * self.num_envs
+
+    del gymnasium
+    venv = SB3VecEnv(TradingVectorEnv(env_params, num_envs))
+    model = PPO("MultiInputPolicy", venv, n_steps=rollout, batch_size=num_envs * rollout // 4, n_epochs=4,
+                learning_rate=3e-4, device="cpu", seed=0, verbose=0)
+    steps = updates * num_envs * rollout
+    model.learn(total_timesteps=num_envs * rollout)  # warm-up: the env's jit compiles, torch allocates
+    timing = timed(lambda: model.learn(total_timesteps=steps, reset_num_timesteps=False), repeats)
+    params = sum(p.numel() for p in model.policy.parameters())
+    row = {"params": int(params), "torch_threads": torch.get_num_threads(), "num_envs": num_envs,
+           "rollout_len": rollout, "run": timing, "env_steps_per_run": steps,
+           "env_steps_per_s": steps / timing["median_s"],
+           "env_steps_per_s_min_max": [steps / timing["max_s"], steps / timing["min_s"]]}
+    print(f"sb3    {params:>9,} params, {num_envs} envs x {rollout} steps x {updates} updates: "
+          f"{row['env_steps_per_s']:,.0f} env steps/s (PyTorch {torch.__version__}, {row['torch_threads']} threads)")
     return row
 
 
@@ -88,6 +160,10 @@ def main() -> None:
     parser.add_argument("--rollout", type=int, default=64)
     parser.add_argument("--updates", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sb3", action="store_true", help="also time Stable-Baselines3 PPO (optional extra)")
+    parser.add_argument("--sb3-envs", type=int, default=64)
+    parser.add_argument("--sb3-updates", type=int, default=4)
+    parser.add_argument("--skip-full", action="store_true", help="leave out the full transformer")
     args = parser.parse_args()
 
     data = load_sample("stocks_daily")
@@ -99,9 +175,18 @@ def main() -> None:
                                      args.repeats)
     results["models"]["tiny"] = bench("tiny", TINY, PPOConfig(num_envs=args.tiny_envs, **common), env,
                                       env_params, args.repeats)
-    full_dtype = "float32" if on_cpu else "bfloat16"
-    results["models"]["full"] = bench("full", TransformerConfig(dtype=full_dtype),
-                                      PPOConfig(num_envs=args.full_envs, **common), env, env_params, args.repeats)
+    if not args.skip_full:
+        full_dtype = "float32" if on_cpu else "bfloat16"
+        results["models"]["full"] = bench("full", TransformerConfig(dtype=full_dtype),
+                                          PPOConfig(num_envs=args.full_envs, **common), env, env_params,
+                                          args.repeats)
+    if args.sb3:
+        same = dict(common, num_updates=args.sb3_updates)
+        ours = bench("mlp@sb3", MLP, PPOConfig(num_envs=args.sb3_envs, **same), env, env_params, args.repeats)
+        theirs = sb3_bench(env_params, args.sb3_envs, args.rollout, args.sb3_updates, args.repeats)
+        ratio = ours["env_steps_per_s"] / theirs["env_steps_per_s"]
+        results["sb3_comparison"] = {"jaxtrade_mlp": ours, "sb3_ppo": theirs, "ratio": ratio}
+        print(f"jaxtrade MLP PPO / SB3 PPO, same env and batch shape: {ratio:.1f}x")
     print("wrote", write_results("ppo_throughput", results))
 
 

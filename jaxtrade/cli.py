@@ -113,6 +113,7 @@ def _backtest(setup, data, features, runner, split: str, episodes: int, report: 
     from jaxtrade.evaluate.backtest import (
         backtest,
         format_table,
+        phase3_report,
         target_report,
         walk_forward_backtest,
         write_report,
@@ -139,14 +140,20 @@ def _backtest(setup, data, features, runner, split: str, episodes: int, report: 
                 "agent_sampled": agent_policy(setup.network, net_params, deterministic=False), **BASELINES}
     rows = backtest(setup.env, params, policies, jax.random.key(1), episodes, horizon)
     print(format_table(rows))
-    print(f"  targets (agent): {target_report(rows[0])}")
-    print(f"  Sharpe/Sortino annualised with {rows[0]['bars_per_year']:.0f} bars/year, per-episode means; "
-          f"win rate and profit factor over all closed trades")
+    print(f"  Sharpe/Sortino annualised with {rows[0]['bars_per_year']:.0f} bars/year from the step returns pooled "
+          f"over all episodes; max drawdown a per-episode mean; win rate and profit factor over all closed trades; "
+          f"buy_and_hold buys {cfg.env.max_position:.0%} at the first open and holds (no exits), always_long "
+          f"buys every bar through the env")
     wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols)
     print(f"walk-forward on the {split} split: one episode per symbol from its first start to the end "
           f"(or the env's drawdown/ruin stop), all symbols in parallel")
     print(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
+    print(f"  {phase3_report(wf_rows)}")
     portfolio = _portfolio(setup, params, net_params, policies) if data.num_symbols > 1 else []
+    if portfolio:
+        print(f"  seed targets on the agents' portfolio equity: {target_report(portfolio[0])}")
+    else:
+        print(f"  seed targets (agent, episode means): {target_report(rows[0])}")
     if report:
         meta = {"split": split, "bars": list(bars), "update": int(to_host(runner.update)),
                 "config": config_to_dict(cfg)}
@@ -158,7 +165,7 @@ def _backtest(setup, data, features, runner, split: str, episodes: int, report: 
         from jaxtrade.evaluate.plots import plot_training, plot_walk_forward
         from jaxtrade.train.loop import read_history
 
-        shown = {k: wf[k] for k in ("agent", "buy_and_hold", "sma_crossover", "cash")}
+        shown = {k: v for k, v in wf.items() if k != "cash"}  # cash is the flat reference line
         path = plot_walk_forward(shown, data.symbols, ts, Path(plots) / f"equity_{split}.png",
                                  title=f"walk-forward, {split} split")
         print(f"plots: {path}")
@@ -191,10 +198,9 @@ def _portfolio(setup, params, net_params, policies) -> list[dict]:
     runs = {"agents": policies["agent"],
             "agents + master": master_policy(agent_proposals(setup.network, net_params), master, {}),
             "agents sampled": lambda key, obs, state, params: sampled(key, obs, state, params)[2],
-            "agents sampled + master": master_policy(sampled, master, {}),
-            "buy_and_hold": policies["buy_and_hold"]}
+            "agents sampled + master": master_policy(sampled, master, {})}
     try:
-        results = run_portfolios(setup.env, params, runs, jax.random.key(3))
+        results = run_portfolios(setup.env, params, runs, jax.random.key(3), hold="buy_and_hold")
     except DataError as exc:
         print(f"no portfolio backtest: {exc}")
         return []
@@ -269,7 +275,15 @@ def _sweep(args: argparse.Namespace) -> int:
     from jaxtrade.config import load_config
     from jaxtrade.data.config import load_data
     from jaxtrade.evaluate.backtest import write_report
-    from jaxtrade.evaluate.sweep import SweepSpec, format_sweep, parse_setting, sweep, sweep_runs
+    from jaxtrade.evaluate.sweep import (
+        SweepSpec,
+        format_seed_summary,
+        format_sweep,
+        parse_setting,
+        seed_summary,
+        sweep,
+        sweep_runs,
+    )
     from jaxtrade.features.cache import cached_features
 
     try:
@@ -289,7 +303,11 @@ def _sweep(args: argparse.Namespace) -> int:
           f"program on {jax.devices()[0].device_kind}")
     rows = sweep(cfg, data, features, spec, episodes=args.episodes)
     print(f"validation split, {args.episodes} episodes per run, greedy agent (* best validation Sharpe):")
-    print(format_sweep(rows, [n for n, _ in spec.grid]))
+    grid_names = [n for n, _ in spec.grid]
+    print(format_sweep(rows, grid_names))
+    if len(seeds) > 1:
+        print("across seeds (mean [95 % t interval]; Sharpe from the pooled step returns of the episodes):")
+        print(format_seed_summary(seed_summary(rows, grid_names), grid_names))
     if args.report:
         print(f"report written to {write_report(rows, args.report, {'config': args.config, 'seeds': list(seeds)})}")
     return 0

@@ -1,12 +1,12 @@
 """Measure a config's reward against equity, and what each risk rule does to buy-and-hold.
 
 Two tables per split (train and validation; the test split is never read):
-1. fixed policies (next-bar oracle, buy-and-hold, half the position limit held,
+1. fixed policies (next-bar oracle, always long, half the position limit held,
    SMA crossover, cash, random) from the same starts: mean equity return and mean
    shaped reward per episode, and each component's sum; the reward is aligned when
    both columns give the same order.
-2. buy-and-hold's mean return per episode with the config's risk rules, with each
-   rule switched off in turn, with all off, and with the position cap at 100 %:
+2. always-long's mean return per episode (the largest buy every bar, never sold)
+   with the config's risk rules, with each rule switched off in turn, with all off, and with the position cap at 100 %:
    the measurement behind each config's stop loss / take profit / max hold / cap.
 
     python scripts/reward_alignment.py --config configs/quickstart.yaml [--episodes 512]
@@ -36,7 +36,7 @@ from jaxtrade.evaluate.alignment import (
 )
 from jaxtrade.features import cached_features
 
-POLICIES = {"oracle (peeks)": next_bar_oracle, "buy_and_hold": BASELINES["buy_and_hold"],
+POLICIES = {"oracle (peeks)": next_bar_oracle, "always_long": BASELINES["always_long"],
             "half held": target_exposure_policy(0.5), "sma_crossover": BASELINES["sma_crossover"],
             "cash": BASELINES["cash"], "random": BASELINES["random"]}
 
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
               f"by > 3 paired s.e. the reward orders " + (f"all {len(pairs)}" if not flipped else
                                                            f"these the other way: {', '.join(flipped)}"))
         print(format_rewards(rows))
-        print(f"  buy-and-hold under the risk rules ({split}):")
+        print(f"  always-long (env orders) under the risk rules ({split}):")
         for name, variant in rule_variants(cfg.env).items():
             p = make_params(data, features, variant, window=cfg.window, bars=splits[split])
-            row = policy_rewards(env, p, {"bh": BASELINES["buy_and_hold"]}, jax.random.key(0), args.episodes, h)[0]
+            row = policy_rewards(env, p, {"bh": BASELINES["always_long"]}, jax.random.key(0), args.episodes, h)[0]
             print(f"    {name:<22} {row['mean_return']:>+8.2%}  {row['trades']:>5.1f} round trips")
     return 0
 

@@ -177,15 +177,16 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "update     2/2" in out and "backtest on the validation split, bars 490..594" in out
-    for policy in ("agent ", "agent_sampled", "buy_and_hold", "cash", "random", "sma_crossover"):
+    for policy in ("agent ", "agent_sampled", "always_long", "buy_and_hold", "cash", "random", "sma_crossover"):
         assert f"\n  {policy}" in out
-    assert "targets (agent)" in out and "profit factor >= 1.3" in out
+    assert "seed targets on the agents' portfolio equity: return >= +12 %:" in out
+    assert "profit factor >= 1.3:" in out and "phase-3 criterion" in out
     assert (ckpt / "2").is_dir()
     rows = pd.read_csv(tmp_path / "valid.csv")
     assert list(rows["policy"])[:2] == ["agent", "agent_sampled"] and (rows["episodes"] == 32).all()
     assert (rows.loc[rows["policy"] == "cash", "mean_return"] == 0).all()
     per_symbol = pd.read_csv(tmp_path / "valid_per_symbol.csv")  # walk-forward: every policy x symbol
-    assert len(per_symbol) == 6 * 2 and set(per_symbol["symbol"]) == {"SYN000", "SYN001"}
+    assert len(per_symbol) == 7 * 2 and set(per_symbol["symbol"]) == {"SYN000", "SYN001"}
     assert "walk-forward on the validation split" in out
     assert "portfolio: all symbols in lockstep" in out and "\n  agents + master" in out
     assert (per_symbol["first_bar"] >= 490).all() and (per_symbol["last_bar"] <= 595).all()

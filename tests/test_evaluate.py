@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxtrade.env import Action, EnvConfig, TradingEnv, make_params
 from jaxtrade.evaluate import (
-    buy_and_hold_policy,
+    EpisodeResults,
+    always_long_policy,
     cash_policy,
     metrics,
     random_policy,
@@ -18,8 +20,9 @@ from jaxtrade.evaluate import (
     walk_forward,
     walk_forward_policies,
 )
-from jaxtrade.evaluate.backtest import summarize_episodes
+from jaxtrade.evaluate.backtest import phase3_report, summarize_episodes, target_report
 from jaxtrade.evaluate.plots import equity_curves
+from jaxtrade.evaluate.sweep import mean_interval
 from jaxtrade.features import FeatureConfig, compute_features
 
 
@@ -44,11 +47,37 @@ def test_cash_never_trades_and_episodes_stop_at_their_end(setup):
 
 
 def test_episode_returns_compound_the_step_returns(setup):
-    for act in (random_policy, buy_and_hold_policy):
+    for act in (random_policy, always_long_policy):
         r = episodes(setup, act)
         want = np.asarray(metrics.total_return(r.step_returns, r.step_mask()))
         np.testing.assert_allclose(np.asarray(r.total_return), want, rtol=1e-4, atol=1e-6)
     assert float(np.asarray(r.total_cost).min()) > 0  # buy-and-hold bought in every episode
+
+
+def test_literal_buy_and_hold_buys_the_cap_once_and_holds_to_the_end(setup):
+    """hold_episodes by hand: one fill at the first open (cap x cash, costs), marked at every close, never
+    sold, ended where the env truncates (the cash policy's episode lengths from the same starts)."""
+    env, params = setup
+    key = jax.random.key(3)
+    r = jax.jit(lambda k: run_policies(env, params, [cash_policy], k, 128, 60, hold=True))(key)
+    cash, held = jax.tree.map(lambda x: np.asarray(x[0]), r), jax.tree.map(lambda x: np.asarray(x[1]), r)
+    np.testing.assert_array_equal(held.steps, cash.steps)
+    np.testing.assert_array_equal(held.start_bar, cash.start_bar)
+    assert held.trades.sum() == 0 and not held.terminated.any()
+    close, open_ = np.asarray(params.close, np.float64), np.asarray(params.open, np.float64)
+    cap, c, s = float(params.max_position), 10e-4, 5e-4
+    for i in range(0, 128, 9):
+        sym, t0, n = int(held.symbol[i]), int(held.start_bar[i]), int(held.steps[i])
+        spend = cap * 100_000.0
+        units = spend / (1 + c) / (open_[sym, t0 + 1] * (1 + s))
+        equity = 100_000.0 - spend + units * close[sym, t0 + 1: t0 + n + 1]
+        assert float(held.total_return[i]) == pytest.approx(equity[-1] / 100_000.0 - 1, abs=2e-6)
+        assert float(held.total_cost[i]) == pytest.approx(spend * c / (1 + c) + units * open_[sym, t0 + 1] * s,
+                                                         rel=1e-5)
+        want = np.diff(np.concatenate([[100_000.0], equity])) / np.concatenate([[100_000.0], equity[:-1]])
+        np.testing.assert_allclose(held.step_returns[i, :n], want, rtol=1e-4, atol=1e-7)
+        assert (held.step_returns[i, n:] == 0).all()
+        np.testing.assert_allclose(held.exposure[i, :n], units * close[sym, t0 + 1: t0 + n + 1] / equity, rtol=1e-5)
 
 
 def test_sma_crossover_reads_only_past_closes(setup):
@@ -81,7 +110,7 @@ def test_walk_forward_runs_each_symbol_through_the_split(setup):
     np.testing.assert_array_equal(r.turnover, 0.0)
     np.testing.assert_array_equal(r.exposure, 0.0)
 
-    held = walk_forward(env, params, buy_and_hold_policy, jax.random.key(0))
+    held = walk_forward(env, params, always_long_policy, jax.random.key(0))
     equity, drawdown = equity_curves(held)
     for i in range(equity.shape[0]):
         n = int(held.steps[i])
@@ -127,7 +156,7 @@ def _assert_same_results(a, b):
 def test_policies_in_one_rollout_match_separate_runs(setup):
     """run_policies / walk_forward_policies: each block is exactly that policy's own run (same starts and keys)."""
     env, params = setup
-    acts = [cash_policy, random_policy, buy_and_hold_policy, sma_crossover_policy(5, 20)]
+    acts = [cash_policy, random_policy, always_long_policy, sma_crossover_policy(5, 20)]
     together = jax.jit(lambda k: run_policies(env, params, acts, k, 64, 50))(jax.random.key(3))
     assert together.total_return.shape == (4, 64) and together.step_returns.shape == (4, 64, 50)
     for i in (1, 2, 3):  # random, position-reading (buy-and-hold) and market-reading (SMA)
@@ -140,3 +169,36 @@ def test_policies_in_one_rollout_match_separate_runs(setup):
     assert walked.symbol.shape == (4, 2)
     _assert_same_results(jax.tree.map(lambda x: x[3], walked), walk_forward(env, params, acts[3], jax.random.key(0)))
     np.testing.assert_array_equal(walked.trades[0], 0)
+
+
+def test_episode_sharpe_pools_the_steps_so_its_sign_follows_the_mean_return():
+    """Two episodes: a steady small gain (a high Sharpe alone) and a volatile larger loss. The mean return is
+    negative, the mean of the per-episode Sharpe ratios is positive; the table's pooled Sharpe is negative."""
+    steady = 0.001 + np.where(np.arange(50) % 2 == 0, 0.0005, -0.0005)
+    volatile = np.where(np.arange(50) % 2 == 0, 0.03, -0.034)
+    rets = jnp.asarray(np.stack([steady, volatile]), jnp.float32)
+    n = jnp.asarray([50, 50])
+    z = jnp.zeros(2)
+    r = EpisodeResults(symbol=jnp.zeros(2, jnp.int32), start_bar=jnp.zeros(2, jnp.int32),
+                       total_return=jnp.prod(1 + rets, 1) - 1, steps=n, trades=n * 0, trade_bars=n * 0,
+                       wins=n * 0, gross_profit=z, gross_loss=z, total_cost=z, terminated=z > 0,
+                       step_returns=rets, exposure=jnp.ones_like(rets), turnover=z)
+    stats = summarize_episodes(r, 252.0)
+    per_episode = np.asarray(metrics.sharpe(rets, 252.0))
+    assert float(stats["mean_return"]) < 0 < per_episode.mean()
+    assert float(stats["sharpe"]) < 0 and float(stats["calmar"]) < 0
+    assert float(stats["sharpe"]) == pytest.approx(float(metrics.sharpe(rets.reshape(-1), 252.0)), rel=1e-5)
+
+
+def test_targets_phase3_and_seed_intervals():
+    row = {"total_return": 0.13, "annualised_return": 0.14, "sharpe": 0.6, "max_drawdown": -0.3,
+           "win_rate": 0.55, "profit_factor": 1.2}
+    report = target_report(row)
+    assert "return >= +12 %: +13.0% met" in report and "annualised >= 15 %: +14.0% NOT met" in report
+    assert "max drawdown <= 25 %: -30.0% NOT met" in report and "profit factor >= 1.3: 1.20 NOT met" in report
+    wf = [{"policy": "agent", "sharpe": s} for s in (0.5, 0.2, 0.31, -1.0)] + [{"policy": "cash", "sharpe": 9.0}]
+    assert "2 of 4 symbols, met" in phase3_report(wf)
+    assert "1 of 3 symbols, NOT met" in phase3_report(wf[1:])
+    m, lo, hi = mean_interval([1.0, 2.0, 3.0])
+    assert m == 2.0 and hi - m == pytest.approx(4.303 * 1.0 / np.sqrt(3), rel=1e-4) and lo == pytest.approx(4 - hi)
+    assert mean_interval([5.0]) == (5.0, 5.0, 5.0)

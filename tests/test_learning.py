@@ -10,7 +10,7 @@ from jaxtrade.config import config_from_dict
 from jaxtrade.data.config import load_data
 from jaxtrade.data.splits import split_bars
 from jaxtrade.env import make_params
-from jaxtrade.evaluate import BASELINES, agent_policy, run_episodes
+from jaxtrade.evaluate import BASELINES, agent_policy, run_policies
 from jaxtrade.features import compute_features
 from jaxtrade.train.loop import build, fit
 
@@ -41,10 +41,12 @@ def test_agent_beats_random_and_buy_and_hold_on_held_out_bars():
     test_bars = split_bars(cfg.split, data)["test"]
     test = make_params(data, features, cfg.env, window=cfg.window, bars=test_bars)
     n = 512
+    policies = {"agent": agent_policy(setup.network, runner.train_state.params), **BASELINES}
+    r = jax.jit(lambda key: run_policies(setup.env, test, list(policies.values()), key, n, 64, hold=True))(
+        jax.random.key(9))
     results = {}
-    for name, act in {"agent": agent_policy(setup.network, runner.train_state.params), **BASELINES}.items():
-        r = jax.jit(lambda key, act=act: run_episodes(setup.env, test, act, key, n, 64))(jax.random.key(9))
-        ret = np.asarray(r.total_return)
+    for i, name in enumerate([*policies, "buy_and_hold"]):
+        ret = np.asarray(r.total_return[i])
         results[name] = (ret.mean(), ret.std() / np.sqrt(n))
     agent, agent_se = results["agent"]
     for baseline in ("random", "buy_and_hold"):

@@ -15,7 +15,7 @@ from jaxtrade.agents.master import (
 )
 from jaxtrade.env import Action, EnvConfig, TradingEnv, make_params
 from jaxtrade.errors import ConfigError
-from jaxtrade.evaluate import buy_and_hold_policy
+from jaxtrade.evaluate import always_long_policy
 from jaxtrade.evaluate.portfolio import master_policy, run_portfolio
 from jaxtrade.features import FeatureConfig, compute_features
 
@@ -96,10 +96,10 @@ def test_portfolio_under_the_master_stays_within_the_total_exposure_limit(small_
     env, params = TradingEnv(), make_params(small_market, features, cfg)
 
     def always_buy(key, obs, state, params):  # symbol agents that always want the largest allowed buy/add
-        action = buy_and_hold_policy(key, obs)
+        action = always_long_policy(key, obs)
         return jax.nn.one_hot(action, 7), jnp.zeros(action.shape), action
 
-    alone = run_portfolio(env, params, buy_and_hold_policy, jax.random.key(0))
+    alone = run_portfolio(env, params, always_long_policy, jax.random.key(0))
     master = ConfidenceAllocator(total_limit=0.2, per_symbol_limit=0.15)
     gated = run_portfolio(env, params, master_policy(always_buy, master, {}), jax.random.key(0))
     steps = int(gated.accounts.steps.min())

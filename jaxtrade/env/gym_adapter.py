@@ -24,8 +24,8 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from jaxtrade.env.actions import NUM_ACTIONS
-from jaxtrade.env.config import REWARD_COMPONENTS
 from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import EnvParams, Observation
 
 

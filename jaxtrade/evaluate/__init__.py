@@ -5,8 +5,9 @@ from jaxtrade.evaluate.rollout import (
     BASELINES,
     EpisodeResults,
     agent_policy,
-    buy_and_hold_policy,
+    always_long_policy,
     cash_policy,
+    hold_episodes,
     random_policy,
     run_episodes,
     run_policies,
@@ -16,6 +17,6 @@ from jaxtrade.evaluate.rollout import (
     walk_forward_policies,
 )
 
-__all__ = ["metrics", "BASELINES", "EpisodeResults", "agent_policy", "buy_and_hold_policy", "cash_policy", "random_policy",
+__all__ = ["metrics", "BASELINES", "EpisodeResults", "agent_policy", "always_long_policy", "cash_policy", "hold_episodes", "random_policy",
            "run_episodes", "run_policies", "sma_crossover_policy", "stack_policies", "walk_forward",
            "walk_forward_policies"]

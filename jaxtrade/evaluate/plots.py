@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxtrade.env.config import REWARD_COMPONENTS
+from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.evaluate.rollout import EpisodeResults
 
 
@@ -51,14 +51,16 @@ def plot_walk_forward(results: dict[str, EpisodeResults], symbols: Sequence[str]
     cols = first.symbol.shape[0]
     fig, axes = plt.subplots(2, cols, figsize=(4.5 * cols, 6), sharex="col", squeeze=False,
                              gridspec_kw={"height_ratios": [2.2, 1]})
-    for name, r in results.items():
+    styles = ("-", "--", "-.", ":")  # overlapping curves (e.g. two policies that both hold) stay visible
+    for j, (name, r) in enumerate(results.items()):
         equity, drawdown = equity_curves(r)
+        style = dict(ls=styles[j % len(styles)], color=f"C{j}")
         for i in range(cols):
             start = int(np.asarray(r.start_bar)[i])
             t = np.asarray(timestamps)[start:start + equity.shape[1]]
             n = len(t)
-            axes[0, i].plot(t, equity[i, :n], label=name, lw=1.2)
-            axes[1, i].plot(t, 100 * drawdown[i, :n], lw=1.0)
+            axes[0, i].plot(t, equity[i, :n], label=name, lw=1.4, **style)
+            axes[1, i].plot(t, 100 * drawdown[i, :n], lw=1.0, **style)
     for i in range(cols):
         axes[0, i].set_title(symbols[int(np.asarray(first.symbol)[i])])
         axes[0, i].axhline(1.0, color="grey", lw=0.6, ls=":")
@@ -73,34 +75,36 @@ def plot_walk_forward(results: dict[str, EpisodeResults], symbols: Sequence[str]
 
 
 def plot_training(history: dict[str, np.ndarray], path: str | Path, title: str = "") -> Path:
-    """Reward components (weighted into the reward), reward, episode return and losses against the update.
+    """One panel per quantity against the update, as their scales differ by orders of magnitude: each reward
+    component's mean per-step value, the weighted reward, the return of finished episodes, the losses,
+    entropy, KL and clip fraction.
 
     Args:
       history: per-update arrays as written by `jaxtrade.train.loop` (`metrics.jsonl`):
         `reward_components` (U, 7), `reward`, `episode_return`, `policy_loss`,
-        `value_loss`, `entropy` (U,), and `update` (U,).
+        `value_loss`, `entropy` (U,), optionally `approx_kl`, `clip_fraction`, and `update` (U,).
       path: output .png.
     """
     plt = _pyplot()
     x = np.asarray(history["update"])
     comps = np.asarray(history["reward_components"])
-    fig, axes = plt.subplots(2, 2, figsize=(12, 7))
-    ax = axes[0, 0]
-    for j, name in enumerate(REWARD_COMPONENTS):
-        ax.plot(x, comps[:, j], label=name, lw=1.2)
-    ax.plot(x, np.asarray(history["reward"]), label="reward (weighted)", color="black", lw=1.8)
-    ax.set_title("mean per-step reward components")
-    ax.legend(fontsize=7, ncol=2)
-    axes[0, 1].plot(x, 100 * np.asarray(history["episode_return"]))
-    axes[0, 1].set_title("mean return of finished episodes (%)")
-    axes[1, 0].plot(x, np.asarray(history["policy_loss"]), label="policy")
-    axes[1, 0].plot(x, np.asarray(history["value_loss"]), label="value")
-    axes[1, 0].set_title("losses")
-    axes[1, 0].legend(fontsize=8)
-    axes[1, 1].plot(x, np.asarray(history["entropy"]))
-    axes[1, 1].set_title("policy entropy")
-    for a in axes[1]:
-        a.set_xlabel("update")
+    panels = [(f"component: {name}", comps[:, j]) for j, name in enumerate(REWARD_COMPONENTS)]
+    panels += [("reward (weighted sum)", history["reward"]),
+               ("return of finished episodes (%)", 100 * np.asarray(history["episode_return"])),
+               ("policy loss", history["policy_loss"]), ("value loss", history["value_loss"]),
+               ("entropy", history["entropy"])]
+    panels += [(name.replace("_", " "), history[name]) for name in ("approx_kl", "clip_fraction") if name in history]
+    cols = 4
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False, sharex=True)
+    for ax, (name, y) in zip(axes.flat, panels, strict=False):
+        ax.plot(x, np.asarray(y), lw=1.2, color="black" if name.startswith("reward") else None)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("update")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -18,7 +18,7 @@ from jaxtrade.agents.master import AllocationInput, MasterAgent
 from jaxtrade.env.actions import greedy_action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams, EnvState, Observation
-from jaxtrade.evaluate.metrics import summarize
+from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
 from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, walk_forward, walk_forward_policies
 
 # (key, obs, state, params) -> (probs (S, 7), values (S,), proposed actions (S,))
@@ -69,11 +69,16 @@ def run_portfolio(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array
     return _portfolio_of(walk_forward(env, params, act, key, common_start=True))
 
 
-def run_portfolios(env: TradingEnv, params: EnvParams, acts: dict[str, ActFn],
-                   key: jax.Array) -> dict[str, PortfolioResults]:
-    """`run_portfolio` for several policies from the same start, as one rollout."""
-    r = walk_forward_policies(env, params, list(acts.values()), key, common_start=True)
-    return {name: _portfolio_of(jax.tree.map(lambda x, i=i: x[i], r)) for i, name in enumerate(acts)}
+def run_portfolios(env: TradingEnv, params: EnvParams, acts: dict[str, ActFn], key: jax.Array,
+                   hold: str | None = None) -> dict[str, PortfolioResults]:
+    """`run_portfolio` for several policies from the same start, as one rollout.
+
+    `hold`: also run literal equal-weight buy-and-hold (each account buys `max_position` at the
+    first fill and holds, `rollout.hold_episodes`) under this name.
+    """
+    r = walk_forward_policies(env, params, list(acts.values()), key, common_start=True, hold=hold is not None)
+    names = [*acts, hold] if hold is not None else list(acts)
+    return {name: _portfolio_of(jax.tree.map(lambda x, i=i: x[i], r)) for i, name in enumerate(names)}
 
 
 def _portfolio_of(r: EpisodeResults) -> PortfolioResults:
@@ -89,16 +94,20 @@ def portfolio_row(name: str, p: PortfolioResults, bars_per_year: float) -> dict:
     steps = int(jnp.max(p.accounts.steps))
     mask = jnp.arange(p.step_returns.shape[0]) < steps
     stats = summarize(p.step_returns, bars_per_year, mask)
+    a = p.accounts
+    trades = int(jnp.sum(a.trades))
     return {"policy": name, "steps": steps, **{k: float(v) for k, v in stats.items()},
             "exposure": float(jnp.where(mask, p.exposure, 0.0).sum() / max(steps, 1)),
-            "trades": int(jnp.sum(p.accounts.trades))}
+            "trades": trades, "win_rate": float(jnp.sum(a.wins)) / trades if trades else 0.0,
+            "profit_factor": float(profit_factor_of_totals(jnp.sum(a.gross_profit), jnp.sum(a.gross_loss)))}
 
 
 def format_portfolio(rows: list[dict]) -> str:
     lines = [f"  {'policy':<22} {'return':>8} {'annual':>8} {'vol':>7} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} "
-             f"{'Calmar':>7} {'exposure':>8} {'trades':>6}"]
+             f"{'Calmar':>7} {'exposure':>8} {'trades':>6} {'win rate':>8} {'PF':>6}"]
     for r in rows:
         lines.append(f"  {r['policy']:<22} {r['total_return']:>+8.2%} {r['annualised_return']:>+8.2%} "
                      f"{r['volatility']:>7.2%} {r['sharpe']:>7.2f} {r['sortino']:>8.2f} {r['max_drawdown']:>7.2%} "
-                     f"{r['calmar']:>7.2f} {r['exposure']:>8.1%} {r['trades']:>6}")
+                     f"{r['calmar']:>7.2f} {r['exposure']:>8.1%} {r['trades']:>6} {r['win_rate']:>8.1%} "
+                     f"{r['profit_factor']:>6.2f}")
     return "\n".join(lines)

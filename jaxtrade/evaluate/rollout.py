@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxtrade.agents.networks import policy
+from jaxtrade.env.accounting import buy
 from jaxtrade.env.actions import Action, greedy_action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
@@ -105,6 +106,61 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     )
 
 
+def hold_episodes(params: EnvParams, state: EnvState, horizon: int) -> EpisodeResults:
+    """Literal buy-and-hold from each start: buy `max_position` of the cash at the first fill, then hold.
+
+    The order fills at the open after the decision bar with the env's slippage and
+    commission (`accounting.buy`); the position is marked at every close and never
+    sold: no forced exits and no drawdown or ruin termination (those are the env's
+    rules for the agent, not part of buying and holding). The episode ends where an
+    env episode would be truncated: `params.horizon` (or `horizon`) steps, or no next bar in the split.
+
+    Args:
+      params: market data and costs.
+      state: (E,) batched flat initial states (symbol and decision bar).
+      horizon: static number of steps at most.
+
+    Returns:
+      `EpisodeResults` of the E episodes (no closed trades; the entry cost in total_cost).
+    """
+    s, t0 = state.symbol, state.bar
+    last = params.close.shape[1] - 1
+    open1 = params.open[s, jnp.minimum(t0 + 1, last)]
+    fill = buy(open1, params.max_position * state.cash, state.units, state.cash, state.entry_price,
+               params.commission_bps, params.slippage_bps)
+
+    def body(carry, k):
+        equity, prev_close, alive = carry
+        t = jnp.minimum(t0 + k, last)
+        close = params.close[s, t]
+        # From the parts, as the env does: the first step moves open -> close and pays the entry cost.
+        pnl = jnp.where(k == 1, fill.units * (close - open1) - fill.cost, fill.units * (close - prev_close))
+        ret = jnp.where(alive, pnl / equity, 0.0)
+        new_equity = jnp.where(alive, equity + pnl, equity)
+        exposure = jnp.where(alive, fill.units * close / new_equity, 0.0)
+        ended = (k >= horizon) | (k >= params.horizon) | ~params.next_ok[s, t]
+        return (new_equity, close, alive & ~ended), (ret, exposure, alive)
+
+    init = (state.equity, params.close[s, t0], jnp.ones_like(state.bar, bool))
+    (equity, _, _), (rets, exposure, took) = jax.lax.scan(body, init, jnp.arange(1, horizon + 1))
+    zi = jnp.zeros_like(state.bar)
+    zf = jnp.zeros_like(state.cash)
+    return EpisodeResults(
+        symbol=s, start_bar=t0, total_return=(equity - params.initial_cash) / params.initial_cash,
+        steps=took.sum(0).astype(jnp.int32), trades=zi, trade_bars=zi, wins=zi, gross_profit=zf, gross_loss=zf,
+        total_cost=fill.cost, terminated=jnp.zeros_like(took[0]), step_returns=rets.T, exposure=exposure.T,
+        turnover=fill.traded_units * open1 / state.equity)
+
+
+def _with_hold(r: EpisodeResults, init: tuple[Observation, EnvState], params: EnvParams, horizon: int,
+               hold: bool) -> EpisodeResults:
+    """(P, E) results, plus literal buy-and-hold from the same starts as policy P+1 when `hold`."""
+    if not hold:
+        return r
+    h = hold_episodes(params, init[1], horizon)
+    return jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]), r, h)
+
+
 def stack_policies(acts: Sequence[ActFn], block: int) -> ActFn:
     """One `ActFn` over `len(acts)` consecutive blocks of `block` episodes: block i acts with `acts[i]`.
 
@@ -130,22 +186,24 @@ def _unstack(r: EpisodeResults, policies: int) -> EpisodeResults:
 
 
 def run_policies(env: TradingEnv, params: EnvParams, acts: Sequence[ActFn], key: jax.Array, num_episodes: int,
-                 horizon: int, init: tuple[Observation, EnvState] | None = None) -> EpisodeResults:
+                 horizon: int, init: tuple[Observation, EnvState] | None = None,
+                 hold: bool = False) -> EpisodeResults:
     """`run_episodes` for P policies from the same `num_episodes` starts, as one rollout (jit-able).
 
     Equal to P separate `run_episodes(env, params, acts[i], key, ...)` calls (same
-    starts, same keys), at the compile cost of one.
+    starts, same keys), at the compile cost of one. `hold`: append literal
+    buy-and-hold (`hold_episodes`) from the same starts as one more policy.
 
     Returns:
-      `EpisodeResults` with leading axes (P, E).
+      `EpisodeResults` with leading axes (P, E), or (P + 1, E) with `hold`.
     """
     k_reset, _ = jax.random.split(key)  # the starts `run_episodes(..., key, num_episodes, ...)` would draw
     if init is None:
         init = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), params)
     p = len(acts)
-    init = jax.tree.map(lambda x: jnp.concatenate([x] * p), init)
-    r = run_episodes(env, params, stack_policies(acts, num_episodes), key, p * num_episodes, horizon, init=init)
-    return _unstack(r, p)
+    stacked = jax.tree.map(lambda x: jnp.concatenate([x] * p), init)
+    r = run_episodes(env, params, stack_policies(acts, num_episodes), key, p * num_episodes, horizon, init=stacked)
+    return _with_hold(_unstack(r, p), init, params, horizon, hold)
 
 
 def _walk_forward_starts(params: EnvParams, common_start: bool) -> tuple[np.ndarray, np.ndarray, int]:
@@ -164,8 +222,11 @@ def _walk_forward_starts(params: EnvParams, common_start: bool) -> tuple[np.ndar
 
 
 def walk_forward_policies(env: TradingEnv, params: EnvParams, acts: Sequence[ActFn], key: jax.Array,
-                          common_start: bool = False) -> EpisodeResults:
-    """`walk_forward` for P policies as one rollout (see `walk_forward`); leading axes (P, E)."""
+                          common_start: bool = False, hold: bool = False) -> EpisodeResults:
+    """`walk_forward` for P policies as one rollout (see `walk_forward`); leading axes (P, E).
+
+    `hold`: literal buy-and-hold (`hold_episodes`) from the same starts as policy P+1.
+    """
     symbols, first, horizon = _walk_forward_starts(params, common_start)
     params = params.replace(horizon=jnp.asarray(horizon + 1, jnp.int32))
 
@@ -173,7 +234,7 @@ def walk_forward_policies(env: TradingEnv, params: EnvParams, acts: Sequence[Act
     def run(params, key):
         state = jax.vmap(initial_state, in_axes=(0, 0, None))(jnp.asarray(symbols, jnp.int32), first, params)
         obs = jax.vmap(env.observe, in_axes=(0, None))(state, params)
-        return run_policies(env, params, acts, key, len(symbols), horizon, init=(obs, state))
+        return run_policies(env, params, acts, key, len(symbols), horizon, init=(obs, state), hold=hold)
 
     return run(params, key)
 
@@ -213,13 +274,14 @@ def go_long(m: jax.Array) -> jax.Array:
     ).astype(jnp.int32)
 
 
-def buy_and_hold_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
-    """As long as possible: the largest buy when flat, then add whenever the limit allows, never sell."""
+def always_long_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
+    """As long as the env's orders allow: the largest fitting buy every bar, never sell (the env's forced
+    exits and terminations still apply). Literal buy-and-hold is `hold_episodes`."""
     return go_long(obs.action_mask)
 
 
 def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
-    """Long (sized like buy-and-hold) while SMA_fast > SMA_slow of closes up to the decision bar, else flat."""
+    """Long (sized like always_long) while SMA_fast > SMA_slow of closes up to the decision bar, else flat."""
     if not 0 < fast < slow:
         raise ValueError(f"need 0 < fast < slow, got fast={fast}, slow={slow}")
 
@@ -250,7 +312,7 @@ def agent_policy(network, net_params, deterministic: bool = True) -> ActFn:
 
 
 BASELINES: dict[str, ActFn] = {
-    "buy_and_hold": buy_and_hold_policy,
+    "always_long": always_long_policy,
     "cash": cash_policy,
     "random": random_policy,
     "sma_crossover": sma_crossover_policy(10, 50),

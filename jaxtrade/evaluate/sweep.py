@@ -32,7 +32,7 @@ from jaxtrade.env.generator import START_FIELDS, make_params, params_axes, symbo
 from jaxtrade.env.types import EnvParams
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import summarize_episodes
-from jaxtrade.evaluate.rollout import agent_policy, run_episodes
+from jaxtrade.evaluate.rollout import agent_policy, run_policies
 from jaxtrade.features.pipeline import Features
 from jaxtrade.train.config import PPOHyperparams
 from jaxtrade.train.ppo import make_train
@@ -156,10 +156,10 @@ def sweep(cfg: Config, data: MarketData, features: Features, spec: SweepSpec, ep
                 f"{time.perf_counter() - t0:.1f}s | mean return of finished episodes, best run "
                 f"{float(last.episode_return.max()):+.3%}, worst {float(last.episode_return.min()):+.3%}")
 
-    def evaluate(net_params, params, key):
+    def evaluate(net_params, params, key):  # the greedy agent and literal buy-and-hold from the same starts
         act = agent_policy(network, net_params)
-        return summarize_episodes(run_episodes(env, params, act, key, episodes, cfg.env.horizon),
-                                  params.bars_per_year)
+        r = run_policies(env, params, [act], key, episodes, cfg.env.horizon, hold=True)
+        return jax.vmap(summarize_episodes, in_axes=(0, None))(r, params.bars_per_year)
 
     stats = jax.jit(jax.vmap(evaluate, in_axes=(0, valid_axes, None)))(
         runner.train_state.params, valid_params, jax.random.key(1))
@@ -170,9 +170,61 @@ def sweep(cfg: Config, data: MarketData, features: Features, spec: SweepSpec, ep
         row.update({name: r[name] for name, _ in spec.grid})
         row.update({"train_episode_return": float(last.episode_return[i]), "train_reward": float(last.reward[i]),
                     "train_entropy": float(last.entropy[i])})
-        row.update({f"valid_{k}": float(v[i]) for k, v in stats.items()})
+        row.update({f"valid_{k}": float(v[i, 0]) for k, v in stats.items()})
+        row.update({f"valid_buy_and_hold_{k}": float(stats[k][i, 1]) for k in HOLD_STATS})
         rows.append(row)
     return rows
+
+
+HOLD_STATS = ("mean_return", "sharpe", "max_drawdown")
+SUMMARY_STATS = ("mean_return", "sharpe", "sortino", "max_drawdown", "trades_per_episode", "win_rate",
+                 "profit_factor", "exposure")
+# Two-sided 95 % Student t quantiles by degrees of freedom (1..30); 1.96 beyond.
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def mean_interval(x) -> tuple[float, float, float]:
+    """(mean, low, high): the mean and its 95 % Student t interval (low = high = mean for one value)."""
+    x = np.asarray(x, np.float64)
+    m = float(x.mean())
+    if x.size < 2:
+        return m, m, m
+    t = _T95[x.size - 2] if x.size - 1 <= len(_T95) else 1.96
+    half = t * float(x.std(ddof=1)) / np.sqrt(x.size)
+    return m, m - half, m + half
+
+
+def seed_summary(rows: list[dict], grid_names: list[str]) -> list[dict]:
+    """Runs that differ only in their seed, pooled: mean and 95 % interval over seeds of each validation
+    statistic of the greedy agent, beside literal buy-and-hold on the same starts."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["symbol"], *(r[n] for n in grid_names)), []).append(r)
+    out = []
+    for key, runs in groups.items():
+        row = {"symbol": key[0], **dict(zip(grid_names, key[1:], strict=True)), "seeds": len(runs)}
+        for stat in SUMMARY_STATS:
+            row[stat] = mean_interval([r[f"valid_{stat}"] for r in runs])
+        for stat in HOLD_STATS:
+            row[f"buy_and_hold_{stat}"] = runs[0][f"valid_buy_and_hold_{stat}"]
+        out.append(row)
+    return out
+
+
+def format_seed_summary(summary: list[dict], grid_names: list[str]) -> str:
+    """One line per setting: the greedy agent's mean [95 % interval] over seeds vs buy-and-hold."""
+    lines = []
+    for r in summary:
+        where = ", ".join([f"symbol {r['symbol']}"] + [f"{n.rsplit('.', 1)[1]} {r[n]:g}" for n in grid_names])
+        fmt = lambda v, pct: (f"{v[0]:+.2%} [{v[1]:+.2%}, {v[2]:+.2%}]" if pct  # noqa: E731
+                              else f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]")
+        lines.append(f"  {where}, {r['seeds']} seeds: return {fmt(r['mean_return'], True)}, Sharpe "
+                     f"{fmt(r['sharpe'], False)}, max DD {fmt(r['max_drawdown'], True)}, win rate "
+                     f"{fmt(r['win_rate'], True)}, PF {fmt(r['profit_factor'], False)}; buy-and-hold "
+                     f"{r['buy_and_hold_mean_return']:+.2%}, Sharpe {r['buy_and_hold_sharpe']:.2f}, max DD "
+                     f"{r['buy_and_hold_max_drawdown']:+.2%}")
+    return "\n".join(lines)
 
 
 def format_sweep(rows: list[dict], grid_names: list[str]) -> str:
