@@ -19,7 +19,8 @@ also trains Stable-Baselines3's PPO on the same env through the Gymnasium vector
 adapter (`TradingVectorEnv` behind a thin SB3 `VecEnv`), with SB3's default 64-64
 tanh MultiInputPolicy and the same batch shape (`--sb3-envs` envs x `--rollout`
 steps, 4 epochs of 4 minibatches), beside jaxtrade's MLP at that shape, and
-reports the ratio; each side is timed `--repeats` times after a warm-up.
+reports the ratio; each side is timed `--repeats` times after a warm-up. That run
+writes ppo_throughput_sb3_<platform>.json.
 
     python benchmarks/ppo_throughput.py [--full-envs 4096] [--tiny-envs 256] [--updates 2] [--sb3]
 """
@@ -187,7 +188,7 @@ def main() -> None:
         ratio = ours["env_steps_per_s"] / theirs["env_steps_per_s"]
         results["sb3_comparison"] = {"jaxtrade_mlp": ours, "sb3_ppo": theirs, "ratio": ratio}
         print(f"jaxtrade MLP PPO / SB3 PPO, same env and batch shape: {ratio:.1f}x")
-    print("wrote", write_results("ppo_throughput", results))
+    print("wrote", write_results("ppo_throughput_sb3" if args.sb3 else "ppo_throughput", results))
 
 
 if __name__ == "__main__":

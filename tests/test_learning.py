@@ -1,5 +1,9 @@
 """PPO really learns: on a synthetic market whose regimes can be read from the features, the trained
-agent beats the random policy and buy-and-hold on held-out bars by a clear margin."""
+agent (the quickstart's MLP, reward and risk rules) beats the random policy and buy-and-hold on held-out
+bars by a clear margin, and its greedy policy is decisive: long through up-trends, flat through down-trends.
+
+The market is easy on purpose (per-bar Sharpe ~1.3 inside a regime, real stocks ~0.03): the test pins
+down the PPO machinery and the action semantics, not learning on real data."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 from jaxtrade.config import config_from_dict
 from jaxtrade.data.config import load_data
 from jaxtrade.data.splits import split_bars
+from jaxtrade.data.synthetic import generate
 from jaxtrade.env import make_params
 from jaxtrade.evaluate import BASELINES, agent_policy, run_policies
 from jaxtrade.features import compute_features
@@ -16,6 +21,7 @@ from jaxtrade.train.loop import build, fit
 
 # Two persistent regimes (mean length 50 bars) with opposite drifts of +-2/yr at 10 %/yr volatility:
 # buy-and-hold earns ~0 on average, a policy that reads the trend from the window earns a lot.
+# The env is the quickstart's (default reward weights, 100 % cap, no forced exits, 25 % drawdown stop).
 CONFIG = {
     "data": {"source": "synthetic", "seed": 5, "synthetic": {
         "num_symbols": 2, "num_bars": 3000, "drift": [2.0, -2.0], "volatility": [0.1, 0.1],
@@ -23,23 +29,20 @@ CONFIG = {
     "features": {"norm_window": 60},
     "split": {"train_fraction": 0.8, "valid_fraction": 0.0},
     "env": {"horizon": 64, "max_position": 1.0, "stop_loss": 0.0, "take_profit": 0.0, "max_hold": 0,
-            "max_drawdown": 0.0, "ruin": 0.0,
-            "reward": {"pnl": 1.0, "cost": 0.0, "time_efficiency": 0.0, "sharpe": 0.0, "drawdown": 0.0,
-                       "sizing": 0.0, "hold": 0.0}},
-    "agent": {"num_layers": 1, "d_model": 32, "num_heads": 2, "mlp_dim": 64, "head_dim": 32},
-    "ppo": {"num_envs": 64, "rollout_len": 32, "num_updates": 24, "update_epochs": 4, "num_minibatches": 4,
-            "updates_per_chunk": 12, "learning_rate": 0.001, "gamma": 0.9},
+            "max_drawdown": 0.25, "drawdown_free": 0.1},
+    "agent": {"kind": "mlp", "mlp_hidden": [64, 64], "head_dim": 64},
+    "ppo": {"num_envs": 64, "rollout_len": 32, "num_updates": 96, "update_epochs": 4, "num_minibatches": 4,
+            "updates_per_chunk": 48, "learning_rate": 0.001, "anneal_lr": False, "gamma": 0.95},
 }
 
 
-def test_agent_beats_random_and_buy_and_hold_on_held_out_bars():
+def test_agent_beats_random_and_buy_and_hold_and_holds_through_trends():
     cfg = config_from_dict(CONFIG)
     data = load_data(cfg.data, cfg.min_bars)
     features = compute_features(data, cfg.features)
     setup = build(cfg, data, features)
     runner, history = fit(setup, log=None)
-    test_bars = split_bars(cfg.split, data)["test"]
-    test = make_params(data, features, cfg.env, window=cfg.window, bars=test_bars)
+    test = make_params(data, features, cfg.env, window=cfg.window, bars=split_bars(cfg.split, data)["test"])
     n = 512
     policies = {"agent": agent_policy(setup.network, runner.train_state.params), **BASELINES}
     r = jax.jit(lambda key: run_policies(setup.env, test, list(policies.values()), key, n, 64, hold=True))(
@@ -49,10 +52,24 @@ def test_agent_beats_random_and_buy_and_hold_on_held_out_bars():
         ret = np.asarray(r.total_return[i])
         results[name] = (ret.mean(), ret.std() / np.sqrt(n))
     agent, agent_se = results["agent"]
-    for baseline in ("random", "buy_and_hold"):
+    for baseline in ("random", "buy_and_hold", "always_long", "cash"):
         mean, se = results[baseline]
         margin = agent - mean
         assert margin > 0.03 and margin > 4 * np.hypot(agent_se, se), (results, baseline)
+
+    # Decisive: the greedy agent is mostly long while the hidden regime is up, mostly flat while it is down,
+    # and keeps a position for many bars rather than flickering in and out (measured: ~0.72 / ~0.09 exposure
+    # and 10-23 bars per closed trade; agents that flicker, as before buys were valid while holding, close
+    # a trade every 2-3 bars).
+    greedy = jax.tree.map(lambda x: np.asarray(x[0]), r)
+    regime = np.asarray(generate(jax.random.key(cfg.data.seed), cfg.data.synthetic).regime)
+    mask = np.asarray(greedy.step_mask())
+    bars = greedy.start_bar[:, None] + 1 + np.arange(mask.shape[1])[None, :]  # each step's marking bar
+    up = regime[greedy.symbol[:, None], np.minimum(bars, regime.shape[1] - 1)] == 0
+    exposure_up, exposure_down = greedy.exposure[mask & up].mean(), greedy.exposure[mask & ~up].mean()
+    bars_per_trade = greedy.trade_bars.sum() / max(greedy.trades.sum(), 1)
+    assert exposure_up > 0.6 and exposure_down < 0.2 and bars_per_trade >= 5, (
+        exposure_up, exposure_down, bars_per_trade)
     # Training itself improved: later rollouts earn more than the first.
     returns = np.concatenate([m.episode_return for m in history])
     assert returns[-6:].mean() > returns[:3].mean()
