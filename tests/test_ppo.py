@@ -26,6 +26,7 @@ from jaxtrade.errors import ConfigError
 from jaxtrade.features import compute_features
 from jaxtrade.train import PPOConfig, PPOHyperparams, compute_gae, make_train
 from jaxtrade.train.loop import build, fit
+from jaxtrade.train.ppo import ReturnScale, scale_rewards
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.yaml"
 
@@ -123,6 +124,25 @@ def gae_loop(rewards, values, boot, term, trunc, gamma, lam):
             running = delta + (0.0 if (term[t, n] or trunc[t, n]) else gamma * lam * running)
             adv[t, n] = running
     return adv
+
+
+def test_reward_scaling_tracks_the_variance_of_discounted_returns():
+    """scale_rewards against a plain loop: G = gamma G + r per env, restarted after done; the scale is the
+    population std of every G seen so far."""
+    rng = np.random.default_rng(0)
+    T, N, gamma = 50, 8, 0.9
+    rewards = rng.normal(0.5, 2.0, (T, N)).astype(np.float32)
+    done = rng.random((T, N)) < 0.1
+    scale = ReturnScale.zeros(N)
+    g, seen = np.zeros(N), []
+    for t in range(T):
+        got, scale = jax.jit(scale_rewards)(scale, jnp.asarray(rewards[t]), jnp.asarray(done[t]), gamma)
+        g = g * gamma + rewards[t]
+        seen.extend(g)
+        np.testing.assert_allclose(np.asarray(got), rewards[t] / np.sqrt(np.var(seen) + 1e-8), rtol=1e-4)
+        g = np.where(done[t], 0.0, g)
+        np.testing.assert_allclose(np.asarray(scale.discounted), g, rtol=1e-5, atol=1e-5)
+    assert float(scale.count) == T * N
 
 
 def test_gae_matches_a_loop_and_separates_termination_from_truncation():

@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 from jaxtrade.errors import ConfigError
 from jaxtrade.train.ppo import RunnerState
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: EnvState without the differential-Sharpe moments, RunnerState with return_scale
 
 
 def _storable(runner: RunnerState) -> RunnerState:
@@ -67,7 +67,8 @@ class Checkpointer:
         meta = self.metadata(step)
         if meta.get("format_version") != FORMAT_VERSION:
             raise ConfigError(f"{self.directory}: checkpoint format {meta.get('format_version')!r}, "
-                              f"this jaxtrade reads {FORMAT_VERSION}")
+                              f"this jaxtrade reads {FORMAT_VERSION}: train again, or restore it with the "
+                              f"jaxtrade version that wrote it")
         target = jax.eval_shape(_storable, abstract_runner)
         if sharding is not None:
             target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), target, sharding)

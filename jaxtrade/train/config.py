@@ -31,6 +31,7 @@ class PPOConfig:
     ent_coef: float = 0.01  # entropy bonus weight
     max_grad_norm: float = 0.5  # global gradient-norm clip
     normalize_advantages: bool = True  # per-minibatch advantage standardisation
+    normalize_rewards: bool = False  # divide rewards by the running std of the discounted return (value targets ~1)
     seed: int = 0  # PRNG seed of the run
 
     def __post_init__(self):

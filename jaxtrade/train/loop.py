@@ -66,7 +66,8 @@ class Setup:
         """The sharding of every leaf of a `RunnerState` (concrete or abstract)."""
         rep = jax.tree.map(lambda _: self.replicated, runner)
         batch = jax.tree.map(lambda _: self.batch_sharding, (runner.env_state, runner.obs))
-        return rep._replace(env_state=batch[0], obs=batch[1])
+        scale = rep.return_scale._replace(discounted=self.batch_sharding)
+        return rep._replace(env_state=batch[0], obs=batch[1], return_scale=scale)
 
 
 def build(cfg: Config, data: MarketData, features: Features, devices: list | None = None) -> Setup:

@@ -42,6 +42,38 @@ class TrainState(NamedTuple):
     opt_state: Any  # optax state (its count drives the learning-rate schedule)
 
 
+class ReturnScale(NamedTuple):
+    """Running variance of the envs' discounted returns, to scale rewards (as CleanRL's NormalizeReward)."""
+
+    count: jax.Array  # () float32 samples seen
+    mean: jax.Array  # () float32
+    var: jax.Array  # () float32
+    discounted: jax.Array  # (N,) float32 each env's discounted return so far this episode
+
+    @classmethod
+    def zeros(cls, num_envs: int) -> ReturnScale:
+        z = jnp.zeros((), jnp.float32)
+        return cls(z, z, jnp.ones((), jnp.float32), jnp.zeros((num_envs,), jnp.float32))
+
+
+def scale_rewards(scale: ReturnScale, reward: jax.Array, done: jax.Array, gamma: jax.Array
+                  ) -> tuple[jax.Array, ReturnScale]:
+    """Divide one step's (N,) rewards by the running std of the discounted return, then update it.
+
+    G <- gamma * G + r per env (G restarts after the episode ends); the (count, mean, var)
+    moments absorb the N new G values with the parallel-variance merge (Chan et al.).
+    """
+    g = scale.discounted * gamma + reward
+    n = jnp.asarray(g.shape[0], jnp.float32)
+    b_mean, b_var = g.mean(), g.var()
+    count = scale.count + n
+    delta = b_mean - scale.mean
+    mean = scale.mean + delta * n / count
+    var = (scale.var * scale.count + b_var * n + delta**2 * scale.count * n / count) / count
+    scaled = reward / jnp.sqrt(var + 1e-8)
+    return scaled, ReturnScale(count, mean, var, jnp.where(done, 0.0, g))
+
+
 class RunnerState(NamedTuple):
     """The full carry of the training loop: restoring it resumes a run bit for bit."""
 
@@ -50,6 +82,7 @@ class RunnerState(NamedTuple):
     obs: Observation  # (N,) batched, the next decision's observation
     key: jax.Array  # PRNG key
     update: jax.Array  # () int32 updates done
+    return_scale: ReturnScale  # reward scaling statistics (unused unless cfg.normalize_rewards)
 
 
 class Transition(NamedTuple):
@@ -59,7 +92,8 @@ class Transition(NamedTuple):
     action: jax.Array  # (N,) int32
     log_prob: jax.Array  # (N,) behaviour policy log-probability
     value: jax.Array  # (N,) V(obs)
-    reward: jax.Array  # (N,)
+    reward: jax.Array  # (N,) the reward learned from (scaled when cfg.normalize_rewards)
+    env_reward: jax.Array  # (N,) the env's reward
     terminated: jax.Array  # (N,) bool: no bootstrap
     truncated: jax.Array  # (N,) bool: bootstrap from the final observation
     bootstrap_value: jax.Array  # (N,) V(final observation of this step)
@@ -72,7 +106,7 @@ class Metrics(NamedTuple):
 
     episode_return: jax.Array  # mean final return of episodes that ended in this rollout
     episodes: jax.Array  # episodes that ended in this rollout
-    reward: jax.Array  # mean per-step reward
+    reward: jax.Array  # mean per-step env reward (before any scaling)
     reward_components: jax.Array  # (7,) mean per-step reward components
     policy_loss: jax.Array
     value_loss: jax.Array
@@ -170,13 +204,14 @@ def make_train(cfg: PPOConfig, env: TradingEnv, network, batch_sharding: jax.sha
         obs, env_state = shard(reset(jax.random.split(k_env, N), env_params))
         params = network.init(k_net, obs)
         opt_state = make_optimizer(cfg, hp).init(params)
-        return RunnerState(TrainState(params, opt_state), env_state, obs, k_run, jnp.zeros((), jnp.int32))
+        return RunnerState(TrainState(params, opt_state), env_state, obs, k_run, jnp.zeros((), jnp.int32),
+                           ReturnScale.zeros(N))
 
-    def rollout(runner: RunnerState, env_params: EnvParams) -> tuple[RunnerState, Transition]:
+    def rollout(runner: RunnerState, hp: PPOHyperparams, env_params: EnvParams) -> tuple[RunnerState, Transition]:
         params = runner.train_state.params
 
         def env_step(carry, _):
-            env_state, obs, key = carry
+            env_state, obs, key, return_scale = carry
             key, k_act, k_env = jax.random.split(key, 3)
             logits, value = network.apply(params, obs)
             pi = policy(logits)
@@ -185,13 +220,18 @@ def make_train(cfg: PPOConfig, env: TradingEnv, network, batch_sharding: jax.sha
                 jax.random.split(k_env, N), env_state, action, env_params)
             next_obs, env_state = shard((next_obs, env_state))
             _, bootstrap = network.apply(params, info["final_observation"])
-            transition = Transition(obs, action, pi.log_prob(action), value, reward, terminated, truncated,
-                                    bootstrap, info["episode_return"], jnp.stack(info["reward_components"], -1))
-            return (env_state, next_obs, key), transition
+            if cfg.normalize_rewards:
+                learn_reward, return_scale = scale_rewards(return_scale, reward, terminated | truncated, hp.gamma)
+            else:
+                learn_reward = reward
+            transition = Transition(obs, action, pi.log_prob(action), value, learn_reward, reward, terminated,
+                                    truncated, bootstrap, info["episode_return"],
+                                    jnp.stack(info["reward_components"], -1))
+            return (env_state, next_obs, key, return_scale), transition
 
-        (env_state, obs, key), traj = lax.scan(
-            env_step, (runner.env_state, runner.obs, runner.key), None, length=T)
-        return runner._replace(env_state=env_state, obs=obs, key=key), traj
+        (env_state, obs, key, return_scale), traj = lax.scan(
+            env_step, (runner.env_state, runner.obs, runner.key, runner.return_scale), None, length=T)
+        return runner._replace(env_state=env_state, obs=obs, key=key, return_scale=return_scale), traj
 
     def loss_fn(params, batch, hp: PPOHyperparams):
         traj, advantages, targets = batch
@@ -214,7 +254,7 @@ def make_train(cfg: PPOConfig, env: TradingEnv, network, batch_sharding: jax.sha
 
     def update(runner: RunnerState, hp: PPOHyperparams, env_params: EnvParams) -> tuple[RunnerState, Metrics]:
         tx = make_optimizer(cfg, hp)
-        runner, traj = rollout(runner, env_params)
+        runner, traj = rollout(runner, hp, env_params)
         advantages, targets = compute_gae(traj.reward, traj.value, traj.bootstrap_value, traj.terminated,
                                           traj.truncated, hp.gamma, hp.gae_lambda)
         by_env = shard(jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (traj, advantages, targets)))  # (N, T, ...)
@@ -250,7 +290,7 @@ def make_train(cfg: PPOConfig, env: TradingEnv, network, batch_sharding: jax.sha
         metrics = Metrics(
             episode_return=jnp.where(done, traj.episode_return, 0.0).sum() / jnp.maximum(episodes, 1),
             episodes=episodes,
-            reward=traj.reward.mean(),
+            reward=traj.env_reward.mean(),
             reward_components=traj.components.mean(axis=(0, 1)),
             policy_loss=policy_loss,
             value_loss=value_loss,
