@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 
 from jaxtrade.env.accounting import buy, sell
 from jaxtrade.env.actions import (
+    ACTION_SIDE,
     NUM_ACTIONS,
     Action,
     ExitReason,
     action_mask,
     decode_action,
     forced_exit,
+    greedy_action,
 )
 
 F = jnp.float32
@@ -101,3 +103,17 @@ def test_forced_exit_rules_switch_off_at_zero_and_vmap():
     reasons = jax.vmap(forced_exit, in_axes=(None, None, 0, None, None, None, None))(
         F(1.0), F(100.0), prices, jnp.int32(0), F(0.05), F(0.1), jnp.int32(48))
     np.testing.assert_array_equal(reasons, [ExitReason.STOP_LOSS, ExitReason.NONE, ExitReason.TAKE_PROFIT])
+
+
+def test_greedy_action_picks_the_most_probable_intent_then_its_size():
+    # HOLD is the single most probable action (0.40), but the three buys and ADD together hold 0.50: buy wins,
+    # and within it the most probable buy (BUY_MEDIUM, 0.20).
+    probs = jnp.asarray([0.40, 0.10, 0.20, 0.15, 0.05, 0.05, 0.05])
+    assert int(greedy_action(jnp.log(probs))) == Action.BUY_MEDIUM
+    # Sells together (0.45) beat hold (0.30) and buys (0.25): the larger sell.
+    probs = jnp.asarray([0.30, 0.10, 0.10, 0.05, 0.20, 0.25, 0.00])
+    assert int(greedy_action(jnp.log(probs))) == Action.SELL_ALL
+    # Masked actions (logit -1e9) are never chosen, batched over leading axes.
+    logits = jnp.where(jnp.asarray([True, False, False, False, True, True, False]), 0.0, -1e9)
+    np.testing.assert_array_equal(greedy_action(jnp.stack([logits, logits])), [Action.SELL_PARTIAL] * 2)
+    assert [ACTION_SIDE[a] for a in Action] == [0, 1, 1, 1, -1, -1, 1]

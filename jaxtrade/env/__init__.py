@@ -3,6 +3,7 @@ accounting, online statistics, actions and masks, risk exits, and the shaped rew
 
 from jaxtrade.env.accounting import Fill, buy, mark_to_market, sell, unrealised_pnl
 from jaxtrade.env.actions import (
+    ACTION_SIDE,
     BUY_FRACTION,
     NUM_ACTIONS,
     SELL_FRACTION,
@@ -11,6 +12,7 @@ from jaxtrade.env.actions import (
     action_mask,
     decode_action,
     forced_exit,
+    greedy_action,
 )
 from jaxtrade.env.config import EnvConfig, RewardWeights
 from jaxtrade.env.env import TradingEnv
@@ -51,10 +53,10 @@ from jaxtrade.env.types import (
 )
 
 __all__ = [
-    "BUY_FRACTION", "NUM_ACTIONS", "REGISTRY", "Component", "PORTFOLIO_FEATURES", "POSITION_FEATURES", "REWARD_COMPONENTS",
+    "ACTION_SIDE", "BUY_FRACTION", "NUM_ACTIONS", "REGISTRY", "Component", "PORTFOLIO_FEATURES", "POSITION_FEATURES", "REWARD_COMPONENTS",
     "SELL_FRACTION", "START_FIELDS", "Action", "EnvConfig", "EnvParams", "EnvState", "ExitReason", "Fill",
     "Observation", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "StartGenerator",
     "StepOutcome", "TradingEnv", "action_mask", "buy", "decode_action", "episode_starts",
-    "forced_exit", "initial_state", "make_params", "mark_to_market", "params_axes", "running_sharpe", "running_sortino",
+    "forced_exit", "greedy_action", "initial_state", "make_params", "mark_to_market", "params_axes", "running_sharpe", "running_sortino",
     "running_std", "running_update", "select_starts", "sell", "shaped_reward", "symbol_params", "total_reward", "uniform_start", "unrealised_pnl",
 ]
