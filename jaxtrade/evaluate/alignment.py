@@ -21,7 +21,7 @@ from jaxtrade.env.actions import Action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import EnvParams, EnvState, Observation
-from jaxtrade.evaluate.rollout import ActFn, go_long, stack_policies
+from jaxtrade.evaluate.rollout import ActFn, go_long, run_policies
 
 
 def next_bar_oracle(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
@@ -47,45 +47,16 @@ def policy_rewards(env: TradingEnv, params: EnvParams, policies: dict[str, ActFn
                    episodes: int, horizon: int) -> list[dict]:
     """Mean equity return, mean total reward and mean component sums per episode, one row per policy.
 
-    Each row also keeps the per-episode arrays `episode_returns` and `episode_rewards` (E,),
-    paired across policies by start.
-
-    Episodes run without auto-reset until they end or `horizon` steps; every policy
-    starts from the same `episodes` starts (one rollout, `stack_policies`).
+    Every policy runs from the same `episodes` starts as one rollout (`run_policies`),
+    each episode until it ends or `horizon` steps. Each row also keeps the per-episode
+    arrays `episode_returns` and `episode_rewards` (E,), paired across policies by start.
     """
-    names = list(policies)
-    p = len(names)
-    act = stack_policies(list(policies.values()), episodes)
-
-    @jax.jit
-    def run(params, key):
-        k_reset, k_run = jax.random.split(key)
-        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, episodes), params)
-        obs, state = jax.tree.map(lambda x: jnp.concatenate([x] * p), (obs, state))
-        step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
-        n = episodes * p
-
-        def body(carry, k):
-            obs, state, alive = carry
-            new_obs, new_state, reward, terminated, truncated, info = step(
-                jax.random.split(k, n), state, act(k, obs, state, params), params)
-            keep = lambda new, old: jnp.where(alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
-            comps = jnp.stack(info["reward_components"], -1) * alive[:, None]
-            carry = (jax.tree.map(keep, new_obs, obs), jax.tree.map(keep, new_state, state),
-                     alive & ~terminated & ~truncated)
-            return carry, (reward * alive, comps)
-
-        (_, state, _), (reward, comps) = jax.lax.scan(body, (obs, state, jnp.ones(n, bool)),
-                                                       jax.random.split(k_run, horizon))
-        ret = (state.equity - params.initial_cash) / params.initial_cash
-        return (ret.reshape(p, episodes), reward.sum(0).reshape(p, episodes),
-                comps.sum(0).reshape(p, episodes, -1).mean(1), state.trades.reshape(p, episodes).mean(1))
-
-    ret, reward, comps, trades = jax.tree.map(np.asarray, run(params, key))
-    return [{"policy": name, "mean_return": float(ret[i].mean()), "mean_reward": float(reward[i].mean()),
-             "episode_returns": ret[i], "episode_rewards": reward[i],
-             "trades": float(trades[i]), **{c: float(comps[i, j]) for j, c in enumerate(REWARD_COMPONENTS)}}
-            for i, name in enumerate(names)]
+    r = jax.tree.map(np.asarray, jax.jit(
+        lambda params, key: run_policies(env, params, list(policies.values()), key, episodes, horizon))(params, key))
+    return [{"policy": name, "mean_return": float(r.total_return[i].mean()), "mean_reward": float(r.reward[i].mean()),
+             "episode_returns": r.total_return[i], "episode_rewards": r.reward[i], "trades": float(r.trades[i].mean()),
+             **{c: float(r.reward_components[i, :, j].mean()) for j, c in enumerate(REWARD_COMPONENTS)}}
+            for i, name in enumerate(policies)]
 
 
 def clear_pairs(rows: Sequence[dict], z: float = 3.0) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from jaxtrade.env.accounting import buy
 from jaxtrade.env.actions import Action, greedy_action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
+from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import EnvParams, EnvState, Observation
 from jaxtrade.errors import DataError
 
@@ -49,6 +50,8 @@ class EpisodeResults(NamedTuple):
     step_returns: jax.Array  # (E, H) per-step returns (0 after the episode ended)
     exposure: jax.Array  # (E, H) position value / equity after each step (0 after the end)
     turnover: jax.Array  # (E,) traded value / equity, summed over the steps
+    reward: jax.Array  # (E,) the env's total reward over the steps taken (0 for `hold_episodes`: no env orders)
+    reward_components: jax.Array  # (E, C) each reward component summed over the steps taken
 
     def step_mask(self) -> jax.Array:
         """(E, H) bool: the steps each episode actually took."""
@@ -69,25 +72,28 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
     alive = jnp.ones((num_episodes,), bool)
     terminated_any = jnp.zeros((num_episodes,), bool)
+    rewards = (jnp.zeros((num_episodes,)), jnp.zeros((num_episodes, len(REWARD_COMPONENTS))))
 
     def body(carry, key):
-        obs, state, alive, term_any = carry
+        obs, state, alive, term_any, (reward_sum, component_sum) = carry
         k_act, k_env = jax.random.split(key)
         action = act(k_act, obs, state, params)
-        new_obs, new_state, _, terminated, truncated, info = step(
+        new_obs, new_state, reward, terminated, truncated, info = step(
             jax.random.split(k_env, num_episodes), state, action, params)
         keep = lambda new, old: jnp.where(  # noqa: E731
             alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old)
         per_step = (info["step_return"], info["exposure"], info["turnover"])
         per_step = tuple(jnp.where(alive, x, 0.0) for x in per_step)
+        rewards = (reward_sum + jnp.where(alive, reward, 0.0),
+                   component_sum + jnp.where(alive[:, None], jnp.stack(info["reward_components"], -1), 0.0))
         state = jax.tree.map(keep, new_state, state)
         obs = jax.tree.map(keep, new_obs, obs)
         term_any = term_any | (alive & terminated)
         alive = alive & ~terminated & ~truncated
-        return (obs, state, alive, term_any), per_step
+        return (obs, state, alive, term_any, rewards), per_step
 
-    (_, state, _, term_any), (rets, exposure, turnover) = jax.lax.scan(
-        body, (obs, state, alive, terminated_any), jax.random.split(k_run, horizon))
+    (_, state, _, term_any, (reward_sum, component_sum)), (rets, exposure, turnover) = jax.lax.scan(
+        body, (obs, state, alive, terminated_any, rewards), jax.random.split(k_run, horizon))
     return EpisodeResults(
         symbol=state.symbol,
         start_bar=first_bar,
@@ -103,6 +109,8 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
         step_returns=rets.T,
         exposure=exposure.T,
         turnover=turnover.sum(0),
+        reward=reward_sum,
+        reward_components=component_sum,
     )
 
 
@@ -149,7 +157,8 @@ def hold_episodes(params: EnvParams, state: EnvState, horizon: int) -> EpisodeRe
         symbol=s, start_bar=t0, total_return=(equity - params.initial_cash) / params.initial_cash,
         steps=took.sum(0).astype(jnp.int32), trades=zi, trade_bars=zi, wins=zi, gross_profit=zf, gross_loss=zf,
         total_cost=fill.cost, terminated=jnp.zeros_like(took[0]), step_returns=rets.T, exposure=exposure.T,
-        turnover=fill.traded_units * open1 / state.equity)
+        turnover=fill.traded_units * open1 / state.equity, reward=zf,
+        reward_components=jnp.zeros(zf.shape + (len(REWARD_COMPONENTS),), zf.dtype))
 
 
 def _with_hold(r: EpisodeResults, init: tuple[Observation, EnvState], params: EnvParams, horizon: int,
