@@ -7,10 +7,12 @@ down the PPO machinery and the action semantics, not learning on real data."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import numpy as np
 
-from jaxtrade.config import config_from_dict
+from jaxtrade.config import config_from_dict, config_to_dict, load_config
 from jaxtrade.data.config import load_data
 from jaxtrade.data.splits import split_bars
 from jaxtrade.data.synthetic import generate
@@ -21,16 +23,16 @@ from jaxtrade.train.loop import build, fit
 
 # Two persistent regimes (mean length 50 bars) with opposite drifts of +-2/yr at 10 %/yr volatility:
 # buy-and-hold earns ~0 on average, a policy that reads the trend from the window earns a lot.
-# The env is the quickstart's (default reward weights, 100 % cap, no forced exits, 25 % drawdown stop).
+# The env (reward weights, 100 % cap, no forced exits, 25 % drawdown stop) and agent are the quickstart's.
+QUICKSTART = config_to_dict(load_config(Path(__file__).parents[1] / "configs" / "quickstart.yaml"))
 CONFIG = {
     "data": {"source": "synthetic", "seed": 5, "synthetic": {
         "num_symbols": 2, "num_bars": 3000, "drift": [2.0, -2.0], "volatility": [0.1, 0.1],
         "transition": [[0.98, 0.02], [0.02, 0.98]], "jump_intensity": 0.0, "gap_std": 0.0}},
     "features": {"norm_window": 60},
     "split": {"train_fraction": 0.8, "valid_fraction": 0.0},
-    "env": {"horizon": 64, "max_position": 1.0, "stop_loss": 0.0, "take_profit": 0.0, "max_hold": 0,
-            "max_drawdown": 0.25, "drawdown_free": 0.1},
-    "agent": {"kind": "mlp", "mlp_hidden": [64, 64], "head_dim": 64},
+    "env": {**QUICKSTART["env"], "horizon": 64},
+    "agent": QUICKSTART["agent"],
     "ppo": {"num_envs": 64, "rollout_len": 32, "num_updates": 96, "update_epochs": 4, "num_minibatches": 4,
             "updates_per_chunk": 48, "learning_rate": 0.001, "anneal_lr": False, "gamma": 0.95},
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxtrade.config import config_from_dict
+from jaxtrade.config import config_from_dict, config_to_dict, load_config
 from jaxtrade.data.config import load_data
 from jaxtrade.data.splits import split_bars
 from jaxtrade.env import TradingEnv, make_params
@@ -24,18 +24,17 @@ from jaxtrade.evaluate.sweep import SweepSpec, mean_interval, sweep
 from jaxtrade.features import compute_features
 
 # 16 symbols, +-30 %/yr drift at 20 %/yr volatility (per-bar Sharpe 0.095; real stocks ~0.03), regimes of
-# 250 bars on average, 4 jumps a year of 4 % std. The env and agent are configs/quickstart.yaml's.
+# 250 bars on average, 4 jumps a year of 4 % std. The env, agent and PPO settings are configs/quickstart.yaml's.
+QUICKSTART = config_to_dict(load_config(Path(__file__).parents[1] / "configs" / "quickstart.yaml"))
 CONFIG = {
     "data": {"source": "synthetic", "seed": 11, "synthetic": {
         "num_symbols": 16, "num_bars": 4000, "drift": [0.3, -0.3], "volatility": [0.2, 0.2],
         "transition": [[0.996, 0.004], [0.004, 0.996]], "jump_intensity": 4.0, "jump_std": 0.04}},
     "features": {"norm_window": 120},
     "split": {"train_fraction": 0.7, "valid_fraction": 0.15},
-    "env": {"horizon": 256, "max_position": 1.0, "stop_loss": 0.0, "take_profit": 0.0, "max_hold": 0,
-            "max_drawdown": 0.25, "drawdown_free": 0.10},
-    "agent": {"kind": "mlp", "mlp_hidden": [64, 64], "head_dim": 64},
-    "ppo": {"num_envs": 128, "rollout_len": 64, "num_updates": 200, "updates_per_chunk": 50,
-            "learning_rate": 0.0003, "anneal_lr": False, "normalize_rewards": True},
+    "env": QUICKSTART["env"],
+    "agent": QUICKSTART["agent"],
+    "ppo": {**QUICKSTART["ppo"], "updates_per_chunk": 50},
 }
 
 

@@ -32,16 +32,16 @@ x' the exposure (position value / E') after the step, Y = bars per year:
                                                    (`drawdown_free`), dd = 1 - E' / peak: depth times
                                                    time, a year 10 % under water costs 10 points;
                                                    recovering stops the charge.
-
-The flow penalties (time_efficiency, drawdown, sizing) are in percentage points per
-year, spread over its Y bars, so they mean the same on daily and hourly bars.
     sizing           -100 * max(0, x' - cap) / Y   each bar the exposure sits above the position cap
                                                    (orders cannot exceed it, price moves can): a year
                                                    5 points over the cap costs 5 points.
     hold             -1 if flat and idle, else 0   an optional push to trade (weight 0 by default).
 
+The flow penalties (time_efficiency, drawdown, sizing) are in percentage points per
+year, spread over its Y bars, so they mean the same on daily and hourly bars.
+
 Why: with these definitions the weighted sum ranks fixed policies as their equity
-returns do on real stocks, and cash scores below buy-and-hold wherever buy-and-hold
+returns do on real stocks, and cash scores below always-long wherever always-long
 is clearly profitable (`tests/test_rewards.py`); the earlier drawdown term (every
 new tick of loss charged, never given back) made cash optimal.
 """
