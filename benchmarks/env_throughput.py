@@ -4,8 +4,9 @@ On the bundled daily stocks (AAPL, GOOG, IBM, MSFT; default features and
 EnvConfig), for 1, 64, 1024, 4096 and 16384 parallel envs: one jitted
 `lax.scan` of the vmapped, auto-resetting `TradingEnv.step`, with actions drawn
 from the observation's action mask inside the scan (the policy a rollout
-runs). Also, in the same run: `step_env` without auto-reset at 4096 envs (the
-cost of select-reset), the plain NumPy single-env reference from the tests,
+runs). Also, in the same run: the long-short env (`env.allow_short`,
+Discrete(13)) at the same env counts, `step_env` without auto-reset at 4096 envs
+(the cost of select-reset), the plain NumPy single-env reference from the tests,
 and gym-anytrading's `stocks-v0` (24-bar window) with random actions. Writes
 benchmarks/results/env_throughput_<platform>.json.
 
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 64, 1024, 4096, 16384])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
+    parser.add_argument("--no-short", action="store_true", help="skip the long-short env rows")
     args = parser.parse_args()
 
     data = load_sample("stocks_daily")
@@ -114,6 +116,15 @@ def main() -> None:
         row = bench_jax(env, params, n, args.repeats)
         results["jax_env"].append(row)
         print(f"jax env  {n:>6} envs  {row['steps_per_s']:>14,.0f} steps/s  (first call {row['first_call_s']:.1f} s)")
+    if not args.no_short:
+        short_cfg = EnvConfig(allow_short=True)
+        short_params = make_params(data, compute_features(data), short_cfg)
+        short_env = TradingEnv(actions=short_cfg.actions)
+        results["jax_env_long_short"] = []
+        for n in args.envs:
+            row = bench_jax(short_env, short_params, n, args.repeats)
+            results["jax_env_long_short"].append(row)
+            print(f"long-short {n:>6} envs  {row['steps_per_s']:>12,.0f} steps/s")
     if 4096 in args.envs:
         row = bench_jax(env, params, 4096, args.repeats, auto_reset=False)
         results["jax_env_no_autoreset_4096"] = row
@@ -122,6 +133,14 @@ def main() -> None:
     print(f"numpy reference 1 env {results['numpy_reference']['steps_per_s']:>14,.0f} steps/s")
     results["gym_anytrading_stocks_v0"] = bench_anytrading(args.baseline_seconds)
     print(f"gym-anytrading  1 env {results['gym_anytrading_stocks_v0']['steps_per_s']:>14,.0f} steps/s")
+    ref, anyt = results["numpy_reference"]["steps_per_s"], results["gym_anytrading_stocks_v0"]["steps_per_s"]
+    results["ratios"] = {kind: {row["num_envs"]: {"vs_numpy_reference": row["steps_per_s"] / ref,
+                                                  "vs_gym_anytrading": row["steps_per_s"] / anyt}
+                                for row in results[kind]}
+                         for kind in ("jax_env", "jax_env_long_short") if kind in results}
+    for kind, rows in results["ratios"].items():
+        print(kind, " ".join(f"{n}: x{r['vs_numpy_reference']:,.0f} ref / x{r['vs_gym_anytrading']:,.1f} anytrading"
+                             for n, r in rows.items()))
     print("wrote", write_results("env_throughput", results))
 
 

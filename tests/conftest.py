@@ -10,11 +10,19 @@ import os
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
+from pathlib import Path  # noqa: E402
+
 import jax  # noqa: E402
 import pytest
 
+from jaxtrade.config import load_config
+from jaxtrade.data.config import load_data
 from jaxtrade.data.samples import load_sample
 from jaxtrade.data.synthetic import SyntheticConfig, generate
+from jaxtrade.experiment import Experiment, training_setup
+from jaxtrade.features import compute_features
+
+TINY = Path(__file__).parents[1] / "configs" / "tiny.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +39,24 @@ def eurusd():
 def small_market():
     """Two symbols x 700 bars of synthetic data: quick to compile features on."""
     return generate(jax.random.key(1), SyntheticConfig(num_symbols=2, num_bars=700)).data
+
+
+def experiment_of(cfg) -> Experiment:
+    """The experiment of `cfg`, its features computed (no cache)."""
+    data = load_data(cfg.data, cfg.min_bars)
+    return Experiment(cfg, data, compute_features(data, cfg.features))
+
+
+@pytest.fixture(scope="module")
+def tiny_exp():
+    """configs/tiny.yaml's data, features and env: a one-layer transformer on 2 synthetic symbols."""
+    return experiment_of(load_config(TINY))
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tiny_exp):
+    """The training setup (trainer, sharded params) of `tiny_exp`."""
+    return training_setup(tiny_exp)
 
 
 @pytest.fixture(autouse=True)

@@ -20,15 +20,16 @@ import numpy as np
 
 from jaxtrade.config import load_config
 from jaxtrade.data.config import load_data
+from jaxtrade.experiment import Experiment, training_setup
 from jaxtrade.features import compute_features
-from jaxtrade.train.loop import build, fit, to_host
+from jaxtrade.train.loop import fit, metrics_fields, to_host
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.yaml"
 
 
 def curve(runner, history) -> dict:
     metrics = jax.tree.map(lambda *x: np.concatenate(x), *history)
-    out = {k: np.asarray(v).tolist() for k, v in metrics._asdict().items()}
+    out = {k: np.asarray(v).tolist() for k, v in metrics_fields(metrics).items()}
     out["env_state_devices"] = len(runner.env_state.cash.sharding.device_set)
     out["env_state_shard"] = list(runner.env_state.cash.addressable_shards[0].data.shape)
     out["actor_kernel"] = to_host(runner.train_state.params["params"]["actor"]["Dense_1"]["kernel"]).tolist()
@@ -46,7 +47,7 @@ def main(out_dir: str, port: int | None = None, process: int = 0, processes: int
     out = {"devices": jax.device_count(), "processes": jax.process_count()}
     runs = (("all", None),) if port is not None else (("one", jax.devices()[:1]), ("all", None))
     for name, devices in runs:
-        setup = build(cfg, data, features, devices=devices)
+        setup = training_setup(Experiment(cfg, data, features), devices=devices)
         ckpt = Path(out_dir) / name
         runner, history = fit(setup, checkpoint_dir=ckpt, log=None)
         out[name] = curve(runner, history)

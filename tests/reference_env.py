@@ -18,9 +18,12 @@ import numpy as np
 
 from jaxtrade.env.rewards import REWARD_COMPONENTS
 
-BUY = [0.0, 0.025, 0.06, 0.09, 0.0, 0.0, 0.03]
-SELL = [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0]
-HOLD, SELL_ALL, ADD = 0, 5, 6
+# Long actions 0-6, then (with shorts) their mirror 7-12: fraction of equity to open, share of the
+# position to close, the side each acts on.
+OPEN = [0.0, 0.025, 0.06, 0.09, 0.0, 0.0, 0.03, 0.025, 0.06, 0.09, 0.0, 0.0, 0.03]
+CLOSE = [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0]
+SIDE = [0, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1]
+HOLD, SELL_ALL, ADD, COVER_ALL, ADD_SHORT = 0, 5, 6, 11, 12
 
 
 def reference_params(params) -> dict:
@@ -52,9 +55,10 @@ def ewma_volatility(close: np.ndarray, halflife: int) -> np.ndarray:
 class ReferenceEnv:
     """One symbol, one episode at a time. `p` is `reference_params(env_params)`."""
 
-    def __init__(self, p: dict, window: int = 24, vol_halflife: int = 20):
+    def __init__(self, p: dict, window: int = 24, vol_halflife: int = 20, allow_short: bool = False):
         self.p = p
         self.window = window
+        self.num_actions = 13 if allow_short else 7
         self.vol = ewma_volatility(p["close"], vol_halflife)
 
     def start(self, symbol: int, bar: int) -> dict:
@@ -77,21 +81,23 @@ class ReferenceEnv:
         p = self.p
         close = float(p["close"][self.s, self.t])
         equity = self.cash + self.units * close
-        out = [True] + [False] * 6
-        for a in range(1, 7):
-            if SELL[a] > 0:
-                out[a] = self.units > 0
+        out = [True] + [False] * (self.num_actions - 1)
+        for a in range(1, self.num_actions):
+            mine = self.units * SIDE[a]  # > 0: a position on this action's side
+            if CLOSE[a] > 0:
+                out[a] = mine > 0
                 continue
-            spend = BUY[a] * equity
-            fits = (spend <= self.cash * (1 + 1e-6)
-                    and self.units * close + spend <= p["max_position"] * equity * (1 + 1e-6) and spend > 0)
-            out[a] = fits and (a != ADD or self.units > 0)  # buys open or add; ADD only tops up
+            order = OPEN[a] * equity
+            paid = order <= self.cash * (1 + 1e-6) if SIDE[a] > 0 else True  # a short sale receives cash
+            fits = (paid and abs(self.units) * close + order <= p["max_position"] * equity * (1 + 1e-6)
+                    and order > 0 and mine >= 0)
+            out[a] = fits and (a not in (ADD, ADD_SHORT) or mine > 0)  # opens open or add; ADDs only top up
         return out
 
     def observe(self) -> dict:
         p, s, t, W = self.p, self.s, self.t, self.window
         close = float(p["close"][s, t])
-        holding = self.units > 0
+        side = 1 if self.units > 0 else -1 if self.units < 0 else 0
         value = self.units * close
         n = len(self.returns)
         r = np.asarray(self.returns, np.float64)
@@ -100,11 +106,11 @@ class ReferenceEnv:
         down = math.sqrt(np.mean(np.minimum(r, 0.0) ** 2)) if n else 0.0
         ann = math.sqrt(float(p["bars_per_year"]))
         position = [
-            close / self.entry - 1 if holding else 0.0,
-            _div(value, p["max_position"] * self.equity),
+            side * (close / self.entry - 1) if side else 0.0,
+            _div(abs(value), p["max_position"] * self.equity),
             _div(self.units * (close - self.entry), self.equity),
             math.log1p(self.hold),
-            1.0 if holding else 0.0,
+            float(side),
         ]
         portfolio = [
             self.equity / p["initial_cash"] - 1,
@@ -131,26 +137,50 @@ class ReferenceEnv:
         open_n, close_n = float(p["open"][s, t + 1]), float(p["close"][s, t + 1])
         c, slip = p["commission_bps"] * 1e-4, p["slippage_bps"] * 1e-4
 
-        invalid = not (0 <= action < 7) or not self.mask()[action]
+        invalid = not (0 <= action < self.num_actions) or not self.mask()[action]
         act = HOLD if invalid else action
         exit_reason = 0
-        if self.units > 0:
-            change = close_t / self.entry - 1
-            if p["stop_loss"] > 0 and change <= -p["stop_loss"]:
+        if self.units != 0:
+            side = 1 if self.units > 0 else -1
+            change = side * (close_t / self.entry - 1)
+            equity_t = self.cash + self.units * close_t
+            if self.units < 0 and p["short_margin"] > 0 and equity_t < p["short_margin"] * -self.units * close_t:
+                exit_reason = 4
+            elif p["stop_loss"] > 0 and change <= -p["stop_loss"]:
                 exit_reason = 1
             elif p["take_profit"] > 0 and change >= p["take_profit"]:
                 exit_reason = 2
             elif p["max_hold"] > 0 and self.hold >= p["max_hold"]:
                 exit_reason = 3
         if exit_reason:
-            act = SELL_ALL
+            act = SELL_ALL if self.units > 0 else COVER_ALL
 
-        was_holding = self.units > 0
+        was_holding = self.units != 0
         equity_before = self.equity
         value_before = self.units * close_t
         cost = realised = 0.0
-        if BUY[act] > 0:
-            spend = min(max(BUY[act] * self.equity, 0.0), self.cash)
+        if OPEN[act] > 0 and SIDE[act] < 0:  # sell short: borrowed units worth the order at the open
+            sold = OPEN[act] * self.equity / open_n
+            gross = sold * open_n * (1 - slip)
+            proceeds = gross * (1 - c)
+            basis = -self.units * self.entry + proceeds
+            self.units -= sold
+            self.entry = basis / -self.units
+            self.cash += proceeds
+            self.trade_basis += proceeds
+            cost = gross * c + sold * open_n * slip
+        elif CLOSE[act] > 0 and self.units < 0:  # cover
+            bought = -self.units * CLOSE[act]
+            notional = bought * open_n * (1 + slip)
+            paid = notional * (1 + c)
+            cost = notional * c + bought * open_n * slip
+            realised = bought * self.entry - paid
+            self.units = 0.0 if CLOSE[act] >= 1 else self.units + bought
+            self.cash -= paid
+            if self.units == 0:
+                self.entry = 0.0
+        elif OPEN[act] > 0:
+            spend = min(max(OPEN[act] * self.equity, 0.0), self.cash)
             notional = spend / (1 + c)
             bought = notional / (open_n * (1 + slip))
             basis = self.units * self.entry + spend
@@ -159,20 +189,23 @@ class ReferenceEnv:
             self.cash -= spend
             self.trade_basis += spend
             cost = (spend - notional) + bought * open_n * slip
-        elif SELL[act] > 0:
-            sold = self.units * SELL[act]
+        elif CLOSE[act] > 0:
+            sold = self.units * CLOSE[act]
             gross = sold * open_n * (1 - slip)
             proceeds = gross * (1 - c)
             cost = gross * c + sold * open_n * slip
             realised = proceeds - sold * self.entry
-            self.units = 0.0 if SELL[act] >= 1 else self.units - sold
+            self.units = 0.0 if CLOSE[act] >= 1 else self.units - sold
             self.cash += proceeds
             if self.units == 0:
                 self.entry = 0.0
-        self.realised += realised
-        self.trade_pnl += realised
+        # A short pays its borrow fee on its value at the step's close.
+        borrow = max(-self.units, 0.0) * close_n * p["borrow_bps"] * 1e-4 / p["bars_per_year"]
+        self.cash -= borrow
+        self.realised += realised - borrow
+        self.trade_pnl += realised - borrow
 
-        holding = self.units > 0
+        holding = self.units != 0
         closed = was_holding and not holding
         if closed:
             self.trades += 1
@@ -191,11 +224,11 @@ class ReferenceEnv:
 
         year = p["bars_per_year"]
         value_after = self.units * close_n
-        exposure = value_after / self.equity
+        exposure = abs(value_after) / self.equity
         exit_cost = 1 - (1 - slip) * (1 - c)
         values = {
             "pnl": 100 * math.log1p(ret),
-            "cost": -100 * exit_cost * (value_after - value_before) / equity_before,
+            "cost": -100 * exit_cost * (abs(value_after) - abs(value_before)) / equity_before,
             "time_efficiency": -100 * exposure * p["hurdle_rate"] / year,
             "sharpe": float(np.clip(_div(ret, self.vol[s, t]), -10, 10)),
             "drawdown": -100 * max(0.0, dd_after - p["drawdown_free"]) / year,
@@ -207,6 +240,6 @@ class ReferenceEnv:
         terminated = (p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]) or (
             p["max_drawdown"] > 0 and dd_after >= p["max_drawdown"])
         truncated = not terminated and (self.steps >= p["horizon"] or not p["next_ok"][s, self.t])
-        info = {"equity": self.equity, "cost": cost, "executed_action": act, "invalid_action": invalid,
+        info = {"equity": self.equity, "cost": cost, "borrow": borrow, "executed_action": act, "invalid_action": invalid,
                 "exit_reason": exit_reason, "components": components}
         return self.observe(), reward, terminated, truncated, info

@@ -130,8 +130,8 @@ def test_cli_summary_on_real_data(capsys, tmp_path):
     assert "GOOG" in out and "2004-08-19" in out and "rsi" in out and "drawdown" in out
     # IBM: 3270 bars - warm-up 179 - window 23 - one step = 3067 starts; GOOG listed later.
     assert "episode starts (IBM 3067, GOOG " in out and "horizon 20" in out
-    assert "32 envs x 20 steps" in out and "32 episodes ended (0 terminated)" in out
-    assert "mean reward components: pnl" in out
+    assert "32 episodes of up to 20 steps" in out and "; 0 terminated, mean 20 steps" in out
+    assert "mean reward components per step: pnl" in out
     assert cli.main(args) == 0
     assert "features read from cache" in capsys.readouterr().out
 

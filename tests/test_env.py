@@ -137,16 +137,16 @@ def test_one_buy_step_by_hand(params):
     assert float(nxt.entry_price) == pytest.approx(spend / units, rel=1e-6)
     assert int(nxt.bar) == t + 1 and int(nxt.steps) == 1 and int(nxt.hold_time) == 1
     cost = spend - spend / (1 + comm) + units * o * slip
-    comps = dict(zip(REWARD_COMPONENTS, map(float, info["reward_components"]), strict=True))
+    comps = dict(zip(REWARD_COMPONENTS, map(float, info.reward_components), strict=True))
     assert comps["pnl"] == pytest.approx(100 * np.log(equity / cash0), rel=1e-4, abs=1e-6)
-    assert float(info["cost"]) == pytest.approx(cost, rel=1e-5)
+    assert float(info.cost) == pytest.approx(cost, rel=1e-5)
     exit_cost = 1 - (1 - slip) * (1 - comm)  # the cost component charges the future sale's cost now
     assert comps["cost"] == pytest.approx(-100 * exit_cost * units * c_n / cash0, rel=1e-5)
     assert comps["hold"] == 0.0 and comps["sizing"] == 0.0  # exposure 9 % < 30 % cap
     weights = np.asarray(params.reward_weights)
     assert float(reward) == pytest.approx(float(np.dot(weights, list(comps.values()))), rel=1e-6, abs=1e-7)
     assert not bool(terminated) and not bool(truncated)
-    assert int(info["executed_action"]) == Action.BUY_LARGE and not bool(info["invalid_action"])
+    assert int(info.executed_action) == Action.BUY_LARGE and not bool(info.invalid_action)
     # The new observation: the window moved one bar, the position is open.
     np.testing.assert_array_equal(obs.technical, params.technical[s, t + 1 - 23: t + 2])
     assert float(obs.position[4]) == 1.0
@@ -164,13 +164,13 @@ def test_stop_loss_overrides_the_agent_and_closes_the_trade(params):
                      hold_time=7, trade_basis=100 * entry)
     state = state.replace(equity=state.cash + state.units * close)
     _, nxt, _, _, _, info = env.step_env(jax.random.key(0), state, Action.ADD_TO_POSITION, params)
-    assert int(info["exit_reason"]) == ExitReason.STOP_LOSS
-    assert int(info["executed_action"]) == Action.SELL_ALL
+    assert int(info.exit_reason) == ExitReason.STOP_LOSS
+    assert int(info.executed_action) == Action.SELL_ALL
     assert float(nxt.units) == 0.0 and int(nxt.hold_time) == 0
-    assert bool(info["trade_closed"]) and int(nxt.trades) == 1 and int(nxt.wins) == 0
+    assert bool(info.trade_closed) and int(nxt.trades) == 1 and int(nxt.wins) == 0
     assert int(nxt.trade_bars) == 7
     assert float(nxt.gross_loss) > 0 and float(nxt.gross_profit) == 0.0
-    assert float(info["trade_return"]) < -0.05
+    assert float(info.trade_return) < -0.05
 
 
 def test_invalid_action_is_carried_out_as_hold(params):
@@ -178,9 +178,9 @@ def test_invalid_action_is_carried_out_as_hold(params):
     state = state_at(params, 0, 420)
     for action in (Action.SELL_ALL, Action.SELL_PARTIAL, Action.ADD_TO_POSITION, -1, 9):
         _, nxt, _, _, _, info = env.step_env(jax.random.key(0), state, action, params)
-        assert bool(info["invalid_action"]) and int(info["executed_action"]) == Action.HOLD
+        assert bool(info.invalid_action) and int(info.executed_action) == Action.HOLD
         assert float(nxt.cash) == float(state.cash) and float(nxt.units) == 0.0
-        assert float(info["reward_components"].hold) == -1.0  # flat and idle
+        assert float(info.reward_components.hold) == -1.0  # flat and idle
 
 
 def test_horizon_and_end_of_data_truncate_and_auto_reset(params):
@@ -191,7 +191,7 @@ def test_horizon_and_end_of_data_truncate_and_auto_reset(params):
     obs, nxt, _, terminated, truncated, info = step(jax.random.key(1), state, Action.HOLD, params)
     assert bool(truncated) and not bool(terminated)
     assert int(nxt.steps) == 0  # a fresh episode
-    final = info["final_observation"]
+    final = info.final_observation
     np.testing.assert_array_equal(final.technical, params.technical[0, 451 - 23: 452])
     # The returned observation is the fresh episode's.
     np.testing.assert_array_equal(obs.technical, env.observe(nxt, params).technical)
@@ -205,7 +205,7 @@ def test_drawdown_limit_terminates_without_truncation(params):
     state = state_at(params, 0, 450, peak_equity=200_000.0)  # 50 % below the peak
     _, _, _, terminated, truncated, info = env.step_env(jax.random.key(0), state, Action.HOLD, params)
     assert bool(terminated) and not bool(truncated)
-    assert float(info["drawdown"]) == pytest.approx(0.5, rel=1e-6)
+    assert float(info.drawdown) == pytest.approx(0.5, rel=1e-6)
 
 
 def test_reset_and_step_compile_once_and_are_deterministic(market, params):
@@ -237,12 +237,12 @@ def test_reward_fn_is_injected_and_params_sweep_with_vmap(market, params):
     env = TradingEnv(reward_fn=pnl_only)
     state = state_at(params, 1, 400)
     _, _, reward, _, _, info = env.step_env(jax.random.key(0), state, Action.BUY_MEDIUM, params)
-    assert float(reward) == pytest.approx(0.40 * float(info["reward_components"].pnl), rel=1e-6)
+    assert float(reward) == pytest.approx(0.40 * float(info.reward_components.pnl), rel=1e-6)
     # Costs are traced: one compiled step, vmapped over commission rates.
     batch = jax.tree.map(lambda x: jnp.stack([x] * 3), params).replace(
         commission_bps=jnp.array([0.0, 10.0, 50.0]))
     axes = jax.tree.map(lambda _: 0, batch)
-    costs = jax.vmap(lambda p: env.step_env(jax.random.key(0), state, Action.BUY_MEDIUM, p)[5]["cost"],
+    costs = jax.vmap(lambda p: env.step_env(jax.random.key(0), state, Action.BUY_MEDIUM, p)[5].cost,
                      in_axes=(axes,))(batch)
     assert 0 < float(costs[0]) < float(costs[1]) < float(costs[2])
 
@@ -264,7 +264,7 @@ def test_churning_earns_less_reward_than_doing_nothing(params):
             action = churn(obs) if churning else jnp.zeros(n, jnp.int32)
             obs, state, reward, _, _, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 jax.random.split(k, n), state, action, params)
-            return (obs, state), (reward, jnp.stack(info["reward_components"], -1))
+            return (obs, state), (reward, jnp.stack(info.reward_components, -1))
 
         return jax.lax.scan(body, (obs, state), jax.random.split(key, steps))[1]
 

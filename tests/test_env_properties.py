@@ -65,7 +65,7 @@ def rollout(params, key):
         mask_before = obs.action_mask
         obs, new_state, reward, terminated, truncated, info = step(
             jax.random.split(k_step, NUM_ENVS), state, action, params)
-        final = info["final_observation"]
+        final = info.final_observation
         return (obs, new_state), dict(obs=obs, final=final, reward=reward, info=info, mask=mask_before,
                                       state=state, terminated=terminated, truncated=truncated)
 
@@ -95,11 +95,11 @@ def test_rollouts_stay_finite_solvent_and_respect_masks(seed, scale, vol, crash_
         for leaf in jax.tree.leaves(out[name]):
             assert np.isfinite(leaf).all(), name
     assert np.isfinite(out["reward"]).all()
-    assert all(np.isfinite(c).all() for c in out["info"]["reward_components"])
+    assert all(np.isfinite(c).all() for c in out["info"].reward_components)
 
     # The book after each step (the final observation's state) is solvent and adds up.
     info = out["info"]
-    assert (info["cost"] >= 0).all()
+    assert (info.cost >= 0).all()
     state = out["state"]
     assert (state.cash >= 0).all() and (state.units >= 0).all()
     close = np.asarray(params.close)[state.symbol, state.bar]
@@ -107,9 +107,9 @@ def test_rollouts_stay_finite_solvent_and_respect_masks(seed, scale, vol, crash_
                                atol=1e-6 * cfg.initial_cash)
     assert (state.equity > 0).all()
     # Every executed order was allowed by the mask the agent saw, unless a risk rule forced the sale.
-    executed = info["executed_action"]
+    executed = info.executed_action
     allowed = np.take_along_axis(out["mask"], executed[..., None], axis=-1)[..., 0]
-    assert (allowed | (info["exit_reason"] > 0)).all()
+    assert (allowed | (info.exit_reason > 0)).all()
     assert (executed != 0).mean() > 0.3 and (state.units > 0).any()  # the policy really traded
     # Episodes never run across a missing bar or past the data.
     assert np.asarray(features.ready)[state.symbol, state.bar].all()

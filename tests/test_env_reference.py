@@ -15,7 +15,7 @@ NUM_ENVS, NUM_STEPS = 256, 200
 
 
 def random_rollout(env, params, key, num_envs, num_steps):
-    """Auto-resetting rollout; 80 % of actions drawn from the mask, 20 % anything in [-1, 7] (invalid too)."""
+    """Auto-resetting rollout; 80 % of actions drawn from the mask, 20 % anything in [-1, A] (invalid too)."""
     k_reset, k_run = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_envs), params)
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
@@ -24,12 +24,12 @@ def random_rollout(env, params, key, num_envs, num_steps):
         obs, state = carry
         k_mask, k_any, k_mix, k_step = jax.random.split(key, 4)
         masked = jax.random.categorical(k_mask, jnp.where(obs.action_mask, 0.0, -jnp.inf))
-        anything = jax.random.randint(k_any, (num_envs,), -1, 8)
+        anything = jax.random.randint(k_any, (num_envs,), -1, env.num_actions + 1)
         action = jnp.where(jax.random.uniform(k_mix, (num_envs,)) < 0.8, masked, anything)
         obs, state, reward, terminated, truncated, info = step(
             jax.random.split(k_step, num_envs), state, action, params)
         out = dict(action=action, reward=reward, terminated=terminated, truncated=truncated, info=info,
-                   obs=obs, symbol=state.symbol, bar=state.bar)
+                   obs=obs, symbol=state.symbol, bar=state.bar, side=info.final_observation.position[:, 4])
         return (obs, state), out
 
     run = jax.jit(lambda o, s, k: jax.lax.scan(body, (o, s), jax.random.split(k, num_steps))[1])
@@ -46,7 +46,13 @@ CASES = {
         reward=RewardWeights(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0))),
     # Synthetic regime-switching bars, default costs and weights, short norm window.
     "synthetic-default": ("small_market", EnvConfig(horizon=50, max_drawdown=0.05)),
+    # Long and short on real stocks, positions up to half of equity, a 3 %/yr borrow fee, mirrored exits,
+    # and a maintenance margin set above 1 in the params (not a valid config value) so buy-ins fire often.
+    "stocks-short": ("stocks", EnvConfig(
+        horizon=60, allow_short=True, max_position=0.5, stop_loss=0.02, take_profit=0.03, max_hold=10,
+        max_drawdown=0.05, borrow_bps=300.0, reward=RewardWeights(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0))),
 }
+MARGIN_OVERRIDE = {"stocks-short": 2.5}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -55,14 +61,16 @@ def test_env_matches_reference_step_by_step(case, request):
     data = request.getfixturevalue(fixture)
     features = compute_features(data, FeatureConfig(norm_window=60 if fixture == "small_market" else 252))
     params = make_params(data, features, cfg)
-    env = TradingEnv()
+    if case in MARGIN_OVERRIDE:
+        params = params.replace(short_margin=jnp.float32(MARGIN_OVERRIDE[case]))
+    env = TradingEnv(actions=cfg.actions)
     obs0, state0, out = random_rollout(env, params, jax.random.key(7), NUM_ENVS, NUM_STEPS)
     p = reference_params(params)
-    ref = ReferenceEnv(p)
+    ref = ReferenceEnv(p, allow_short=cfg.allow_short)
 
-    final = out["info"]["final_observation"]
-    components = np.stack(out["info"]["reward_components"], axis=-1)
-    got = {"reward": out["reward"], "components": components, "equity": out["info"]["equity"],
+    final = out["info"].final_observation
+    components = np.stack(out["info"].reward_components, axis=-1)
+    got = {"reward": out["reward"], "components": components, "equity": out["info"].equity,
            "position": final.position, "portfolio": final.portfolio}
     want = {k: np.zeros(v.shape, np.float64) for k, v in got.items()}
     episodes = 0
@@ -75,9 +83,9 @@ def test_env_matches_reference_step_by_step(case, request):
             where = f"env {i} step {t}"
             assert terminated == out["terminated"][t, i], where
             assert truncated == out["truncated"][t, i], where
-            assert info["executed_action"] == out["info"]["executed_action"][t, i], where
-            assert info["invalid_action"] == out["info"]["invalid_action"][t, i], where
-            assert info["exit_reason"] == out["info"]["exit_reason"][t, i], where
+            assert info["executed_action"] == out["info"].executed_action[t, i], where
+            assert info["invalid_action"] == out["info"].invalid_action[t, i], where
+            assert info["exit_reason"] == out["info"].exit_reason[t, i], where
             for name in ("technical", "regime", "aux", "action_mask"):
                 np.testing.assert_array_equal(o[name], getattr(final, name)[t, i], err_msg=f"{name} {where}")
             want["reward"][t, i], want["components"][t, i] = reward, info["components"]
@@ -100,11 +108,16 @@ def test_env_matches_reference_step_by_step(case, request):
 
     # The random policy really exercised the rules being compared.
     info = out["info"]
-    assert info["invalid_action"].sum() > 100
+    assert info.invalid_action.sum() > 100
     assert out["truncated"].sum() > 50
-    assert info["trade_closed"].sum() > 100
-    assert (components != 0).any(axis=(0, 1))[:6].all()  # every component but hold fires
+    assert info.trade_closed.sum() > 100
+    fired = (components != 0).any(axis=(0, 1))
+    assert fired[:5].all() and (fired[5] or case == "stocks-short")  # all but hold (sizing: stocks-tight)
     if case == "stocks-tight":
-        assert np.isin([1, 2, 3], info["exit_reason"]).all()  # stop loss, take profit, max hold
+        assert np.isin([1, 2, 3], info.exit_reason).all()  # stop loss, take profit, max hold
         assert out["terminated"].sum() > 10
         assert (components[..., 6] != 0).any()
+    if case == "stocks-short":
+        assert (out["side"] < 0).mean() > 0.2 and (out["side"] > 0).mean() > 0.2  # both sides held
+        assert np.isin([1, 2, 3, 4], info.exit_reason).all()  # stop, take profit, max hold, buy-in
+        assert (info.borrow > 0).mean() > 0.2 and (info.borrow[out["side"] > 0] == 0).all()

@@ -21,8 +21,8 @@ from jaxtrade.evaluate import (
     walk_forward_policies,
 )
 from jaxtrade.evaluate.backtest import phase3_report, summarize_episodes, target_report
+from jaxtrade.evaluate.metrics import mean_interval
 from jaxtrade.evaluate.plots import equity_curves
-from jaxtrade.evaluate.sweep import mean_interval
 from jaxtrade.features import FeatureConfig, compute_features
 
 

@@ -18,8 +18,9 @@ from jaxtrade.data.splits import split_bars
 from jaxtrade.data.synthetic import generate
 from jaxtrade.env import make_params
 from jaxtrade.evaluate import BASELINES, agent_policy, run_policies
+from jaxtrade.experiment import Experiment, training_setup
 from jaxtrade.features import compute_features
-from jaxtrade.train.loop import build, fit
+from jaxtrade.train.loop import fit
 
 # Two persistent regimes (mean length 50 bars) with opposite drifts of +-2/yr at 10 %/yr volatility:
 # buy-and-hold earns ~0 on average, a policy that reads the trend from the window earns a lot.
@@ -42,7 +43,7 @@ def test_agent_beats_random_and_buy_and_hold_and_holds_through_trends():
     cfg = config_from_dict(CONFIG)
     data = load_data(cfg.data, cfg.min_bars)
     features = compute_features(data, cfg.features)
-    setup = build(cfg, data, features)
+    setup = training_setup(Experiment(cfg, data, features))
     runner, history = fit(setup, log=None)
     test = make_params(data, features, cfg.env, window=cfg.window, bars=split_bars(cfg.split, data)["test"])
     n = 512
@@ -73,5 +74,5 @@ def test_agent_beats_random_and_buy_and_hold_and_holds_through_trends():
     assert exposure_up > 0.6 and exposure_down < 0.2 and bars_per_trade >= 5, (
         exposure_up, exposure_down, bars_per_trade)
     # Training itself improved: later rollouts earn more than the first.
-    returns = np.concatenate([m.episode_return for m in history])
+    returns = np.concatenate([m.env.episode_return for m in history])
     assert returns[-6:].mean() > returns[:3].mean()

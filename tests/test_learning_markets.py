@@ -20,7 +20,8 @@ from jaxtrade.data.splits import split_bars
 from jaxtrade.env import TradingEnv, make_params
 from jaxtrade.evaluate import random_policy
 from jaxtrade.evaluate.backtest import backtest
-from jaxtrade.evaluate.sweep import SweepSpec, mean_interval, sweep
+from jaxtrade.evaluate.metrics import mean_interval
+from jaxtrade.experiment import Experiment, SweepSpec, sweep
 from jaxtrade.features import compute_features
 
 # 16 symbols, +-30 %/yr drift at 20 %/yr volatility (per-bar Sharpe 0.095; real stocks ~0.03), regimes of
@@ -43,9 +44,9 @@ def measure() -> dict:
     cfg = config_from_dict(CONFIG)
     data = load_data(cfg.data, cfg.min_bars)
     features = compute_features(data, cfg.features)
-    rows = sweep(cfg, data, features, SweepSpec(seeds=(0, 1, 2)), episodes=512, log=None)
+    rows = sweep(Experiment(cfg, data, features), SweepSpec(seeds=(0, 1, 2)), episodes=512, log=None)
     params = make_params(data, features, cfg.env, window=cfg.window, bars=split_bars(cfg.split, data)["validation"])
-    random = backtest(TradingEnv(window=cfg.window), params, {"random": random_policy}, jax.random.key(1), 512,
+    random = backtest(TradingEnv(window=cfg.window, actions=cfg.env.actions), params, {"random": random_policy}, jax.random.key(1), 512,
                       cfg.env.horizon)[0]["sharpe"]
     return {"sharpe": [r["valid_sharpe"] for r in rows], "buy_and_hold": rows[0]["valid_buy_and_hold_sharpe"],
             "random": random}

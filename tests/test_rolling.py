@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from jaxtrade.features import rolling as R
+from jaxtrade.numeric import safe_div
 
 X = jnp.array([1.0, 3.0, 2.0, 5.0, 4.0])
 
@@ -56,7 +57,7 @@ def test_batched_leading_axes_match_per_series():
 
 
 def test_safe_div():
-    np.testing.assert_allclose(R.safe_div(jnp.array([1.0, 2.0]), jnp.array([2.0, 0.0]), 7.0), [0.5, 7.0])
+    np.testing.assert_allclose(safe_div(jnp.array([1.0, 2.0]), jnp.array([2.0, 0.0]), 7.0), [0.5, 7.0])
 
 
 @pytest.mark.parametrize(("T", "W", "chunk"), [(50, 7, 8), (1000, 37, 128), (700, 60, None), (5, 3, 2),

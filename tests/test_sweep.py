@@ -12,7 +12,7 @@ from jaxtrade import cli
 from jaxtrade.config import load_config
 from jaxtrade.data.config import load_data
 from jaxtrade.errors import ConfigError
-from jaxtrade.evaluate.sweep import SweepSpec, parse_setting, sweep, sweep_runs
+from jaxtrade.experiment import Experiment, SweepSpec, parse_setting, sweep, sweep_runs
 from jaxtrade.features import compute_features
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.yaml"
@@ -31,7 +31,7 @@ def test_sweep_trains_every_run_in_one_program(tiny):
     spec = SweepSpec(seeds=(0,), per_symbol=True,
                      grid=(("ppo.learning_rate", (1e-4, 1e-3)), ("env.reward.pnl", (0.4, 0.8))))
     lines = []
-    rows = sweep(cfg, data, features, spec, episodes=32, log=lines.append)
+    rows = sweep(Experiment(cfg, data, features), spec, episodes=32, log=lines.append)
     assert len(rows) == 2 * 2 * 2 and len(lines) == 2
     assert [r["symbol"] for r in rows] == ["SYN000"] * 4 + ["SYN001"] * 4
     assert [(r["ppo.learning_rate"], r["env.reward.pnl"]) for r in rows[:4]] == [(1e-4, 0.4), (1e-4, 0.8), (1e-3, 0.4), (1e-3, 0.8)]
@@ -46,7 +46,7 @@ def test_reward_weights_and_symbols_reach_each_run(tiny):
 
     from jaxtrade.agents import ActorCritic
     from jaxtrade.env import TradingEnv, make_params
-    from jaxtrade.evaluate.sweep import _run_params
+    from jaxtrade.experiment.sweep import _run_params
     from jaxtrade.train import PPOHyperparams, make_train
 
     cfg, data, features = tiny
@@ -59,7 +59,7 @@ def test_reward_weights_and_symbols_reach_each_run(tiny):
     runner, m = jax.jit(jax.vmap(trainer.train, in_axes=(0, None, axes)))(keys, hp, params)
     symbols = np.asarray(runner.env_state.symbol)  # (runs, envs): every env trades its run's symbol
     assert (symbols == np.array([[0], [0], [1], [1]])).all()
-    reward, pnl = np.asarray(m.reward)[:, 0], np.asarray(m.reward_components)[:, 0, 0]
+    reward, pnl = np.asarray(m.reward)[:, 0], np.asarray(m.env.reward_components)[:, 0, 0]
     assert abs(pnl[0]) > 1e-4
     np.testing.assert_allclose(reward[1] - reward[0], 0.4 * pnl[0], rtol=1e-3, atol=1e-7)
     np.testing.assert_allclose(reward[3] - reward[2], 0.4 * pnl[2], rtol=1e-3, atol=1e-7)

@@ -22,30 +22,28 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
-from jaxtrade.env.actions import BUY_FRACTION, SELL_FRACTION, Action
+from jaxtrade.env.actions import ActionTable, table_for
 from jaxtrade.errors import ConfigError
-
-BUYS = (Action.BUY_SMALL, Action.BUY_MEDIUM, Action.BUY_LARGE, Action.ADD_TO_POSITION)
-SELLS = (Action.SELL_PARTIAL, Action.SELL_ALL)
 
 
 @struct.dataclass
 class AllocationInput:
     """What the master sees at one decision bar, for S symbols."""
 
-    probs: jax.Array  # (S, 7) symbol agents' action probabilities (0 on masked actions)
+    probs: jax.Array  # (S, A) symbol agents' action probabilities (0 on masked actions)
     values: jax.Array  # (S,) symbol agents' critic values
     proposed: jax.Array  # (S,) int32 actions the symbol agents chose
-    action_mask: jax.Array  # (S, 7) bool valid actions per symbol
-    exposure: jax.Array  # (S,) position value / portfolio equity
+    action_mask: jax.Array  # (S, A) bool valid actions per symbol
+    exposure: jax.Array  # (S,) signed position value / portfolio equity
     equity_share: jax.Array  # (S,) symbol account equity / portfolio equity (buy sizes scale with it)
 
 
 @struct.dataclass
 class Allocation:
-    budget: jax.Array  # (S,) exposure budget, fraction of portfolio equity; sum <= the total limit
+    budget: jax.Array  # (S,) gross exposure budget, fraction of portfolio equity; sum <= the total limit
     action: jax.Array  # (S,) int32 actions to execute (valid under action_mask)
 
 
@@ -57,42 +55,63 @@ class MasterAgent(Protocol):
     def apply(self, params: Any, inputs: AllocationInput) -> Allocation: ...
 
 
+def _table(inputs: AllocationInput) -> ActionTable:
+    return table_for(inputs.action_mask.shape[-1])
+
+
 def exposure_change(inputs: AllocationInput) -> jax.Array:
-    """(S, 7): each action's change of the symbol's exposure, as a fraction of portfolio equity."""
-    buy = jnp.asarray(BUY_FRACTION)[None, :] * inputs.equity_share[:, None]
-    sell = jnp.asarray(SELL_FRACTION)[None, :] * inputs.exposure[:, None]
-    return buy - sell
+    """(S, A): each action's change of the symbol's signed exposure, as a fraction of portfolio equity."""
+    table = _table(inputs)
+    opened = jnp.asarray(table.column("side") * table.column("open"))[None, :] * inputs.equity_share[:, None]
+    closed = jnp.asarray(table.column("close"))[None, :] * inputs.exposure[:, None]
+    return opened - closed
+
+
+def _reduce(exposure: jax.Array, budget: jax.Array, table: ActionTable) -> jax.Array:
+    """(S,) the close on the position's side: all of it when the budget is 0, else the partial close."""
+    close = table.column("close")
+    pick = lambda side, whole: int(np.flatnonzero(table.closes(side) & ((close >= 1) == whole))[0])  # noqa: E731
+    long = jnp.where(budget <= 0, pick(+1, True), pick(+1, False))
+    if not table.allows_short:
+        return long.astype(jnp.int32)
+    shrt = jnp.where(budget <= 0, pick(-1, True), pick(-1, False))
+    return jnp.where(exposure < 0, shrt, long).astype(jnp.int32)
 
 
 def gate_actions(inputs: AllocationInput, budget: jax.Array, tolerance: float = 0.0) -> jax.Array:
     """The actions to execute under per-symbol exposure budgets.
 
-    - A proposed buy that keeps the symbol within budget goes through; one that
-      does not becomes the largest valid buy that fits, or HOLD.
-    - A symbol more than `tolerance` over its budget is reduced: SELL_ALL when
-      its budget is 0, else SELL_PARTIAL (whatever the agent proposed, if valid).
-    - Sells and holds within budget pass unchanged.
+    - A proposed order that opens or adds (long or short) and keeps the symbol's
+      gross exposure within budget goes through; one that does not becomes the
+      largest valid order on the same side that fits, or HOLD.
+    - A symbol more than `tolerance` over its budget is reduced: its position
+      closed when the budget is 0, else half closed (whatever the agent proposed,
+      if valid).
+    - Closes and holds within budget pass unchanged.
     """
-    change = exposure_change(inputs)  # (S, 7)
-    after = inputs.exposure[:, None] + change
-    is_buy = jnp.zeros(7, bool).at[jnp.asarray(BUYS)].set(True)
+    table = _table(inputs)
+    change = exposure_change(inputs)  # (S, A)
+    after = jnp.abs(inputs.exposure[:, None] + change)
+    is_buy = jnp.asarray(table.column("open") > 0)
+    side = jnp.asarray(table.column("side"))
     fits = inputs.action_mask & (~is_buy[None, :] | (after <= budget[:, None] + 1e-9))
     proposed = inputs.proposed.astype(jnp.int32)
     proposed_fits = jnp.take_along_axis(fits, proposed[:, None], axis=1)[:, 0]
-    # The largest buy that fits (by exposure added), else HOLD.
-    size = jnp.where(is_buy[None, :] & fits, change, -jnp.inf)
-    best_buy = jnp.where(jnp.isfinite(size.max(-1)), jnp.argmax(size, -1), Action.HOLD).astype(jnp.int32)
-    action = jnp.where(proposed_fits, proposed, jnp.where(is_buy[proposed], best_buy, Action.HOLD))
-    over = inputs.exposure > budget + tolerance
-    reduce = jnp.where(budget <= 0, Action.SELL_ALL, Action.SELL_PARTIAL).astype(jnp.int32)
+    # The largest order on the proposed side that fits (by exposure added), else HOLD.
+    same_side = side[None, :] == side[proposed][:, None]
+    size = jnp.where(is_buy[None, :] & same_side & fits, jnp.abs(change), -jnp.inf)
+    best_buy = jnp.where(jnp.isfinite(size.max(-1)), jnp.argmax(size, -1), 0).astype(jnp.int32)
+    action = jnp.where(proposed_fits, proposed, jnp.where(is_buy[proposed], best_buy, 0))
+    over = jnp.abs(inputs.exposure) > budget + tolerance
+    reduce = _reduce(inputs.exposure, budget, table)
     reduce_ok = jnp.take_along_axis(inputs.action_mask, reduce[:, None], axis=1)[:, 0]
     return jnp.where(over & reduce_ok, reduce, action).astype(jnp.int32)
 
 
 class ConfidenceAllocator:
-    """Rule-based master: capital goes to the symbols whose agents are most confidently long.
+    """Rule-based master: capital goes to the symbols whose agents most confidently want a position.
 
-    conviction_s = P_s(buy or add) - P_s(sell), score_s = max(conviction_s, 0) *
+    conviction_s = P_s(open or add, either side) - P_s(close), score_s = max(conviction_s, 0) *
     exp((V_s - max V) / value_scale), budget_s = min(per_symbol_limit,
     total_limit * score_s / sum score) (0 for every symbol when no score is
     positive). Actions are then gated by `gate_actions`. No parameters.
@@ -114,8 +133,8 @@ class ConfidenceAllocator:
         return {}
 
     def budgets(self, inputs: AllocationInput) -> jax.Array:
-        p = inputs.probs
-        conviction = p[:, jnp.asarray(BUYS)].sum(-1) - p[:, jnp.asarray(SELLS)].sum(-1)
+        p, table = inputs.probs, _table(inputs)
+        conviction = p @ jnp.asarray((table.column("open") > 0).astype(np.float32) - (table.column("close") > 0))
         tilt = jnp.exp((inputs.values - inputs.values.max()) / self.value_scale)
         score = jnp.maximum(conviction, 0.0) * tilt
         total = score.sum()

@@ -113,14 +113,15 @@ TORSOS = {"transformer": TransformerTorso, "mlp": MLPTorso}
 
 
 class ActorHead(nn.Module):
-    """(B, d) embedding and (B, 7) mask -> (B, 7) masked logits."""
+    """(B, d) embedding and (B, A) mask -> (B, A) masked logits."""
 
     hidden: int = 128
+    num_actions: int = NUM_ACTIONS
 
     @nn.compact
     def __call__(self, embedding: jax.Array, mask: jax.Array) -> jax.Array:
         h = nn.gelu(nn.Dense(self.hidden)(embedding))
-        logits = nn.Dense(NUM_ACTIONS, kernel_init=nn.initializers.orthogonal(0.01))(h)
+        logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(h)
         return jnp.where(mask, logits, MASKED_LOGIT)
 
 
@@ -138,21 +139,23 @@ class CriticHead(nn.Module):
 class ActorCritic(nn.Module):
     """A shared torso (`config.kind`) with actor and critic heads.
 
-    Call on a batched `Observation` (leading axis B) to get (logits (B, 7), value (B,)).
+    Call on a batched `Observation` (leading axis B) to get (logits (B, A), value (B,)), A =
+    `num_actions` (the env's `num_actions`: 7 long-only, 13 with shorts).
     """
 
     config: AgentConfig = AgentConfig()
+    num_actions: int = NUM_ACTIONS
 
     @nn.compact
     def __call__(self, obs: Observation) -> tuple[jax.Array, jax.Array]:
         embedding = TORSOS[self.config.kind](self.config, name="torso")(obs)
-        logits = ActorHead(self.config.head_dim, name="actor")(embedding, obs.action_mask)
+        logits = ActorHead(self.config.head_dim, self.num_actions, name="actor")(embedding, obs.action_mask)
         value = CriticHead(self.config.head_dim, name="critic")(embedding)
         return logits, value
 
 
 def policy(logits: jax.Array) -> distrax.Categorical:
-    """The categorical policy over the 7 actions for (masked) logits."""
+    """The categorical policy over the actions for (masked) logits."""
     return distrax.Categorical(logits=logits)
 
 

@@ -1,31 +1,53 @@
 """The trading environment: a stateless gymnax-style `TradingEnv`, its typed containers,
 accounting, online statistics, actions and masks, risk exits, and the shaped reward."""
 
-from jaxtrade.env.accounting import Fill, buy, mark_to_market, sell, unrealised_pnl
+from jaxtrade.env.accounting import (
+    Book,
+    Costs,
+    Fill,
+    borrow_fee,
+    buy,
+    cover,
+    execute,
+    mark_to_market,
+    sell,
+    short,
+    unrealised_pnl,
+)
 from jaxtrade.env.actions import (
     ACTION_SIDE,
     BUY_FRACTION,
+    LONG_ONLY,
+    LONG_SHORT,
     NUM_ACTIONS,
     SELL_FRACTION,
     Action,
+    ActionSpec,
+    ActionTable,
     ExitReason,
+    Order,
+    ShortAction,
     action_mask,
+    action_table,
+    close_all,
+    decide,
     decode_action,
     forced_exit,
     greedy_action,
+    largest_open,
+    table_for,
 )
 from jaxtrade.env.config import EnvConfig, RewardWeights
 from jaxtrade.env.env import TradingEnv
-from jaxtrade.env.generator import (
+from jaxtrade.env.generator import StartGenerator, initial_state, uniform_start
+from jaxtrade.env.params import (
     START_FIELDS,
-    StartGenerator,
     episode_starts,
-    initial_state,
+    ewma_volatility,
     make_params,
     params_axes,
     select_starts,
     symbol_params,
-    uniform_start,
 )
 from jaxtrade.env.rewards import (
     REGISTRY,
@@ -47,16 +69,21 @@ from jaxtrade.env.stats import (
 from jaxtrade.env.types import (
     PORTFOLIO_FEATURES,
     POSITION_FEATURES,
+    SIDE,
     EnvParams,
     EnvState,
     Observation,
+    StepInfo,
 )
 
 __all__ = [
-    "ACTION_SIDE", "BUY_FRACTION", "NUM_ACTIONS", "REGISTRY", "Component", "PORTFOLIO_FEATURES", "POSITION_FEATURES", "REWARD_COMPONENTS",
-    "SELL_FRACTION", "START_FIELDS", "Action", "EnvConfig", "EnvParams", "EnvState", "ExitReason", "Fill",
-    "Observation", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "StartGenerator",
-    "StepOutcome", "TradingEnv", "action_mask", "buy", "decode_action", "episode_starts",
-    "forced_exit", "greedy_action", "initial_state", "make_params", "mark_to_market", "params_axes", "running_sharpe", "running_sortino",
-    "running_std", "running_update", "select_starts", "sell", "shaped_reward", "symbol_params", "total_reward", "uniform_start", "unrealised_pnl",
+    "ACTION_SIDE", "BUY_FRACTION", "LONG_ONLY", "LONG_SHORT", "NUM_ACTIONS", "PORTFOLIO_FEATURES",
+    "POSITION_FEATURES", "REGISTRY", "REWARD_COMPONENTS", "SELL_FRACTION", "SIDE", "START_FIELDS", "Action",
+    "ActionSpec", "ActionTable", "Book", "Component", "Costs", "EnvConfig", "EnvParams", "EnvState", "ExitReason",
+    "Fill", "Observation", "Order", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "ShortAction",
+    "StartGenerator", "StepInfo", "StepOutcome", "TradingEnv", "action_mask", "action_table", "borrow_fee", "buy",
+    "close_all", "cover", "decide", "decode_action", "episode_starts", "ewma_volatility", "execute", "forced_exit", "greedy_action",
+    "initial_state", "largest_open", "make_params", "mark_to_market", "params_axes", "running_sharpe",
+    "running_sortino", "running_std", "running_update", "select_starts", "sell", "shaped_reward", "short",
+    "symbol_params", "table_for", "total_reward", "uniform_start", "unrealised_pnl",
 ]

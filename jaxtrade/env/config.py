@@ -2,7 +2,7 @@
 
 Every numeric field here travels into `EnvParams` as a traced array (`vol_halflife`
 as the volatility table it builds), so a sweep over any of them is a `vmap`, not a
-recompile. Values are validated once, when
+recompile; `allow_short` is static (it sets the action space). Values are validated once, when
 the config is built.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, make_dataclass
 
+from jaxtrade.env.actions import ActionTable, action_table
 from jaxtrade.env.rewards import REGISTRY, REWARD_COMPONENTS
 from jaxtrade.errors import ConfigError
 
@@ -57,11 +58,19 @@ class EnvConfig:
     max_hold: int = 50  # close after this many bars held; 0 = off
     max_drawdown: float = 0.20  # terminate when equity falls this far below its peak; 0 = off
     ruin: float = 0.50  # terminate when equity <= ruin * initial_cash; 0 = off
+    allow_short: bool = False  # add short entries and covers to the actions (Discrete(13) instead of 7)
+    borrow_bps: float = 50.0  # annual fee on a short position's value, basis points, charged per bar
+    short_margin: float = 0.30  # buy a short in when equity < short_margin * its value; 0 = off
     hurdle_rate: float = 0.02  # annual return a held position must beat (time_efficiency reward), >= 0
     drawdown_free: float = 0.0  # drawdown below which the drawdown reward charges nothing, in [0, 1)
     vol_halflife: int = 20  # bars; half-life of the EWMA volatility that scales the sharpe reward
     bars_per_year: float = 0.0  # annualisation of Sharpe/Sortino in observations; 0 = infer from data
     reward: RewardWeights = field(default_factory=RewardWeights)  # reward component weights
+
+    @property
+    def actions(self) -> ActionTable:
+        """The action space these settings allow."""
+        return action_table(self.allow_short)
 
     def __post_init__(self):
         _check("horizon", self.horizon, isinstance(self.horizon, int) and self.horizon >= 1, "an integer >= 1")
@@ -75,6 +84,10 @@ class EnvConfig:
             _check(name, v, 0 <= v < 1, "in [0, 1) (0 switches it off)")
         _check("take_profit", self.take_profit, 0 <= self.take_profit and math.isfinite(self.take_profit), ">= 0")
         _check("max_hold", self.max_hold, isinstance(self.max_hold, int) and self.max_hold >= 0, "an integer >= 0")
+        if not isinstance(self.allow_short, bool):
+            raise ConfigError(f"env.allow_short: must be true or false, got {self.allow_short!r}")
+        _check("borrow_bps", self.borrow_bps, 0 <= self.borrow_bps < 10_000, "in [0, 10000) basis points per year")
+        _check("short_margin", self.short_margin, 0 <= self.short_margin < 1, "in [0, 1) (0 switches it off)")
         _check("hurdle_rate", self.hurdle_rate, 0 <= self.hurdle_rate < 1, "in [0, 1) per year")
         _check("drawdown_free", self.drawdown_free, 0 <= self.drawdown_free < 1, "in [0, 1)")
         _check("vol_halflife", self.vol_halflife, isinstance(self.vol_halflife, int) and self.vol_halflife >= 1,

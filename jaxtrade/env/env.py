@@ -2,53 +2,143 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxtrade.env.accounting import Fill, buy, sell
+from jaxtrade.env.accounting import Book, Costs, Fill, borrow_fee, execute
 from jaxtrade.env.actions import (
-    NUM_ACTIONS,
-    Action,
+    LONG_ONLY,
+    ActionTable,
     ExitReason,
+    Order,
     action_mask,
-    decode_action,
+    close_all,
+    decide,
     forced_exit,
 )
 from jaxtrade.env.generator import StartGenerator, uniform_start
 from jaxtrade.env.rewards import RewardFn, StepOutcome, shaped_reward, total_reward
 from jaxtrade.env.stats import running_sharpe, running_sortino, running_update
-from jaxtrade.env.types import EnvParams, EnvState, Observation, observation_shapes
-from jaxtrade.features.rolling import safe_div
+from jaxtrade.env.types import EnvParams, EnvState, Observation, StepInfo, observation_shapes
+from jaxtrade.numeric import safe_div
 
 STAT_CLIP = 10.0  # bound on the Sharpe/Sortino fed to the agent
 
 
+class Decision(NamedTuple):
+    """What the step does at the decision bar's close."""
+
+    order: Order  # sent to the next open
+    executed: jax.Array  # () int32 action carried out (HOLD for an invalid one, the close for a forced exit)
+    valid: jax.Array  # () bool: the requested action was valid
+    exit_reason: jax.Array  # () int32 `ExitReason`
+
+
+class Trade(NamedTuple):
+    """The round trip the step closed, if any."""
+
+    closed: jax.Array  # () bool: the position went flat this step
+    pnl: jax.Array  # () realised PnL of the closed trade (0 when none closed)
+    ret: jax.Array  # () its PnL / the cash committed to it (0 when none closed)
+
+
+def costs(params: EnvParams) -> Costs:
+    """The params' trading and holding costs."""
+    return Costs(params.commission_bps, params.slippage_bps, params.borrow_bps, params.bars_per_year)
+
+
+def book(state: EnvState) -> Book:
+    return Book(state.units, state.cash, state.entry_price)
+
+
+def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: EnvParams,
+                table: ActionTable) -> Decision:
+    """Validate `action` against the mask, let the risk rules override it, and decode the order."""
+    action = jnp.asarray(action, jnp.int32)
+    mask = action_mask(state.units, state.cash, close, params.max_position, table)
+    valid = (action >= 0) & (action < table.num_actions) & mask[jnp.clip(action, 0, table.num_actions - 1)]
+    exit_reason = forced_exit(state.units, state.entry_price, close, state.hold_time, params.stop_loss,
+                              params.take_profit, params.max_hold, state.cash + state.units * close,
+                              params.short_margin)
+    executed = jnp.where(valid, action, 0)
+    executed = jnp.where(exit_reason != ExitReason.NONE, close_all(state.units, table), executed)
+    return Decision(decide(executed, state.equity, table), executed, valid, exit_reason)
+
+
+def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Array,
+                 step_return: jax.Array) -> tuple[EnvState, Trade]:
+    """The state after the fill and the bar's borrow fee, marked at `close_n`, and the trade it closed."""
+    was_holding, holding = state.units != 0, fill.units != 0
+    closed = was_holding & ~holding
+    opened = jnp.abs(fill.traded_units) > 0
+    entry = opened & ((fill.units * fill.traded_units) > 0)  # traded in the position's direction
+    trade_pnl = state.trade_pnl + fill.realised_pnl - borrow
+    trade_basis = state.trade_basis + jnp.where(entry, jnp.abs(fill.cash - state.cash), 0.0)
+    closed_pnl = jnp.where(closed, trade_pnl, 0.0)
+    cash = fill.cash - borrow
+    equity = cash + fill.units * close_n
+    next_state = state.replace(
+        bar=state.bar + 1,
+        steps=state.steps + 1,
+        cash=cash,
+        units=fill.units,
+        entry_price=fill.entry_price,
+        hold_time=jnp.where(holding, state.hold_time + 1, 0),
+        equity=equity,
+        peak_equity=jnp.maximum(state.peak_equity, equity),
+        realised_pnl=state.realised_pnl + fill.realised_pnl - borrow,
+        total_cost=state.total_cost + fill.cost + borrow,
+        trade_pnl=jnp.where(closed, 0.0, trade_pnl),
+        trade_basis=jnp.where(closed, 0.0, trade_basis),
+        trades=state.trades + closed,
+        wins=state.wins + (closed & (trade_pnl > 0)),
+        trade_bars=state.trade_bars + jnp.where(closed, state.hold_time, 0),
+        gross_profit=state.gross_profit + jnp.maximum(closed_pnl, 0.0),
+        gross_loss=state.gross_loss - jnp.minimum(closed_pnl, 0.0),
+        returns=running_update(state.returns, step_return),
+    )
+    return next_state, Trade(closed, closed_pnl, jnp.where(closed, safe_div(trade_pnl, trade_basis), 0.0))
+
+
+def episode_end(state: EnvState, params: EnvParams) -> tuple[jax.Array, jax.Array]:
+    """(terminated, truncated) after a step that led to `state`."""
+    ruined = (params.ruin > 0) & (state.equity <= params.ruin * params.initial_cash)
+    drawdown_hit = (params.max_drawdown > 0) & (1.0 - state.equity / state.peak_equity >= params.max_drawdown)
+    terminated = ruined | drawdown_hit
+    truncated = ~terminated & ((state.steps >= params.horizon) | ~params.next_ok[state.symbol, state.bar])
+    return terminated, truncated
+
+
 class TradingEnv:
-    """Long-only trading of one symbol per episode on real or synthetic bars.
+    """Trading of one symbol per episode on real or synthetic bars, long-only or long-short.
 
     - Observation (`Observation`, at the close of decision bar t):
         technical (W, 23) the feature window ending at t; aux (3) external model
         probabilities; position (5) and portfolio (8) summaries (`POSITION_FEATURES`,
-        `PORTFOLIO_FEATURES`); regime (10) indicators; action_mask (7) bool.
-    - Action: Discrete(7) (`Action`): HOLD, BUY 2.5/6/9 % of equity, SELL 50 %,
-        SELL ALL, ADD 3 %. A masked (invalid) action is carried out as HOLD and
-        flagged in `info["invalid_action"]`. When a stop loss, take profit or max
-        hold rule fires at t's close, the position is sold instead
-        (`info["exit_reason"]`).
+        `PORTFOLIO_FEATURES`); regime (10) indicators; action_mask (A) bool.
+    - Action: Discrete(A) over the action table (`actions.LONG_ONLY`: HOLD, BUY
+        2.5/6/9 % of equity, SELL 50 %, SELL ALL, ADD 3 %; `LONG_SHORT` adds the
+        mirrored short entries and covers). A masked (invalid) action is carried
+        out as HOLD and flagged in `info.invalid_action`. When a margin call, stop
+        loss, take profit or max hold rule fires at t's close, the position is
+        closed instead (`info.exit_reason`).
     - Execution: the order fills at bar t+1's open with slippage and commission
-        (`accounting.buy`/`sell`); the step is marked at t+1's close.
+        (`accounting.execute`); a short pays its borrow fee; the step is marked at
+        t+1's close.
     - Reward: an injected `RewardFn` of the step's `StepOutcome` (default
-        `shaped_reward`: 7 components, all in `info["reward_components"]`),
+        `shaped_reward`: 7 components, all in `info.reward_components`),
         weighted by `params.reward_weights`.
     - Termination: equity <= ruin * initial cash, or drawdown >= max_drawdown
         (no bootstrap). Truncation: `horizon` steps taken, or no next bar in the
-        split (bootstrap from `info["final_observation"]`).
-    - State (`EnvState`): symbol, bar, cash, units, entry price, hold time, equity
-        and its peak, trade tallies and online return statistics.
+        split (bootstrap from `info.final_observation`).
+    - State (`EnvState`): symbol, bar, cash, signed units, entry price, hold time,
+        equity and its peak, trade tallies and online return statistics.
 
     `step` auto-resets a finished episode (select-reset, as gymnax): the returned
-    observation and state then begin a new episode, and `info["final_observation"]`
+    observation and state then begin a new episode, and `info.final_observation`
     holds the last observation of the old one. `step_env` does not reset.
     """
 
@@ -57,19 +147,21 @@ class TradingEnv:
         window: int = 24,
         reward_fn: RewardFn = shaped_reward,
         start_generator: StartGenerator = uniform_start,
+        actions: ActionTable = LONG_ONLY,
     ):
         self.window = window
         self.reward_fn = reward_fn
         self.start_generator = start_generator
+        self.actions = actions
 
     @property
     def num_actions(self) -> int:
-        return NUM_ACTIONS
+        return self.actions.num_actions
 
     def observation_shapes(self, params: EnvParams) -> dict[str, tuple]:
         """Shape of each observation field under `params`."""
         return observation_shapes(self.window, params.technical.shape[-1], params.regime.shape[-1],
-                                  params.aux.shape[-1])
+                                  params.aux.shape[-1], self.num_actions)
 
     def reset(self, key: jax.Array, params: EnvParams) -> tuple[Observation, EnvState]:
         """Start an episode at a start drawn by the injected generator."""
@@ -84,13 +176,13 @@ class TradingEnv:
         close = params.close[s, t]
         equity, units, entry = state.equity, state.units, state.entry_price
         value = units * close
-        holding = units > 0
+        side = jnp.sign(units)
         position = jnp.stack([
-            jnp.where(holding, close / jnp.where(holding, entry, 1.0) - 1.0, 0.0),
-            safe_div(value, params.max_position * equity),
+            side * safe_div(close, entry, 1.0) - side,
+            safe_div(jnp.abs(value), params.max_position * equity),
             safe_div(units * (close - entry), equity),
             jnp.log1p(state.hold_time.astype(jnp.float32)),
-            holding.astype(jnp.float32),
+            side,
         ])
         trades = state.trades.astype(jnp.float32)
         portfolio = jnp.stack([
@@ -109,12 +201,12 @@ class TradingEnv:
             position=position.astype(jnp.float32),
             portfolio=portfolio.astype(jnp.float32),
             regime=params.regime[s, t],
-            action_mask=action_mask(units, state.cash, close, params.max_position),
+            action_mask=action_mask(units, state.cash, close, params.max_position, self.actions),
         )
 
     def step_env(
         self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
-    ) -> tuple[Observation, EnvState, jax.Array, jax.Array, jax.Array, dict]:
+    ) -> tuple[Observation, EnvState, jax.Array, jax.Array, jax.Array, StepInfo]:
         """One step without auto-reset: decide at bar t's close, fill at t+1's open, mark at t+1's close.
 
         Args:
@@ -127,110 +219,59 @@ class TradingEnv:
           (obs, state, reward, terminated, truncated, info) with scalar reward and flags.
         """
         del key
-        s, t = state.symbol, state.bar
-        nb = t + 1
+        s, t, nb = state.symbol, state.bar, state.bar + 1
         close_t, open_n, close_n = params.close[s, t], params.open[s, nb], params.close[s, nb]
-        cost_args = (params.commission_bps, params.slippage_bps)
 
-        action = jnp.asarray(action, jnp.int32)
-        in_range = (action >= 0) & (action < NUM_ACTIONS)
-        mask = action_mask(state.units, state.cash, close_t, params.max_position)
-        valid = in_range & mask[jnp.clip(action, 0, NUM_ACTIONS - 1)]
-        exit_reason = forced_exit(state.units, state.entry_price, close_t, state.hold_time,
-                                  params.stop_loss, params.take_profit, params.max_hold)
-        executed = jnp.where(valid, action, Action.HOLD)
-        executed = jnp.where(exit_reason != ExitReason.NONE, Action.SELL_ALL, executed)
-
-        buy_frac, sell_frac = decode_action(executed)
-        book = (state.units, state.cash, state.entry_price)
-        bought = buy(open_n, buy_frac * state.equity, *book, *cost_args)
-        sold = sell(open_n, sell_frac, *book, *cost_args)
-        zero = jnp.zeros_like(state.cash)
-        unchanged = Fill(state.units, state.cash, state.entry_price, zero, zero, zero)
-        is_buy, is_sell = buy_frac > 0, sell_frac > 0
-        fill = jax.tree.map(lambda b, x, h: jnp.where(is_buy, b, jnp.where(is_sell, x, h)), bought, sold, unchanged)
-
-        was_holding, holding = state.units > 0, fill.units > 0
-        closed = was_holding & ~holding
-        trade_pnl = state.trade_pnl + fill.realised_pnl
-        trade_basis = state.trade_basis + jnp.where(is_buy, state.cash - fill.cash, 0.0)
-        closed_pnl = jnp.where(closed, trade_pnl, 0.0)
-        trade_return = jnp.where(closed, safe_div(trade_pnl, trade_basis), 0.0)
-        trade_bars = jnp.where(closed, state.hold_time, 0)
-        won = closed & (trade_pnl > 0)
-
-        equity = fill.cash + fill.units * close_n
-        # The step's PnL from its parts, not equity - state.equity, which cancels to ~1e-7 of equity
-        # in float32: the units held after the fill move close_t -> close_n, the units traded moved
+        decision = decide_step(state, action, close_t, params, self.actions)
+        fill = execute(book(state), decision.order, open_n, costs(params))
+        borrow = borrow_fee(fill.units, close_n, costs(params))
+        # The step's PnL from its parts, not equity' - equity, which cancels to ~1e-7 of equity in
+        # float32: the units held after the fill move close_t -> close_n, the units traded moved
         # close_t -> open_n, minus costs. Exactly 0 when nothing is traded and the close is unchanged.
-        pnl = fill.units * (close_n - close_t) - fill.traded_units * (open_n - close_t) - fill.cost
+        pnl = (fill.units * (close_n - close_t) - fill.traded_units * (open_n - close_t)
+               - fill.cost - borrow)
         step_return = safe_div(pnl, state.equity)
-        peak = jnp.maximum(state.peak_equity, equity)
-        dd_after = 1.0 - equity / peak
-        hold_time = jnp.where(holding, state.hold_time + 1, 0)
+        next_state, trade = book_keeping(state, fill, borrow, close_n, step_return)
 
-        next_state = state.replace(
-            bar=nb,
-            steps=state.steps + 1,
-            cash=fill.cash,
-            units=fill.units,
-            entry_price=fill.entry_price,
-            hold_time=hold_time,
-            equity=equity,
-            peak_equity=peak,
-            realised_pnl=state.realised_pnl + fill.realised_pnl,
-            total_cost=state.total_cost + fill.cost,
-            trade_pnl=jnp.where(closed, 0.0, trade_pnl),
-            trade_basis=jnp.where(closed, 0.0, trade_basis),
-            trades=state.trades + closed,
-            wins=state.wins + won,
-            trade_bars=state.trade_bars + trade_bars,
-            gross_profit=state.gross_profit + jnp.maximum(closed_pnl, 0.0),
-            gross_loss=state.gross_loss - jnp.minimum(closed_pnl, 0.0),
-            returns=running_update(state.returns, step_return),
-        )
         value_after = fill.units * close_n
         outcome = StepOutcome(
             equity_before=state.equity,
-            equity_after=equity,
+            equity_after=next_state.equity,
             step_return=step_return,
-            cost=fill.cost,
+            cost=fill.cost + borrow,
             value_before=state.units * close_t,
             value_after=value_after,
-            exposure=safe_div(value_after, equity),
-            drawdown_after=dd_after,
+            exposure=safe_div(value_after, next_state.equity),
+            drawdown_after=1.0 - next_state.equity / next_state.peak_equity,
             volatility=params.volatility[s, t],
-            holding=holding,
-            idle=~was_holding & ~holding & (executed == Action.HOLD),
+            holding=fill.units != 0,
+            idle=(state.units == 0) & (fill.units == 0) & (decision.executed == 0),
         )
         components = self.reward_fn(outcome, params)
+        terminated, truncated = episode_end(next_state, params)
+        info = StepInfo(
+            reward_components=components,
+            equity=next_state.equity,
+            step_return=step_return,
+            episode_return=(next_state.equity - params.initial_cash) / params.initial_cash,
+            drawdown=outcome.drawdown_after,
+            cost=fill.cost,
+            borrow=borrow,
+            exposure=outcome.exposure,
+            turnover=safe_div(jnp.abs(fill.traded_units) * open_n, state.equity),
+            executed_action=decision.executed,
+            invalid_action=~decision.valid,
+            exit_reason=decision.exit_reason,
+            trade_closed=trade.closed,
+            trade_return=trade.ret,
+        )
         reward = total_reward(components, params.reward_weights)
-
-        ruined = (params.ruin > 0) & (equity <= params.ruin * params.initial_cash)
-        drawdown_hit = (params.max_drawdown > 0) & (dd_after >= params.max_drawdown)
-        terminated = ruined | drawdown_hit
-        truncated = ~terminated & ((next_state.steps >= params.horizon) | ~params.next_ok[s, nb])
-        info = {
-            "reward_components": components,
-            "equity": equity,
-            "step_return": step_return,
-            "episode_return": (equity - params.initial_cash) / params.initial_cash,
-            "drawdown": dd_after,
-            "cost": fill.cost,
-            "exposure": outcome.exposure,
-            "turnover": safe_div(jnp.abs(fill.traded_units) * open_n, state.equity),
-            "executed_action": executed,
-            "invalid_action": ~valid,
-            "exit_reason": exit_reason,
-            "trade_closed": closed,
-            "trade_return": trade_return,
-        }
         return self.observe(next_state, params), next_state, reward, terminated, truncated, info
 
     def step(
         self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
-    ) -> tuple[Observation, EnvState, jax.Array, jax.Array, jax.Array, dict]:
-        """`step_env`, then a reset when the episode ended (`info["final_observation"]` keeps its last view)."""
+    ) -> tuple[Observation, EnvState, jax.Array, jax.Array, jax.Array, StepInfo]:
+        """`step_env`, then a reset when the episode ended (`info.final_observation` keeps its last view)."""
         key_step, key_reset = jax.random.split(key)
         obs_st, state_st, reward, terminated, truncated, info = self.step_env(key_step, state, action, params)
         obs_re, state_re = self.reset(key_reset, params)
@@ -238,5 +279,4 @@ class TradingEnv:
         pick = lambda fresh, cont: jnp.where(done, fresh, cont)  # noqa: E731
         obs = jax.tree.map(pick, obs_re, obs_st)
         state = jax.tree.map(pick, state_re, state_st)
-        info["final_observation"] = obs_st
-        return obs, state, reward, terminated, truncated, info
+        return obs, state, reward, terminated, truncated, info.replace(final_observation=obs_st)

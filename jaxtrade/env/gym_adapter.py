@@ -14,6 +14,7 @@ Import this module explicitly (`from jaxtrade.env.gym_adapter import ...`);
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gymnasium
@@ -23,10 +24,9 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from jaxtrade.env.actions import NUM_ACTIONS
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.rewards import REWARD_COMPONENTS
-from jaxtrade.env.types import EnvParams, Observation
+from jaxtrade.env.types import EnvParams, Observation, StepInfo
 
 
 def observation_space(env: TradingEnv, params: EnvParams) -> spaces.Dict:
@@ -46,10 +46,11 @@ def _numpy_obs(obs: Observation) -> dict[str, np.ndarray]:
     return out
 
 
-def _numpy_info(info: dict) -> dict[str, Any]:
-    out = {k: np.asarray(v) for k, v in info.items() if k not in ("reward_components", "final_observation")}
+def _numpy_info(info: StepInfo) -> dict[str, Any]:
+    out = {f.name: np.asarray(getattr(info, f.name)) for f in dataclasses.fields(info)
+           if f.name not in ("reward_components", "final_observation")}
     out["reward_components"] = {
-        name: np.asarray(v) for name, v in zip(REWARD_COMPONENTS, info["reward_components"], strict=True)
+        name: np.asarray(v) for name, v in zip(REWARD_COMPONENTS, info.reward_components, strict=True)
     }
     return out
 
@@ -72,7 +73,7 @@ class TradingGymEnv(gymnasium.Env):
         self.env = env or TradingEnv()
         self.params = params
         self.observation_space = observation_space(self.env, params)
-        self.action_space = spaces.Discrete(NUM_ACTIONS)
+        self.action_space = spaces.Discrete(self.env.num_actions)
         self._reset = jax.jit(self.env.reset)
         self._step = jax.jit(self.env.step_env)
         self._state = None
@@ -125,8 +126,8 @@ class TradingVectorEnv(gymnasium.vector.VectorEnv):
         self.num_envs = num_envs
         self.single_observation_space = observation_space(self.env, params)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.single_action_space = spaces.Discrete(NUM_ACTIONS)
-        self.action_space = spaces.MultiDiscrete(np.full(num_envs, NUM_ACTIONS))
+        self.single_action_space = spaces.Discrete(self.env.num_actions)
+        self.action_space = spaces.MultiDiscrete(np.full(num_envs, self.env.num_actions))
         self._reset = jax.jit(jax.vmap(self.env.reset, in_axes=(0, None)))
         self._step = jax.jit(jax.vmap(self.env.step, in_axes=(0, 0, 0, None)))
         self._state = None
@@ -154,7 +155,7 @@ class TradingVectorEnv(gymnasium.vector.VectorEnv):
         self._mask = obs["action_mask"].astype(bool)
         done = np.asarray(terminated) | np.asarray(truncated)
         infos = _numpy_info(info)
-        infos["final_obs"] = _numpy_obs(info["final_observation"])
+        infos["final_obs"] = _numpy_obs(info.final_observation)
         infos["_final_obs"] = done
         return obs, np.asarray(reward), np.asarray(terminated), np.asarray(truncated), infos
 

@@ -8,14 +8,14 @@ the names from `REWARD_COMPONENTS`, so a component is added with one function an
 one `REGISTRY` line.
 
 The components, E the equity at the decision bar's close, E' at the next close,
-x' the exposure (position value / E') after the step, Y = bars per year:
+x' the gross exposure (|position value| / E') after the step, Y = bars per year:
 
     pnl              100 * log(E' / E)            the step's log equity change in percent, net of
                                                    costs: the only place PnL and costs are counted,
                                                    and an episode sums to 100 * log(E_end / E_start),
                                                    so its sum orders episodes exactly as their returns.
     cost             -100 * (L' - L) / E          change of the cost of closing the position,
-                     L = value * (1 - (1-s)(1-c))  L (commission c and slippage s of a sale at the
+                     L = |value| (1 - (1-s)(1-c))  L (commission c and slippage s of a sale at the
                                                    close). Entering charges the exit cost at once,
                                                    exiting gives it back as the real cost lands in
                                                    pnl: zero over a round trip (nothing counted
@@ -56,7 +56,7 @@ import jax.numpy as jnp
 
 from jaxtrade.env.accounting import BPS
 from jaxtrade.env.types import EnvParams
-from jaxtrade.features.rolling import safe_div
+from jaxtrade.numeric import safe_div
 
 
 class StepOutcome(NamedTuple):
@@ -65,10 +65,10 @@ class StepOutcome(NamedTuple):
     equity_before: jax.Array  # () equity at the decision bar's close
     equity_after: jax.Array  # () equity at the next bar's close
     step_return: jax.Array  # () (equity_after - equity_before) / equity_before, computed from the step's parts
-    cost: jax.Array  # () commission + slippage paid by this step's fill
-    value_before: jax.Array  # () position value at the decision bar's close
-    value_after: jax.Array  # () position value at the next bar's close
-    exposure: jax.Array  # () position value / equity after the step
+    cost: jax.Array  # () commission + slippage of this step's fill + the borrow fee of a short
+    value_before: jax.Array  # () signed position value at the decision bar's close
+    value_after: jax.Array  # () signed position value at the next bar's close
+    exposure: jax.Array  # () signed position value / equity after the step
     drawdown_after: jax.Array  # () 1 - equity / peak after the step
     volatility: jax.Array  # () the asset's per-bar volatility at the decision bar
     holding: jax.Array  # () bool: a position is open after the step
@@ -97,11 +97,11 @@ def pnl(o: StepOutcome, params: EnvParams) -> jax.Array:
 
 
 def cost(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * exit_cost_rate(params) * safe_div(o.value_after - o.value_before, o.equity_before)
+    return -100.0 * exit_cost_rate(params) * safe_div(jnp.abs(o.value_after) - jnp.abs(o.value_before), o.equity_before)
 
 
 def time_efficiency(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * o.exposure * safe_div(params.hurdle_rate, params.bars_per_year)
+    return -100.0 * jnp.abs(o.exposure) * safe_div(params.hurdle_rate, params.bars_per_year)
 
 
 def sharpe(o: StepOutcome, params: EnvParams) -> jax.Array:
@@ -113,7 +113,7 @@ def drawdown(o: StepOutcome, params: EnvParams) -> jax.Array:
 
 
 def sizing(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * safe_div(jnp.maximum(o.exposure - params.max_position, 0.0), params.bars_per_year)
+    return -100.0 * safe_div(jnp.maximum(jnp.abs(o.exposure) - params.max_position, 0.0), params.bars_per_year)
 
 
 def hold(o: StepOutcome, params: EnvParams) -> jax.Array:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxtrade.features.rolling import safe_div
+from jaxtrade.numeric import safe_div
 
 
 class RunningStats(NamedTuple):

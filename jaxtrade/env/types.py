@@ -8,22 +8,27 @@ across environments without copies. Shapes: S symbols, T bars, N episode starts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 from flax import struct
 
 from jaxtrade.env.actions import NUM_ACTIONS
 from jaxtrade.env.stats import RunningStats
 
+if TYPE_CHECKING:
+    from jaxtrade.env.rewards import RewardComponents
+
 POSITION_FEATURES = (
-    "entry_ratio",  # close / entry price - 1 (0 when flat)
-    "size",  # position value / (max_position * equity): share of the position limit used
+    "entry_ratio",  # the position's return since entry: side * (close / entry price - 1) (0 when flat)
+    "size",  # |position value| / (max_position * equity): share of the position limit used
     "unrealised_pnl",  # units * (close - entry) / equity
     "hold_time",  # log1p(bars held)
-    "side",  # 1 long, 0 flat
+    "side",  # 1 long, -1 short, 0 flat
 )
 PORTFOLIO_FEATURES = (
     "equity",  # equity / initial cash - 1
-    "exposure",  # position value / equity
+    "exposure",  # signed position value / equity
     "sharpe",  # running Sharpe of step returns, annualised, clipped to +-10
     "sortino",  # running Sortino of step returns, annualised, clipped to +-10
     "realised_pnl",  # realised PnL this episode / initial cash
@@ -33,6 +38,7 @@ PORTFOLIO_FEATURES = (
 )
 NUM_POSITION = len(POSITION_FEATURES)  # 5
 NUM_PORTFOLIO = len(PORTFOLIO_FEATURES)  # 8
+SIDE = POSITION_FEATURES.index("side")  # position[..., SIDE] is the book's side
 
 
 @struct.dataclass
@@ -53,12 +59,14 @@ class EnvParams:
     initial_cash: jax.Array  # () float32
     commission_bps: jax.Array  # () float32
     slippage_bps: jax.Array  # () float32
-    max_position: jax.Array  # () float32 position value / equity cap
+    max_position: jax.Array  # () float32 cap on |position value| / equity
     stop_loss: jax.Array  # () float32, 0 = off
     take_profit: jax.Array  # () float32, 0 = off
     max_hold: jax.Array  # () int32 bars, 0 = off
     max_drawdown: jax.Array  # () float32, 0 = off
     ruin: jax.Array  # () float32 fraction of initial cash, 0 = off
+    borrow_bps: jax.Array  # () float32 annual fee on a short position's value, basis points
+    short_margin: jax.Array  # () float32 maintenance margin of a short (equity / short value), 0 = off
     hurdle_rate: jax.Array  # () float32 annual rate a held position pays in the time_efficiency reward
     drawdown_free: jax.Array  # () float32 drawdown the drawdown reward lets pass
     bars_per_year: jax.Array  # () float32 annualisation of observed Sharpe/Sortino
@@ -78,13 +86,13 @@ class EnvState:
     bar: jax.Array  # () int32 decision bar t (its close has just been seen)
     steps: jax.Array  # () int32 steps taken this episode
     cash: jax.Array  # () float32
-    units: jax.Array  # () float32 units held (>= 0, long only)
-    entry_price: jax.Array  # () float32 average cost per unit, commission included (0 flat)
+    units: jax.Array  # () float32 signed units held (> 0 long, < 0 short)
+    entry_price: jax.Array  # () float32 average cost (long) / net proceeds (short) per unit, costs included (0 flat)
     hold_time: jax.Array  # () int32 bars the open position has been held
     equity: jax.Array  # () float32 cash + units * close at `bar`
     peak_equity: jax.Array  # () float32 running maximum of equity this episode
-    realised_pnl: jax.Array  # () float32 realised PnL this episode
-    total_cost: jax.Array  # () float32 commission + slippage paid this episode
+    realised_pnl: jax.Array  # () float32 realised PnL this episode (borrow fees included)
+    total_cost: jax.Array  # () float32 commission + slippage + borrow paid this episode
     trade_pnl: jax.Array  # () float32 realised PnL of the open position's partial sells
     trade_basis: jax.Array  # () float32 cash spent on the open position
     trades: jax.Array  # () int32 closed trades (round trips)
@@ -104,7 +112,7 @@ class Observation:
     position: jax.Array  # (5,) float32 POSITION_FEATURES
     portfolio: jax.Array  # (8,) float32 PORTFOLIO_FEATURES
     regime: jax.Array  # (10,) float32 regime indicators at bar t
-    action_mask: jax.Array  # (7,) bool valid actions
+    action_mask: jax.Array  # (A,) bool valid actions (A = the action table's size)
 
     def as_dict(self) -> dict[str, jax.Array]:
         """The observation as a plain dict (for Gymnasium and other dict-based code)."""
@@ -118,7 +126,8 @@ class Observation:
         }
 
 
-def observation_shapes(window: int, num_technical: int, num_regime: int, num_aux: int) -> dict[str, tuple]:
+def observation_shapes(window: int, num_technical: int, num_regime: int, num_aux: int,
+                       num_actions: int = NUM_ACTIONS) -> dict[str, tuple]:
     """Shape of every observation field for a given window and feature counts."""
     return {
         "technical": (window, num_technical),
@@ -126,5 +135,26 @@ def observation_shapes(window: int, num_technical: int, num_regime: int, num_aux
         "position": (NUM_POSITION,),
         "portfolio": (NUM_PORTFOLIO,),
         "regime": (num_regime,),
-        "action_mask": (NUM_ACTIONS,),
+        "action_mask": (num_actions,),
     }
+
+
+@struct.dataclass
+class StepInfo:
+    """What a step reports beside the observation and reward (scalars; vmap adds the env axis)."""
+
+    reward_components: RewardComponents  # each component's value, in `REWARD_COMPONENTS` order
+    equity: jax.Array  # () equity at the next bar's close
+    step_return: jax.Array  # () the step's equity return, net of costs
+    episode_return: jax.Array  # () equity / initial cash - 1
+    drawdown: jax.Array  # () 1 - equity / peak
+    cost: jax.Array  # () commission + slippage of this step's fill
+    borrow: jax.Array  # () borrow fee of the short held over the step
+    exposure: jax.Array  # () signed position value / equity after the step
+    turnover: jax.Array  # () traded notional / equity before the step
+    executed_action: jax.Array  # () int32 action carried out
+    invalid_action: jax.Array  # () bool: the requested action was masked or out of range
+    exit_reason: jax.Array  # () int32 `ExitReason` (0 none)
+    trade_closed: jax.Array  # () bool: a round trip closed
+    trade_return: jax.Array  # () that trade's PnL / cash committed (0 when none closed)
+    final_observation: Observation | None = None  # `step` only: the last observation of the episode

@@ -17,11 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtrade.env.actions import Action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import EnvParams, EnvState, Observation
-from jaxtrade.evaluate.rollout import ActFn, go_long, run_policies
+from jaxtrade.evaluate.rollout import ActFn, go_flat, go_long, run_policies
 
 
 def next_bar_oracle(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
@@ -29,16 +28,14 @@ def next_bar_oracle(key: jax.Array, obs: Observation, state: EnvState, params: E
     nb = state.bar + 1
     last = params.close.shape[1] - 1
     up = params.close[state.symbol, jnp.minimum(nb, last)] > params.open[state.symbol, jnp.minimum(nb, last)]
-    holding = obs.position[:, 4] > 0
-    flat = jnp.where(holding, Action.SELL_ALL, Action.HOLD).astype(jnp.int32)
-    return jnp.where(up, go_long(obs.action_mask), flat)
+    return jnp.where(up, go_long(obs.action_mask), go_flat(obs))
 
 
 def target_exposure_policy(share: float) -> ActFn:
     """Buy (largest fitting order) until the position uses `share` of the position limit, then hold."""
 
     def act(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
-        return jnp.where(obs.position[:, 1] < share, go_long(obs.action_mask), Action.HOLD).astype(jnp.int32)
+        return jnp.where(obs.position[:, 1] < share, go_long(obs.action_mask), 0).astype(jnp.int32)
 
     return act
 

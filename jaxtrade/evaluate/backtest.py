@@ -14,7 +14,7 @@ from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams
 from jaxtrade.evaluate import metrics
 from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, run_policies, walk_forward_policies
-from jaxtrade.features.rolling import safe_div
+from jaxtrade.numeric import safe_div
 
 # The seed project's targets (never used for tuning): (label, row key(s), threshold). Checked on the portfolio's
 # equity curve (`portfolio.portfolio_row`) or, for episode tables, on the agent's row.

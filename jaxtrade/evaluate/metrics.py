@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxtrade.features.rolling import safe_div
+from jaxtrade.numeric import safe_div
 
 
 def _mask(r: jax.Array, mask: jax.Array | None) -> jax.Array:
@@ -110,3 +111,19 @@ def summarize(r: jax.Array, periods_per_year: float, mask: jax.Array | None = No
         "max_drawdown": max_drawdown(r, mask),
         "calmar": calmar(r, periods_per_year, mask),
     }
+
+
+# Two-sided 95 % Student t quantiles by degrees of freedom (1..30); 1.96 beyond.
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def mean_interval(x) -> tuple[float, float, float]:
+    """(mean, low, high): the mean and its 95 % Student t interval (low = high = mean for one value)."""
+    x = np.asarray(x, np.float64)
+    m = float(x.mean())
+    if x.size < 2:
+        return m, m, m
+    t = _T95[x.size - 2] if x.size - 1 <= len(_T95) else 1.96
+    half = t * float(x.std(ddof=1)) / np.sqrt(x.size)
+    return m, m - half, m + half

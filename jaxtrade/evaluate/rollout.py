@@ -23,11 +23,11 @@ import numpy as np
 
 from jaxtrade.agents.networks import policy
 from jaxtrade.env.accounting import buy
-from jaxtrade.env.actions import Action, greedy_action
+from jaxtrade.env.actions import close_all, greedy_action, largest_open, table_for
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.rewards import REWARD_COMPONENTS
-from jaxtrade.env.types import EnvParams, EnvState, Observation
+from jaxtrade.env.types import SIDE, EnvParams, EnvState, Observation
 from jaxtrade.errors import DataError
 
 ActFn = Callable[[jax.Array, Observation, EnvState, EnvParams], jax.Array]
@@ -82,10 +82,10 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
             jax.random.split(k_env, num_episodes), state, action, params)
         keep = lambda new, old: jnp.where(  # noqa: E731
             alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old)
-        per_step = (info["step_return"], info["exposure"], info["turnover"])
+        per_step = (info.step_return, info.exposure, info.turnover)
         per_step = tuple(jnp.where(alive, x, 0.0) for x in per_step)
         rewards = (reward_sum + jnp.where(alive, reward, 0.0),
-                   component_sum + jnp.where(alive[:, None], jnp.stack(info["reward_components"], -1), 0.0))
+                   component_sum + jnp.where(alive[:, None], jnp.stack(info.reward_components, -1), 0.0))
         state = jax.tree.map(keep, new_state, state)
         obs = jax.tree.map(keep, new_obs, obs)
         term_any = term_any | (alive & terminated)
@@ -275,12 +275,17 @@ def cash_policy(key: jax.Array, obs: Observation, state=None, params=None) -> ja
 
 
 def go_long(m: jax.Array) -> jax.Array:
-    """The largest allowed buy (buys open or add), else ADD, else HOLD: as long as the limit allows."""
-    return jnp.select(
-        [m[..., Action.BUY_LARGE], m[..., Action.BUY_MEDIUM], m[..., Action.BUY_SMALL], m[..., Action.ADD_TO_POSITION]],
-        [Action.BUY_LARGE, Action.BUY_MEDIUM, Action.BUY_SMALL, Action.ADD_TO_POSITION],
-        Action.HOLD,
-    ).astype(jnp.int32)
+    """The largest allowed buy (buys open or add), else ADD, else HOLD: as long as the limit allows.
+
+    Args:
+      m: (..., A) action mask of the long-only or long-short table (the long actions come first in both).
+    """
+    return largest_open(m, +1, table_for(m.shape[-1]))
+
+
+def go_flat(obs: Observation) -> jax.Array:
+    """(B,) the action that closes the whole position, HOLD when flat."""
+    return close_all(obs.position[:, SIDE], table_for(obs.action_mask.shape[-1]))
 
 
 def always_long_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
@@ -300,9 +305,7 @@ def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
 
         window = jax.vmap(closes)(state.symbol, state.bar)
         up = window[:, -fast:].mean(-1) > window.mean(-1)
-        holding = obs.position[:, 4] > 0
-        exit_ = jnp.where(holding, Action.SELL_ALL, Action.HOLD).astype(jnp.int32)
-        return jnp.where(up, go_long(obs.action_mask), exit_)
+        return jnp.where(up, go_long(obs.action_mask), go_flat(obs))
 
     return act
 

@@ -21,8 +21,8 @@ from jaxtrade.features.rolling import (
     rolling_min,
     rolling_std,
     rolling_sum,
-    safe_div,
 )
+from jaxtrade.numeric import safe_div
 
 
 def log_return(close: jax.Array) -> jax.Array:

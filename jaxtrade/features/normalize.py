@@ -20,8 +20,8 @@ from jaxtrade.features.rolling import (
     rolling_min,
     rolling_quantiles,
     rolling_std,
-    safe_div,
 )
+from jaxtrade.numeric import safe_div
 
 NORMALIZATIONS = ("zscore", "minmax", "robust")
 

@@ -23,8 +23,8 @@ from jaxtrade.features.rolling import (
     rolling_mean,
     rolling_min,
     rolling_sum,
-    safe_div,
 )
+from jaxtrade.numeric import safe_div
 
 TECHNICAL_FEATURES = (
     # OHLCV-derived (6)

@@ -14,8 +14,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-EPS = 1e-12
-
 
 def _edge_pad(x: jax.Array, n: int) -> jax.Array:
     """Prepend n copies of x[..., 0] along the last axis."""
@@ -192,7 +190,3 @@ def ema_deviation(x: jax.Array, alpha: float) -> jax.Array:
     return linear_recurrence(a, -(1.0 - alpha) * diff)
 
 
-def safe_div(num: jax.Array, den: jax.Array, default: float = 0.0) -> jax.Array:
-    """num / den, with `default` where |den| is (near) zero."""
-    ok = jnp.abs(den) > EPS
-    return jnp.where(ok, num / jnp.where(ok, den, 1.0), default)

@@ -1,22 +1,38 @@
 """Training: fully on-device PPO (`make_train`), its configs, and orbax checkpoints.
 
-The host loop with progress lines and checkpoints is `jaxtrade.train.loop` (`build`, `fit`).
+The trainer is generic over the env (`Environment`), the network (`ActorCritic`), the action
+distribution and the rollout metrics hook. The host loop with progress lines and checkpoints is
+`jaxtrade.train.loop` (`make_setup`, `fit`).
 """
 
 from jaxtrade.train.checkpoint import FORMAT_VERSION, Checkpointer
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
+from jaxtrade.train.hooks import NoMetrics, TradingMetrics, TradingSummary
 from jaxtrade.train.ppo import (
+    categorical,
+    compute_gae,
+    make_optimizer,
+    make_train,
+    ppo_loss,
+    scale_rewards,
+)
+from jaxtrade.train.types import (
+    ActorCritic,
+    Distribution,
+    Environment,
+    LossStats,
     Metrics,
+    ReturnScale,
+    RolloutMetrics,
     RunnerState,
     Trainer,
     TrainState,
     Transition,
-    compute_gae,
-    make_optimizer,
-    make_train,
 )
 
 __all__ = [
-    "FORMAT_VERSION", "Checkpointer", "Metrics", "PPOConfig", "PPOHyperparams", "RunnerState", "TrainState",
-    "Trainer", "Transition", "compute_gae", "make_optimizer", "make_train",
+    "FORMAT_VERSION", "ActorCritic", "Checkpointer", "Distribution", "Environment", "LossStats", "Metrics",
+    "NoMetrics", "PPOConfig", "PPOHyperparams", "ReturnScale", "RolloutMetrics", "RunnerState", "TrainState",
+    "Trainer", "TradingMetrics", "TradingSummary", "Transition", "categorical", "compute_gae", "make_optimizer",
+    "make_train", "ppo_loss", "scale_rewards",
 ]

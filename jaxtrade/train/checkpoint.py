@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 from jaxtrade.errors import ConfigError
 from jaxtrade.train.ppo import RunnerState
 
-FORMAT_VERSION = 2  # 2: EnvState without the differential-Sharpe moments, RunnerState with return_scale
+FORMAT_VERSION = 3  # 3: signed book (short-selling params), RunnerState.updates_done; 2: return_scale
 
 
 def _storable(runner: RunnerState) -> RunnerState:
@@ -38,7 +38,7 @@ class Checkpointer:
 
     def save(self, runner: RunnerState, config: dict, extra: dict | None = None) -> int:
         """Write `runner` as step = its update count; returns the step."""
-        step = int(runner.update.addressable_data(0))  # replicated; readable in every process
+        step = int(runner.updates_done.addressable_data(0))  # replicated; readable in every process
         meta = {"format_version": FORMAT_VERSION, "update": step, "config": config, **(extra or {})}
         self.manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_storable(runner)), meta=ocp.args.JsonSave(meta)))

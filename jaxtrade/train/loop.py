@@ -4,7 +4,7 @@ All learning happens inside `Trainer.run_chunk`, one jitted call per
 `updates_per_chunk` updates with no host syncs inside; between chunks this loop
 reads the chunk's metrics, prints a progress line and saves a checkpoint.
 
-Data parallel: `build` lays a 1-D "data" mesh over the devices (default: every
+Data parallel: `make_setup` lays a 1-D "data" mesh over the devices (default: every
 device of every process, so after `jax.distributed.initialize()` it spans
 hosts). The env axis of the carry (env states, observations) is sharded over
 the mesh; parameters, optimiser state, key and market data are replicated. The
@@ -28,30 +28,26 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxtrade.agents.networks import ActorCritic
-from jaxtrade.config import Config, config_to_dict
-from jaxtrade.data.splits import split_bars
-from jaxtrade.data.types import MarketData
 from jaxtrade.env.env import TradingEnv
-from jaxtrade.env.generator import make_params
 from jaxtrade.env.types import EnvParams
 from jaxtrade.errors import ConfigError
-from jaxtrade.features.pipeline import Features
 from jaxtrade.train.checkpoint import Checkpointer
-from jaxtrade.train.config import PPOHyperparams
+from jaxtrade.train.config import PPOConfig, PPOHyperparams
 from jaxtrade.train.ppo import Metrics, RunnerState, Trainer, make_train
 
 
 @dataclass
 class Setup:
-    """Everything a training run is built from."""
+    """Everything a training run is built from (`jaxtrade.experiment.training_setup` builds it from a config)."""
 
-    cfg: Config
+    ppo: PPOConfig
     env: TradingEnv
     env_params: EnvParams
     network: ActorCritic
     trainer: Trainer
     hp: PPOHyperparams
     mesh: Mesh  # 1-D ("data",) mesh the env axis is sharded over
+    config: dict  # the run's resolved config: saved with every checkpoint, compared on resume
 
     @property
     def replicated(self) -> NamedSharding:
@@ -70,27 +66,26 @@ class Setup:
         return rep._replace(env_state=batch[0], obs=batch[1], return_scale=scale)
 
 
-def build(cfg: Config, data: MarketData, features: Features, devices: list | None = None) -> Setup:
-    """The env on the train split's bars, the network and the PPO trainer for `cfg`.
-
-    Args:
-      devices: devices to train on, data parallel (default: all, across processes).
+def data_mesh(num_envs: int, devices: list | None = None) -> Mesh:
+    """A 1-D ("data",) mesh over `devices` (default: all, across processes) that splits `num_envs` evenly.
 
     Raises:
-      ConfigError: ppo.num_envs not divisible by the number of devices.
+      ConfigError: num_envs not divisible by the number of devices.
     """
     devices = jax.devices() if devices is None else list(devices)
-    if cfg.ppo.num_envs % len(devices):
-        raise ConfigError(f"ppo.num_envs: {cfg.ppo.num_envs} envs cannot be split evenly over {len(devices)} "
-                          f"devices")
-    mesh = Mesh(np.asarray(devices), ("data",))
-    env = TradingEnv(window=cfg.window)
-    env_params = make_params(data, features, cfg.env, window=cfg.window, bars=split_bars(cfg.split, data)["train"])
+    if num_envs % len(devices):
+        raise ConfigError(f"ppo.num_envs: {num_envs} envs cannot be split evenly over {len(devices)} devices")
+    return Mesh(np.asarray(devices), ("data",))
+
+
+def make_setup(ppo: PPOConfig, env: TradingEnv, env_params: EnvParams, network: ActorCritic, config: dict,
+               devices: list | None = None) -> Setup:
+    """Shard the params over a data mesh and build the trainer (data parallel over `devices`)."""
+    mesh = data_mesh(ppo.num_envs, devices)
     env_params = jax.device_put(env_params, NamedSharding(mesh, P()))
-    network = ActorCritic(cfg.agent)
-    trainer = make_train(cfg.ppo, env, network, batch_sharding=NamedSharding(mesh, P("data")))
-    hp = jax.device_put(PPOHyperparams.from_config(cfg.ppo), NamedSharding(mesh, P()))
-    return Setup(cfg, env, env_params, network, trainer, hp, mesh)
+    trainer = make_train(ppo, env, network, batch_sharding=NamedSharding(mesh, P("data")))
+    hp = jax.device_put(PPOHyperparams.from_config(ppo), NamedSharding(mesh, P()))
+    return Setup(ppo, env, env_params, network, trainer, hp, mesh, config)
 
 
 def to_host(tree):
@@ -105,7 +100,7 @@ def to_host(tree):
 def format_metrics(update: int, total: int, env_steps: int, steps_per_s: float, m: Metrics) -> str:
     """One progress line from the last update of a chunk."""
     return (f"update {update:>5}/{total} | {env_steps:>11,} env steps | {steps_per_s:>10,.0f} steps/s | "
-            f"return {float(m.episode_return):+8.3%} ({int(m.episodes)} eps) | reward {float(m.reward):+.4f} | "
+            f"return {float(m.env.episode_return):+8.3%} ({int(m.episodes)} eps) | reward {float(m.reward):+.4f} | "
             f"pi {float(m.policy_loss):+.4f} | v {float(m.value_loss):.4f} | H {float(m.entropy):.3f} | "
             f"kl {float(m.approx_kl):.5f} | lr {float(m.learning_rate):.2e}")
 
@@ -113,9 +108,17 @@ def format_metrics(update: int, total: int, env_steps: int, steps_per_s: float, 
 METRICS_FILE = "metrics.jsonl"
 
 
+def metrics_fields(metrics: Metrics) -> dict:
+    """The metrics by name, the rollout-metrics hook's summary (`metrics.env`) flattened in beside the rest."""
+    fields = {k: v for k, v in metrics._asdict().items() if k != "env"}
+    if hasattr(metrics.env, "_asdict"):
+        fields.update(metrics.env._asdict())
+    return fields
+
+
 def metrics_rows(metrics: Metrics, first_update: int, batch_size: int) -> list[dict]:
     """One JSON-able dict per update of a chunk's (K,)-stacked host metrics; `update` counts from 1."""
-    fields = metrics._asdict()
+    fields = metrics_fields(metrics)
     rows = []
     for i in range(np.asarray(metrics.reward).shape[0]):
         update = first_update + i + 1
@@ -152,18 +155,17 @@ def fit(
     resume: bool = False,
     log: Callable[[str], None] | None = print,
 ) -> tuple[RunnerState, list[Metrics]]:
-    """Train `setup.cfg.ppo.num_updates` updates in chunks; returns the final state and per-chunk metrics.
+    """Train `setup.ppo.num_updates` updates in chunks; returns the final state and per-chunk metrics.
 
     Args:
-      setup: from `build`.
+      setup: from `make_setup` (or `jaxtrade.experiment.training_setup`).
       checkpoint_dir: where to save a checkpoint after every chunk (None: no checkpoints), and
         append every update's metrics to `metrics.jsonl` (see `read_history`).
       resume: continue from the latest checkpoint in `checkpoint_dir` (bit-exact) when there is
         one, else start fresh; a finished run just returns its final state.
       log: progress-line sink (None: silent).
     """
-    cfg, trainer, hp, env_params = setup.cfg, setup.trainer, setup.hp, setup.env_params
-    ppo = cfg.ppo
+    ppo, trainer, hp, env_params = setup.ppo, setup.trainer, setup.hp, setup.env_params
     key = jax.jit(lambda: jax.random.key(ppo.seed), out_shardings=setup.replicated)()
     abstract = jax.eval_shape(trainer.init, key, hp, env_params)
     sharding = setup.runner_sharding(abstract)
@@ -175,11 +177,11 @@ def fit(
                           f"resume from them or choose another directory")
     if resume and ckpt.latest_step() is not None:
         runner, meta = ckpt.restore(abstract, sharding=sharding)
-        if meta["config"] != config_to_dict(cfg):
+        if meta["config"] != setup.config:
             raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config")
-        _keep_history(ckpt.directory, int(to_host(runner.update)))
+        _keep_history(ckpt.directory, int(to_host(runner.updates_done)))
         if log:
-            log(f"resumed from {ckpt.directory} at update {int(to_host(runner.update))}")
+            log(f"resumed from {ckpt.directory} at update {int(to_host(runner.updates_done))}")
     else:
         if ckpt is not None:
             _keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
@@ -188,7 +190,7 @@ def fit(
                         out_shardings=(sharding, setup.replicated))
     compiled = {}  # chunk length -> compiled program (the last chunk may be shorter)
     history: list[Metrics] = []
-    update = int(to_host(runner.update))
+    update = int(to_host(runner.updates_done))
     while update < ppo.num_updates:
         n = min(ppo.updates_per_chunk, ppo.num_updates - update)
         if n not in compiled:
@@ -201,9 +203,9 @@ def fit(
         metrics = to_host(metrics)
         dt = time.perf_counter() - t
         history.append(metrics)
-        first, update = update, int(to_host(runner.update))
+        first, update = update, int(to_host(runner.updates_done))
         if ckpt is not None:
-            ckpt.save(runner, config_to_dict(cfg), {"env_steps": update * ppo.batch_size})
+            ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size})
             if jax.process_index() == 0:
                 with (ckpt.directory / METRICS_FILE).open("a") as f:
                     f.writelines(json.dumps(row) + "\n" for row in metrics_rows(metrics, first, ppo.batch_size))

@@ -9,7 +9,7 @@ every run on the device at once. Each trained agent is then backtested greedily
 on the validation split (its own symbol's starts for per-symbol runs).
 
     spec = SweepSpec(seeds=(0, 1), per_symbol=True, grid=(("ppo.learning_rate", (1e-4, 3e-4)),))
-    rows = sweep(cfg, data, features, spec)
+    rows = sweep(load_experiment("configs/quickstart.yaml"), spec)
 """
 
 from __future__ import annotations
@@ -23,23 +23,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.config import Config
-from jaxtrade.data.splits import split_bars
-from jaxtrade.data.types import MarketData
-from jaxtrade.env.env import TradingEnv
-from jaxtrade.env.generator import START_FIELDS, make_params, params_axes, symbol_params
+from jaxtrade.env.params import START_FIELDS, params_axes, symbol_params
+from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import EnvParams
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import summarize_episodes
+from jaxtrade.evaluate.metrics import mean_interval
 from jaxtrade.evaluate.rollout import agent_policy, run_policies
-from jaxtrade.features.pipeline import Features
+from jaxtrade.experiment.build import Experiment
 from jaxtrade.train.config import PPOHyperparams
 from jaxtrade.train.ppo import make_train
 
 HYPERPARAMS = tuple(f"ppo.{f.name}" for f in fields(PPOHyperparams))
-REWARD_WEIGHTS = tuple(f"env.reward.{name}" for name in
-                       ("pnl", "cost", "time_efficiency", "sharpe", "drawdown", "sizing", "hold"))
+REWARD_WEIGHTS = tuple(f"env.reward.{name}" for name in REWARD_COMPONENTS)
 SWEEPABLE = HYPERPARAMS + REWARD_WEIGHTS
 
 
@@ -112,7 +109,7 @@ def _run_params(params: EnvParams, runs: list[dict], per_symbol: bool) -> tuple[
     return out, params_axes(params, batched)
 
 
-def sweep(cfg: Config, data: MarketData, features: Features, spec: SweepSpec, episodes: int = 256,
+def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
           log: Callable[[str], None] | None = print) -> list[dict]:
     """Train every run of `spec` in one vmapped program, then backtest each on the validation split.
 
@@ -124,18 +121,16 @@ def sweep(cfg: Config, data: MarketData, features: Features, spec: SweepSpec, ep
     Raises:
       ConfigError: a bad setting value, or an empty validation split.
     """
+    cfg, data, env = exp.cfg, exp.data, exp.env
     runs = sweep_runs(cfg, spec, data.symbols)
     R, ppo = len(runs), cfg.ppo
-    bars = split_bars(cfg.split, data)
-    if bars["validation"][0] == bars["validation"][1]:
+    first, end = exp.bars("validation")
+    if first == end:
         raise ConfigError("sweep: the validation split is empty (see `split:` in the config)")
-    env = TradingEnv(window=cfg.window)
-    network = ActorCritic(cfg.agent)
+    network = exp.network()
     trainer = make_train(ppo, env, network)
-    train_params, train_axes = _run_params(
-        make_params(data, features, cfg.env, window=cfg.window, bars=bars["train"]), runs, spec.per_symbol)
-    valid_params, valid_axes = _run_params(
-        make_params(data, features, cfg.env, window=cfg.window, bars=bars["validation"]), runs, spec.per_symbol)
+    train_params, train_axes = _run_params(exp.params("train"), runs, spec.per_symbol)
+    valid_params, valid_axes = _run_params(exp.params("validation"), runs, spec.per_symbol)
     keys = jnp.stack([jax.random.key(r["seed"]) for r in runs])
     hps = _stack([PPOHyperparams.from_config(r["config"].ppo) for r in runs])
 
@@ -154,7 +149,7 @@ def sweep(cfg: Config, data: MarketData, features: Features, spec: SweepSpec, ep
             steps = R * done * ppo.batch_size
             log(f"sweep: {R} runs, update {done:>4}/{ppo.num_updates} | {steps:,} env steps in "
                 f"{time.perf_counter() - t0:.1f}s | mean return of finished episodes, best run "
-                f"{float(last.episode_return.max()):+.3%}, worst {float(last.episode_return.min()):+.3%}")
+                f"{float(last.env.episode_return.max()):+.3%}, worst {float(last.env.episode_return.min()):+.3%}")
 
     def evaluate(net_params, params, key):  # the greedy agent and literal buy-and-hold from the same starts
         act = agent_policy(network, net_params)
@@ -168,7 +163,7 @@ def sweep(cfg: Config, data: MarketData, features: Features, spec: SweepSpec, ep
     for i, r in enumerate(runs):
         row = {"run": i, "symbol": "all" if r["symbol"] is None else data.symbols[r["symbol"]], "seed": r["seed"]}
         row.update({name: r[name] for name, _ in spec.grid})
-        row.update({"train_episode_return": float(last.episode_return[i]), "train_reward": float(last.reward[i]),
+        row.update({"train_episode_return": float(last.env.episode_return[i]), "train_reward": float(last.reward[i]),
                     "train_entropy": float(last.entropy[i])})
         row.update({f"valid_{k}": float(v[i, 0]) for k, v in stats.items()})
         row.update({f"valid_buy_and_hold_{k}": float(stats[k][i, 1]) for k in HOLD_STATS})
@@ -179,22 +174,6 @@ def sweep(cfg: Config, data: MarketData, features: Features, spec: SweepSpec, ep
 HOLD_STATS = ("mean_return", "sharpe", "max_drawdown")
 SUMMARY_STATS = ("mean_return", "sharpe", "sortino", "max_drawdown", "trades_per_episode", "win_rate",
                  "profit_factor", "exposure")
-# Two-sided 95 % Student t quantiles by degrees of freedom (1..30); 1.96 beyond.
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
-
-def mean_interval(x) -> tuple[float, float, float]:
-    """(mean, low, high): the mean and its 95 % Student t interval (low = high = mean for one value)."""
-    x = np.asarray(x, np.float64)
-    m = float(x.mean())
-    if x.size < 2:
-        return m, m, m
-    t = _T95[x.size - 2] if x.size - 1 <= len(_T95) else 1.96
-    half = t * float(x.std(ddof=1)) / np.sqrt(x.size)
-    return m, m - half, m + half
-
-
 def seed_summary(rows: list[dict], grid_names: list[str]) -> list[dict]:
     """Runs that differ only in their seed, pooled: mean and 95 % interval over seeds of each validation
     statistic of the greedy agent, beside literal buy-and-hold on the same starts."""

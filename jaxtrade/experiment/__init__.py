@@ -1,0 +1,32 @@
+"""The experiment layer: config -> data, features, env, params, network, trainer; and the workflows on top.
+
+Layering (imports run one way): numeric/errors -> data -> features -> env -> agents ->
+train -> evaluate -> config/experiment -> cli.
+"""
+
+from jaxtrade.experiment.build import SPLITS, Experiment, load_experiment, training_setup
+from jaxtrade.experiment.sweep import (
+    SWEEPABLE,
+    SweepSpec,
+    format_seed_summary,
+    format_sweep,
+    parse_setting,
+    seed_summary,
+    sweep,
+    sweep_runs,
+)
+from jaxtrade.experiment.workflows import (
+    backtest_report,
+    env_summary,
+    evaluate_checkpoint,
+    portfolio_report,
+    summary,
+    sweep_report,
+    train,
+)
+
+__all__ = [
+    "SPLITS", "SWEEPABLE", "Experiment", "SweepSpec", "backtest_report", "env_summary", "evaluate_checkpoint",
+    "format_seed_summary", "format_sweep", "load_experiment", "parse_setting", "portfolio_report", "seed_summary",
+    "summary", "sweep", "sweep_report", "sweep_runs", "train", "training_setup",
+]

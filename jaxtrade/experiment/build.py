@@ -1,0 +1,89 @@
+"""Config -> everything a run needs: data, features, the env, per-split params, the network, the trainer.
+
+The one place the wiring lives; the training loop, sweeps and every CLI workflow
+start from an `Experiment`:
+
+    exp = load_experiment("configs/quickstart.yaml")
+    params = exp.params("validation")
+    setup = training_setup(exp)                   # sharded params, network, PPO trainer
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jaxtrade.agents.networks import ActorCritic
+from jaxtrade.config import Config, config_to_dict, load_config
+from jaxtrade.data.config import load_data
+from jaxtrade.data.splits import split_bars
+from jaxtrade.data.types import MarketData
+from jaxtrade.env.env import TradingEnv
+from jaxtrade.env.params import make_params
+from jaxtrade.env.types import EnvParams
+from jaxtrade.features.cache import cached_features
+from jaxtrade.features.pipeline import Features, compute_features
+from jaxtrade.train.loop import Setup, make_setup
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A config with its market data and features, and what they build."""
+
+    cfg: Config
+    data: MarketData
+    features: Features
+    features_cached: bool = False  # the features came from the on-disk cache
+    env: TradingEnv = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "env", TradingEnv(window=self.cfg.window, actions=self.cfg.env.actions))
+
+    @property
+    def config_dict(self) -> dict:
+        """The resolved config as plain data (saved with checkpoints and reports)."""
+        return config_to_dict(self.cfg)
+
+    def network(self) -> ActorCritic:
+        """The actor-critic the config describes, sized to the env's action space."""
+        return ActorCritic(self.cfg.agent, self.env.num_actions)
+
+    def bars(self, split: str) -> tuple[int, int]:
+        """(first, end) bars of `split` ("train", "validation" or "test"); first == end when empty."""
+        return split_bars(self.cfg.split, self.data)[split]
+
+    def params(self, split: str | None = None) -> EnvParams:
+        """`EnvParams` for episodes inside `split` (None: every bar).
+
+        Raises:
+          DataError: no episode can start in the split.
+        """
+        bars = None if split is None else self.bars(split)
+        return make_params(self.data, self.features, self.cfg.env, window=self.cfg.window, bars=bars)
+
+
+def load_experiment(config: Config | str | Path, cache_dir: str | Path | None = None,
+                    use_cache: bool = True) -> Experiment:
+    """Load a config (or take one), its market data and its features (from the cache unless `use_cache` is off).
+
+    Raises:
+      ConfigError, DataError: a bad config or bad data, with what to fix.
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    data = load_data(cfg.data, min_bars=cfg.min_bars)
+    if use_cache:
+        features, hit = cached_features(data, cfg.features, cache_dir)
+    else:
+        features, hit = compute_features(data, cfg.features), False
+    return Experiment(cfg, data, features, hit)
+
+
+def training_setup(exp: Experiment, devices: list | None = None) -> Setup:
+    """The train split's params, the network and the PPO trainer, data parallel over `devices` (default all).
+
+    Raises:
+      ConfigError: ppo.num_envs not divisible by the number of devices.
+    """
+    return make_setup(exp.cfg.ppo, exp.env, exp.params("train"), exp.network(), exp.config_dict, devices)

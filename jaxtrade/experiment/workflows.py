@@ -1,0 +1,247 @@
+"""The workflows behind the command line: summary, train, eval, sweep, and the backtest / portfolio reports.
+
+Each takes an `Experiment` (or a checkpoint) and writes its lines through `log`
+(default `print`), so a notebook or a script runs exactly what `jaxtrade` runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxtrade.agents.master import ConfidenceAllocator
+from jaxtrade.config import config_from_dict
+from jaxtrade.env.rewards import REWARD_COMPONENTS
+from jaxtrade.env.types import EnvParams
+from jaxtrade.errors import ConfigError, DataError
+from jaxtrade.evaluate.backtest import (
+    backtest,
+    format_table,
+    phase3_report,
+    target_report,
+    walk_forward_backtest,
+    write_report,
+)
+from jaxtrade.evaluate.portfolio import (
+    agent_proposals,
+    format_portfolio,
+    master_policy,
+    portfolio_row,
+    run_portfolios,
+)
+from jaxtrade.evaluate.rollout import BASELINES, agent_policy, random_policy, run_episodes
+from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
+from jaxtrade.experiment.sweep import (
+    SweepSpec,
+    format_seed_summary,
+    format_sweep,
+    seed_summary,
+    sweep,
+    sweep_runs,
+)
+from jaxtrade.features.pipeline import REGIME_FEATURES, TECHNICAL_FEATURES
+from jaxtrade.train.checkpoint import Checkpointer
+from jaxtrade.train.loop import Setup, fit, read_history, to_host
+
+Log = Callable[[str], None]
+
+
+def summary(exp: Experiment, num_envs: int = 1024, log: Log = print) -> None:
+    """The data per symbol, feature statistics over ready bars, and one horizon of a random policy in the env."""
+    cfg, data, feats = exp.cfg, exp.data, exp.features
+    src = cfg.data.sample if cfg.data.source == "sample" else cfg.data.source
+    log(f"data: {src}: {data.num_symbols} symbols x {data.num_bars} bars, ~{data.bars_per_year():.0f} bars/year")
+    log(f"{'symbol':<8} {'bars':>6} {'missing':>7} {'ready':>6}  {'first':<19} {'last':<19} {'last close':>10}")
+    ready = np.asarray(feats.ready).sum(axis=1)
+    for row, n_ready in zip(data.summary(), ready, strict=True):
+        log(f"{row['symbol']:<8} {row['bars']:>6} {row['missing']:>7} {n_ready:>6}  "
+            f"{row['first']:<19} {row['last']:<19} {row['last_close']:>10.4f}")
+    log(f"features {'read from cache' if exp.features_cached else 'computed'}: technical "
+        f"{tuple(feats.technical.shape)}, regime {tuple(feats.regime.shape)}, normalization="
+        f"{cfg.features.normalization} (window {cfg.features.norm_window})")
+    mask = np.asarray(feats.ready)
+    for title, names, values in (("technical", TECHNICAL_FEATURES, feats.technical),
+                                 ("regime", REGIME_FEATURES, feats.regime)):
+        v = np.asarray(values)[mask]
+        log(f"{title} features over ready bars: name, mean, std, min, max")
+        for i, name in enumerate(names):
+            col = v[:, i]
+            log(f"  {name:<18} {col.mean():>9.4f} {col.std():>9.4f} {col.min():>9.4f} {col.max():>9.4f}")
+    env_summary(exp, num_envs, log)
+
+
+def env_summary(exp: Experiment, num_envs: int = 1024, log: Log = print) -> None:
+    """The env's episode starts and one horizon of a random masked policy in `num_envs` episodes."""
+    cfg, data = exp.cfg, exp.data
+    params = exp.params()
+    starts = np.bincount(np.asarray(params.start_symbol), minlength=data.num_symbols)
+    log(f"env: {params.num_starts} episode starts ("
+        + ", ".join(f"{s} {n}" for s, n in zip(data.symbols, starts, strict=True))
+        + f"), horizon {cfg.env.horizon}, costs {cfg.env.commission_bps:g}+{cfg.env.slippage_bps:g} bps, "
+          f"{exp.env.num_actions} actions ({'long-short' if cfg.env.allow_short else 'long only'})")
+    run = jax.jit(lambda key: run_episodes(exp.env, params, random_policy, key, num_envs, cfg.env.horizon))
+    run(jax.random.key(0))  # compile
+    t = time.perf_counter()
+    r = jax.block_until_ready(run(jax.random.key(1)))
+    dt = time.perf_counter() - t
+    steps = int(r.steps.sum())
+    log(f"random masked policy, {num_envs} episodes of up to {cfg.env.horizon} steps: {steps / dt:,.0f} steps/s; "
+        f"{int(r.terminated.sum())} terminated, mean {steps / num_envs:.0f} steps, mean return "
+        f"{float(r.total_return.mean()):+.2%}")
+    per_step = np.asarray(r.reward_components).sum(0) / max(steps, 1)
+    log("  mean reward components per step: " + ", ".join(
+        f"{n} {v:+.4f}" for n, v in zip(REWARD_COMPONENTS, per_step, strict=True)))
+
+
+def portfolio_report(setup: Setup, exp: Experiment, params: EnvParams, net_params, policies: dict,
+                     log: Log = print) -> list[dict]:
+    """Every symbol in lockstep from a common start, equal cash per symbol: the agents alone, the agents
+    under the rule-based master agent, and buy-and-hold; one table of portfolio metrics."""
+    limit = exp.cfg.env.max_position
+    master = ConfidenceAllocator(total_limit=limit, per_symbol_limit=limit)
+    sampled = agent_proposals(setup.network, net_params, deterministic=False)
+    runs = {"agents": policies["agent"],
+            "agents + master": master_policy(agent_proposals(setup.network, net_params), master, {}),
+            "agents sampled": lambda key, obs, state, params: sampled(key, obs, state, params)[2],
+            "agents sampled + master": master_policy(sampled, master, {})}
+    try:
+        results = run_portfolios(setup.env, params, runs, jax.random.key(3), hold="buy_and_hold")
+    except DataError as exc:
+        log(f"no portfolio backtest: {exc}")
+        return []
+    bpy = float(params.bars_per_year)
+    rows = [portfolio_row(name, r, bpy) for name, r in results.items()]
+    log(f"portfolio: all symbols in lockstep from bar {int(results['agents'].accounts.start_bar[0])}, equal cash "
+        f"each; the master (rule-based ConfidenceAllocator) caps total exposure at {limit:.0%} of equity and "
+        f"gives capital to the symbols whose agents most confidently want a position")
+    log(format_portfolio(rows))
+    return rows
+
+
+def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes: int,
+                    report: str | None = None, plots: str | None = None, history_dir: str | None = None,
+                    log: Log = print) -> None:
+    """Agent (greedy and sampled) and baselines on one split: random episodes with the same starts for
+    every policy, then a walk-forward through the whole split per symbol; tables, targets, report, plots."""
+    cfg, data = exp.cfg, exp.data
+    bars = exp.bars(split)
+    if bars[0] == bars[1]:
+        log(f"no {split} backtest: the {split} split is empty (see `split:` in the config)")
+        return
+    try:
+        params = exp.params(split)
+    except DataError as exc:
+        log(f"no {split} backtest: {exc}")
+        return
+    ts = data.timestamps()
+    horizon = cfg.env.horizon
+    log(f"backtest on the {split} split, bars {bars[0]}..{bars[1] - 1} ({str(ts[bars[0]])[:10]} .. "
+        f"{str(ts[bars[1] - 1])[:10]}): {episodes} episodes of up to {horizon} steps, the same starts for "
+        f"every policy")
+    net_params = to_host(runner.train_state.params)  # host copies: the backtest runs in this process alone
+    policies = {"agent": agent_policy(setup.network, net_params),
+                "agent_sampled": agent_policy(setup.network, net_params, deterministic=False), **BASELINES}
+    rows = backtest(setup.env, params, policies, jax.random.key(1), episodes, horizon)
+    log(format_table(rows))
+    log(f"  Sharpe/Sortino annualised with {rows[0]['bars_per_year']:.0f} bars/year from the step returns pooled "
+        f"over all episodes; max drawdown a per-episode mean; win rate and profit factor over all closed trades; "
+        f"buy_and_hold buys {cfg.env.max_position:.0%} at the first open and holds (no exits), always_long "
+        f"buys every bar through the env")
+    wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols)
+    log(f"walk-forward on the {split} split: one episode per symbol from its first start to the end "
+        f"(or the env's drawdown/ruin stop), all symbols in parallel")
+    log(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
+    log(f"  {phase3_report(wf_rows)}")
+    portfolio = portfolio_report(setup, exp, params, net_params, policies, log) if data.num_symbols > 1 else []
+    if portfolio:
+        log(f"  seed targets on the agents' portfolio equity: {target_report(portfolio[0])}")
+    else:
+        log(f"  seed targets (agent, episode means): {target_report(rows[0])}")
+    if report:
+        meta = {"split": split, "bars": list(bars), "update": int(to_host(runner.updates_done)),
+                "config": exp.config_dict, "portfolio": portfolio}
+        log(f"report written to {write_report(rows, report, meta, per_symbol=wf_rows)}")
+    if plots:
+        from jaxtrade.evaluate.plots import (  # matplotlib only when asked
+            plot_training,
+            plot_walk_forward,
+        )
+
+        shown = {k: v for k, v in wf.items() if k != "cash"}  # cash is the flat reference line
+        path = plot_walk_forward(shown, data.symbols, ts, Path(plots) / f"equity_{split}.png",
+                                 title=f"walk-forward, {split} split")
+        log(f"plots: {path}")
+        if history_dir:
+            try:
+                history = read_history(history_dir)
+            except ConfigError as exc:
+                log(f"no training plot: {exc}")
+            else:
+                log(f"plots: {plot_training(history, Path(plots) / 'training.png', title=str(history_dir))}")
+
+
+def train(exp: Experiment, checkpoint_dir: str | None = None, resume: bool = False, eval_episodes: int = 512,
+          report: str | None = None, plots: str | None = None, log: Log | None = print):
+    """Train the config's agent (data parallel over every device), then backtest it on the validation split.
+
+    Returns:
+      (setup, final runner state); only process 0 logs and backtests in a multi-host run.
+    """
+    setup = training_setup(exp)
+    lead = jax.process_index() == 0
+    ppo = exp.cfg.ppo
+    log = log if lead else None
+    if log:
+        log(f"jaxtrade train: {exp.data.num_symbols} symbols, {setup.env_params.num_starts} training starts; "
+            f"{ppo.num_updates} updates x {ppo.num_envs} envs x {ppo.rollout_len} steps on {jax.device_count()} x "
+            f"{jax.devices()[0].device_kind} ({jax.process_count()} process(es))")
+    runner, _ = fit(setup, checkpoint_dir=checkpoint_dir, resume=resume, log=log)
+    if log:
+        if checkpoint_dir:
+            log(f"checkpoints in {checkpoint_dir}")
+        backtest_report(setup, exp, runner, "validation", eval_episodes, report, plots, checkpoint_dir, log)
+    return setup, runner
+
+
+def evaluate_checkpoint(checkpoint: str, split: str = "test", step: int | None = None, episodes: int = 512,
+                        report: str | None = None, plots: str | None = None, cache_dir: str | None = None,
+                        log: Log = print) -> None:
+    """Restore a checkpoint (its config travels with it) and backtest it on `split`."""
+    ckpt = Checkpointer(checkpoint)
+    cfg = config_from_dict(ckpt.metadata(step)["config"])
+    exp = load_experiment(cfg, cache_dir)
+    setup = training_setup(exp)
+    abstract = jax.eval_shape(setup.trainer.init, jax.random.key(0), setup.hp, setup.env_params)
+    runner, meta = ckpt.restore(abstract, step, sharding=setup.runner_sharding(abstract))
+    ckpt.close()
+    log(f"jaxtrade eval: {checkpoint} at update {int(runner.updates_done)} ({meta.get('env_steps', 0):,} env steps)")
+    backtest_report(setup, exp, runner, split, episodes, report, plots, checkpoint, log)
+
+
+def sweep_report(exp: Experiment, spec: SweepSpec, episodes: int = 256, report: str | None = None,
+                 log: Log = print) -> list[dict]:
+    """Train every run of `spec` as one program, then print the validation table and the seed summary."""
+    cfg = exp.cfg
+    runs = len(sweep_runs(cfg, spec, exp.data.symbols))  # also validates every run's settings
+    log(f"jaxtrade sweep: {runs} runs ({'one agent per symbol' if spec.per_symbol else 'shared agent'}"
+        f", seeds {list(spec.seeds)}" + "".join(f", {n} {list(v)}" for n, v in spec.grid)
+        + f") x {cfg.ppo.num_updates} updates x {cfg.ppo.num_envs} envs x {cfg.ppo.rollout_len} steps, one "
+          f"program on {jax.devices()[0].device_kind}")
+    rows = sweep(exp, spec, episodes=episodes, log=log)
+    log(f"validation split, {episodes} episodes per run, greedy agent (* best validation Sharpe):")
+    grid_names = [n for n, _ in spec.grid]
+    log(format_sweep(rows, grid_names))
+    if len(spec.seeds) > 1:
+        log("across seeds (mean [95 % t interval]; Sharpe from the pooled step returns of the episodes):")
+        log(format_seed_summary(seed_summary(rows, grid_names), grid_names))
+    if report:
+        log(f"report written to {write_report(rows, report, {'config': exp.config_dict, 'seeds': list(spec.seeds)})}")
+    return rows
+
+
+__all__ = ["backtest_report", "env_summary", "evaluate_checkpoint", "portfolio_report", "summary", "sweep_report",
+           "train"]

@@ -1,0 +1,52 @@
+"""The import graph runs one way: numeric/errors -> data -> features -> env -> agents -> train -> evaluate
+-> config/experiment -> cli. No module imports a module of a layer above its own."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).parents[1] / "jaxtrade"
+LAYERS = {
+    "numeric": 0, "errors": 0, "data": 1, "features": 2, "env": 3, "agents": 4, "train": 5, "evaluate": 6,
+    "config": 7, "experiment": 7, "cli": 8, "__main__": 8,
+}
+
+
+def layer_of(module: str) -> int | None:
+    """The layer of a `jaxtrade.<part>...` module (None for the package root)."""
+    parts = module.split(".")
+    return LAYERS[parts[1]] if len(parts) > 1 else None
+
+
+def imports(path: Path) -> list[str]:
+    """Every jaxtrade module `path` imports (at any depth, deferred imports included)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jaxtrade"):
+            out.append(node.module)
+        elif isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.startswith("jaxtrade")]
+    return out
+
+
+def test_every_module_has_a_layer():
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        if rel.parts[-1] == "__init__" and len(rel.parts) == 2:
+            continue  # the package root re-exports the public API
+        assert rel.parts[1] in LAYERS, f"{rel}: add its layer to LAYERS"
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        if len(rel.parts) == 2 and rel.parts[1] == "__init__":
+            continue
+        own = LAYERS[rel.parts[1]]
+        for module in imports(path):
+            target = layer_of(module)
+            if target is None or target > own:
+                upward.append(f"{'.'.join(rel.parts)} imports {module}")
+    assert not upward, "\n".join(upward)
