@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-symbol", action="store_true", help="one agent per symbol (trained on its starts only)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
                    help="sweep a setting: ppo.<learning_rate|gamma|gae_lambda|clip_eps|vf_coef|ent_coef|"
-                        "max_grad_norm> or env.reward.<component>; repeat for a grid")
+                        "max_grad_norm>, env.reward.<component> or env.<rule> (commission_bps, max_position, "
+                        "stop_loss, ...); repeat for a grid")
     p.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
     p.add_argument("--episodes", type=int, default=256, help="validation episodes per run")
     p.add_argument("--report", default=None, help="write the results table to this .json or .csv")

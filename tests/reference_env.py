@@ -27,9 +27,12 @@ HOLD, SELL_ALL, ADD, COVER_ALL, ADD_SHORT = 0, 5, 6, 11, 12
 
 
 def reference_params(params) -> dict:
-    """EnvParams as plain NumPy: scalars and small vectors as float64, market arrays unchanged."""
+    """EnvParams as one flat NumPy dict (market arrays, start_symbol/start_bar/start_count, every rule, the
+    reward weights): scalars and small vectors as float64, market arrays unchanged."""
+    flat = {**vars(params.market), **{f"start_{k}": v for k, v in vars(params.starts).items()},
+            **vars(params.rules), "reward_weights": params.reward_weights}
     out = {}
-    for name, value in vars(params).items():
+    for name, value in flat.items():
         value = np.asarray(value)
         out[name] = value.astype(np.float64) if value.dtype.kind == "f" and value.ndim <= 1 else value
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import chex
@@ -12,7 +13,7 @@ import pytest
 
 from jaxtrade.env import (
     REWARD_COMPONENTS,
-    START_FIELDS,
+    RULE_FIELDS,
     Action,
     EnvConfig,
     ExitReason,
@@ -82,11 +83,24 @@ def test_env_config_rejects_bad_values():
             EnvConfig(**kwargs)
 
 
+def test_rules_mirror_every_numeric_env_setting(market):
+    """Rules are built by iterating EnvConfig's fields: a new setting is one config field and its use."""
+    data, features = market
+    cfg = EnvConfig(horizon=33, max_hold=7, stop_loss=0.04, borrow_bps=80.0, bars_per_year=250.0)
+    rules = make_params(data, features, cfg).rules
+    assert set(RULE_FIELDS) == {f.name for f in dataclasses.fields(EnvConfig)} - {"allow_short", "vol_halflife",
+                                                                                  "reward"}
+    for name in RULE_FIELDS:
+        assert float(getattr(rules, name)) == pytest.approx(getattr(cfg, name), rel=1e-6), name
+    assert rules.horizon.dtype == jnp.int32 and rules.max_hold.dtype == jnp.int32
+    assert rules.stop_loss.dtype == jnp.float32
+
+
 def test_reset_covers_every_start_uniformly(params):
     env = TradingEnv()
     n = 40 * params.num_starts
     _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(jax.random.split(jax.random.key(0), n), params)
-    starts = np.asarray(params.start_symbol) * 10_000 + np.asarray(params.start_bar)
+    starts = np.asarray(params.starts.symbol) * 10_000 + np.asarray(params.starts.bar)
     drawn = np.asarray(states.symbol) * 10_000 + np.asarray(states.bar)
     assert np.isin(drawn, starts).all()
     counts = np.unique(drawn, return_counts=True)[1]
@@ -99,11 +113,11 @@ def test_reset_covers_every_start_uniformly(params):
 def test_symbol_params_start_only_on_their_symbol_and_stay_uniform(params):
     env = TradingEnv()
     per_symbol = symbol_params(params, [1, 0])
-    sym = np.asarray(params.start_symbol)
-    assert per_symbol.start_symbol.shape == (2, max(np.sum(sym == 0), np.sum(sym == 1)))
-    assert per_symbol.start_count.tolist() == [int(np.sum(sym == 1)), int(np.sum(sym == 0))]
-    reset = jax.vmap(jax.vmap(env.reset, in_axes=(0, None)), in_axes=(None, params_axes(params, START_FIELDS)))
-    n = 30 * int(per_symbol.start_count.max())
+    sym = np.asarray(params.starts.symbol)
+    assert per_symbol.starts.symbol.shape == (2, max(np.sum(sym == 0), np.sum(sym == 1)))
+    assert per_symbol.starts.count.tolist() == [int(np.sum(sym == 1)), int(np.sum(sym == 0))]
+    reset = jax.vmap(jax.vmap(env.reset, in_axes=(0, None)), in_axes=(None, params_axes(params, starts=0)))
+    n = 30 * int(per_symbol.starts.count.max())
     _, states = jax.jit(reset)(jax.random.split(jax.random.key(1), n), per_symbol)
     assert (np.asarray(states.symbol) == np.array([[1], [0]])).all()
     for row, s in enumerate([1, 0]):  # padding is never drawn twice as often: counts stay Poisson
@@ -116,8 +130,6 @@ def test_symbol_params_start_only_on_their_symbol_and_stay_uniform(params):
         select_starts(params, np.zeros(params.num_starts, bool))
     with pytest.raises(ConfigError, match="length"):
         select_starts(params, np.ones(params.num_starts, bool), 3)
-    with pytest.raises(ConfigError, match="unknown EnvParams fields"):
-        params_axes(params, ["start_symbols"])
 
 
 def test_one_buy_step_by_hand(params):
@@ -126,7 +138,7 @@ def test_one_buy_step_by_hand(params):
     state = state_at(params, s, t)
     obs, nxt, reward, terminated, truncated, info = jax.jit(env.step_env)(
         jax.random.key(0), state, Action.BUY_LARGE, params)
-    o, c_t, c_n = (float(params.open[s, t + 1]), float(params.close[s, t]), float(params.close[s, t + 1]))
+    o, c_t, c_n = (float(params.market.open[s, t + 1]), float(params.market.close[s, t]), float(params.market.close[s, t + 1]))
     cash0, comm, slip = 100_000.0, 10e-4, 5e-4
     spend = 0.09 * cash0
     units = spend / (1 + comm) / (o * (1 + slip))
@@ -148,7 +160,7 @@ def test_one_buy_step_by_hand(params):
     assert not bool(terminated) and not bool(truncated)
     assert int(info.executed_action) == Action.BUY_LARGE and not bool(info.invalid_action)
     # The new observation: the window moved one bar, the position is open.
-    np.testing.assert_array_equal(obs.technical, params.technical[s, t + 1 - 23: t + 2])
+    np.testing.assert_array_equal(obs.technical, params.market.technical[s, t + 1 - 23: t + 2])
     assert float(obs.position[4]) == 1.0
     assert float(obs.portfolio[1]) == pytest.approx(units * c_n / equity, rel=1e-5)
     assert bool(obs.action_mask[Action.BUY_LARGE]) and bool(obs.action_mask[Action.SELL_ALL])  # 9 + 9 < 30 %
@@ -158,7 +170,7 @@ def test_one_buy_step_by_hand(params):
 def test_stop_loss_overrides_the_agent_and_closes_the_trade(params):
     env = TradingEnv()
     s, t = 0, 450
-    close = float(params.close[s, t])
+    close = float(params.market.close[s, t])
     entry = close / 0.9  # 10 % under water, stop loss at 5 %
     state = state_at(params, s, t, units=100.0, cash=100_000.0 - 100 * entry, entry_price=entry,
                      hold_time=7, trade_basis=100 * entry)
@@ -186,18 +198,18 @@ def test_invalid_action_is_carried_out_as_hold(params):
 def test_horizon_and_end_of_data_truncate_and_auto_reset(params):
     env = TradingEnv()
     step = jax.jit(env.step)
-    horizon = int(params.horizon)
+    horizon = int(params.rules.horizon)
     state = state_at(params, 0, 450, steps=horizon - 1)
     obs, nxt, _, terminated, truncated, info = step(jax.random.key(1), state, Action.HOLD, params)
     assert bool(truncated) and not bool(terminated)
     assert int(nxt.steps) == 0  # a fresh episode
     final = info.final_observation
-    np.testing.assert_array_equal(final.technical, params.technical[0, 451 - 23: 452])
+    np.testing.assert_array_equal(final.technical, params.market.technical[0, 451 - 23: 452])
     # The returned observation is the fresh episode's.
     np.testing.assert_array_equal(obs.technical, env.observe(nxt, params).technical)
-    last = int(np.asarray(params.start_bar)[np.asarray(params.start_symbol) == 0].max())
+    last = int(np.asarray(params.starts.bar)[np.asarray(params.starts.symbol) == 0].max())
     _, nxt, _, terminated, truncated, _ = env.step_env(jax.random.key(1), state_at(params, 0, last), 0, params)
-    assert bool(truncated) and int(nxt.bar) == last + 1 == params.close.shape[1] - 1
+    assert bool(truncated) and int(nxt.bar) == last + 1 == params.market.close.shape[1] - 1
 
 
 def test_drawdown_limit_terminates_without_truncation(params):
@@ -238,12 +250,11 @@ def test_reward_fn_is_injected_and_params_sweep_with_vmap(market, params):
     state = state_at(params, 1, 400)
     _, _, reward, _, _, info = env.step_env(jax.random.key(0), state, Action.BUY_MEDIUM, params)
     assert float(reward) == pytest.approx(0.40 * float(info.reward_components.pnl), rel=1e-6)
-    # Costs are traced: one compiled step, vmapped over commission rates.
-    batch = jax.tree.map(lambda x: jnp.stack([x] * 3), params).replace(
-        commission_bps=jnp.array([0.0, 10.0, 50.0]))
-    axes = jax.tree.map(lambda _: 0, batch)
+    # Rules are traced: one compiled step, vmapped over commission rates (only the rules get an axis).
+    rules = jax.tree.map(lambda x: jnp.stack([x] * 3), params.rules)
+    batch = params.replace(rules=rules.replace(commission_bps=jnp.array([0.0, 10.0, 50.0])))
     costs = jax.vmap(lambda p: env.step_env(jax.random.key(0), state, Action.BUY_MEDIUM, p)[5].cost,
-                     in_axes=(axes,))(batch)
+                     in_axes=(params_axes(params, rules=0),))(batch)
     assert 0 < float(costs[0]) < float(costs[1]) < float(costs[2])
 
 

@@ -102,7 +102,7 @@ def test_rollouts_stay_finite_solvent_and_respect_masks(seed, scale, vol, crash_
     assert (info.cost >= 0).all()
     state = out["state"]
     assert (state.cash >= 0).all() and (state.units >= 0).all()
-    close = np.asarray(params.close)[state.symbol, state.bar]
+    close = np.asarray(params.market.close)[state.symbol, state.bar]
     np.testing.assert_allclose(state.equity, state.cash + state.units * close, rtol=2e-5,
                                atol=1e-6 * cfg.initial_cash)
     assert (state.equity > 0).all()

@@ -62,7 +62,7 @@ def test_env_matches_reference_step_by_step(case, request):
     features = compute_features(data, FeatureConfig(norm_window=60 if fixture == "small_market" else 252))
     params = make_params(data, features, cfg)
     if case in MARGIN_OVERRIDE:
-        params = params.replace(short_margin=jnp.float32(MARGIN_OVERRIDE[case]))
+        params = params.replace(rules=params.rules.replace(short_margin=jnp.float32(MARGIN_OVERRIDE[case])))
     env = TradingEnv(actions=cfg.actions)
     obs0, state0, out = random_rollout(env, params, jax.random.key(7), NUM_ENVS, NUM_STEPS)
     p = reference_params(params)

@@ -64,8 +64,8 @@ def test_literal_buy_and_hold_buys_the_cap_once_and_holds_to_the_end(setup):
     np.testing.assert_array_equal(held.steps, cash.steps)
     np.testing.assert_array_equal(held.start_bar, cash.start_bar)
     assert held.trades.sum() == 0 and not held.terminated.any()
-    close, open_ = np.asarray(params.close, np.float64), np.asarray(params.open, np.float64)
-    cap, c, s = float(params.max_position), 10e-4, 5e-4
+    close, open_ = np.asarray(params.market.close, np.float64), np.asarray(params.market.open, np.float64)
+    cap, c, s = float(params.rules.max_position), 10e-4, 5e-4
     for i in range(0, 128, 9):
         sym, t0, n = int(held.symbol[i]), int(held.start_bar[i]), int(held.steps[i])
         spend = cap * 100_000.0
@@ -84,7 +84,7 @@ def test_sma_crossover_reads_only_past_closes(setup):
     env, params = setup
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), 256), params)
     action = np.asarray(sma_crossover_policy(5, 20)(None, obs, state, params))
-    close = np.asarray(params.close)
+    close = np.asarray(params.market.close)
     for i in range(256):
         s, t = int(state.symbol[i]), int(state.bar[i])
         window = close[s, t - 19: t + 1]
@@ -98,8 +98,8 @@ def test_sma_crossover_reads_only_past_closes(setup):
 def test_walk_forward_runs_each_symbol_through_the_split(setup):
     env, params = setup
     r = walk_forward(env, params, cash_policy, jax.random.key(0))
-    sym, bar = np.asarray(params.start_symbol), np.asarray(params.start_bar)
-    next_ok = np.asarray(params.next_ok)
+    sym, bar = np.asarray(params.starts.symbol), np.asarray(params.starts.bar)
+    next_ok = np.asarray(params.market.next_ok)
     assert np.asarray(r.symbol).tolist() == sorted(set(sym.tolist()))
     for i, s in enumerate(np.asarray(r.symbol)):
         first = bar[sym == s].min()
@@ -125,11 +125,11 @@ def test_summaries_select_episodes_by_weight(setup):
     r = episodes(setup, random_policy, n=64)
     env, params = setup
     weight = np.asarray(r.symbol) == 0
-    part = summarize_episodes(r, params.bars_per_year, weight)
-    alone = summarize_episodes(jax.tree.map(lambda x: x[weight], r), params.bars_per_year)
+    part = summarize_episodes(r, params.rules.bars_per_year, weight)
+    alone = summarize_episodes(jax.tree.map(lambda x: x[weight], r), params.rules.bars_per_year)
     for k in part:
         assert float(part[k]) == pytest.approx(float(alone[k]), rel=1e-5, abs=1e-7), k
-    stats = summarize_episodes(r, params.bars_per_year)
+    stats = summarize_episodes(r, params.rules.bars_per_year)
     assert 0 < float(stats["exposure"]) < 0.3 and float(stats["turnover"]) > 0
     assert float(stats["avg_trade_bars"]) >= 1 and int(stats["episodes"]) == 64
     total_trades = float(np.sum(r.trades))

@@ -37,15 +37,15 @@ def params(small_market):
 
 def with_path(params, closes, opens):
     """Params whose symbol S has the given closes from bar T and opens from bar T + 1."""
-    close = params.close.at[S, T:T + len(closes)].set(jnp.asarray(closes, jnp.float32))
-    open_ = params.open.at[S, T + 1:T + 1 + len(opens)].set(jnp.asarray(opens, jnp.float32))
-    return params.replace(close=close, open=open_)
+    close = params.market.close.at[S, T:T + len(closes)].set(jnp.asarray(closes, jnp.float32))
+    open_ = params.market.open.at[S, T + 1:T + 1 + len(opens)].set(jnp.asarray(opens, jnp.float32))
+    return params.replace(market=params.market.replace(close=close, open=open_))
 
 
 def short_book(params, units, entry, cash):
     state = initial_state(jnp.int32(S), jnp.int32(T), params)
     f = jnp.float32
-    equity = cash + units * float(params.close[S, T])
+    equity = cash + units * float(params.market.close[S, T])
     return state.replace(units=f(units), entry_price=f(entry), cash=f(cash), equity=f(equity), peak_equity=f(equity),
                          hold_time=jnp.int32(3), trade_basis=f(-units * entry))
 
@@ -133,7 +133,7 @@ def test_squeeze_triggers_the_buy_in(params):
     calm = with_path(params, [150.0, 150.0], [150.0])
     _, _, _, _, _, info = STEP(jax.random.key(0), short_book(calm, -1000.0, 100.0, 200_000.0), Action.HOLD, calm)
     assert int(info.exit_reason) == ExitReason.STOP_LOSS  # the 5 % stop still fires (-50 %)
-    off = calm.replace(stop_loss=jnp.float32(0.0))
+    off = calm.replace(rules=calm.rules.replace(stop_loss=jnp.float32(0.0)))
     _, _, _, _, _, info = STEP(jax.random.key(0), short_book(off, -1000.0, 100.0, 200_000.0), Action.HOLD, off)
     assert int(info.exit_reason) == ExitReason.NONE
 

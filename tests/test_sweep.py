@@ -65,6 +65,30 @@ def test_reward_weights_and_symbols_reach_each_run(tiny):
     np.testing.assert_allclose(reward[3] - reward[2], 0.4 * pnl[2], rtol=1e-3, atol=1e-7)
 
 
+def test_rules_sweep_like_reward_weights(tiny):
+    """A cost or a limit is a sweep setting: each run's params carry its own value, one compiled step."""
+    import jax
+
+    from jaxtrade.env import Action, TradingEnv, make_params
+    from jaxtrade.experiment.sweep import _run_params
+
+    cfg, data, features = tiny
+    spec = SweepSpec(grid=(parse_setting("env.commission_bps=0,50"), parse_setting("env.max_hold=5,20")))
+    runs = sweep_runs(cfg, spec, data.symbols)
+    assert [r["config"].env.max_hold for r in runs] == [5, 20, 5, 20]  # ints stay ints
+    params, axes = _run_params(make_params(data, features, cfg.env, window=cfg.window), runs, False)
+    np.testing.assert_array_equal(params.rules.commission_bps, [0, 0, 50, 50])
+    np.testing.assert_array_equal(params.rules.max_hold, [5, 20, 5, 20])
+    assert params.market.close.ndim == 2  # the market is shared, not copied per run
+    env = TradingEnv(window=cfg.window)
+    _, state = env.reset(jax.random.key(0), jax.tree.map(lambda x, a: x if a is None else x[0], params, axes))
+    cost = jax.vmap(lambda p: env.step_env(jax.random.key(0), state, Action.BUY_LARGE, p)[5].cost,
+                    in_axes=(axes,))(params)
+    assert float(cost[0]) < float(cost[2])
+    with pytest.raises(ConfigError, match="cannot be swept"):
+        SweepSpec(grid=(("env.horizon", (10.0,)),))
+
+
 def test_sweep_rejects_bad_settings(tiny):
     cfg, data, _ = tiny
     with pytest.raises(ConfigError, match="cannot be swept"):

@@ -37,11 +37,10 @@ from jaxtrade.env.actions import (
     largest_open,
     table_for,
 )
-from jaxtrade.env.config import EnvConfig, RewardWeights
+from jaxtrade.env.config import RULE_FIELDS, EnvConfig, RewardWeights, Rules, rules_from_config
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import StartGenerator, initial_state, uniform_start
 from jaxtrade.env.params import (
-    START_FIELDS,
     episode_starts,
     ewma_volatility,
     make_params,
@@ -72,14 +71,16 @@ from jaxtrade.env.types import (
     SIDE,
     EnvParams,
     EnvState,
+    Market,
     Observation,
+    Starts,
     StepInfo,
 )
 
 __all__ = [
     "ACTION_SIDE", "BUY_FRACTION", "LONG_ONLY", "LONG_SHORT", "NUM_ACTIONS", "PORTFOLIO_FEATURES",
-    "POSITION_FEATURES", "REGISTRY", "REWARD_COMPONENTS", "SELL_FRACTION", "SIDE", "START_FIELDS", "Action",
-    "ActionSpec", "ActionTable", "Book", "Component", "Costs", "EnvConfig", "EnvParams", "EnvState", "ExitReason",
+    "POSITION_FEATURES", "REGISTRY", "REWARD_COMPONENTS", "SELL_FRACTION", "SIDE", "Action",
+    "ActionSpec", "ActionTable", "Book", "Market", "RULE_FIELDS", "Rules", "Starts", "rules_from_config", "Component", "Costs", "EnvConfig", "EnvParams", "EnvState", "ExitReason",
     "Fill", "Observation", "Order", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "ShortAction",
     "StartGenerator", "StepInfo", "StepOutcome", "TradingEnv", "action_mask", "action_table", "borrow_fee", "buy",
     "close_all", "cover", "decide", "decode_action", "episode_starts", "ewma_volatility", "execute", "forced_exit", "greedy_action",

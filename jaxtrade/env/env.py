@@ -47,7 +47,7 @@ class Trade(NamedTuple):
 
 def costs(params: EnvParams) -> Costs:
     """The params' trading and holding costs."""
-    return Costs(params.commission_bps, params.slippage_bps, params.borrow_bps, params.bars_per_year)
+    return Costs(params.rules.commission_bps, params.rules.slippage_bps, params.rules.borrow_bps, params.rules.bars_per_year)
 
 
 def book(state: EnvState) -> Book:
@@ -58,11 +58,11 @@ def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: En
                 table: ActionTable) -> Decision:
     """Validate `action` against the mask, let the risk rules override it, and decode the order."""
     action = jnp.asarray(action, jnp.int32)
-    mask = action_mask(state.units, state.cash, close, params.max_position, table)
+    mask = action_mask(state.units, state.cash, close, params.rules.max_position, table)
     valid = (action >= 0) & (action < table.num_actions) & mask[jnp.clip(action, 0, table.num_actions - 1)]
-    exit_reason = forced_exit(state.units, state.entry_price, close, state.hold_time, params.stop_loss,
-                              params.take_profit, params.max_hold, state.cash + state.units * close,
-                              params.short_margin)
+    exit_reason = forced_exit(state.units, state.entry_price, close, state.hold_time, params.rules.stop_loss,
+                              params.rules.take_profit, params.rules.max_hold, state.cash + state.units * close,
+                              params.rules.short_margin)
     executed = jnp.where(valid, action, 0)
     executed = jnp.where(exit_reason != ExitReason.NONE, close_all(state.units, table), executed)
     return Decision(decide(executed, state.equity, table), executed, valid, exit_reason)
@@ -105,10 +105,10 @@ def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Ar
 
 def episode_end(state: EnvState, params: EnvParams) -> tuple[jax.Array, jax.Array]:
     """(terminated, truncated) after a step that led to `state`."""
-    ruined = (params.ruin > 0) & (state.equity <= params.ruin * params.initial_cash)
-    drawdown_hit = (params.max_drawdown > 0) & (1.0 - state.equity / state.peak_equity >= params.max_drawdown)
+    ruined = (params.rules.ruin > 0) & (state.equity <= params.rules.ruin * params.rules.initial_cash)
+    drawdown_hit = (params.rules.max_drawdown > 0) & (1.0 - state.equity / state.peak_equity >= params.rules.max_drawdown)
     terminated = ruined | drawdown_hit
-    truncated = ~terminated & ((state.steps >= params.horizon) | ~params.next_ok[state.symbol, state.bar])
+    truncated = ~terminated & ((state.steps >= params.rules.horizon) | ~params.market.next_ok[state.symbol, state.bar])
     return terminated, truncated
 
 
@@ -160,8 +160,8 @@ class TradingEnv:
 
     def observation_shapes(self, params: EnvParams) -> dict[str, tuple]:
         """Shape of each observation field under `params`."""
-        return observation_shapes(self.window, params.technical.shape[-1], params.regime.shape[-1],
-                                  params.aux.shape[-1], self.num_actions)
+        return observation_shapes(self.window, params.market.technical.shape[-1], params.market.regime.shape[-1],
+                                  params.market.aux.shape[-1], self.num_actions)
 
     def reset(self, key: jax.Array, params: EnvParams) -> tuple[Observation, EnvState]:
         """Start an episode at a start drawn by the injected generator."""
@@ -171,37 +171,37 @@ class TradingEnv:
     def observe(self, state: EnvState, params: EnvParams) -> Observation:
         """The agent's view of `state` at its decision bar's close."""
         s, t, W = state.symbol, state.bar, self.window
-        F = params.technical.shape[-1]
-        technical = lax.dynamic_slice(params.technical, (s, t - W + 1, 0), (1, W, F))[0]
-        close = params.close[s, t]
+        F = params.market.technical.shape[-1]
+        technical = lax.dynamic_slice(params.market.technical, (s, t - W + 1, 0), (1, W, F))[0]
+        close = params.market.close[s, t]
         equity, units, entry = state.equity, state.units, state.entry_price
         value = units * close
         side = jnp.sign(units)
         position = jnp.stack([
             side * safe_div(close, entry, 1.0) - side,
-            safe_div(jnp.abs(value), params.max_position * equity),
+            safe_div(jnp.abs(value), params.rules.max_position * equity),
             safe_div(units * (close - entry), equity),
             jnp.log1p(state.hold_time.astype(jnp.float32)),
             side,
         ])
         trades = state.trades.astype(jnp.float32)
         portfolio = jnp.stack([
-            (equity - params.initial_cash) / params.initial_cash,
+            (equity - params.rules.initial_cash) / params.rules.initial_cash,
             safe_div(value, equity),
-            jnp.clip(running_sharpe(state.returns, params.bars_per_year), -STAT_CLIP, STAT_CLIP),
-            jnp.clip(running_sortino(state.returns, params.bars_per_year), -STAT_CLIP, STAT_CLIP),
-            state.realised_pnl / params.initial_cash,
+            jnp.clip(running_sharpe(state.returns, params.rules.bars_per_year), -STAT_CLIP, STAT_CLIP),
+            jnp.clip(running_sortino(state.returns, params.rules.bars_per_year), -STAT_CLIP, STAT_CLIP),
+            state.realised_pnl / params.rules.initial_cash,
             jnp.log1p(trades),
             jnp.log1p(safe_div(state.trade_bars.astype(jnp.float32), trades)),
             safe_div(state.wins.astype(jnp.float32), trades),
         ])
         return Observation(
             technical=technical,
-            aux=params.aux[s, t],
+            aux=params.market.aux[s, t],
             position=position.astype(jnp.float32),
             portfolio=portfolio.astype(jnp.float32),
-            regime=params.regime[s, t],
-            action_mask=action_mask(units, state.cash, close, params.max_position, self.actions),
+            regime=params.market.regime[s, t],
+            action_mask=action_mask(units, state.cash, close, params.rules.max_position, self.actions),
         )
 
     def step_env(
@@ -220,7 +220,7 @@ class TradingEnv:
         """
         del key
         s, t, nb = state.symbol, state.bar, state.bar + 1
-        close_t, open_n, close_n = params.close[s, t], params.open[s, nb], params.close[s, nb]
+        close_t, open_n, close_n = params.market.close[s, t], params.market.open[s, nb], params.market.close[s, nb]
 
         decision = decide_step(state, action, close_t, params, self.actions)
         fill = execute(book(state), decision.order, open_n, costs(params))
@@ -243,7 +243,7 @@ class TradingEnv:
             value_after=value_after,
             exposure=safe_div(value_after, next_state.equity),
             drawdown_after=1.0 - next_state.equity / next_state.peak_equity,
-            volatility=params.volatility[s, t],
+            volatility=params.market.volatility[s, t],
             holding=fill.units != 0,
             idle=(state.units == 0) & (fill.units == 0) & (decision.executed == 0),
         )
@@ -253,7 +253,7 @@ class TradingEnv:
             reward_components=components,
             equity=next_state.equity,
             step_return=step_return,
-            episode_return=(next_state.equity - params.initial_cash) / params.initial_cash,
+            episode_return=(next_state.equity - params.rules.initial_cash) / params.rules.initial_cash,
             drawdown=outcome.drawdown_after,
             cost=fill.cost,
             borrow=borrow,

@@ -19,7 +19,7 @@ def initial_state(symbol: jax.Array, bar: jax.Array, params: EnvParams) -> EnvSt
     """A flat book holding the initial cash, about to decide at bar `bar` of `symbol`."""
     zf = jnp.zeros((), jnp.float32)
     zi = jnp.zeros((), jnp.int32)
-    cash = params.initial_cash.astype(jnp.float32)
+    cash = params.rules.initial_cash.astype(jnp.float32)
     return EnvState(
         symbol=jnp.asarray(symbol, jnp.int32),
         bar=jnp.asarray(bar, jnp.int32),
@@ -51,7 +51,7 @@ class StartGenerator(Protocol):
 
 def uniform_start(key: jax.Array, params: EnvParams) -> EnvState:
     """A start drawn uniformly from every valid (symbol, bar) of the split."""
-    i = jax.random.randint(key, (), 0, params.start_count)
-    return initial_state(params.start_symbol[i], params.start_bar[i], params)
+    i = jax.random.randint(key, (), 0, params.starts.count)
+    return initial_state(params.starts.symbol[i], params.starts.bar[i], params)
 
 

@@ -14,15 +14,13 @@ the split.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxtrade.data.types import CLOSE, OPEN, MarketData
-from jaxtrade.env.config import EnvConfig
-from jaxtrade.env.types import EnvParams
+from jaxtrade.env.config import EnvConfig, rules_from_config
+from jaxtrade.env.types import EnvParams, Market, Starts
 from jaxtrade.errors import ConfigError, DataError
 from jaxtrade.features.pipeline import Features
 from jaxtrade.features.rolling import ema
@@ -109,9 +107,8 @@ def make_params(
     nxt = np.zeros_like(ready)
     nxt[:, :-1] = ready[:, 1:]
     nxt &= (np.arange(T) + 1 < end)[None, :]
-    bars_per_year = cfg.bars_per_year or data.bars_per_year()
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
-    return EnvParams(
+    market = Market(
         technical=f32(features.technical),
         regime=f32(features.regime),
         aux=f32(data.aux),
@@ -119,38 +116,22 @@ def make_params(
         close=f32(data.prices[..., CLOSE]),
         volatility=ewma_volatility(data.prices[..., CLOSE], cfg.vol_halflife),
         next_ok=jnp.asarray(nxt),
-        start_symbol=jnp.asarray(start_symbol),
-        start_bar=jnp.asarray(start_bar),
-        start_count=jnp.asarray(start_symbol.size, jnp.int32),
-        horizon=jnp.asarray(cfg.horizon, jnp.int32),
-        initial_cash=f32(cfg.initial_cash),
-        commission_bps=f32(cfg.commission_bps),
-        slippage_bps=f32(cfg.slippage_bps),
-        max_position=f32(cfg.max_position),
-        stop_loss=f32(cfg.stop_loss),
-        take_profit=f32(cfg.take_profit),
-        max_hold=jnp.asarray(cfg.max_hold, jnp.int32),
-        max_drawdown=f32(cfg.max_drawdown),
-        ruin=f32(cfg.ruin),
-        borrow_bps=f32(cfg.borrow_bps),
-        short_margin=f32(cfg.short_margin),
-        hurdle_rate=f32(cfg.hurdle_rate),
-        drawdown_free=f32(cfg.drawdown_free),
-        bars_per_year=f32(bars_per_year),
-        reward_weights=f32(cfg.reward.as_tuple()),
     )
+    starts = Starts(symbol=jnp.asarray(start_symbol), bar=jnp.asarray(start_bar),
+                    count=jnp.asarray(start_symbol.size, jnp.int32))
+    rules = rules_from_config(cfg, cfg.bars_per_year or data.bars_per_year())
+    return EnvParams(market=market, starts=starts, rules=rules, reward_weights=f32(cfg.reward.as_tuple()))
 
 
-START_FIELDS = ("start_symbol", "start_bar", "start_count")
+def params_axes(params: EnvParams, market=None, starts=None, rules=None, reward_weights=None) -> EnvParams:
+    """The `vmap` in_axes tree for `params`: each group's axis (0 for a leading batch axis, None shared).
 
-
-def params_axes(params: EnvParams, batched: tuple[str, ...] | list[str]) -> EnvParams:
-    """The `vmap` in_axes tree for params whose `batched` fields carry a leading axis (0) and the rest none."""
-    names = [f.name for f in dataclasses.fields(params)]
-    unknown = set(batched) - set(names)
-    if unknown:
-        raise ConfigError(f"unknown EnvParams fields {sorted(unknown)}")
-    return params.replace(**{n: (0 if n in batched else None) for n in names})
+    E.g. `params_axes(params, starts=0)` for per-symbol start tables (`symbol_params`),
+    `params_axes(params, rules=0, reward_weights=0)` for a sweep over costs, limits and weights.
+    """
+    axis = lambda tree, a: jax.tree.map(lambda _: a, tree)  # noqa: E731
+    return EnvParams(market=axis(params.market, market), starts=axis(params.starts, starts),
+                     rules=axis(params.rules, rules), reward_weights=reward_weights)
 
 
 def select_starts(params: EnvParams, keep: np.ndarray, length: int | None = None) -> EnvParams:
@@ -180,25 +161,21 @@ def select_starts(params: EnvParams, keep: np.ndarray, length: int | None = None
     if length < idx.size:
         raise ConfigError(f"length: {length} is below the {idx.size} selected starts")
     table = idx[np.arange(length) % idx.size]
-    return params.replace(start_symbol=params.start_symbol[table], start_bar=params.start_bar[table],
-                          start_count=jnp.asarray(idx.size, jnp.int32))
+    return params.replace(starts=Starts(symbol=params.starts.symbol[table], bar=params.starts.bar[table],
+                                        count=jnp.asarray(idx.size, jnp.int32)))
 
 
 def symbol_params(params: EnvParams, symbols: list[int] | range) -> EnvParams:
     """One params per symbol, stacked (leading axis S'): each symbol's episodes start only on that symbol.
 
     Returns:
-      `EnvParams` whose `START_FIELDS` have a leading symbol axis; every other
-      field is shared. Vmap with `in_axes=params_axes(params, START_FIELDS)`.
+      `EnvParams` whose `starts` have a leading symbol axis; every other
+      field is shared. Vmap with `in_axes=params_axes(params, starts=0)`.
     """
-    sym = np.asarray(params.start_symbol)[: params.num_starts]
+    sym = np.asarray(params.starts.symbol)[: params.num_starts]
     counts = [int(np.sum(sym == s)) for s in symbols]
     for s, c in zip(symbols, counts, strict=True):
         if c == 0:
             raise DataError(f"symbol {s} has no episode start in these params")
-    each = [select_starts(params, sym == s, max(counts)) for s in symbols]
-    stack = lambda *x: jnp.stack(x)  # noqa: E731
-    return params.replace(start_symbol=stack(*(p.start_symbol for p in each)),
-                          start_bar=stack(*(p.start_bar for p in each)),
-                          start_count=stack(*(p.start_count for p in each)))
-
+    each = [select_starts(params, sym == s, max(counts)).starts for s in symbols]
+    return params.replace(starts=jax.tree.map(lambda *x: jnp.stack(x), *each))

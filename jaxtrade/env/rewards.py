@@ -49,14 +49,16 @@ new tick of loss charged, never given back) made cash optimal.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 
 from jaxtrade.env.accounting import BPS
-from jaxtrade.env.types import EnvParams
 from jaxtrade.numeric import safe_div
+
+if TYPE_CHECKING:
+    from jaxtrade.env.types import EnvParams
 
 
 class StepOutcome(NamedTuple):
@@ -75,7 +77,7 @@ class StepOutcome(NamedTuple):
     idle: jax.Array  # () bool: flat before and after, and no order was placed
 
 
-ComponentFn = Callable[[StepOutcome, EnvParams], jax.Array]
+ComponentFn = Callable[[StepOutcome, "EnvParams"], jax.Array]
 
 
 class Component(NamedTuple):
@@ -88,7 +90,7 @@ class Component(NamedTuple):
 
 def exit_cost_rate(params: EnvParams) -> jax.Array:
     """Share of a position's value lost to commission and slippage when it is sold: 1 - (1-s)(1-c)."""
-    s, c = params.slippage_bps * BPS, params.commission_bps * BPS
+    s, c = params.rules.slippage_bps * BPS, params.rules.commission_bps * BPS
     return s + c - s * c  # not 1 - (1-s)(1-c), which cancels in float32
 
 
@@ -101,7 +103,7 @@ def cost(o: StepOutcome, params: EnvParams) -> jax.Array:
 
 
 def time_efficiency(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * jnp.abs(o.exposure) * safe_div(params.hurdle_rate, params.bars_per_year)
+    return -100.0 * jnp.abs(o.exposure) * safe_div(params.rules.hurdle_rate, params.rules.bars_per_year)
 
 
 def sharpe(o: StepOutcome, params: EnvParams) -> jax.Array:
@@ -109,11 +111,11 @@ def sharpe(o: StepOutcome, params: EnvParams) -> jax.Array:
 
 
 def drawdown(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * safe_div(jnp.maximum(o.drawdown_after - params.drawdown_free, 0.0), params.bars_per_year)
+    return -100.0 * safe_div(jnp.maximum(o.drawdown_after - params.rules.drawdown_free, 0.0), params.rules.bars_per_year)
 
 
 def sizing(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * safe_div(jnp.maximum(jnp.abs(o.exposure) - params.max_position, 0.0), params.bars_per_year)
+    return -100.0 * safe_div(jnp.maximum(jnp.abs(o.exposure) - params.rules.max_position, 0.0), params.rules.bars_per_year)
 
 
 def hold(o: StepOutcome, params: EnvParams) -> jax.Array:

@@ -1,6 +1,7 @@
-"""Typed containers of the trading environment: `EnvParams`, `EnvState`, `Observation`.
+"""Typed containers of the trading environment: `EnvParams` (`Market`, `Starts`, `Rules`), `EnvState`,
+`Observation`, `StepInfo`.
 
-All three are `flax.struct` dataclasses (frozen pytrees). Market data and
+All are `flax.struct` dataclasses (frozen pytrees). Market data and
 features travel inside `EnvParams` as device arrays, so one compiled `step`
 serves any dataset of the same shape, and `vmap(..., in_axes=None)` shares them
 across environments without copies. Shapes: S symbols, T bars, N episode starts.
@@ -14,6 +15,7 @@ import jax
 from flax import struct
 
 from jaxtrade.env.actions import NUM_ACTIONS
+from jaxtrade.env.config import Rules
 from jaxtrade.env.stats import RunningStats
 
 if TYPE_CHECKING:
@@ -42,8 +44,8 @@ SIDE = POSITION_FEATURES.index("side")  # position[..., SIDE] is the book's side
 
 
 @struct.dataclass
-class EnvParams:
-    """Everything the step reads and never changes: market arrays, costs, limits, reward weights."""
+class Market:
+    """The market arrays of a split: S symbols x T bars."""
 
     technical: jax.Array  # (S, T, 23) float32 normalised technical features
     regime: jax.Array  # (S, T, 10) float32 regime indicators
@@ -52,30 +54,34 @@ class EnvParams:
     close: jax.Array  # (S, T) float32 bar close (marking and decision price)
     volatility: jax.Array  # (S, T) float32 per-bar volatility of log returns up to bar t (EWMA)
     next_ok: jax.Array  # (S, T) bool: bar t+1 is ready and inside the split, so a step from t is possible
-    start_symbol: jax.Array  # (N,) int32 symbol of each valid episode start
-    start_bar: jax.Array  # (N,) int32 decision bar of each valid episode start
-    start_count: jax.Array  # () int32 starts in use: entries [0, start_count) of the table (the rest pads)
-    horizon: jax.Array  # () int32 steps before truncation
-    initial_cash: jax.Array  # () float32
-    commission_bps: jax.Array  # () float32
-    slippage_bps: jax.Array  # () float32
-    max_position: jax.Array  # () float32 cap on |position value| / equity
-    stop_loss: jax.Array  # () float32, 0 = off
-    take_profit: jax.Array  # () float32, 0 = off
-    max_hold: jax.Array  # () int32 bars, 0 = off
-    max_drawdown: jax.Array  # () float32, 0 = off
-    ruin: jax.Array  # () float32 fraction of initial cash, 0 = off
-    borrow_bps: jax.Array  # () float32 annual fee on a short position's value, basis points
-    short_margin: jax.Array  # () float32 maintenance margin of a short (equity / short value), 0 = off
-    hurdle_rate: jax.Array  # () float32 annual rate a held position pays in the time_efficiency reward
-    drawdown_free: jax.Array  # () float32 drawdown the drawdown reward lets pass
-    bars_per_year: jax.Array  # () float32 annualisation of observed Sharpe/Sortino
-    reward_weights: jax.Array  # (7,) float32 in REWARD_COMPONENTS order
+
+
+@struct.dataclass
+class Starts:
+    """The table of valid episode starts (padded to a fixed length so tables stack)."""
+
+    symbol: jax.Array  # (N,) int32 symbol of each start
+    bar: jax.Array  # (N,) int32 decision bar of each start
+    count: jax.Array  # () int32 starts in use: entries [0, count) of the table (the rest pads)
+
+
+@struct.dataclass
+class EnvParams:
+    """Everything the step reads and never changes, grouped: market arrays, episode starts, rules, reward weights.
+
+    Every leaf is a device array, so any group (or leaf) takes a vmap axis: `params_axes(params,
+    starts=0, rules=0)` sweeps start tables and costs or limits like reward weights.
+    """
+
+    market: Market
+    starts: Starts
+    rules: Rules  # costs, limits, horizon, reward rates: one () array per numeric `EnvConfig` field
+    reward_weights: jax.Array  # (C,) float32 in REWARD_COMPONENTS order
 
     @property
     def num_starts(self) -> int:
         """Episode starts in use (host only)."""
-        return int(self.start_count)
+        return int(self.starts.count)
 
 
 @struct.dataclass

@@ -26,8 +26,8 @@ from jaxtrade.evaluate.rollout import ActFn, go_flat, go_long, run_policies
 def next_bar_oracle(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
     """Long (as large as allowed) when the next bar closes above its open, else flat. Reads the future."""
     nb = state.bar + 1
-    last = params.close.shape[1] - 1
-    up = params.close[state.symbol, jnp.minimum(nb, last)] > params.open[state.symbol, jnp.minimum(nb, last)]
+    last = params.market.close.shape[1] - 1
+    up = params.market.close[state.symbol, jnp.minimum(nb, last)] > params.market.open[state.symbol, jnp.minimum(nb, last)]
     return jnp.where(up, go_long(obs.action_mask), go_flat(obs))
 
 

@@ -94,12 +94,12 @@ def backtest(env: TradingEnv, params: EnvParams, policies: dict[str, ActFn], key
 
     All policies run as one compiled rollout (`run_policies`).
     """
-    bars_per_year = float(params.bars_per_year)
+    bars_per_year = float(params.rules.bars_per_year)
 
     @jax.jit
     def run(params, key):
         r = run_policies(env, params, list(policies.values()), key, episodes, horizon, hold=True)
-        return jax.vmap(summarize_episodes, in_axes=(0, None))(r, params.bars_per_year)
+        return jax.vmap(summarize_episodes, in_axes=(0, None))(r, params.rules.bars_per_year)
 
     stats = jax.tree.map(np.asarray, run(params, key))
     return [_row(name, {k: v[i] for k, v in stats.items()}, bars_per_year=bars_per_year)
@@ -118,7 +118,7 @@ def walk_forward_backtest(env: TradingEnv, params: EnvParams, policies: dict[str
     r = walk_forward_policies(env, params, list(policies.values()), key, hold=True)
     per_symbol = jax.vmap(summarize_episodes, in_axes=(None, None, 0))  # one weight row per symbol
     stats = jax.jit(jax.vmap(per_symbol, in_axes=(0, None, None)))(
-        r, params.bars_per_year, jnp.eye(r.symbol.shape[1]))  # (P, S) per statistic
+        r, params.rules.bars_per_year, jnp.eye(r.symbol.shape[1]))  # (P, S) per statistic
     stats = {k: np.asarray(v) for k, v in stats.items() if k not in ("episodes", "std_return", "winning_episodes")}
     rows, results = [], {}
     for j, name in enumerate([*policies, HOLD]):

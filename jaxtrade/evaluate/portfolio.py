@@ -42,7 +42,7 @@ def allocation_input(obs: Observation, state: EnvState, params: EnvParams, probs
                      proposed: jax.Array) -> AllocationInput:
     """The master's view of S lockstep accounts (one per symbol)."""
     total = state.equity.sum()
-    close = params.close[state.symbol, state.bar]
+    close = params.market.close[state.symbol, state.bar]
     return AllocationInput(probs=probs, values=values, proposed=proposed, action_mask=obs.action_mask,
                            exposure=state.units * close / total, equity_share=state.equity / total)
 

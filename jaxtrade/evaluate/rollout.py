@@ -97,7 +97,7 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     return EpisodeResults(
         symbol=state.symbol,
         start_bar=first_bar,
-        total_return=(state.equity - params.initial_cash) / params.initial_cash,
+        total_return=(state.equity - params.rules.initial_cash) / params.rules.initial_cash,
         steps=state.steps,
         trades=state.trades,
         trade_bars=state.trade_bars,
@@ -121,7 +121,7 @@ def hold_episodes(params: EnvParams, state: EnvState, horizon: int) -> EpisodeRe
     commission (`accounting.buy`); the position is marked at every close and never
     sold: no forced exits and no drawdown or ruin termination (those are the env's
     rules for the agent, not part of buying and holding). The episode ends where an
-    env episode would be truncated: `params.horizon` (or `horizon`) steps, or no next bar in the split.
+    env episode would be truncated: `params.rules.horizon` (or `horizon`) steps, or no next bar in the split.
 
     Args:
       params: market data and costs.
@@ -132,29 +132,29 @@ def hold_episodes(params: EnvParams, state: EnvState, horizon: int) -> EpisodeRe
       `EpisodeResults` of the E episodes (no closed trades; the entry cost in total_cost).
     """
     s, t0 = state.symbol, state.bar
-    last = params.close.shape[1] - 1
-    open1 = params.open[s, jnp.minimum(t0 + 1, last)]
-    fill = buy(open1, params.max_position * state.cash, state.units, state.cash, state.entry_price,
-               params.commission_bps, params.slippage_bps)
+    last = params.market.close.shape[1] - 1
+    open1 = params.market.open[s, jnp.minimum(t0 + 1, last)]
+    fill = buy(open1, params.rules.max_position * state.cash, state.units, state.cash, state.entry_price,
+               params.rules.commission_bps, params.rules.slippage_bps)
 
     def body(carry, k):
         equity, prev_close, alive = carry
         t = jnp.minimum(t0 + k, last)
-        close = params.close[s, t]
+        close = params.market.close[s, t]
         # From the parts, as the env does: the first step moves open -> close and pays the entry cost.
         pnl = jnp.where(k == 1, fill.units * (close - open1) - fill.cost, fill.units * (close - prev_close))
         ret = jnp.where(alive, pnl / equity, 0.0)
         new_equity = jnp.where(alive, equity + pnl, equity)
         exposure = jnp.where(alive, fill.units * close / new_equity, 0.0)
-        ended = (k >= horizon) | (k >= params.horizon) | ~params.next_ok[s, t]
+        ended = (k >= horizon) | (k >= params.rules.horizon) | ~params.market.next_ok[s, t]
         return (new_equity, close, alive & ~ended), (ret, exposure, alive)
 
-    init = (state.equity, params.close[s, t0], jnp.ones_like(state.bar, bool))
+    init = (state.equity, params.market.close[s, t0], jnp.ones_like(state.bar, bool))
     (equity, _, _), (rets, exposure, took) = jax.lax.scan(body, init, jnp.arange(1, horizon + 1))
     zi = jnp.zeros_like(state.bar)
     zf = jnp.zeros_like(state.cash)
     return EpisodeResults(
-        symbol=s, start_bar=t0, total_return=(equity - params.initial_cash) / params.initial_cash,
+        symbol=s, start_bar=t0, total_return=(equity - params.rules.initial_cash) / params.rules.initial_cash,
         steps=took.sum(0).astype(jnp.int32), trades=zi, trade_bars=zi, wins=zi, gross_profit=zf, gross_loss=zf,
         total_cost=fill.cost, terminated=jnp.zeros_like(took[0]), step_returns=rets.T, exposure=exposure.T,
         turnover=fill.traded_units * open1 / state.equity, reward=zf,
@@ -218,7 +218,7 @@ def run_policies(env: TradingEnv, params: EnvParams, acts: Sequence[ActFn], key:
 def _walk_forward_starts(params: EnvParams, common_start: bool) -> tuple[np.ndarray, np.ndarray, int]:
     """Host-side: the symbols with a start, each one's first decision bar, and the longest run's steps."""
     n = params.num_starts
-    sym, bar = np.asarray(params.start_symbol)[:n], np.asarray(params.start_bar)[:n]
+    sym, bar = np.asarray(params.starts.symbol)[:n], np.asarray(params.starts.bar)[:n]
     symbols = np.unique(sym)
     first = np.array([bar[sym == s].min() for s in symbols], np.int32)
     if common_start:
@@ -237,7 +237,7 @@ def walk_forward_policies(env: TradingEnv, params: EnvParams, acts: Sequence[Act
     `hold`: literal buy-and-hold (`hold_episodes`) from the same starts as policy P+1.
     """
     symbols, first, horizon = _walk_forward_starts(params, common_start)
-    params = params.replace(horizon=jnp.asarray(horizon + 1, jnp.int32))
+    params = params.replace(rules=params.rules.replace(horizon=jnp.asarray(horizon + 1, jnp.int32)))
 
     @jax.jit
     def run(params, key):
@@ -301,7 +301,7 @@ def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
 
     def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
         def closes(s, t):  # the `slow` closes ending at the decision bar t
-            return jax.lax.dynamic_slice(params.close, (s, t - slow + 1), (1, slow))[0]
+            return jax.lax.dynamic_slice(params.market.close, (s, t - slow + 1), (1, slow))[0]
 
         window = jax.vmap(closes)(state.symbol, state.bar)
         up = window[:, -fast:].mean(-1) > window.mean(-1)

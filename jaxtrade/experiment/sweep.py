@@ -1,10 +1,12 @@
 """Sweeps: many training runs as one compiled program, then a validation backtest of each.
 
 A sweep is the product of symbols (one agent per symbol, or one shared agent),
-seeds and a grid of numeric settings: the PPO hyperparameters (`PPOHyperparams`)
-and the reward weights (`env.reward.*`). All of them are traced values, so the
+seeds and a grid of numeric settings: the PPO hyperparameters (`PPOHyperparams`),
+the reward weights (`env.reward.*`) and the env's rules (`env.commission_bps`,
+`env.max_position`, `env.stop_loss`, ...: every `Rules` field but the horizon,
+which sets the evaluation's static length). All of them are traced values, so the
 R runs are a `vmap` of `Trainer.run_chunk` over stacked keys, hyperparameters
-and env params (reward weights and, per symbol, start tables): one compilation,
+and env params (rules, reward weights and, per symbol, start tables): one compilation,
 every run on the device at once. Each trained agent is then backtested greedily
 on the validation split (its own symbol's starts for per-symbol runs).
 
@@ -24,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxtrade.config import Config
-from jaxtrade.env.params import START_FIELDS, params_axes, symbol_params
+from jaxtrade.env.config import RULE_FIELDS, rules_from_config
+from jaxtrade.env.params import params_axes, symbol_params
 from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import EnvParams
 from jaxtrade.errors import ConfigError
@@ -37,7 +40,8 @@ from jaxtrade.train.ppo import make_train
 
 HYPERPARAMS = tuple(f"ppo.{f.name}" for f in fields(PPOHyperparams))
 REWARD_WEIGHTS = tuple(f"env.reward.{name}" for name in REWARD_COMPONENTS)
-SWEEPABLE = HYPERPARAMS + REWARD_WEIGHTS
+RULES = tuple(f"env.{name}" for name in RULE_FIELDS if name != "horizon")  # costs, limits, reward rates
+SWEEPABLE = HYPERPARAMS + REWARD_WEIGHTS + RULES
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,10 @@ def _apply(cfg: Config, settings: dict[str, float]) -> Config:
     """cfg with the run's settings; the config classes validate every value (ConfigError names it)."""
     ppo = {k.split(".", 1)[1]: v for k, v in settings.items() if k.startswith("ppo.")}
     reward = {k.rsplit(".", 1)[1]: v for k, v in settings.items() if k.startswith("env.reward.")}
-    env = replace(cfg.env, reward=replace(cfg.env.reward, **reward)) if reward else cfg.env
+    rules = {k.split(".", 1)[1]: v for k, v in settings.items() if k in RULES}
+    int_rules = {f.name for f in fields(cfg.env) if f.type in ("int", int)}
+    rules = {k: int(v) if k in int_rules and float(v).is_integer() else v for k, v in rules.items()}
+    env = replace(cfg.env, reward=replace(cfg.env.reward, **reward), **rules)
     return replace(cfg, ppo=replace(cfg.ppo, **ppo), env=env)
 
 
@@ -96,17 +103,19 @@ def _stack(trees):
 
 
 def _run_params(params: EnvParams, runs: list[dict], per_symbol: bool) -> tuple[EnvParams, EnvParams]:
-    """Params with a leading run axis on the reward weights (and start tables per symbol), and their in_axes."""
-    batched = ["reward_weights"]
+    """Params with a leading run axis on the rules and reward weights (and start tables per symbol), and their
+    in_axes."""
+    bpy = float(params.rules.bars_per_year)  # resolved from the data when the config says 0
+    rules = [rules_from_config(r["config"].env, r["config"].env.bars_per_year or bpy) for r in runs]
     weights = jnp.asarray([r["config"].env.reward.as_tuple() for r in runs], jnp.float32)
-    out = params.replace(reward_weights=weights)
+    out = params.replace(rules=_stack(rules), reward_weights=weights)
+    starts = None
     if per_symbol:
         symbols = sorted({r["symbol"] for r in runs})
-        tables = symbol_params(params, symbols)
+        tables = symbol_params(params, symbols).starts
         row = jnp.asarray([symbols.index(r["symbol"]) for r in runs])
-        out = out.replace(**{f: getattr(tables, f)[row] for f in START_FIELDS})
-        batched += list(START_FIELDS)
-    return out, params_axes(params, batched)
+        out, starts = out.replace(starts=jax.tree.map(lambda x: x[row], tables)), 0
+    return out, params_axes(params, starts=starts, rules=0, reward_weights=0)
 
 
 def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
@@ -154,7 +163,7 @@ def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
     def evaluate(net_params, params, key):  # the greedy agent and literal buy-and-hold from the same starts
         act = agent_policy(network, net_params)
         r = run_policies(env, params, [act], key, episodes, cfg.env.horizon, hold=True)
-        return jax.vmap(summarize_episodes, in_axes=(0, None))(r, params.bars_per_year)
+        return jax.vmap(summarize_episodes, in_axes=(0, None))(r, params.rules.bars_per_year)
 
     stats = jax.jit(jax.vmap(evaluate, in_axes=(0, valid_axes, None)))(
         runner.train_state.params, valid_params, jax.random.key(1))

@@ -78,7 +78,7 @@ def env_summary(exp: Experiment, num_envs: int = 1024, log: Log = print) -> None
     """The env's episode starts and one horizon of a random masked policy in `num_envs` episodes."""
     cfg, data = exp.cfg, exp.data
     params = exp.params()
-    starts = np.bincount(np.asarray(params.start_symbol), minlength=data.num_symbols)
+    starts = np.bincount(np.asarray(params.starts.symbol), minlength=data.num_symbols)
     log(f"env: {params.num_starts} episode starts ("
         + ", ".join(f"{s} {n}" for s, n in zip(data.symbols, starts, strict=True))
         + f"), horizon {cfg.env.horizon}, costs {cfg.env.commission_bps:g}+{cfg.env.slippage_bps:g} bps, "
@@ -113,7 +113,7 @@ def portfolio_report(setup: Setup, exp: Experiment, params: EnvParams, net_param
     except DataError as exc:
         log(f"no portfolio backtest: {exc}")
         return []
-    bpy = float(params.bars_per_year)
+    bpy = float(params.rules.bars_per_year)
     rows = [portfolio_row(name, r, bpy) for name, r in results.items()]
     log(f"portfolio: all symbols in lockstep from bar {int(results['agents'].accounts.start_bar[0])}, equal cash "
         f"each; the master (rule-based ConfidenceAllocator) caps total exposure at {limit:.0%} of equity and "
