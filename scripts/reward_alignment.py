@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     features, _ = cached_features(data, cfg.features)
-    env = TradingEnv(window=cfg.window, actions=cfg.env.actions)
+    env = TradingEnv(actions=cfg.env.actions)
     splits = split_bars(cfg.split, data)
     e, h = cfg.env, cfg.env.horizon
     print(f"{args.config}: cap {e.max_position:.0%}, stop loss {e.stop_loss:g}, take profit {e.take_profit:g}, "

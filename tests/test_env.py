@@ -96,6 +96,14 @@ def test_rules_mirror_every_numeric_env_setting(market):
     assert rules.stop_loss.dtype == jnp.float32
 
 
+def test_window_is_set_once_in_the_params(market):
+    data, features = market
+    params = make_params(data, features, EnvConfig(horizon=5), window=10)
+    obs, _ = TradingEnv().reset(jax.random.key(0), params)
+    assert params.window == 10 and obs.technical.shape == (10, features.technical.shape[-1])
+    assert TradingEnv().observation_shapes(params)["technical"] == (10, features.technical.shape[-1])
+
+
 def test_reset_covers_every_start_uniformly(params):
     env = TradingEnv()
     n = 40 * params.num_starts

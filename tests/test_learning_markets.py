@@ -46,7 +46,7 @@ def measure() -> dict:
     features = compute_features(data, cfg.features)
     rows = sweep(Experiment(cfg, data, features), SweepSpec(seeds=(0, 1, 2)), episodes=512, log=None)
     params = make_params(data, features, cfg.env, window=cfg.window, bars=split_bars(cfg.split, data)["validation"])
-    random = backtest(TradingEnv(window=cfg.window, actions=cfg.env.actions), params, {"random": random_policy}, jax.random.key(1), 512,
+    random = backtest(TradingEnv(actions=cfg.env.actions), params, {"random": random_policy}, jax.random.key(1), 512,
                       cfg.env.horizon)[0]["sharpe"]
     return {"sharpe": [r["valid_sharpe"] for r in rows], "buy_and_hold": rows[0]["valid_buy_and_hold_sharpe"],
             "random": random}

@@ -45,7 +45,7 @@ def quickstart_rows(stocks):
     """Fixed policies on the quickstart's train and validation splits (its env, reward and features)."""
     cfg = load_config(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
     features = compute_features(stocks, cfg.features)
-    env = TradingEnv(window=cfg.window, actions=cfg.env.actions)
+    env = TradingEnv(actions=cfg.env.actions)
     policies = {"oracle": next_bar_oracle, "always_long": BASELINES["always_long"],
                 "half": target_exposure_policy(0.5), "sma": BASELINES["sma_crossover"],
                 "cash": BASELINES["cash"], "random": BASELINES["random"]}

@@ -80,7 +80,7 @@ def test_rules_sweep_like_reward_weights(tiny):
     np.testing.assert_array_equal(params.rules.commission_bps, [0, 0, 50, 50])
     np.testing.assert_array_equal(params.rules.max_hold, [5, 20, 5, 20])
     assert params.market.close.ndim == 2  # the market is shared, not copied per run
-    env = TradingEnv(window=cfg.window)
+    env = TradingEnv()
     _, state = env.reset(jax.random.key(0), jax.tree.map(lambda x, a: x if a is None else x[0], params, axes))
     cost = jax.vmap(lambda p: env.step_env(jax.random.key(0), state, Action.BUY_LARGE, p)[5].cost,
                     in_axes=(axes,))(params)

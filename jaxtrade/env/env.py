@@ -116,7 +116,7 @@ class TradingEnv:
     """Trading of one symbol per episode on real or synthetic bars, long-only or long-short.
 
     - Observation (`Observation`, at the close of decision bar t):
-        technical (W, 23) the feature window ending at t; aux (3) external model
+        technical (W, 23) the feature window ending at t (W = `params.window`); aux (3) external model
         probabilities; position (5) and portfolio (8) summaries (`POSITION_FEATURES`,
         `PORTFOLIO_FEATURES`); regime (10) indicators; action_mask (A) bool.
     - Action: Discrete(A) over the action table (`actions.LONG_ONLY`: HOLD, BUY
@@ -144,12 +144,10 @@ class TradingEnv:
 
     def __init__(
         self,
-        window: int = 24,
         reward_fn: RewardFn = shaped_reward,
         start_generator: StartGenerator = uniform_start,
         actions: ActionTable = LONG_ONLY,
     ):
-        self.window = window
         self.reward_fn = reward_fn
         self.start_generator = start_generator
         self.actions = actions
@@ -160,7 +158,7 @@ class TradingEnv:
 
     def observation_shapes(self, params: EnvParams) -> dict[str, tuple]:
         """Shape of each observation field under `params`."""
-        return observation_shapes(self.window, params.market.technical.shape[-1], params.market.regime.shape[-1],
+        return observation_shapes(params.window, params.market.technical.shape[-1], params.market.regime.shape[-1],
                                   params.market.aux.shape[-1], self.num_actions)
 
     def reset(self, key: jax.Array, params: EnvParams) -> tuple[Observation, EnvState]:
@@ -170,7 +168,7 @@ class TradingEnv:
 
     def observe(self, state: EnvState, params: EnvParams) -> Observation:
         """The agent's view of `state` at its decision bar's close."""
-        s, t, W = state.symbol, state.bar, self.window
+        s, t, W = state.symbol, state.bar, params.window
         F = params.market.technical.shape[-1]
         technical = lax.dynamic_slice(params.market.technical, (s, t - W + 1, 0), (1, W, F))[0]
         close = params.market.close[s, t]

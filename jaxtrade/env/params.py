@@ -79,7 +79,7 @@ def make_params(
       data: market data, S symbols x T bars.
       features: `compute_features(data, ...)` output.
       cfg: costs, limits, horizon and reward weights.
-      window: observation window (must match the env's).
+      window: bars per observation window (stored in the params; the env reads it there).
       bars: (first, end) bar indices of the split; None = all bars.
 
     Returns:
@@ -120,7 +120,8 @@ def make_params(
     starts = Starts(symbol=jnp.asarray(start_symbol), bar=jnp.asarray(start_bar),
                     count=jnp.asarray(start_symbol.size, jnp.int32))
     rules = rules_from_config(cfg, cfg.bars_per_year or data.bars_per_year())
-    return EnvParams(market=market, starts=starts, rules=rules, reward_weights=f32(cfg.reward.as_tuple()))
+    return EnvParams(market=market, starts=starts, rules=rules, reward_weights=f32(cfg.reward.as_tuple()),
+                     window=window)
 
 
 def params_axes(params: EnvParams, market=None, starts=None, rules=None, reward_weights=None) -> EnvParams:
@@ -131,7 +132,7 @@ def params_axes(params: EnvParams, market=None, starts=None, rules=None, reward_
     """
     axis = lambda tree, a: jax.tree.map(lambda _: a, tree)  # noqa: E731
     return EnvParams(market=axis(params.market, market), starts=axis(params.starts, starts),
-                     rules=axis(params.rules, rules), reward_weights=reward_weights)
+                     rules=axis(params.rules, rules), reward_weights=reward_weights, window=params.window)
 
 
 def select_starts(params: EnvParams, keep: np.ndarray, length: int | None = None) -> EnvParams:

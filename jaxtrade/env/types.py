@@ -77,6 +77,8 @@ class EnvParams:
     starts: Starts
     rules: Rules  # costs, limits, horizon, reward rates: one () array per numeric `EnvConfig` field
     reward_weights: jax.Array  # (C,) float32 in REWARD_COMPONENTS order
+    window: int = struct.field(pytree_node=False, default=24)  # bars per observation window (static): the
+    # starts were validated for it and the env reads it here, so it is set once, by `make_params`
 
     @property
     def num_starts(self) -> int:

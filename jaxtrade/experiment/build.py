@@ -39,7 +39,7 @@ class Experiment:
     env: TradingEnv = field(init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "env", TradingEnv(window=self.cfg.window, actions=self.cfg.env.actions))
+        object.__setattr__(self, "env", TradingEnv(actions=self.cfg.env.actions))
 
     @property
     def config_dict(self) -> dict:

@@ -89,7 +89,7 @@ def rolling_quantiles(
     """Exact rolling quantiles over the last `window` bars: (..., T) -> (len(qs), ..., T).
 
     Interpolates linearly like `numpy.quantile`. Instead of sorting every window
-    (O(T W log W), minutes on a CPU for 10 x 20 x 50,000 x 252), it keeps each
+    (O(T W log W)), it keeps each
     series' window sorted while sliding: delete the value that leaves, insert the
     one that arrives, O(W) vector work a bar. The time axis is cut into chunks of
     `chunk` bars (default: sized to the backend) that slide in parallel, each
@@ -143,8 +143,8 @@ def linear_recurrence(a: jax.Array, b: jax.Array, parallel: bool | None = None) 
     """y_t = a_t y_{t-1} + b_t along the last axis, with y_{-1} = 0.
 
     `parallel=True` uses `lax.associative_scan` (O(log T) depth: the fast choice on
-    GPUs and TPUs); False a sequential `lax.scan`, which on a CPU compiles about 8x
-    faster and runs about 2x faster. None picks by the default backend.
+    GPUs and TPUs); False a sequential `lax.scan`, which compiles and runs faster on
+    a CPU (figures in the README's benchmarks). None picks by the default backend.
     """
     if parallel is None:
         parallel = jax.default_backend() != "cpu"
