@@ -133,6 +133,11 @@ def test_execute_routes_each_order_to_its_fill():
         got = run(book, order, price, costs)
         for name, a, b in zip(want._fields, got, want, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=name)
+    long_only = jax.jit(execute, static_argnums=4)
+    for book, order, want in (cases[0], cases[1], cases[4]):  # the long-only program fills long orders alike
+        got = long_only(book, order, price, costs, False)
+        for name, a, b in zip(want._fields, got, want, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=name)
     held = run(long_book, Order(F32(0.0), F32(0.0)), price, costs)
     assert held.book == long_book and float(held.cost) == 0.0 and float(held.traded_units) == 0.0
 

@@ -81,6 +81,30 @@ def test_gating_keeps_buys_within_budget_and_reduces_symbols_over_it():
     assert int(gate_actions(held, jnp.zeros(4))[0]) == Action.SELL_ALL
 
 
+def test_gating_reads_the_long_short_table():
+    """With shorts the budget is on gross exposure: a short too large becomes the largest short that fits,
+    and a short over budget is covered, never sold."""
+    from jaxtrade.env import ShortAction
+
+    probs = np.zeros((3, 13), np.float32)
+    probs[:, ShortAction.SHORT_LARGE] = 1.0
+    mask = np.ones((3, 13), bool)
+    mask[:, 1:7] = False  # flat or short books: no long action
+    mask[[0, 1], ShortAction.ADD_TO_SHORT] = False
+    mask[[0, 1], ShortAction.COVER_PARTIAL] = mask[[0, 1], ShortAction.COVER_ALL] = False
+    x = inputs(probs, proposed=[ShortAction.SHORT_LARGE] * 3, exposure=[0.0, 0.0, -0.2], mask=mask,
+               share=[0.5, 0.5, 0.5])
+    budget = jnp.asarray([0.05, 0.02, 0.05])
+    action = np.asarray(gate_actions(x, budget))
+    assert action[0] == ShortAction.SHORT_LARGE  # 9 % x 0.5 = 4.5 % gross fits 5 %
+    assert action[1] == ShortAction.SHORT_SMALL  # only 1.25 % fits 2 %
+    assert action[2] == ShortAction.COVER_PARTIAL  # 20 % short against 5 %: cover half
+    assert int(gate_actions(x, jnp.zeros(3))[2]) == ShortAction.COVER_ALL
+    assert np.asarray(exposure_change(x))[2, ShortAction.COVER_ALL] == pytest.approx(0.2)
+    conviction = ConfidenceAllocator(total_limit=0.5).budgets(x)
+    assert (np.asarray(conviction) > 0).all()  # wanting a short position is conviction too
+
+
 def test_master_jits_and_vmaps_over_bars():
     master = ConfidenceAllocator(total_limit=0.4)
     probs = jax.nn.softmax(jax.random.normal(jax.random.key(0), (32, 5, 7)), -1)

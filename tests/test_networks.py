@@ -111,3 +111,27 @@ def test_actor_head_sizes_to_the_env_action_space():
     logits, value = net.apply(params, batch_obs(4, mask))
     assert logits.shape == (4, 13) and value.shape == (4,)
     assert (np.asarray(logits[:, 7:]) == MASKED_LOGIT).all()
+
+
+def test_a_new_torso_is_one_module_and_one_config_value():
+    import flax.linen as nn
+
+    from jaxtrade.agents import TORSOS, register_torso
+
+    @register_torso("mean_pool")
+    class MeanPool(nn.Module):
+        config: AgentConfig
+
+        @nn.compact
+        def __call__(self, obs):
+            return nn.Dense(8)(obs.technical.mean(axis=1))
+
+    try:
+        cfg = AgentConfig(kind="mean_pool")
+        net = ActorCritic(cfg)
+        logits, value = net.apply(net.init(jax.random.key(0), batch_obs(3)), batch_obs(3))
+        assert logits.shape == (3, 7) and value.shape == (3,)
+    finally:
+        TORSOS.pop("mean_pool")
+    with pytest.raises(ConfigError, match="agent.kind: 'mean_pool' is not one of"):
+        AgentConfig(kind="mean_pool")

@@ -1,7 +1,7 @@
 """Agents: the actor-critic (transformer or MLP torso) (shared across symbols), its categorical policy, and the master
 (portfolio) agent interface with a rule-based allocator."""
 
-from jaxtrade.agents.config import AgentConfig, TransformerConfig
+from jaxtrade.agents.config import TORSOS, AgentConfig, TransformerConfig, register_torso
 from jaxtrade.agents.master import (
     Allocation,
     AllocationInput,
@@ -26,5 +26,5 @@ from jaxtrade.agents.networks import (
 __all__ = [
     "Allocation", "AllocationInput", "ConfidenceAllocator", "MasterAgent", "exposure_change", "gate_actions",
     "MASKED_LOGIT", "ActorCritic", "AgentConfig", "MLPTorso", "ActorHead", "CriticHead", "EncoderBlock", "TransformerConfig",
-    "TransformerTorso", "count_params", "policy", "sinusoidal_positions",
+    "TORSOS", "TransformerTorso", "count_params", "policy", "register_torso", "sinusoidal_positions",
 ]

@@ -1,18 +1,29 @@
 """`AgentConfig`: the actor-critic's architecture (static: it fixes every parameter shape).
 
-`kind` picks the torso: "transformer" (the default, for accelerators) or "mlp"
-(a multi-layer perceptron over the flattened observation, small enough to train
-fast on a CPU). The actor and critic heads are the same for both.
+`kind` picks the torso from the `TORSOS` registry: "transformer" (the default, for
+accelerators) or "mlp" (a multi-layer perceptron over the flattened observation,
+small enough to train fast on a CPU). The actor and critic heads are the same for
+all. A new network is one module whose torso is decorated `@register_torso("name")`
+and `agent.kind: name` in the config.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jaxtrade.errors import ConfigError
 
 DTYPES = ("float32", "bfloat16")
-KINDS = ("transformer", "mlp")
+TORSOS: dict[str, Callable] = {}  # kind -> torso module class: (config, name=...) -> module(obs) -> (B, d)
+
+
+def register_torso(kind: str):
+    """Class decorator: make a torso module selectable as `agent.kind: <kind>`."""
+    def add(cls):
+        TORSOS[kind] = cls
+        return cls
+    return add
 
 
 @dataclass(frozen=True)
@@ -35,8 +46,9 @@ class AgentConfig:
                 raise ConfigError(f"agent.{name}: must be an integer >= 1, got {v!r}")
         if self.d_model % self.num_heads:
             raise ConfigError(f"agent.num_heads: {self.num_heads} does not divide d_model {self.d_model}")
-        if self.kind not in KINDS:
-            raise ConfigError(f"agent.kind: {self.kind!r} is not one of {list(KINDS)}")
+        if self.kind not in TORSOS:
+            raise ConfigError(f"agent.kind: {self.kind!r} is not one of {sorted(TORSOS)} (register a torso with "
+                              f"jaxtrade.agents.register_torso)")
         if not self.mlp_hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1
                                       for h in self.mlp_hidden):
             raise ConfigError(f"agent.mlp_hidden: must be a non-empty list of integers >= 1, got {self.mlp_hidden!r}")

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtrade.agents.config import AgentConfig, TransformerConfig
+from jaxtrade.agents.config import TORSOS, AgentConfig, TransformerConfig, register_torso
 from jaxtrade.env.actions import NUM_ACTIONS
 from jaxtrade.env.types import Observation
 
@@ -69,6 +69,7 @@ class EncoderBlock(nn.Module):
         return x + h
 
 
+@register_torso("transformer")
 class TransformerTorso(nn.Module):
     """Observation -> (B, d_model) embedding."""
 
@@ -94,6 +95,7 @@ class TransformerTorso(nn.Module):
         return nn.LayerNorm(dtype=dtype, name="final_norm")(x[:, 0]).astype(jnp.float32)
 
 
+@register_torso("mlp")
 class MLPTorso(nn.Module):
     """Observation -> (B, mlp_hidden[-1]) embedding: tanh MLP over the flattened window and summaries."""
 
@@ -107,9 +109,6 @@ class MLPTorso(nn.Module):
         for width in self.config.mlp_hidden:
             x = jnp.tanh(nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x))
         return x.astype(jnp.float32)
-
-
-TORSOS = {"transformer": TransformerTorso, "mlp": MLPTorso}
 
 
 class ActorHead(nn.Module):

@@ -184,7 +184,7 @@ def cover(
     return Fill(new_units, cash - paid, new_entry, bought, cost, bought * entry_price - paid)
 
 
-def execute(book: Book, order: Order, open_price: jax.Array, costs: Costs) -> Fill:
+def execute(book: Book, order: Order, open_price: jax.Array, costs: Costs, allow_short: bool = True) -> Fill:
     """Fill `order` against `book` at `open_price`: close a share of the position, or open on the order's side.
 
     Args:
@@ -192,20 +192,23 @@ def execute(book: Book, order: Order, open_price: jax.Array, costs: Costs) -> Fi
       order: `Order(value, close)`; a close takes precedence, value > 0 buys long, < 0 sells short.
       open_price: () fill bar's open, > 0.
       costs: commission and slippage (borrow is charged per bar by `borrow_fee`).
+      allow_short: static; False leaves the short and cover fills out of the program (a long-only book).
 
     Returns:
       `Fill`: the book after, units traded, cost and realised PnL (all unchanged / 0 for no order).
     """
-    args = (open_price,)
     rates = (costs.commission_bps, costs.slippage_bps)
-    closed = jax.tree.map(lambda lo, sh: jnp.where(book.units > 0, lo, sh),
-                          sell(*args, order.close, *book, *rates), cover(*args, order.close, *book, *rates))
-    long = buy(*args, order.value, *book, *rates)
-    shorted = short(*args, -order.value, *book, *rates)
+    closed = sell(open_price, order.close, *book, *rates)
+    opened = buy(open_price, order.value, *book, *rates)
+    if allow_short:
+        closed = jax.tree.map(lambda lo, sh: jnp.where(book.units > 0, lo, sh), closed,
+                              cover(open_price, order.close, *book, *rates))
+        opened = jax.tree.map(lambda lo, sh: jnp.where(order.value > 0, lo, sh), opened,
+                              short(open_price, -order.value, *book, *rates))
     zero = jnp.zeros_like(book.cash)
     unchanged = Fill(*book, zero, zero, zero)
-    pick = jnp.select([order.close > 0, order.value > 0, order.value < 0], [0, 1, 2], 3)
-    return jax.tree.map(lambda *f: jnp.stack(f)[pick], closed, long, shorted, unchanged)
+    return jax.tree.map(lambda c, o, u: jnp.where(order.close > 0, c, jnp.where(order.value != 0, o, u)),
+                        closed, opened, unchanged)
 
 
 def borrow_fee(units: jax.Array, price: jax.Array, costs: Costs) -> jax.Array:

@@ -221,7 +221,7 @@ class TradingEnv:
         close_t, open_n, close_n = params.market.close[s, t], params.market.open[s, nb], params.market.close[s, nb]
 
         decision = decide_step(state, action, close_t, params, self.actions)
-        fill = execute(book(state), decision.order, open_n, costs(params))
+        fill = execute(book(state), decision.order, open_n, costs(params), self.actions.allows_short)
         borrow = borrow_fee(fill.units, close_n, costs(params))
         # The step's PnL from its parts, not equity' - equity, which cancels to ~1e-7 of equity in
         # float32: the units held after the fill move close_t -> close_n, the units traded moved
