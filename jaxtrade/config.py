@@ -8,6 +8,7 @@ field's full path (e.g. ``features.norm_window``).
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class Config:
         return self.features.warmup + self.window + 1
 
 
+# Numbers in exponent notation that PyYAML (YAML 1.1) leaves as strings: 3e-4, 1E5, -2e+3, 1.e-3.
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _convert(value: Any, tp: Any, path: str) -> Any:
     """Check and convert a YAML value to the annotated type `tp`."""
     origin = typing.get_origin(tp)
@@ -74,6 +79,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 3e-4 (no dot in the mantissa) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         return float(value)

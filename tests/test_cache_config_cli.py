@@ -109,6 +109,18 @@ def test_config_file_errors(tmp_path):
         load_config(bad)
 
 
+def test_yaml_exponent_numbers_are_numbers(tmp_path):
+    """PyYAML reads 3e-4 (YAML 1.1: no dot in the mantissa) as a string; float fields accept it."""
+    path = tmp_path / "e.yaml"
+    path.write_text("ppo: {learning_rate: 3e-4, ent_coef: 1E-2}\nenv: {commission_bps: 1e1, slippage_bps: 2.5e+0}\n")
+    cfg = load_config(path)
+    assert cfg.ppo.learning_rate == 3e-4 and cfg.ppo.ent_coef == 0.01
+    assert cfg.env.commission_bps == 10.0 and cfg.env.slippage_bps == 2.5
+    path.write_text("ppo: {learning_rate: 3e-4e}\n")
+    with pytest.raises(ConfigError, match=r"ppo.learning_rate: expected a number, got '3e-4e'"):
+        load_config(path)
+
+
 def test_load_data_sources_and_min_bars(tmp_path):
     syn = load_data(config_from_dict({"data": {"source": "synthetic", "synthetic": {"num_symbols": 2,
                                                                                   "num_bars": 40}}}).data)

@@ -59,3 +59,39 @@ def test_checkpoint_dir_guards(tiny_exp, tiny_setup, tmp_path):
         fit(other, checkpoint_dir=tmp_path, resume=True, log=None)
     with pytest.raises(ConfigError, match="resume needs a checkpoint directory"):
         fit(tiny_setup, resume=True, log=None)
+
+
+def test_metrics_and_checkpoint_agree_after_a_crash_between_them(tiny_setup, tmp_path):
+    """Killed after update 4's checkpoint, then again after writing update 6's rows (torn mid-line) but
+    before its checkpoint: the resumed run's history holds updates 1..6 once each."""
+    import json
+
+    from jaxtrade.train.loop import METRICS_FILE, read_history
+
+    _run_until(tiny_setup, tmp_path, stop_after=4)
+    path = tmp_path / METRICS_FILE
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [r["update"] for r in rows] == [1, 2, 3, 4]
+    with path.open("a") as f:  # the next chunk's rows landed, its checkpoint did not; the last write tore
+        f.write(json.dumps({**rows[-1], "update": 5}) + "\n" + json.dumps({**rows[-1], "update": 6})[:40])
+    assert list(read_history(tmp_path)["update"]) == [1, 2, 3, 4, 5]  # the torn line is left out
+    resumed, _ = fit(tiny_setup, checkpoint_dir=tmp_path, resume=True, log=None)
+    assert int(resumed.updates_done) == 6
+    assert list(read_history(tmp_path)["update"]) == [1, 2, 3, 4, 5, 6]
+    path.write_text("{not json\n" + path.read_text())
+    with pytest.raises(ConfigError, match="line 1 is not a JSON metrics row"):
+        read_history(tmp_path)
+
+
+def test_reading_a_run_never_creates_folders_and_checks_the_step(tiny_setup, tmp_path):
+    from jaxtrade.train.checkpoint import Checkpointer
+
+    with pytest.raises(ConfigError, match="no checkpoint directory there"):
+        Checkpointer(tmp_path / "tpyo", create=False)
+    assert not (tmp_path / "tpyo").exists()
+    _run_until(tiny_setup, tmp_path / "run", stop_after=4)
+    ckpt = Checkpointer(tmp_path / "run", create=False)
+    with pytest.raises(ConfigError, match=r"no checkpoint at step 99; the steps kept are \[2, 4\]"):
+        ckpt.metadata(99)
+    assert ckpt.metadata(2)["update"] == 2
+    ckpt.close()

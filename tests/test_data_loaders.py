@@ -147,6 +147,22 @@ def test_optional_sentiment_and_aux_columns(tmp_path):
     np.testing.assert_allclose(np.asarray(plain.aux), 1 / 3, rtol=1e-6)
 
 
+def test_column_names_are_never_silently_ignored_or_doubled(tmp_path, caplog):
+    df = _bars(6)
+    # tidyquant's `adjusted`: prices scale by adjusted / close, as with adj_close.
+    adjusted = load_csv(_write(tmp_path, df.assign(adjusted=df["Close"] * 0.5), "adj.csv"))
+    np.testing.assert_allclose(np.asarray(adjusted.prices[0, :, CLOSE]), df["Close"] * 0.5, rtol=1e-6)
+    with caplog.at_level("WARNING", logger="jaxtrade.data.loaders"):
+        load_csv(_write(tmp_path, df.assign(vwap=1.0, notes="x"), "extra.csv"))
+    assert "['vwap', 'notes'] not used" in caplog.text
+    with pytest.raises(DataError, match=r"columns 'Close' and 'close' name the same field \('close'\)"):
+        load_csv(_write(tmp_path, df.assign(close=df["Close"] * 2), "both.csv"))
+    long = pd.concat([_bars(6, seed=1).assign(ticker="X"), _bars(6, seed=2).assign(ticker=None)],
+                     ignore_index=True)
+    with pytest.raises(DataError, match="row 6 has no 'ticker'"):
+        load_csv(_write(tmp_path, long, "blank.csv"))
+
+
 def test_timezones_are_converted_to_utc(tmp_path):
     df = _bars(3)
     df["Date"] = ["2021-01-04 09:30:00-05:00", "2021-01-05 09:30:00-05:00", "2021-01-06 09:30:00-05:00"]

@@ -89,6 +89,22 @@ def test_rules_sweep_like_reward_weights(tiny):
         SweepSpec(grid=(("env.horizon", (10.0,)),))
 
 
+def test_a_run_that_never_trades_is_not_marked_best():
+    from jaxtrade.experiment import format_sweep
+    from jaxtrade.experiment.sweep import best_run
+
+    base = {"symbol": "all", "seed": 0, "train_episode_return": 0.0, "valid_mean_return": 0.0, "valid_sortino": 0.0,
+            "valid_max_drawdown": 0.0, "valid_trades_per_episode": 0.0, "valid_win_rate": 0.0,
+            "valid_profit_factor": 0.0}
+    rows = [{**base, "run": 0, "valid_sharpe": 0.0, "valid_exposure": 0.0},  # cash: Sharpe 0
+            {**base, "run": 1, "valid_sharpe": -0.4, "valid_exposure": 0.5},
+            {**base, "run": 2, "valid_sharpe": -0.1, "valid_exposure": 0.3}]
+    assert best_run(rows) == 2
+    lines = format_sweep(rows, []).splitlines()
+    assert lines[3].startswith("*") and not lines[1].startswith("*")
+    assert best_run([rows[0]]) is None and not format_sweep([rows[0]], []).splitlines()[1].startswith("*")
+
+
 def test_sweep_rejects_bad_settings(tiny):
     cfg, data, _ = tiny
     with pytest.raises(ConfigError, match="cannot be swept"):

@@ -7,6 +7,7 @@ number as a text editor shows it, header = line 1).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 from jaxtrade.data.types import NUM_AUX, SECONDS_PER_DAY, DataError, MarketData
 
 PathLike = str | os.PathLike
+logger = logging.getLogger(__name__)
 
 # Accepted spellings of each column (matched case-insensitively, spaces/dashes as underscores).
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -27,7 +29,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "low": ("low", "l"),
     "close": ("close", "c", "last"),
     "volume": ("volume", "vol", "v"),
-    "adj_close": ("adj_close", "adjusted_close", "adjclose"),
+    "adj_close": ("adj_close", "adjusted_close", "adjclose", "adjusted"),  # `adjusted`: tidyquant's name
     "sentiment": ("sentiment",),
     "aux_0": ("aux_0", "p_down"),
     "aux_1": ("aux_1", "p_flat"),
@@ -57,7 +59,12 @@ class _Where:
 
 
 def _rename_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    lookup = {_canon(c): c for c in df.columns}
+    lookup = {}
+    for c in df.columns:
+        if _canon(c) in lookup:
+            raise DataError(f"{source}: columns {lookup[_canon(c)]!r} and {c!r} name the same field "
+                            f"({_canon(c)!r}); keep one of them")
+        lookup[_canon(c)] = c
     mapping = {}
     for field, aliases in _ALIASES.items():
         for alias in aliases:
@@ -69,6 +76,10 @@ def _rename_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
         raise DataError(
             f"{source}: missing required column(s) {missing}; found columns {list(df.columns)}"
         )
+    unused = [c for c in df.columns if c not in mapping and _canon(c) not in _SYMBOL_ALIASES]
+    if unused:
+        logger.warning("%s: column(s) %s not used (recognised: %s and symbol/ticker)", source, unused,
+                       ", ".join(a for aliases in _ALIASES.values() for a in aliases))
     return df[list(mapping)].rename(columns=mapping)
 
 
@@ -235,6 +246,11 @@ def _split_long(df: pd.DataFrame, source: str, symbol_column: str | None) -> dic
             return {}
     elif symbol_column not in df.columns:
         raise DataError(f"{source}: symbol column {symbol_column!r} not found; found {list(df.columns)}")
+    names = df[symbol_column]
+    blank = _first((names.isna() | (names.astype(str).str.strip() == "")).to_numpy())
+    if blank is not None:
+        raise DataError(f"{source}: row {blank} has no {symbol_column!r}: every row of a long-format file "
+                        f"needs its symbol (fill it in or drop the row)")
     return {str(sym): g for sym, g in df.groupby(symbol_column, sort=False)}
 
 

@@ -215,10 +215,17 @@ def format_seed_summary(summary: list[dict], grid_names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def best_run(rows: list[dict]) -> int | None:
+    """Index of the highest validation Sharpe among runs with any exposure; None when no run traded."""
+    traded = [i for i, r in enumerate(rows) if r["valid_exposure"] > 0]
+    return max(traded, key=lambda i: rows[i]["valid_sharpe"]) if traded else None
+
+
 def format_sweep(rows: list[dict], grid_names: list[str]) -> str:
     """A text table of sweep rows: settings, training return, validation metrics; the best validation
-    Sharpe is marked with *."""
-    best = int(np.argmax([r["valid_sharpe"] for r in rows]))
+    Sharpe among the runs that held a position is marked with * (a run that never trades has Sharpe 0,
+    which is no skill)."""
+    best = best_run(rows)
     short = [n.rsplit(".", 1)[1] for n in grid_names]
     head = (f"  {'run':>4} {'symbol':<8} {'seed':>4} " + "".join(f"{s:>14} " for s in short)
             + f"{'train ret':>9} {'valid ret':>9} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} {'trades':>7} "

@@ -37,6 +37,7 @@ from jaxtrade.evaluate.rollout import BASELINES, agent_policy, random_policy, ru
 from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
 from jaxtrade.experiment.sweep import (
     SweepSpec,
+    best_run,
     format_seed_summary,
     format_sweep,
     seed_summary,
@@ -211,7 +212,7 @@ def evaluate_checkpoint(checkpoint: str, split: str = "test", step: int | None =
                         report: str | None = None, plots: str | None = None, cache_dir: str | None = None,
                         log: Log = print) -> None:
     """Restore a checkpoint (its config travels with it) and backtest it on `split`."""
-    ckpt = Checkpointer(checkpoint)
+    ckpt = Checkpointer(checkpoint, create=False)
     cfg = config_from_dict(ckpt.metadata(step)["config"])
     exp = load_experiment(cfg, cache_dir)
     setup = training_setup(exp)
@@ -232,9 +233,12 @@ def sweep_report(exp: Experiment, spec: SweepSpec, episodes: int = 256, report: 
         + f") x {cfg.ppo.num_updates} updates x {cfg.ppo.num_envs} envs x {cfg.ppo.rollout_len} steps, one "
           f"program on {jax.devices()[0].device_kind}")
     rows = sweep(exp, spec, episodes=episodes, log=log)
-    log(f"validation split, {episodes} episodes per run, greedy agent (* best validation Sharpe):")
+    log(f"validation split, {episodes} episodes per run, greedy agent (* best validation Sharpe of the runs "
+        f"that traded):")
     grid_names = [n for n, _ in spec.grid]
     log(format_sweep(rows, grid_names))
+    if best_run(rows) is None:
+        log("  no run held a position on the validation split: none is marked best")
     if len(spec.seeds) > 1:
         log("across seeds (mean [95 % t interval]; Sharpe from the pooled step returns of the episodes):")
         log(format_seed_summary(seed_summary(rows, grid_names), grid_names))

@@ -29,11 +29,19 @@ def _storable(runner: RunnerState) -> RunnerState:
 class Checkpointer:
     """Saves and restores `RunnerState`s under `directory` (keeps the newest `max_to_keep`)."""
 
-    def __init__(self, directory: str | Path, max_to_keep: int = 3):
+    def __init__(self, directory: str | Path, max_to_keep: int = 3, create: bool = True):
+        """`create=False` opens an existing run for reading: a missing folder is an error, never made.
+
+        Raises:
+          ConfigError: `create` is off and `directory` does not exist.
+        """
         self.directory = Path(directory).absolute()
+        if not create and not self.directory.is_dir():
+            raise ConfigError(f"{self.directory}: no checkpoint directory there (runs are written by "
+                              f"`jaxtrade train --checkpoint-dir DIR`)")
         self.manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create),
         )
 
     def save(self, runner: RunnerState, config: dict, extra: dict | None = None) -> int:
@@ -77,9 +85,13 @@ class Checkpointer:
         return state._replace(key=jax.random.wrap_key_data(state.key)), meta
 
     def _step(self, step: int | None) -> int:
-        step = self.latest_step() if step is None else step
-        if step is None:
+        steps = sorted(self.manager.all_steps())
+        if not steps:
             raise ConfigError(f"{self.directory}: no checkpoint to restore")
+        if step is None:
+            return steps[-1]
+        if step not in steps:
+            raise ConfigError(f"{self.directory}: no checkpoint at step {step}; the steps kept are {steps}")
         return step
 
     def close(self) -> None:

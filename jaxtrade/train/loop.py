@@ -17,6 +17,7 @@ device (up to float summation order).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,25 +129,52 @@ def metrics_rows(metrics: Metrics, first_update: int, batch_size: int) -> list[d
     return rows
 
 
+def _metric_rows(path: Path) -> list[dict]:
+    """The rows of a metrics file; a torn last line (a write cut short by a crash) is left out.
+
+    Raises:
+      ConfigError: a line other than the last does not parse.
+    """
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break  # torn by a crash mid-write: the checkpoint never counted this chunk
+            raise ConfigError(f"{path}: line {i + 1} is not a JSON metrics row; the file is damaged "
+                              f"(delete it to start the history afresh)") from None
+    return rows
+
+
 def read_history(directory: str | Path) -> dict[str, np.ndarray]:
     """The per-update metrics a run wrote to `directory/metrics.jsonl`, as arrays keyed by field.
 
     Raises:
-      ConfigError: no metrics file there.
+      ConfigError: no metrics file there, or a damaged one.
     """
     path = Path(directory) / METRICS_FILE
     if not path.exists():
         raise ConfigError(f"{path}: no training metrics (written by `jaxtrade train --checkpoint-dir`)")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = _metric_rows(path)
     return {k: np.asarray([r[k] for r in rows]) for k in rows[0]} if rows else {}
 
 
 def _keep_history(directory: Path, upto: int) -> None:
-    """Drop metric rows past update `upto` (a resumed run rewrites them)."""
+    """Keep the metric rows of updates 1..`upto` (the checkpoint's) and drop the rest, torn lines included."""
     path = directory / METRICS_FILE
     if path.exists():
-        rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["update"] <= upto]
-        path.write_text("".join(r + "\n" for r in rows))
+        rows = [r for r in _metric_rows(path) if r["update"] <= upto]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _append_history(directory: Path, rows: list[dict]) -> None:
+    """Append rows and force them to disk (before the checkpoint that counts them is written)."""
+    with (directory / METRICS_FILE).open("a") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def fit(
@@ -205,10 +233,11 @@ def fit(
         history.append(metrics)
         first, update = update, int(to_host(runner.updates_done))
         if ckpt is not None:
-            ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size})
+            # Metrics first, then the checkpoint: a crash between them leaves rows past the checkpoint,
+            # which a resume drops (`_keep_history`), never a checkpoint whose rows are missing.
             if jax.process_index() == 0:
-                with (ckpt.directory / METRICS_FILE).open("a") as f:
-                    f.writelines(json.dumps(row) + "\n" for row in metrics_rows(metrics, first, ppo.batch_size))
+                _append_history(ckpt.directory, metrics_rows(metrics, first, ppo.batch_size))
+            ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size})
         if log:
             last = jax.tree.map(lambda x: x[-1], metrics)
             log(format_metrics(update, ppo.num_updates, update * ppo.batch_size, n * ppo.batch_size / dt, last))
