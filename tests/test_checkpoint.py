@@ -55,10 +55,25 @@ def test_checkpoint_dir_guards(tiny_exp, tiny_setup, tmp_path):
     cfg = tiny_exp.cfg
     other = training_setup(Experiment(replace(cfg, ppo=replace(cfg.ppo, ent_coef=0.05)), tiny_exp.data,
                                       tiny_exp.features))
-    with pytest.raises(ConfigError, match="different config"):
+    with pytest.raises(ConfigError, match=r"different config: ppo.ent_coef: 0.01 saved, 0.05 now"):
         fit(other, checkpoint_dir=tmp_path, resume=True, log=None)
+    bigger = training_setup(Experiment(replace(cfg, agent=replace(cfg.agent, d_model=64, head_dim=64)),
+                                       tiny_exp.data, tiny_exp.features))
+    with pytest.raises(ConfigError, match=r"agent.d_model: 32 saved, 64 now; agent.head_dim: 32 saved, 64 now"):
+        fit(bigger, checkpoint_dir=tmp_path, resume=True, log=None)  # named before any restore is tried
     with pytest.raises(ConfigError, match="resume needs a checkpoint directory"):
         fit(tiny_setup, resume=True, log=None)
+
+
+def test_a_finished_run_extends_on_resume(tiny_exp, tiny_setup, tmp_path):
+    fit(tiny_setup, checkpoint_dir=tmp_path, log=None)  # 6 updates, finished
+    cfg = tiny_exp.cfg
+    longer = training_setup(Experiment(replace(cfg, ppo=replace(cfg.ppo, num_updates=8)), tiny_exp.data,
+                                       tiny_exp.features))
+    lines = []
+    runner, history = fit(longer, checkpoint_dir=tmp_path, resume=True, log=lines.append)
+    assert int(runner.updates_done) == 8 and len(history) == 1
+    assert "run extended from 6 to 8 updates" in lines[0]
 
 
 def test_metrics_and_checkpoint_agree_after_a_crash_between_them(tiny_setup, tmp_path):

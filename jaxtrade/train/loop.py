@@ -177,6 +177,29 @@ def _append_history(directory: Path, rows: list[dict]) -> None:
         os.fsync(f.fileno())
 
 
+# Settings a resumed run may change: the run's length (extending a finished run).
+RESUMABLE_CHANGES = ("ppo.num_updates",)
+
+
+def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of the settings that differ between two config dicts."""
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        path = f"{prefix}{key}"
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += config_differences(x, y, path + ".")
+        elif x != y:
+            out.append(path)
+    return out
+
+
+def _at(config: dict, path: str):
+    for part in path.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
 def fit(
     setup: Setup,
     checkpoint_dir: str | Path | None = None,
@@ -204,12 +227,20 @@ def fit(
         raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
                           f"resume from them or choose another directory")
     if resume and ckpt.latest_step() is not None:
-        runner, meta = ckpt.restore(abstract, sharding=sharding)
-        if meta["config"] != setup.config:
-            raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config")
+        saved = ckpt.metadata()["config"]  # compared before restoring: a different model cannot restore
+        changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]
+        if changed:
+            raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config: "
+                              + "; ".join(f"{k}: {_at(saved, k)!r} saved, {_at(setup.config, k)!r} now"
+                                          for k in changed)
+                              + " (resume with the saved config, or train into another directory)")
+        runner, _ = ckpt.restore(abstract, sharding=sharding)
         _keep_history(ckpt.directory, int(to_host(runner.updates_done)))
         if log:
-            log(f"resumed from {ckpt.directory} at update {int(to_host(runner.updates_done))}")
+            extended = _at(saved, "ppo.num_updates") != ppo.num_updates
+            log(f"resumed from {ckpt.directory} at update {int(to_host(runner.updates_done))}"
+                + (f", run extended from {_at(saved, 'ppo.num_updates')} to {ppo.num_updates} updates"
+                   if extended else ""))
     else:
         if ckpt is not None:
             _keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
