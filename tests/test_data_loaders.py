@@ -195,6 +195,11 @@ def _corrupt(tmp_path, mutate, name="bad.csv"):
         (lambda d: d.loc.__setitem__((6, "Low"), 0.0), r"column 'low', line 8: price 0.0 is not positive"),
         (lambda d: d.loc.__setitem__((1, "Close"), -5.0), r"column 'close', line 3: price -5.0 is not positive"),
         (lambda d: d.loc.__setitem__((7, "Volume"), -1.0), r"column 'volume', line 9: volume -1.0 is negative"),
+        (lambda d: d.loc.__setitem__((7, "Volume"), 1e39), r"column 'volume', line 9: volume 1e\+39 exceeds"),
+        (lambda d: d.loc.__setitem__((2, slice("Open", "Close")), 1e-50),
+         r"column 'open', line 4: price 1e-50 is outside the range float32"),
+        (lambda d: d.loc.__setitem__((2, slice("Open", "Close")), 1e39),
+         r"column 'open', line 4: price 1e\+39 is outside the range float32"),
         (lambda d: d.loc.__setitem__((5, "High"), d.Low[5] * 0.5), r"column 'high', line 7: high .* below low"),
         (lambda d: d.loc.__setitem__((2, "Open"), d.High[2] * 2), r"column 'open', line 4: .*outside the bar's range"),
         (lambda d: d.loc.__setitem__((8, "Date"), d.Date[7]), r"column 'time', line 10: duplicate timestamp"),
@@ -202,6 +207,7 @@ def _corrupt(tmp_path, mutate, name="bad.csv"):
         (lambda d: d.loc.__setitem__((3, "Date"), "yesterday"), r"column 'time', line 5: cannot parse timestamp 'yesterday'"),
     ],
     ids=["missing-column", "nan", "inf", "non-numeric", "zero-price", "negative-price", "negative-volume",
+         "huge-volume", "tiny-prices", "huge-prices",
          "high-below-low", "open-outside-range", "duplicate-timestamp", "unsorted", "bad-timestamp"],
 )
 def test_bad_csv_input_names_file_column_and_line(tmp_path, mutate, pattern):

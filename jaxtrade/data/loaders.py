@@ -38,6 +38,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 _REQUIRED = ("time", "open", "high", "low", "close", "volume")
 _OPTIONAL = ("adj_close", "sentiment", "aux_0", "aux_1", "aux_2")
 _SYMBOL_ALIASES = ("symbol", "ticker")
+PRICE_RANGE = (1e-12, 1e12)  # prices the float32 env and features handle (ratios, logs, units x price)
+VOLUME_MAX = 1e30
 
 
 def _canon(name: str) -> str:
@@ -153,6 +155,18 @@ def validate_frame(
     bad = _first(numeric["volume"] < 0)
     if bad is not None:
         raise DataError(f"{where(bad, 'volume')}: volume {numeric['volume'][bad]} is negative")
+    # Everything runs in float32 on the device: refuse what it cannot hold with room for the arithmetic.
+    for col, (lo_ok, hi_ok) in ((c, PRICE_RANGE) for c in ("open", "high", "low", "close", "adj_close")):
+        if col in numeric:
+            bad = _first((numeric[col] < lo_ok) | (numeric[col] > hi_ok))
+            if bad is not None:
+                raise DataError(f"{where(bad, col)}: price {numeric[col][bad]:g} is outside the range float32 "
+                                f"arithmetic keeps exact enough, [{lo_ok:g}, {hi_ok:g}]: rescale the series "
+                                f"(quote it in other units)")
+    bad = _first(numeric["volume"] > VOLUME_MAX)
+    if bad is not None:
+        raise DataError(f"{where(bad, 'volume')}: volume {numeric['volume'][bad]:g} exceeds {VOLUME_MAX:g} "
+                        f"(float32 overflows past 3.4e38): rescale it (e.g. in thousands)")
     o, h, lo, c = (numeric[k] for k in ("open", "high", "low", "close"))
     bad = _first(h < lo)
     if bad is not None:
