@@ -110,3 +110,16 @@ def test_reading_a_run_never_creates_folders_and_checks_the_step(tiny_setup, tmp
         ckpt.metadata(99)
     assert ckpt.metadata(2)["update"] == 2
     ckpt.close()
+
+
+def test_one_writer_per_run_folder(tiny_setup, tmp_path):
+    from jaxtrade.train.checkpoint import Checkpointer
+
+    first = Checkpointer(tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"another run is writing here \(process \d+\)"):
+        Checkpointer(tmp_path / "run")
+    with pytest.raises(ConfigError, match="another run is writing here"):
+        fit(tiny_setup, checkpoint_dir=tmp_path / "run", log=None)  # refused before any update or metrics row
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    first.close()
+    Checkpointer(tmp_path / "run").close()  # released on close (and by the OS if the writer dies)

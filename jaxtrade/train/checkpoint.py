@@ -9,6 +9,8 @@ target built with `jax.eval_shape`, so nothing is allocated twice.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,10 @@ class Checkpointer:
         if not create and not self.directory.is_dir():
             raise ConfigError(f"{self.directory}: no checkpoint directory there (runs are written by "
                               f"`jaxtrade train --checkpoint-dir DIR`)")
+        self._lock = None
+        if create and jax.process_index() == 0:  # one writer per run folder (process 0 speaks for a job)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock = _lock(self.directory / LOCK_FILE)
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create),
@@ -96,3 +102,32 @@ class Checkpointer:
 
     def close(self) -> None:
         self.manager.close()
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+
+LOCK_FILE = ".lock"
+
+
+def _lock(path: Path):
+    """An exclusive lock on `path` held by this process until released (the OS drops it if we die).
+
+    Raises:
+      ConfigError: another process holds it.
+    """
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(f"{path.parent}: another run is writing here (process {owner}); wait for it to "
+                          f"finish or train into another directory") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle

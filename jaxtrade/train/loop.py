@@ -221,57 +221,59 @@ def fit(
     abstract = jax.eval_shape(trainer.init, key, hp, env_params)
     sharding = setup.runner_sharding(abstract)
     ckpt = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
-    if resume and ckpt is None:
-        raise ConfigError("resume needs a checkpoint directory")
-    if ckpt is not None and ckpt.latest_step() is not None and not resume:
-        raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
-                          f"resume from them or choose another directory")
-    if resume and ckpt.latest_step() is not None:
-        saved = ckpt.metadata()["config"]  # compared before restoring: a different model cannot restore
-        changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]
-        if changed:
-            raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config: "
-                              + "; ".join(f"{k}: {_at(saved, k)!r} saved, {_at(setup.config, k)!r} now"
-                                          for k in changed)
-                              + " (resume with the saved config, or train into another directory)")
-        runner, _ = ckpt.restore(abstract, sharding=sharding)
-        _keep_history(ckpt.directory, int(to_host(runner.updates_done)))
-        if log:
-            extended = _at(saved, "ppo.num_updates") != ppo.num_updates
-            log(f"resumed from {ckpt.directory} at update {int(to_host(runner.updates_done))}"
-                + (f", run extended from {_at(saved, 'ppo.num_updates')} to {ppo.num_updates} updates"
-                   if extended else ""))
-    else:
-        if ckpt is not None:
-            _keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
-        runner = jax.jit(trainer.init, out_shardings=sharding)(key, hp, env_params)
-    run_chunk = jax.jit(trainer.run_chunk, static_argnums=3, donate_argnums=0,
-                        out_shardings=(sharding, setup.replicated))
-    compiled = {}  # chunk length -> compiled program (the last chunk may be shorter)
-    history: list[Metrics] = []
-    update = int(to_host(runner.updates_done))
-    while update < ppo.num_updates:
-        n = min(ppo.updates_per_chunk, ppo.num_updates - update)
-        if n not in compiled:
-            t = time.perf_counter()
-            compiled[n] = run_chunk.lower(runner, hp, env_params, n).compile()
+    try:
+        if resume and ckpt is None:
+            raise ConfigError("resume needs a checkpoint directory")
+        if ckpt is not None and ckpt.latest_step() is not None and not resume:
+            raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
+                              f"resume from them or choose another directory")
+        if resume and ckpt.latest_step() is not None:
+            saved = ckpt.metadata()["config"]  # compared before restoring: a different model cannot restore
+            changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]
+            if changed:
+                raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config: "
+                                  + "; ".join(f"{k}: {_at(saved, k)!r} saved, {_at(setup.config, k)!r} now"
+                                              for k in changed)
+                                  + " (resume with the saved config, or train into another directory)")
+            runner, _ = ckpt.restore(abstract, sharding=sharding)
+            _keep_history(ckpt.directory, int(to_host(runner.updates_done)))
             if log:
-                log(f"compiled {n} updates per chunk in {time.perf_counter() - t:.1f}s")
-        t = time.perf_counter()
-        runner, metrics = compiled[n](runner, hp, env_params)
-        metrics = to_host(metrics)
-        dt = time.perf_counter() - t
-        history.append(metrics)
-        first, update = update, int(to_host(runner.updates_done))
+                extended = _at(saved, "ppo.num_updates") != ppo.num_updates
+                log(f"resumed from {ckpt.directory} at update {int(to_host(runner.updates_done))}"
+                    + (f", run extended from {_at(saved, 'ppo.num_updates')} to {ppo.num_updates} updates"
+                       if extended else ""))
+        else:
+            if ckpt is not None:
+                _keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
+            runner = jax.jit(trainer.init, out_shardings=sharding)(key, hp, env_params)
+        run_chunk = jax.jit(trainer.run_chunk, static_argnums=3, donate_argnums=0,
+                            out_shardings=(sharding, setup.replicated))
+        compiled = {}  # chunk length -> compiled program (the last chunk may be shorter)
+        history: list[Metrics] = []
+        update = int(to_host(runner.updates_done))
+        while update < ppo.num_updates:
+            n = min(ppo.updates_per_chunk, ppo.num_updates - update)
+            if n not in compiled:
+                t = time.perf_counter()
+                compiled[n] = run_chunk.lower(runner, hp, env_params, n).compile()
+                if log:
+                    log(f"compiled {n} updates per chunk in {time.perf_counter() - t:.1f}s")
+            t = time.perf_counter()
+            runner, metrics = compiled[n](runner, hp, env_params)
+            metrics = to_host(metrics)
+            dt = time.perf_counter() - t
+            history.append(metrics)
+            first, update = update, int(to_host(runner.updates_done))
+            if ckpt is not None:
+                # Metrics first, then the checkpoint: a crash between them leaves rows past the checkpoint,
+                # which a resume drops (`_keep_history`), never a checkpoint whose rows are missing.
+                if jax.process_index() == 0:
+                    _append_history(ckpt.directory, metrics_rows(metrics, first, ppo.batch_size))
+                ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size})
+            if log:
+                last = jax.tree.map(lambda x: x[-1], metrics)
+                log(format_metrics(update, ppo.num_updates, update * ppo.batch_size, n * ppo.batch_size / dt, last))
+        return runner, history
+    finally:  # on any exit (an error, Ctrl-C): release the run's lock and flush orbax
         if ckpt is not None:
-            # Metrics first, then the checkpoint: a crash between them leaves rows past the checkpoint,
-            # which a resume drops (`_keep_history`), never a checkpoint whose rows are missing.
-            if jax.process_index() == 0:
-                _append_history(ckpt.directory, metrics_rows(metrics, first, ppo.batch_size))
-            ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size})
-        if log:
-            last = jax.tree.map(lambda x: x[-1], metrics)
-            log(format_metrics(update, ppo.num_updates, update * ppo.batch_size, n * ppo.batch_size / dt, last))
-    if ckpt is not None:
-        ckpt.close()
-    return runner, history
+            ckpt.close()
