@@ -163,6 +163,21 @@ def test_column_names_are_never_silently_ignored_or_doubled(tmp_path, caplog):
         load_csv(_write(tmp_path, long, "blank.csv"))
 
 
+def test_symbols_are_never_merged_or_doubled(tmp_path):
+    from jaxtrade.data.config import DataConfig
+    from jaxtrade.errors import ConfigError
+
+    long = pd.concat([_bars(6, seed=1).assign(ticker="X"), _bars(6, seed=2).assign(ticker="Y")], ignore_index=True)
+    path = _write(tmp_path, long, "long.csv")
+    with pytest.raises(DataError, match=r"given as the one symbol 'SPY' but holds 2 symbols \['X', 'Y'\]"):
+        load_csv({"SPY": path})
+    with pytest.raises(DataError, match="listed more than once"):
+        load_csv(path, symbols=["X", "X"])
+    with pytest.raises(ConfigError, match="data.symbols: a symbol is listed more than once"):
+        DataConfig(symbols=("AAPL", "AAPL"))
+    assert load_csv({"X": _write(tmp_path, _bars(6), "x.csv")}).symbols == ("X",)
+
+
 def test_timezones_are_converted_to_utc(tmp_path):
     df = _bars(3)
     df["Date"] = ["2021-01-04 09:30:00-05:00", "2021-01-05 09:30:00-05:00", "2021-01-06 09:30:00-05:00"]

@@ -33,6 +33,8 @@ class DataConfig:
             raise ConfigError(f"data.source: {self.source!r} is not one of {list(SOURCES)}")
         if self.source == "sample" and self.sample not in SAMPLES:
             raise ConfigError(f"data.sample: {self.sample!r} is not one of {sorted(SAMPLES)}")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ConfigError(f"data.symbols: a symbol is listed more than once in {list(self.symbols)}")
         if self.source in ("csv", "parquet") and not self.paths:
             raise ConfigError(f"data.paths: source {self.source!r} needs at least one file")
 

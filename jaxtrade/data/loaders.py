@@ -137,7 +137,9 @@ def validate_frame(
     df = _rename_columns(df, source).reset_index(drop=True)
     n = len(df)
     if n < min_bars:
-        raise DataError(f"{source}: series too short: {n} bars, at least {min_bars} needed")
+        raise DataError(f"{source}: series too short: {n} bars, at least {min_bars} needed (a run needs the "
+                        f"features' warm-up, the observation window and one step: lower features.norm_window "
+                        f"or window, or give more bars)")
 
     numeric = {}
     for col in ("open", "high", "low", "close", "volume", *[c for c in _OPTIONAL if c in df]):
@@ -295,10 +297,15 @@ def _load(
         items = [(str(k), Path(v)) for k, v in paths.items()]
     else:
         items = [(None, Path(p)) for p in paths]
+    if symbols is not None and len(set(symbols)) != len(symbols):
+        raise DataError(f"symbols {list(symbols)}: a symbol is listed more than once")
     series: dict[str, dict[str, np.ndarray]] = {}
     for name, path in items:
         df = _read(path, reader)
         groups = _split_long(df, str(path), symbol_column) if name is None else {}
+        if name is not None and len(held := _split_long(df, str(path), symbol_column)) > 1:
+            raise DataError(f"{path}: given as the one symbol {name!r} but holds {len(held)} symbols "
+                            f"{sorted(held)[:5]} in its symbol column; load it without a name (long format)")
         if not groups:
             groups = {name or path.stem.split(".")[0]: df}
         for sym, frame in groups.items():
