@@ -163,6 +163,25 @@ def test_column_names_are_never_silently_ignored_or_doubled(tmp_path, caplog):
         load_csv(_write(tmp_path, long, "blank.csv"))
 
 
+def test_csv_written_with_an_unnamed_date_index_and_blank_lines(tmp_path):
+    df = _bars(6).set_index("Date")
+    df.index.name = None
+    path = tmp_path / "indexed.csv"
+    df.to_csv(path)  # header ",Open,High,...": the dates sit in an unnamed first column
+    data = load_csv(path)
+    np.testing.assert_allclose(np.asarray(data.prices[0, :, CLOSE]), df["Close"], rtol=1e-6)
+    # Blank lines do not shift the line numbers errors quote.
+    text = path.read_text().splitlines()
+    bad = df.copy()
+    bad.iloc[4, bad.columns.get_loc("Close")] = -1.0
+    bad.to_csv(path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2] + ["", ""] + lines[2:]) + "\n")  # two blank lines after row 1
+    assert len(text) == 7
+    with pytest.raises(DataError, match=r"column 'close', line 8: price -1.0 is not positive"):
+        load_csv(path)
+
+
 def test_symbols_are_never_merged_or_doubled(tmp_path):
     from jaxtrade.data.config import DataConfig
     from jaxtrade.errors import ConfigError

@@ -73,6 +73,9 @@ def _rename_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
             if alias in lookup:
                 mapping[lookup[alias]] = field
                 break
+    first = df.columns[0] if len(df.columns) else None
+    if "time" not in mapping.values() and isinstance(first, str) and first.startswith("Unnamed: 0"):
+        mapping[first] = "time"  # `DataFrame.to_csv()` of a frame indexed by an unnamed date index
     missing = [f for f in _REQUIRED if f not in mapping.values()]
     if missing:
         raise DataError(
@@ -270,6 +273,18 @@ def _split_long(df: pd.DataFrame, source: str, symbol_column: str | None) -> dic
     return {str(sym): g for sym, g in df.groupby(symbol_column, sort=False)}
 
 
+def _csv_lines(path: Path, rows: int) -> np.ndarray:
+    """The 1-based file line of each of the `rows` data rows of a CSV (pandas skips blank lines; the header is
+    line 1). Where the text does not map row for row (compressed files, quoted line breaks): row + 2."""
+    numbers = []
+    if path.suffix.lower() == ".csv":
+        with path.open(encoding="utf-8", errors="replace") as f:
+            numbers = [i for i, line in enumerate(f, start=1) if line.strip()][1:]
+    if len(numbers) != rows:
+        return np.arange(rows, dtype=np.int64) + 2
+    return np.asarray(numbers, np.int64)
+
+
 def _read(path: Path, reader: str) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -302,6 +317,7 @@ def _load(
     series: dict[str, dict[str, np.ndarray]] = {}
     for name, path in items:
         df = _read(path, reader)
+        line_of_row = _csv_lines(path, len(df)) if reader == "csv" else None
         groups = _split_long(df, str(path), symbol_column) if name is None else {}
         if name is not None and len(held := _split_long(df, str(path), symbol_column)) > 1:
             raise DataError(f"{path}: given as the one symbol {name!r} but holds {len(held)} symbols "
@@ -313,8 +329,8 @@ def _load(
                 continue
             if sym in series:
                 raise DataError(f"{path}: symbol {sym!r} appears in more than one file")
-            # Rows keep their index from the file, so errors quote its line numbers.
-            lines = frame.index.to_numpy() + 2 if reader == "csv" else None
+            # Rows keep their index from the file, so errors quote its line numbers (blank lines counted).
+            lines = line_of_row[frame.index.to_numpy()] if line_of_row is not None else None
             series[sym] = validate_frame(
                 frame,
                 f"{path} [{sym}]" if len(groups) > 1 else str(path),
