@@ -123,3 +123,29 @@ def test_one_writer_per_run_folder(tiny_setup, tmp_path):
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
     first.close()
     Checkpointer(tmp_path / "run").close()  # released on close (and by the OS if the writer dies)
+
+
+def test_resume_skips_a_damaged_newest_step(tiny_setup, tmp_path):
+    """Step 4's saved state is altered after saving (its checksum no longer matches) and, in a second run,
+    its data files are truncated: resume says which step it skipped and why, and continues from step 2."""
+    import json
+
+    from jaxtrade.train.loop import read_history
+
+    _run_until(tiny_setup, tmp_path, stop_after=4)
+    meta_file = tmp_path / "4" / "meta" / "metadata"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "checksum": "0" * 64}))  # as if the state had been changed
+    lines = []
+    resumed, _ = fit(tiny_setup, checkpoint_dir=tmp_path, resume=True, log=lines.append)
+    assert any("skipped a damaged checkpoint: step 4" in x and "checksum" in x for x in lines)
+    assert any(x.startswith("resumed from") and "at update 2" in x for x in lines)
+    assert int(resumed.updates_done) == 6 and list(read_history(tmp_path)["update"]) == [1, 2, 3, 4, 5, 6]
+
+    other = tmp_path / "truncated"
+    _run_until(tiny_setup, other, stop_after=4)
+    for data in (other / "4" / "state").rglob("d/*"):
+        data.write_bytes(data.read_bytes()[:7])
+    lines = []
+    resumed, _ = fit(tiny_setup, checkpoint_dir=other, resume=True, log=lines.append)
+    assert any("skipped a damaged checkpoint: step 4" in x for x in lines) and int(resumed.updates_done) == 6

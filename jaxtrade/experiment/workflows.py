@@ -213,11 +213,16 @@ def evaluate_checkpoint(checkpoint: str, split: str = "test", step: int | None =
                         log: Log = print) -> None:
     """Restore a checkpoint (its config travels with it) and backtest it on `split`."""
     ckpt = Checkpointer(checkpoint, create=False)
-    cfg = config_from_dict(ckpt.metadata(step)["config"])
+    cfg = config_from_dict((ckpt.newest_metadata() if step is None else ckpt.metadata(step))["config"])
     exp = load_experiment(cfg, cache_dir)
     setup = training_setup(exp)
     abstract = jax.eval_shape(setup.trainer.init, jax.random.key(0), setup.hp, setup.env_params)
-    runner, meta = ckpt.restore(abstract, step, sharding=setup.runner_sharding(abstract))
+    if step is None:  # the newest step that restores and verifies
+        runner, meta, skipped = ckpt.restore_newest_valid(abstract, sharding=setup.runner_sharding(abstract))
+        for reason in skipped:
+            log(f"skipped a damaged checkpoint: {reason}")
+    else:
+        runner, meta = ckpt.restore(abstract, step, sharding=setup.runner_sharding(abstract))
     ckpt.close()
     log(f"jaxtrade eval: {checkpoint} at update {int(runner.updates_done)} ({meta.get('env_steps', 0):,} env steps)")
     backtest_report(setup, exp, runner, split, episodes, report, plots, checkpoint, log)

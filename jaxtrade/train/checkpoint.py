@@ -10,11 +10,13 @@ target built with `jax.eval_shape`, so nothing is allocated twice.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxtrade.errors import ConfigError
@@ -53,7 +55,8 @@ class Checkpointer:
     def save(self, runner: RunnerState, config: dict, extra: dict | None = None) -> int:
         """Write `runner` as step = its update count; returns the step."""
         step = int(runner.updates_done.addressable_data(0))  # replicated; readable in every process
-        meta = {"format_version": FORMAT_VERSION, "update": step, "config": config, **(extra or {})}
+        meta = {"format_version": FORMAT_VERSION, "update": step, "config": config,
+                "checksum": checksum(_storable(runner)), **(extra or {})}
         self.manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_storable(runner)), meta=ocp.args.JsonSave(meta)))
         self.manager.wait_until_finished()
@@ -88,7 +91,43 @@ class Checkpointer:
             target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), target, sharding)
         restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
         state = restored["state"]
+        if "checksum" in meta and checksum(state) != meta["checksum"]:
+            raise ConfigError(f"{self.directory}: step {step}'s saved state does not match its checksum "
+                              f"(the files were changed or damaged after saving)")
         return state._replace(key=jax.random.wrap_key_data(state.key)), meta
+
+    def newest_metadata(self) -> dict:
+        """The metadata of the newest step whose metadata reads (a damaged newer step is passed over).
+
+        Raises:
+          ConfigError: no step's metadata reads.
+        """
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            try:
+                return self.metadata(step)
+            except Exception:  # noqa: BLE001 (a damaged step: try the one before)
+                continue
+        raise ConfigError(f"{self.directory}: no checkpoint with readable metadata")
+
+    def restore_newest_valid(self, abstract_runner: Any, sharding: Any = None
+                             ) -> tuple[RunnerState, dict, list[str]]:
+        """Restore the newest step that restores and verifies, skipping damaged ones.
+
+        Returns:
+          (runner, meta, skipped): `skipped` says which newer steps were passed over and why.
+
+        Raises:
+          ConfigError: no step restores (each one's reason listed).
+        """
+        skipped = []
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            try:
+                runner, meta = self.restore(abstract_runner, step, sharding)
+            except Exception as exc:  # orbax and tensorstore raise many kinds for damaged files
+                skipped.append(f"step {step}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+                continue
+            return runner, meta, skipped
+        raise ConfigError(f"{self.directory}: no checkpoint restores: " + "; ".join(skipped or ["none saved"]))
 
     def _step(self, step: int | None) -> int:
         steps = sorted(self.manager.all_steps())
@@ -109,6 +148,18 @@ class Checkpointer:
 
 
 LOCK_FILE = ".lock"
+
+
+def checksum(tree: Any) -> str:
+    """SHA-256 over the bytes, shapes and dtypes of every fully addressable leaf, in tree order."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(tree):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            continue  # sharded across processes: orbax's own per-shard checks cover it
+        x = np.asarray(leaf)
+        h.update(f"{x.dtype}{x.shape}".encode())
+        h.update(np.ascontiguousarray(x).tobytes())
+    return h.hexdigest()
 
 
 def _lock(path: Path):

@@ -228,16 +228,18 @@ def fit(
             raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
                               f"resume from them or choose another directory")
         if resume and ckpt.latest_step() is not None:
-            saved = ckpt.metadata()["config"]  # compared before restoring: a different model cannot restore
+            saved = ckpt.newest_metadata()["config"]  # compared before restoring: another model cannot restore
             changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]
             if changed:
                 raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config: "
                                   + "; ".join(f"{k}: {_at(saved, k)!r} saved, {_at(setup.config, k)!r} now"
                                               for k in changed)
                                   + " (resume with the saved config, or train into another directory)")
-            runner, _ = ckpt.restore(abstract, sharding=sharding)
+            runner, _, skipped = ckpt.restore_newest_valid(abstract, sharding=sharding)
             _keep_history(ckpt.directory, int(to_host(runner.updates_done)))
             if log:
+                for reason in skipped:
+                    log(f"skipped a damaged checkpoint: {reason}")
                 extended = _at(saved, "ppo.num_updates") != ppo.num_updates
                 log(f"resumed from {ckpt.directory} at update {int(to_host(runner.updates_done))}"
                     + (f", run extended from {_at(saved, 'ppo.num_updates')} to {ppo.num_updates} updates"
