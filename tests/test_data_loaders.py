@@ -182,6 +182,18 @@ def test_csv_written_with_an_unnamed_date_index_and_blank_lines(tmp_path):
         load_csv(path)
 
 
+def test_bars_per_year_come_from_each_symbols_own_bars():
+    """Two symbols that never overlap (2010-2012 and 2016-2018 business days): the union spans 9 years
+    with 6 years of bars (a span-based estimate gives ~174); per symbol each has 261 bars a whole year."""
+    a = _bars(3 * 261, start="2010-01-01", freq="B", seed=1)
+    b = _bars(3 * 261, start="2016-01-01", freq="B", seed=2)
+    data = from_dataframes({"A": a, "B": b})
+    assert 255 < data.bars_per_year() < 263
+    long = _bars(6 * 261, start="2010-01-01", freq="B", seed=3)
+    gappy = from_dataframes({"A": long.drop(index=range(300, 400))})  # 100 bars of 2011 missing
+    assert 255 < gappy.bars_per_year() < 263  # the median of the whole years 2011-2014 ignores the gap
+
+
 def test_symbols_are_never_merged_or_doubled(tmp_path):
     from jaxtrade.data.config import DataConfig
     from jaxtrade.errors import ConfigError

@@ -60,15 +60,30 @@ class MarketData:
         return int(np.median(np.diff(seconds)))
 
     def bars_per_year(self) -> float:
-        """Bars per year, inferred from the data: about 252 for daily stocks, 6,200 for hourly FX.
+        """Bars per year, inferred from each symbol's own bars: about 252 for daily stocks, 6,200 for hourly FX.
 
-        Counts the bars per calendar year over the whole span when it covers at
-        least 30 days; for shorter spans assumes 252 trading days a year.
+        Per symbol: the median count of its bars over the calendar years it covers
+        whole (strictly between its first and last year), or, with no whole year,
+        its bars per year of its own span (when that covers at least 30 days). The
+        result is the median over symbols, so gaps, late listings and symbols that
+        never overlap do not thin it out. With under 30 days of any symbol: 252
+        trading days a year at the data's bar spacing.
         """
         seconds = self.epoch_seconds()
-        span = float(seconds[-1] - seconds[0]) if seconds.size else 0.0
-        if span >= 30 * SECONDS_PER_DAY:
-            return (seconds.size - 1) / (span / (365.25 * SECONDS_PER_DAY))
+        years = seconds.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64)
+        valid = np.asarray(self.valid)
+        rates = []
+        for row in valid:
+            t, y = seconds[row], years[row]
+            if t.size < 2:
+                continue
+            whole = np.arange(y[0] + 1, y[-1])
+            if whole.size:
+                rates.append(float(np.median([np.sum(y == year) for year in whole])))
+            elif t[-1] - t[0] >= 30 * SECONDS_PER_DAY:
+                rates.append((t.size - 1) / ((t[-1] - t[0]) / (365.25 * SECONDS_PER_DAY)))
+        if rates:
+            return float(np.median(rates))
         return 252.0 * SECONDS_PER_DAY / self.bar_seconds()
 
     def select(self, symbols: tuple[str, ...] | list[str]) -> MarketData:
