@@ -69,8 +69,7 @@ def exposure_change(inputs: AllocationInput) -> jax.Array:
 
 def _reduce(exposure: jax.Array, budget: jax.Array, table: ActionTable) -> jax.Array:
     """(S,) the close on the position's side: all of it when the budget is 0, else the partial close."""
-    close = table.column("close")
-    pick = lambda side, whole: int(np.flatnonzero(table.closes(side) & ((close >= 1) == whole))[0])  # noqa: E731
+    pick = table.close_action
     long = jnp.where(budget <= 0, pick(+1, True), pick(+1, False))
     if not table.allows_short:
         return long.astype(jnp.int32)

@@ -318,11 +318,11 @@ def _load(
     for name, path in items:
         df = _read(path, reader)
         line_of_row = _csv_lines(path, len(df)) if reader == "csv" else None
-        groups = _split_long(df, str(path), symbol_column) if name is None else {}
-        if name is not None and len(held := _split_long(df, str(path), symbol_column)) > 1:
-            raise DataError(f"{path}: given as the one symbol {name!r} but holds {len(held)} symbols "
-                            f"{sorted(held)[:5]} in its symbol column; load it without a name (long format)")
-        if not groups:
+        groups = _split_long(df, str(path), symbol_column if name is None or symbol_column in df else None)
+        if name is not None and len(groups) > 1:
+            raise DataError(f"{path}: given as the one symbol {name!r} but holds {len(groups)} symbols "
+                            f"{sorted(groups)[:5]} in its symbol column; load it without a name (long format)")
+        if name is not None or not groups:
             groups = {name or path.stem.split(".")[0]: df}
         for sym, frame in groups.items():
             if symbols is not None and sym not in symbols:

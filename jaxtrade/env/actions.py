@@ -106,6 +106,10 @@ class ActionTable:
         """(A,) bool: actions that close (part of) a position on `side`."""
         return (self.column("side") == side) & (self.column("close") > 0)
 
+    def close_action(self, side: int, whole: bool = True) -> int:
+        """The action that closes all (`whole`) or part of the position on `side`."""
+        return int(np.flatnonzero(self.closes(side) & ((self.column("close") >= 1) == whole))[0])
+
 
 class Action(IntEnum):
     HOLD = 0
@@ -260,12 +264,10 @@ def largest_open(mask: jax.Array, side: int, table: ActionTable = LONG_ONLY) -> 
 
 def close_all(units: jax.Array, table: ActionTable = LONG_ONLY) -> jax.Array:
     """(...,) int32: the action that closes the whole position on its side, HOLD when flat."""
-    close = table.column("close")
-    long_all = int(np.flatnonzero(table.closes(+1) & (close >= 1))[0])
+    long_all = table.close_action(+1)
     if not table.allows_short:
         return jnp.where(units > 0, long_all, 0).astype(jnp.int32)
-    short_all = int(np.flatnonzero(table.closes(-1) & (close >= 1))[0])
-    return jnp.select([units > 0, units < 0], [long_all, short_all], 0).astype(jnp.int32)
+    return jnp.select([units > 0, units < 0], [long_all, table.close_action(-1)], 0).astype(jnp.int32)
 
 
 def forced_exit(

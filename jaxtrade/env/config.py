@@ -103,7 +103,7 @@ class EnvConfig:
 # the market's volatility table) and the reward weights (their own params field).
 NOT_RULES = ("allow_short", "vol_halflife", "reward")
 RULE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EnvConfig) if f.name not in NOT_RULES)
-_INT_RULES = tuple(f.name for f in fields(EnvConfig) if f.name in RULE_FIELDS and f.type in ("int", int))
+INT_RULES = tuple(f.name for f in fields(EnvConfig) if f.name in RULE_FIELDS and f.type in ("int", int))
 
 Rules = struct.dataclass(type("Rules", (), {
     "__annotations__": {name: "jax.Array" for name in RULE_FIELDS},
@@ -118,7 +118,7 @@ def rules_from_config(cfg: EnvConfig, bars_per_year: float) -> Rules:
     """The config's rules as device scalars; `bars_per_year` is the resolved annualisation (config or data)."""
     values = {name: getattr(cfg, name) for name in RULE_FIELDS}
     values["bars_per_year"] = bars_per_year
-    return Rules(**{name: jnp.asarray(v, jnp.int32 if name in _INT_RULES else jnp.float32)
+    return Rules(**{name: jnp.asarray(v, jnp.int32 if name in INT_RULES else jnp.float32)
                     for name, v in values.items()})
 
 

@@ -41,7 +41,6 @@ class Trade(NamedTuple):
     """The round trip the step closed, if any."""
 
     closed: jax.Array  # () bool: the position went flat this step
-    pnl: jax.Array  # () realised PnL of the closed trade (0 when none closed)
     ret: jax.Array  # () its PnL / the cash committed to it (0 when none closed)
 
 
@@ -61,7 +60,7 @@ def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: En
     mask = action_mask(state.units, state.cash, close, params.rules.max_position, table)
     valid = (action >= 0) & (action < table.num_actions) & mask[jnp.clip(action, 0, table.num_actions - 1)]
     exit_reason = forced_exit(state.units, state.entry_price, close, state.hold_time, params.rules.stop_loss,
-                              params.rules.take_profit, params.rules.max_hold, state.cash + state.units * close,
+                              params.rules.take_profit, params.rules.max_hold, state.equity,
                               params.rules.short_margin)
     executed = jnp.where(valid, action, 0)
     executed = jnp.where(exit_reason != ExitReason.NONE, close_all(state.units, table), executed)
@@ -73,8 +72,7 @@ def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Ar
     """The state after the fill and the bar's borrow fee, marked at `close_n`, and the trade it closed."""
     was_holding, holding = state.units != 0, fill.units != 0
     closed = was_holding & ~holding
-    opened = jnp.abs(fill.traded_units) > 0
-    entry = opened & ((fill.units * fill.traded_units) > 0)  # traded in the position's direction
+    entry = (fill.units * fill.traded_units) > 0  # traded in the position's direction: an open or an add
     trade_pnl = state.trade_pnl + fill.realised_pnl - borrow
     trade_basis = state.trade_basis + jnp.where(entry, jnp.abs(fill.cash - state.cash), 0.0)
     closed_pnl = jnp.where(closed, trade_pnl, 0.0)
@@ -100,7 +98,7 @@ def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Ar
         gross_loss=state.gross_loss - jnp.minimum(closed_pnl, 0.0),
         returns=running_update(state.returns, step_return),
     )
-    return next_state, Trade(closed, closed_pnl, jnp.where(closed, safe_div(trade_pnl, trade_basis), 0.0))
+    return next_state, Trade(closed, jnp.where(closed, safe_div(trade_pnl, trade_basis), 0.0))
 
 
 def episode_end(state: EnvState, params: EnvParams) -> tuple[jax.Array, jax.Array]:
@@ -221,8 +219,9 @@ class TradingEnv:
         close_t, open_n, close_n = params.market.close[s, t], params.market.open[s, nb], params.market.close[s, nb]
 
         decision = decide_step(state, action, close_t, params, self.actions)
-        fill = execute(book(state), decision.order, open_n, costs(params), self.actions.allows_short)
-        borrow = borrow_fee(fill.units, close_n, costs(params))
+        rates = costs(params)
+        fill = execute(book(state), decision.order, open_n, rates, self.actions.allows_short)
+        borrow = borrow_fee(fill.units, close_n, rates)
         # The step's PnL from its parts, not equity' - equity, which cancels to ~1e-7 of equity in
         # float32: the units held after the fill move close_t -> close_n, the units traded moved
         # close_t -> open_n, minus costs. Exactly 0 when nothing is traded and the close is unchanged.

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxtrade.config import Config
-from jaxtrade.env.config import RULE_FIELDS, rules_from_config
+from jaxtrade.env.config import INT_RULES, RULE_FIELDS, rules_from_config
 from jaxtrade.env.params import params_axes, symbol_params
 from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import EnvParams
@@ -81,8 +81,7 @@ def _apply(cfg: Config, settings: dict[str, float]) -> Config:
     ppo = {k.split(".", 1)[1]: v for k, v in settings.items() if k.startswith("ppo.")}
     reward = {k.rsplit(".", 1)[1]: v for k, v in settings.items() if k.startswith("env.reward.")}
     rules = {k.split(".", 1)[1]: v for k, v in settings.items() if k in RULES}
-    int_rules = {f.name for f in fields(cfg.env) if f.type in ("int", int)}
-    rules = {k: int(v) if k in int_rules and float(v).is_integer() else v for k, v in rules.items()}
+    rules = {k: int(v) if k in INT_RULES and float(v).is_integer() else v for k, v in rules.items()}
     env = replace(cfg.env, reward=replace(cfg.env.reward, **reward), **rules)
     return replace(cfg, ppo=replace(cfg.ppo, **ppo), env=env)
 

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import distrax
 import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
 
+from jaxtrade.agents.networks import policy as categorical  # the default action distribution
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
 from jaxtrade.train.hooks import TradingMetrics
 from jaxtrade.train.types import (
@@ -51,11 +51,6 @@ from jaxtrade.train.types import (
     Transition,
     final_observation,
 )
-
-
-def categorical(logits: jax.Array) -> distrax.Distribution:
-    """The default action distribution: categorical over (masked) logits."""
-    return distrax.Categorical(logits=logits)
 
 
 def scale_rewards(scale: ReturnScale, reward: jax.Array, done: jax.Array, gamma: jax.Array
