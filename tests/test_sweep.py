@@ -32,7 +32,11 @@ def test_sweep_trains_every_run_in_one_program(tiny):
                      grid=(("ppo.learning_rate", (1e-4, 1e-3)), ("env.reward.pnl", (0.4, 0.8))))
     lines = []
     rows = sweep(Experiment(cfg, data, features), spec, episodes=32, log=lines.append)
-    assert len(rows) == 2 * 2 * 2 and len(lines) == 2
+    assert len(rows) == 2 * 2 * 2
+    progress = [x for x in lines if "updates" in x and "ETA" in x]  # one bar line per chunk, after the compile
+    assert len(progress) == 2 and "] 2/2 updates 100%" in progress[-1]
+    assert lines[0] == "sweep: compiling the 8 runs' training program ..." and "done in" in lines[1]
+    assert lines[-1].startswith("sweep: backtesting the 8 runs on the validation split (32 episodes each): done")
     assert [r["symbol"] for r in rows] == ["SYN000"] * 4 + ["SYN001"] * 4
     assert [(r["ppo.learning_rate"], r["env.reward.pnl"]) for r in rows[:4]] == [(1e-4, 0.4), (1e-4, 0.8), (1e-3, 0.4), (1e-3, 0.8)]
     for r in rows:

@@ -17,7 +17,6 @@ on the validation split (its own symbol's starts for per-symbol runs).
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
@@ -35,6 +34,7 @@ from jaxtrade.evaluate.backtest import summarize_episodes
 from jaxtrade.evaluate.metrics import mean_interval
 from jaxtrade.evaluate.rollout import agent_policy, run_policies
 from jaxtrade.experiment.build import Experiment
+from jaxtrade.progress import Progress, working
 from jaxtrade.train.config import PPOHyperparams
 from jaxtrade.train.ppo import make_train
 
@@ -145,28 +145,31 @@ def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
     init = jax.jit(jax.vmap(trainer.init, in_axes=(0, 0, train_axes)))
     chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, 0, train_axes, None)), static_argnums=3,
                     donate_argnums=0)
-    runner = init(keys, hps, train_params)
-    done, last = 0, None
-    t0 = time.perf_counter()
-    while done < ppo.num_updates:
-        n = min(ppo.updates_per_chunk, ppo.num_updates - done)
-        runner, metrics = chunk(runner, hps, train_params, n)
+    with working(f"sweep: compiling the {R} runs' training program", log):
+        runner = init(keys, hps, train_params)
+        compiled = {n: chunk.lower(runner, hps, train_params, n).compile()
+                    for n in {min(ppo.updates_per_chunk, ppo.num_updates),
+                              ppo.num_updates % ppo.updates_per_chunk or ppo.updates_per_chunk}}
+    bar, last = Progress(ppo.num_updates, 0, "updates"), None
+    while bar.done < ppo.num_updates:
+        n = min(ppo.updates_per_chunk, ppo.num_updates - bar.done)
+        runner, metrics = compiled[n](runner, hps, train_params)
         last = jax.tree.map(lambda x: np.asarray(x[:, -1]), metrics)
-        done += n
+        bar.advance(n)
         if log:
-            steps = R * done * ppo.batch_size
-            log(f"sweep: {R} runs, update {done:>4}/{ppo.num_updates} | {steps:,} env steps in "
-                f"{time.perf_counter() - t0:.1f}s | mean return of finished episodes, best run "
-                f"{float(last.env.episode_return.max()):+.3%}, worst {float(last.env.episode_return.min()):+.3%}")
+            log(f"sweep: {R} runs {bar} | {R * bar.done * ppo.batch_size:,} env steps | mean return of finished "
+                f"episodes, best run {float(last.env.episode_return.max()):+.3%}, worst "
+                f"{float(last.env.episode_return.min()):+.3%}")
 
     def evaluate(net_params, params, key):  # the greedy agent and literal buy-and-hold from the same starts
         act = agent_policy(network, net_params)
         r = run_policies(env, params, [act], key, episodes, cfg.env.horizon, hold=True)
         return jax.vmap(summarize_episodes, in_axes=(0, None))(r, params.rules.bars_per_year)
 
-    stats = jax.jit(jax.vmap(evaluate, in_axes=(0, valid_axes, None)))(
-        runner.train_state.params, valid_params, jax.random.key(1))
-    stats = jax.tree.map(np.asarray, stats)
+    with working(f"sweep: backtesting the {R} runs on the validation split ({episodes} episodes each)", log):
+        stats = jax.jit(jax.vmap(evaluate, in_axes=(0, valid_axes, None)))(
+            runner.train_state.params, valid_params, jax.random.key(1))
+        stats = jax.tree.map(np.asarray, stats)
     rows = []
     for i, r in enumerate(runs):
         row = {"run": i, "symbol": "all" if r["symbol"] is None else data.symbols[r["symbol"]], "seed": r["seed"]}

@@ -32,8 +32,10 @@ from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams
 from jaxtrade.errors import ConfigError
+from jaxtrade.progress import Progress, working
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
+from jaxtrade.train.events import append_events, rewrite_events
 from jaxtrade.train.ppo import Metrics, RunnerState, Trainer, make_train
 
 
@@ -98,9 +100,9 @@ def to_host(tree):
     return jax.tree.map(get, tree)
 
 
-def format_metrics(update: int, total: int, env_steps: int, steps_per_s: float, m: Metrics) -> str:
-    """One progress line from the last update of a chunk."""
-    return (f"update {update:>5}/{total} | {env_steps:>11,} env steps | {steps_per_s:>10,.0f} steps/s | "
+def format_metrics(bar: Progress | str, env_steps: int, steps_per_s: float, m: Metrics) -> str:
+    """One progress line: the bar over updates (with ETA), then the last update of the chunk."""
+    return (f"{bar} | {env_steps:>11,} env steps | {steps_per_s:>10,.0f} steps/s | "
             f"return {float(m.env.episode_return):+8.3%} ({int(m.episodes)} eps) | reward {float(m.reward):+.4f} | "
             f"pi {float(m.policy_loss):+.4f} | v {float(m.value_loss):.4f} | H {float(m.entropy):.3f} | "
             f"kl {float(m.approx_kl):.5f} | lr {float(m.learning_rate):.2e}")
@@ -161,20 +163,32 @@ def read_history(directory: str | Path) -> dict[str, np.ndarray]:
     return {k: np.asarray([r[k] for r in rows]) for k in rows[0]} if rows else {}
 
 
+ROLLOUT_FIELDS = ("episodes", "reward")  # the Metrics fields measured on the rollout, beside the hook's
+
+
+def _event_tag(name: str) -> str:
+    """TensorBoard tag of a metrics field: `rollout/...` (what the env returned), `ppo/...` (the update)."""
+    return f"{'ppo' if name in Metrics._fields and name not in ROLLOUT_FIELDS else 'rollout'}/{name}"
+
+
 def _keep_history(directory: Path, upto: int) -> None:
-    """Keep the metric rows of updates 1..`upto` (the checkpoint's) and drop the rest, torn lines included."""
+    """Keep the metric rows of updates 1..`upto` (the checkpoint's) and drop the rest, torn lines included;
+    the TensorBoard events are rebuilt from the rows kept."""
     path = directory / METRICS_FILE
+    rows = [r for r in _metric_rows(path) if r["update"] <= upto] if path.exists() else []
     if path.exists():
-        rows = [r for r in _metric_rows(path) if r["update"] <= upto]
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rewrite_events(directory, rows, tag=_event_tag)
 
 
 def _append_history(directory: Path, rows: list[dict]) -> None:
-    """Append rows and force them to disk (before the checkpoint that counts them is written)."""
+    """Append rows (metrics.jsonl and TensorBoard events) and force them to disk (before the checkpoint that
+    counts them is written)."""
     with (directory / METRICS_FILE).open("a") as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)
         f.flush()
         os.fsync(f.fileno())
+    append_events(directory, rows, tag=_event_tag)
 
 
 # Settings a resumed run may change: the run's length (extending a finished run).
@@ -211,7 +225,8 @@ def fit(
     Args:
       setup: from `make_setup` (or `jaxtrade.experiment.training_setup`).
       checkpoint_dir: where to save a checkpoint after every chunk (None: no checkpoints), and
-        append every update's metrics to `metrics.jsonl` (see `read_history`).
+        append every update's metrics to `metrics.jsonl` (see `read_history`) and to a TensorBoard
+        event file (`tensorboard --logdir checkpoint_dir`).
       resume: continue from the latest checkpoint in `checkpoint_dir` (bit-exact) when there is
         one, else start fresh; a finished run just returns its final state.
       log: progress-line sink (None: silent).
@@ -253,13 +268,14 @@ def fit(
         compiled = {}  # chunk length -> compiled program (the last chunk may be shorter)
         history: list[Metrics] = []
         update = int(to_host(runner.updates_done))
+        bar = None
         while update < ppo.num_updates:
             n = min(ppo.updates_per_chunk, ppo.num_updates - update)
             if n not in compiled:
-                t = time.perf_counter()
-                compiled[n] = run_chunk.lower(runner, hp, env_params, n).compile()
-                if log:
-                    log(f"compiled {n} updates per chunk in {time.perf_counter() - t:.1f}s")
+                with working(f"compiling the training program ({n} updates of {ppo.batch_size:,} env steps "
+                             f"per call)", log):
+                    compiled[n] = run_chunk.lower(runner, hp, env_params, n).compile()
+            bar = bar or Progress(ppo.num_updates, update, "updates")  # made after the compile: ETA from running
             t = time.perf_counter()
             runner, metrics = compiled[n](runner, hp, env_params)
             metrics = to_host(metrics)
@@ -272,9 +288,10 @@ def fit(
                 if jax.process_index() == 0:
                     _append_history(ckpt.directory, metrics_rows(metrics, first, ppo.batch_size))
                 ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size})
+            bar.advance(update - first)
             if log:
                 last = jax.tree.map(lambda x: x[-1], metrics)
-                log(format_metrics(update, ppo.num_updates, update * ppo.batch_size, n * ppo.batch_size / dt, last))
+                log(format_metrics(bar, update * ppo.batch_size, n * ppo.batch_size / dt, last))
         return runner, history
     finally:  # on any exit (an error, Ctrl-C): release the run's lock and flush orbax
         if ckpt is not None:
