@@ -188,7 +188,7 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
             "--plots", str(tmp_path / "plots")]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert "update     2/2" in out and "backtest on the validation split, bars 490..594" in out
+    assert "] 2/2 updates 100%" in out and "backtest on the validation split, bars 490..594" in out
     for policy in ("agent ", "agent_sampled", "always_long", "buy_and_hold", "cash", "random", "sma_crossover"):
         assert f"\n  {policy}" in out
     assert "seed targets on the agents' portfolio equity: return >= +12 %:" in out
@@ -197,6 +197,11 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     rows = pd.read_csv(tmp_path / "valid.csv")
     assert list(rows["policy"])[:2] == ["agent", "agent_sampled"] and (rows["episodes"] == 32).all()
     assert (rows.loc[rows["policy"] == "cash", "mean_return"] == 0).all()
+    # Units and the episode length actually run (from the same rows the report saved).
+    assert f"episodes ran {rows['steps'].min():.1f}-{rows['steps'].max():.1f} bars on average (up to 32" in out
+    assert "in account currency (initial cash 100,000)" in out and "turnover: traded value as a multiple" in out
+    agent_line = next(x for x in out.splitlines() if x.startswith("  agent "))
+    assert f"{rows['turnover'][0]:.2f}x" in agent_line and f"{rows['mean_cost'][0]:,.0f}" in agent_line
     per_symbol = pd.read_csv(tmp_path / "valid_per_symbol.csv")  # walk-forward: every policy x symbol
     assert len(per_symbol) == 7 * 2 and set(per_symbol["symbol"]) == {"SYN000", "SYN001"}
     assert "walk-forward on the validation split" in out

@@ -131,22 +131,35 @@ def walk_forward_backtest(env: TradingEnv, params: EnvParams, policies: dict[str
 
 
 def format_table(rows: list[dict]) -> str:
-    """A fixed-width text table of backtest rows (episode rows, or walk-forward rows with a symbol)."""
+    """A fixed-width text table of backtest rows (episode rows, or walk-forward rows with a symbol).
+
+    Units: return, std, max DD, win rates and exposure in %; Sharpe/Sortino annualised; `bars` the mean bars an
+    episode ran; `bars/tr` bars per closed trade; turnover a multiple of equity (traded value / equity, summed
+    over the episode); costs (commission + slippage) per episode in the account's currency (`table_legend`).
+    """
     per_symbol = "symbol" in rows[0]
     head = f"  {'symbol':<8} " if per_symbol else "  "
     lines = [head + f"{'policy':<14} {'return':>8} " + ("" if per_symbol else f"{'std':>7} ")
              + f"{'Sharpe':>7} {'Sortino':>8} {'max DD':>7} "
              + ("" if per_symbol else f"{'win eps':>7} ")
-             + f"{'trades':>7} {'bars/tr':>7} {'win rate':>8} {'PF':>6} {'turnover':>8} {'exposure':>8} {'costs':>9}"]
+             + f"{'bars':>6} {'trades':>7} {'bars/tr':>7} {'win rate':>8} {'PF':>6} {'turnover':>8} {'exposure':>8} "
+               f"{'costs':>9}"]
     for r in rows:
         lines.append(
             (f"  {r['symbol']:<8} " if per_symbol else "  ") + f"{r['policy']:<14} {r['mean_return']:>+8.2%} "
             + ("" if per_symbol else f"{r['std_return']:>7.2%} ")
             + f"{r['sharpe']:>7.2f} {r['sortino']:>8.2f} {r['max_drawdown']:>7.2%} "
             + ("" if per_symbol else f"{r['winning_episodes']:>7.1%} ")
-            + f"{r['trades_per_episode']:>7.2f} {r['avg_trade_bars']:>7.1f} {r['win_rate']:>8.1%} "
-            f"{r['profit_factor']:>6.2f} {r['turnover']:>8.2f} {r['exposure']:>8.1%} {r['mean_cost']:>9.2f}")
+            + f"{r['steps']:>6.1f} {r['trades_per_episode']:>7.2f} {r['avg_trade_bars']:>7.1f} {r['win_rate']:>8.1%} "
+            f"{r['profit_factor']:>6.2f} {r['turnover']:>7.2f}x {r['exposure']:>8.1%} {r['mean_cost']:>9,.0f}")
     return "\n".join(lines)
+
+
+def table_legend(initial_cash: float) -> str:
+    """What `format_table`'s columns measure, with the account size the costs are paid from."""
+    return (f"  bars: mean bars an episode ran; trades per episode; bars/tr: mean bars a closed trade was held; "
+            f"turnover: traded value as a multiple of equity per episode; exposure: mean position value / equity; "
+            f"costs: commission + slippage per episode, in account currency (initial cash {initial_cash:,.0f})")
 
 
 def target_report(row: dict) -> str:

@@ -22,6 +22,7 @@ from jaxtrade.evaluate.backtest import (
     backtest,
     format_table,
     phase3_report,
+    table_legend,
     target_report,
     walk_forward_backtest,
     write_report,
@@ -45,6 +46,7 @@ from jaxtrade.experiment.sweep import (
     sweep_runs,
 )
 from jaxtrade.features.pipeline import REGIME_FEATURES, TECHNICAL_FEATURES
+from jaxtrade.progress import working
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.loop import Setup, fit, read_history, to_host
 
@@ -110,7 +112,9 @@ def portfolio_report(setup: Setup, exp: Experiment, params: EnvParams, net_param
             "agents sampled": lambda key, obs, state, params: sampled(key, obs, state, params)[2],
             "agents sampled + master": master_policy(sampled, master, {})}
     try:
-        results = run_portfolios(setup.env, params, runs, jax.random.key(3), hold="buy_and_hold")
+        with working(f"[3/3] portfolio of {exp.data.num_symbols} symbols x {len(runs) + 1} policies "
+                     f"(compile and run)", log):
+            results = run_portfolios(setup.env, params, runs, jax.random.key(3), hold="buy_and_hold")
     except DataError as exc:
         log(f"no portfolio backtest: {exc}")
         return []
@@ -146,15 +150,22 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
     net_params = to_host(runner.train_state.params)  # host copies: the backtest runs in this process alone
     policies = {"agent": agent_policy(setup.network, net_params),
                 "agent_sampled": agent_policy(setup.network, net_params, deterministic=False), **BASELINES}
-    rows = backtest(setup.env, params, policies, jax.random.key(1), episodes, horizon)
+    stages = 3 if data.num_symbols > 1 else 2
+    with working(f"[1/{stages}] {episodes} episodes x {len(policies) + 1} policies (compile and run)", log):
+        rows = backtest(setup.env, params, policies, jax.random.key(1), episodes, horizon)
     log(format_table(rows))
+    log(table_legend(cfg.env.initial_cash))
+    log(f"  episodes ran {min(r['steps'] for r in rows):.1f}-{max(r['steps'] for r in rows):.1f} bars on average "
+        f"(up to {horizon}: an episode also ends at the split's last bar, or on the env's drawdown/ruin stop)")
     log(f"  Sharpe/Sortino annualised with {rows[0]['bars_per_year']:.0f} bars/year from the step returns pooled "
         f"over all episodes; max drawdown a per-episode mean; win rate and profit factor over all closed trades; "
         f"buy_and_hold buys {cfg.env.max_position:.0%} at the first open and holds (no exits), always_long "
         f"buys every bar through the env")
-    wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols)
     log(f"walk-forward on the {split} split: one episode per symbol from its first start to the end "
         f"(or the env's drawdown/ruin stop), all symbols in parallel")
+    with working(f"[2/{stages}] walk-forward, {data.num_symbols} symbols x {len(policies) + 1} policies "
+                 f"(compile and run)", log):
+        wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols)
     log(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
     log(f"  {phase3_report(wf_rows)}")
     portfolio = portfolio_report(setup, exp, params, net_params, policies, log) if data.num_symbols > 1 else []
