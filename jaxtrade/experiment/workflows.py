@@ -87,7 +87,8 @@ def env_summary(exp: Experiment, num_envs: int = 1024, log: Log = print) -> None
         + f"), horizon {cfg.env.horizon}, costs {cfg.env.commission_bps:g}+{cfg.env.slippage_bps:g} bps, "
           f"{exp.env.num_actions} actions ({'long-short' if cfg.env.allow_short else 'long only'})")
     run = jax.jit(lambda key: run_episodes(exp.env, params, random_policy, key, num_envs, cfg.env.horizon))
-    run(jax.random.key(0))  # compile
+    with working(f"compiling a rollout of {num_envs} episodes", log):
+        jax.block_until_ready(run(jax.random.key(0)))
     t = time.perf_counter()
     r = jax.block_until_ready(run(jax.random.key(1)))
     dt = time.perf_counter() - t
