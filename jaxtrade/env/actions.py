@@ -203,6 +203,7 @@ def action_mask(
     price: jax.Array,
     max_position: jax.Array,
     table: ActionTable = LONG_ONLY,
+    equity: jax.Array | None = None,
 ) -> jax.Array:
     """Which actions are valid now.
 
@@ -212,6 +213,8 @@ def action_mask(
       price: () the decision bar's close, > 0.
       max_position: () cap on |position value| / equity, in (0, 1].
       table: the action space.
+      equity: () the equity orders are sized on and the limit applies to (default cash + units * price, a
+        single-symbol book; a portfolio passes its total equity and shared cash).
 
     Returns:
       (A,) bool mask; HOLD is always True.
@@ -220,7 +223,7 @@ def action_mask(
     opens = jnp.asarray(table.column("open"))
     closes = jnp.asarray(table.column("close")) > 0
     adds_only = jnp.asarray(table.column("adds_only"))
-    equity = cash + units * price
+    equity = cash + units * price if equity is None else equity
     on_side = units * side  # > 0: a position on the action's side; 0: flat
     order = opens * equity
     # Buys pay cash; short sales receive it, so only the limit binds them.

@@ -57,7 +57,7 @@ def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: En
                 table: ActionTable) -> Decision:
     """Validate `action` against the mask, let the risk rules override it, and decode the order."""
     action = jnp.asarray(action, jnp.int32)
-    mask = action_mask(state.units, state.cash, close, params.rules.max_position, table)
+    mask = action_mask(state.units, state.cash, close, params.rules.max_position, table, state.equity)
     valid = (action >= 0) & (action < table.num_actions) & mask[jnp.clip(action, 0, table.num_actions - 1)]
     exit_reason = forced_exit(state.units, state.entry_price, close, state.hold_time, params.rules.stop_loss,
                               params.rules.take_profit, params.rules.max_hold, state.equity,
@@ -197,7 +197,7 @@ class TradingEnv:
             position=position.astype(jnp.float32),
             portfolio=portfolio.astype(jnp.float32),
             regime=params.market.regime[s, t],
-            action_mask=action_mask(units, state.cash, close, params.rules.max_position, self.actions),
+            action_mask=action_mask(units, state.cash, close, params.rules.max_position, self.actions, equity),
         )
 
     def step_env(

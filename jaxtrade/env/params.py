@@ -26,17 +26,16 @@ from jaxtrade.features.pipeline import Features
 from jaxtrade.features.rolling import ema
 
 
-def episode_starts(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every valid (symbol, decision bar) episode start inside bars [first_bar, end_bar).
+def tradeable(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> np.ndarray:
+    """(S, T) bool: symbol s can decide at bar t, inside bars [first_bar, end_bar).
+
+    True when the observation window t-W+1..t is ready, t is in the split and bar t+1 is ready and in it.
 
     Args:
       ready: (S, T) bool feature readiness.
       window: bars per observation window.
       first_bar, end_bar: the split's bar range; windows may reach back before
         first_bar (they only hold past data), decisions and fills may not leave it.
-
-    Returns:
-      (symbols, bars), both (N,) int32, in row-major order.
     """
     ready = np.asarray(ready, bool)
     T = ready.shape[1]
@@ -46,8 +45,13 @@ def episode_starts(ready: np.ndarray, window: int, first_bar: int, end_bar: int)
     run = bars - last_gap
     nxt = np.zeros_like(ready)
     nxt[:, :-1] = ready[:, 1:]
-    ok = (run >= window) & nxt & (bars >= first_bar) & (bars + 1 < end_bar)
-    s, t = np.nonzero(ok)
+    return (run >= window) & nxt & (bars >= first_bar) & (bars + 1 < end_bar)
+
+
+def episode_starts(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every valid (symbol, decision bar) episode start (`tradeable`), as (symbols, bars), both (N,) int32, in
+    row-major order."""
+    s, t = np.nonzero(tradeable(ready, window, first_bar, end_bar))
     return s.astype(np.int32), t.astype(np.int32)
 
 

@@ -1,0 +1,336 @@
+"""`PortfolioEnv`: S symbols stepping in lockstep on one account with shared cash (gymnax contract).
+
+Each step takes every symbol agent's action (the single-symbol env's action
+table and semantics) and the master's per-symbol exposure budgets, and executes
+them on one book:
+
+- Decisions per symbol are the single-symbol env's (`decide_step`: mask, risk
+  exits, order), vmapped over symbols, with orders sized on the *portfolio's*
+  equity and the mask checking the *shared* cash. A symbol that cannot trade at
+  this bar (`tradeable` false: its window or next bar is missing, or it is not
+  listed yet) places no order and is marked at its last close; a trade requested
+  there is invalid (`info.invalid_action`), and its risk exits wait until it
+  trades again.
+- Budgets: an open or add never takes a symbol's |value| past
+  min(budget, `max_position`) x equity at the decision close, and all buys
+  together never take the gross exposure past `total_limit` x equity.
+- Execution at the next open, in two phases: closes and short sales first
+  (their proceeds join the cash), then buys, scaled down pro rata when together
+  they ask for more cash (or room under `total_limit`) than there is
+  (`info.scaled` says whose were). Costs as in `accounting.execute`.
+- Book: `cash` is the account's; each symbol's sleeve (`PortfolioState.sleeves`,
+  an `EnvState` with a leading symbol axis) holds its units, entry price, hold
+  time and trade tallies, its net cash flow since the episode began (`cash`, from
+  0) and its PnL contribution (`equity` = cash flow + position value), so
+  initial cash + sum of sleeve cash = cash, and initial cash + sum of sleeve
+  equity = equity, at every step.
+- Reward: the env's reward function on the portfolio's `StepOutcome` (gross
+  values, gross exposure, exposure-weighted volatility), with `total_limit` as
+  the position cap of the sizing component.
+- Termination: portfolio ruin or drawdown (the rules' thresholds); truncation:
+  `horizon` steps or the end of the split.
+
+Observation (`PortfolioObservation`): every symbol agent's own `Observation`
+(its position from the shared book; the portfolio block reads the account:
+equity, the symbol's exposure, the account's running Sharpe/Sortino and realised
+PnL, the symbol's own trade record), the tradeable flags, the symbols' weights
+and the account's state (`BOOK_FEATURES`) for the master.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxtrade.data.types import MarketData
+from jaxtrade.env.accounting import Book, borrow_fee, execute
+from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order
+from jaxtrade.env.config import EnvConfig
+from jaxtrade.env.env import TradingEnv, book_keeping, costs, decide_step
+from jaxtrade.env.generator import initial_state
+from jaxtrade.env.params import make_params, tradeable
+from jaxtrade.env.rewards import (
+    RewardComponents,
+    RewardFn,
+    StepOutcome,
+    shaped_reward,
+    total_reward,
+)
+from jaxtrade.env.stats import RunningStats, running_sharpe, running_sortino, running_update
+from jaxtrade.env.types import EnvParams, EnvState, Observation
+from jaxtrade.errors import ConfigError, DataError
+from jaxtrade.features.pipeline import Features
+from jaxtrade.numeric import safe_div
+
+BOOK_FEATURES = (
+    "equity",  # equity / initial cash - 1
+    "cash",  # cash / equity
+    "gross_exposure",  # sum |position value| / equity
+    "net_exposure",  # sum signed position value / equity
+    "drawdown",  # 1 - equity / peak
+    "sharpe",  # running Sharpe of the account's step returns, annualised, clipped to +-10
+    "sortino",  # running Sortino, likewise
+    "realised_pnl",  # realised PnL this episode / initial cash
+)
+STAT_CLIP = 10.0
+
+
+@struct.dataclass
+class PortfolioParams:
+    """What a portfolio step reads: the symbols' market and rules, which symbol can trade when, the starts."""
+
+    env: EnvParams  # market (S symbols x T bars), rules (per-symbol limit `max_position`, costs, stops), weights
+    tradeable: jax.Array  # (S, T) bool: symbol s can decide at bar t (window ready, next bar ready, in the split)
+    start_bars: jax.Array  # (N,) int32 decision bars a portfolio episode may start at
+    start_count: jax.Array  # () int32 entries of start_bars in use
+    end: jax.Array  # () int32 the split's end bar: a step from t needs t + 1 < end
+    total_limit: jax.Array  # () float32 cap on the gross exposure / equity that buys may reach
+
+    @property
+    def num_symbols(self) -> int:
+        return self.tradeable.shape[0]
+
+
+@struct.dataclass
+class PortfolioState:
+    """One portfolio episode: the account and each symbol's sleeve."""
+
+    bar: jax.Array  # () int32 decision bar (its close has just been seen)
+    steps: jax.Array  # () int32 steps taken this episode
+    cash: jax.Array  # () float32 the account's cash
+    equity: jax.Array  # () float32 cash + sum of position values at `bar`'s closes
+    peak_equity: jax.Array  # () float32 running maximum of equity this episode
+    realised_pnl: jax.Array  # () float32 realised PnL this episode (borrow fees included)
+    total_cost: jax.Array  # () float32 commission + slippage + borrow paid this episode
+    returns: RunningStats  # Welford moments of the account's step returns
+    sleeves: EnvState  # (S,) per symbol: units, entry, hold time, trade tallies, net cash flow, PnL contribution
+
+
+@struct.dataclass
+class PortfolioObservation:
+    """What the symbol agents and the master see at the decision bar's close."""
+
+    symbols: Observation  # (S, ...) each symbol agent's observation; its action_mask also false where not tradeable
+    tradeable: jax.Array  # (S,) bool
+    weights: jax.Array  # (S,) signed position value / equity
+    book: jax.Array  # (len(BOOK_FEATURES),) float32 the account's state
+
+
+@struct.dataclass
+class PortfolioAction:
+    """Every symbol agent's action and the master's budgets."""
+
+    actions: jax.Array  # (S,) int32 action indices into the env's action table
+    budget: jax.Array  # (S,) float32 gross exposure budget per symbol, a fraction of equity (capped at max_position)
+
+
+@struct.dataclass
+class PortfolioInfo:
+    """What a portfolio step reports beside the observation and reward."""
+
+    reward_components: RewardComponents  # the portfolio reward's components
+    equity: jax.Array  # () equity at the next bar's closes
+    step_return: jax.Array  # () the account's step return, net of costs
+    episode_return: jax.Array  # () equity / initial cash - 1
+    drawdown: jax.Array  # () 1 - equity / peak
+    cost: jax.Array  # () commission + slippage of this step's fills
+    borrow: jax.Array  # () borrow fees of the shorts held over the step
+    gross_exposure: jax.Array  # () sum |position value| / equity after the step
+    turnover: jax.Array  # () traded notional / equity before the step
+    executed_action: jax.Array  # (S,) int32 action carried out per symbol
+    invalid_action: jax.Array  # (S,) bool: requested action masked, out of range, or a trade where not tradeable
+    exit_reason: jax.Array  # (S,) int32 `ExitReason`
+    scaled: jax.Array  # (S,) bool: the symbol's buy was cut to fit its budget, the cash or the total limit
+    trade_closed: jax.Array  # (S,) bool
+    trade_return: jax.Array  # (S,) that trade's PnL / cash committed
+    final_observation: PortfolioObservation | None = None  # `step` only: the episode's last observation
+
+
+def make_portfolio_params(data: MarketData, features: Features, cfg: EnvConfig = EnvConfig(), window: int = 24,
+                          bars: tuple[int, int] | None = None, total_limit: float = 1.0) -> PortfolioParams:
+    """`PortfolioParams` for portfolio episodes inside the bar range `bars` (None: all bars).
+
+    An episode may start at any bar where at least one symbol can trade.
+
+    Raises:
+      ConfigError: total_limit outside (0, 1].
+      DataError: no bar in the range where a symbol can trade.
+    """
+    if not (0.0 < total_limit <= 1.0):
+        raise ConfigError(f"portfolio.total_limit: must be in (0, 1] (gross exposure / equity), got {total_limit!r}")
+    env = make_params(data, features, cfg, window, bars)
+    T = data.valid.shape[1]
+    first, end = (0, T) if bars is None else bars
+    ok = tradeable(np.asarray(features.ready), window, first, end)
+    start_bars = np.flatnonzero(ok.any(axis=0)).astype(np.int32)
+    if start_bars.size == 0:
+        raise DataError(f"no bar in [{first}, {end}) where any symbol can trade")
+    return PortfolioParams(env=env, tradeable=jnp.asarray(ok), start_bars=jnp.asarray(start_bars),
+                           start_count=jnp.asarray(start_bars.size, jnp.int32), end=jnp.asarray(end, jnp.int32),
+                           total_limit=jnp.asarray(total_limit, jnp.float32))
+
+
+class PortfolioEnv:
+    """S symbols on one account with shared cash; stateless, jit/vmap-able (see the module docstring)."""
+
+    def __init__(self, reward_fn: RewardFn = shaped_reward, actions: ActionTable = LONG_ONLY):
+        self.symbol_env = TradingEnv(reward_fn=reward_fn, actions=actions)  # observe / decide per symbol
+        self.reward_fn = reward_fn
+        self.actions = actions
+
+    @property
+    def num_actions(self) -> int:
+        return self.actions.num_actions
+
+    def reset(self, key: jax.Array, params: PortfolioParams) -> tuple[PortfolioObservation, PortfolioState]:
+        """A flat account holding the initial cash at a start bar drawn uniformly."""
+        bar = params.start_bars[jax.random.randint(key, (), 0, params.start_count)]
+        return self.reset_at(bar, params)
+
+    def reset_at(self, bar: jax.Array, params: PortfolioParams) -> tuple[PortfolioObservation, PortfolioState]:
+        """A flat account about to decide at `bar`."""
+        S = params.num_symbols
+        sleeves = jax.vmap(initial_state, in_axes=(0, None, None))(jnp.arange(S), bar, params.env)
+        zero = jnp.zeros_like(sleeves.cash)
+        sleeves = sleeves.replace(cash=zero, equity=zero, peak_equity=zero)  # flows and PnL count from 0
+        cash = params.env.rules.initial_cash.astype(jnp.float32)
+        state = PortfolioState(bar=jnp.asarray(bar, jnp.int32), steps=jnp.zeros((), jnp.int32), cash=cash,
+                               equity=cash, peak_equity=cash, realised_pnl=jnp.zeros((), jnp.float32),
+                               total_cost=jnp.zeros((), jnp.float32), returns=RunningStats.zeros(), sleeves=sleeves)
+        return self.observe(state, params), state
+
+    def views(self, state: PortfolioState) -> EnvState:
+        """(S,) single-symbol states that read the account: shared cash, portfolio equity and return statistics."""
+        S = state.sleeves.units.shape[0]
+        every = lambda x: jnp.broadcast_to(x, (S, *jnp.shape(x)))  # noqa: E731
+        return state.sleeves.replace(bar=every(state.bar), steps=every(state.steps), cash=every(state.cash),
+                                     equity=every(state.equity), peak_equity=every(state.peak_equity),
+                                     realised_pnl=every(state.realised_pnl),
+                                     returns=jax.tree.map(every, state.returns))
+
+    def observe(self, state: PortfolioState, params: PortfolioParams) -> PortfolioObservation:
+        ok = params.tradeable[:, state.bar]
+        obs = jax.vmap(self.symbol_env.observe, in_axes=(0, None))(self.views(state), params.env)
+        hold_only = jnp.arange(self.num_actions) == 0
+        obs = obs.replace(action_mask=obs.action_mask & (ok[:, None] | hold_only[None, :]))
+        value = state.sleeves.units * params.env.market.close[:, state.bar]
+        rules = params.env.rules
+        book = jnp.stack([
+            (state.equity - rules.initial_cash) / rules.initial_cash,
+            safe_div(state.cash, state.equity),
+            safe_div(jnp.abs(value).sum(), state.equity),
+            safe_div(value.sum(), state.equity),
+            1.0 - state.equity / state.peak_equity,
+            jnp.clip(running_sharpe(state.returns, rules.bars_per_year), -STAT_CLIP, STAT_CLIP),
+            jnp.clip(running_sortino(state.returns, rules.bars_per_year), -STAT_CLIP, STAT_CLIP),
+            state.realised_pnl / rules.initial_cash,
+        ]).astype(jnp.float32)
+        return PortfolioObservation(symbols=obs, tradeable=ok, weights=safe_div(value, state.equity), book=book)
+
+    def step_env(self, key: jax.Array, state: PortfolioState, action: PortfolioAction, params: PortfolioParams
+                 ) -> tuple[PortfolioObservation, PortfolioState, jax.Array, jax.Array, jax.Array, PortfolioInfo]:
+        """One lockstep step without auto-reset: decide at bar t's closes, fill at t+1's opens, mark at its closes.
+
+        Returns:
+          (obs, state, reward, terminated, truncated, info), reward and flags scalar.
+        """
+        del key  # fills are deterministic
+        p, table = params.env, self.actions
+        t, nb = state.bar, state.bar + 1
+        close_t, open_n, close_n = p.market.close[:, t], p.market.open[:, nb], p.market.close[:, nb]
+        ok = params.tradeable[:, t]
+        requested = jnp.asarray(action.actions, jnp.int32)
+        decision = jax.vmap(lambda v, a, c: decide_step(v, a, c, p, table))(self.views(state), requested, close_t)
+        # Not tradeable here: no order, no risk exit (it waits for the symbol's next bar), a trade request invalid.
+        order = Order(value=jnp.where(ok, decision.order.value, 0.0), close=jnp.where(ok, decision.order.close, 0.0))
+        executed = jnp.where(ok, decision.executed, 0)
+        exit_reason = jnp.where(ok, decision.exit_reason, ExitReason.NONE)
+        valid = jnp.where(ok, decision.valid, requested == 0)
+
+        sleeves = state.sleeves
+        cap = jnp.minimum(jnp.clip(action.budget, 0.0, None), p.rules.max_position) * state.equity
+        room = jnp.maximum(cap - jnp.abs(sleeves.units * close_t), 0.0)
+        opened = jnp.sign(order.value) * jnp.minimum(jnp.abs(order.value), room)  # within the symbol's budget
+        rates = costs(p)
+        fill = jax.vmap(execute, in_axes=(0, 0, 0, None, None))  # (book, order, open, costs, allow_short)
+
+        # Phase 1: closes and short sales, from cash 0, so each fill's cash is the flow it brings.
+        sold = fill(Book(sleeves.units, jnp.zeros_like(close_t), sleeves.entry_price),
+                    Order(value=jnp.minimum(opened, 0.0), close=order.close), open_n, rates, table.allows_short)
+        # Phase 2: buys, scaled pro rata to the cash there is and the room under the total limit.
+        wanted = jnp.maximum(opened, 0.0)
+        available = jnp.maximum(state.cash + sold.cash.sum(), 0.0)
+        gross_room = jnp.maximum(params.total_limit * state.equity - jnp.abs(sold.units * close_t).sum(), 0.0)
+        scale = jnp.minimum(1.0, safe_div(jnp.minimum(available, gross_room), wanted.sum(), 1.0))
+        allowance = wanted * scale
+        bought = fill(Book(sold.units, allowance, sold.entry_price), Order(value=allowance, close=jnp.zeros_like(allowance)),
+                      open_n, rates, table.allows_short)
+        flow = sold.cash + bought.cash - allowance  # each symbol's net cash flow this step
+        both = bought._replace(cash=sleeves.cash + flow, traded_units=sold.traded_units + bought.traded_units,
+                               cost=sold.cost + bought.cost, realised_pnl=sold.realised_pnl + bought.realised_pnl)
+        borrow = borrow_fee(both.units, close_n, rates)
+
+        # PnL from its parts, per symbol (as the single-symbol step): held units move close_t -> close_n,
+        # traded units moved close_t -> open_n, minus costs.
+        pnl = both.units * (close_n - close_t) - both.traded_units * (open_n - close_t) - both.cost - borrow
+        step_return = safe_div(pnl.sum(), state.equity)
+        sleeves, trade = jax.vmap(book_keeping)(sleeves, both, borrow, close_n, safe_div(pnl, state.equity))
+        cash = state.cash + flow.sum() - borrow.sum()
+        value_after = both.units * close_n
+        equity = cash + value_after.sum()
+        next_state = PortfolioState(
+            bar=nb, steps=state.steps + 1, cash=cash, equity=equity, peak_equity=jnp.maximum(state.peak_equity, equity),
+            realised_pnl=state.realised_pnl + (both.realised_pnl - borrow).sum(),
+            total_cost=state.total_cost + (both.cost + borrow).sum(),
+            returns=running_update(state.returns, step_return), sleeves=sleeves)
+
+        gross_after = jnp.abs(value_after).sum()
+        outcome = StepOutcome(
+            equity_before=state.equity, equity_after=equity, step_return=step_return, cost=(both.cost + borrow).sum(),
+            value_before=jnp.abs(state.sleeves.units * close_t).sum(), value_after=gross_after,
+            exposure=safe_div(gross_after, equity), drawdown_after=1.0 - equity / next_state.peak_equity,
+            volatility=safe_div((jnp.abs(value_after) * p.market.volatility[:, t]).sum(), gross_after),
+            holding=gross_after > 0, idle=(gross_after == 0) & (state.sleeves.units == 0).all() & (executed == 0).all())
+        # The sizing component's cap is the portfolio's gross limit, not one symbol's.
+        components = self.reward_fn(outcome, p.replace(rules=p.rules.replace(max_position=params.total_limit)))
+        terminated, truncated = self.episode_end(next_state, params)
+        info = PortfolioInfo(
+            reward_components=components, equity=equity, step_return=step_return,
+            episode_return=(equity - p.rules.initial_cash) / p.rules.initial_cash,
+            drawdown=outcome.drawdown_after, cost=both.cost.sum(), borrow=borrow.sum(),
+            gross_exposure=outcome.exposure,
+            turnover=safe_div((jnp.abs(both.traded_units) * open_n).sum(), state.equity),
+            executed_action=jnp.where((order.value != 0) & (both.traded_units == 0), 0, executed),  # cut to nothing
+            invalid_action=~valid, exit_reason=exit_reason,
+            scaled=(opened != order.value) | ((wanted > 0) & (scale < 1.0)),
+            trade_closed=trade.closed, trade_return=trade.ret)
+        reward = total_reward(components, p.reward_weights)
+        return self.observe(next_state, params), next_state, reward, terminated, truncated, info
+
+    @staticmethod
+    def episode_end(state: PortfolioState, params: PortfolioParams) -> tuple[jax.Array, jax.Array]:
+        """(terminated, truncated) after a step that led to `state`."""
+        rules = params.env.rules
+        ruined = (rules.ruin > 0) & (state.equity <= rules.ruin * rules.initial_cash)
+        drawdown_hit = (rules.max_drawdown > 0) & (1.0 - state.equity / state.peak_equity >= rules.max_drawdown)
+        terminated = ruined | drawdown_hit
+        truncated = ~terminated & ((state.steps >= rules.horizon) | (state.bar + 1 >= params.end))
+        return terminated, truncated
+
+    def step(self, key: jax.Array, state: PortfolioState, action: PortfolioAction, params: PortfolioParams
+             ) -> tuple[PortfolioObservation, PortfolioState, jax.Array, jax.Array, jax.Array, PortfolioInfo]:
+        """`step_env`, then a reset when the episode ended (`info.final_observation` keeps its last view)."""
+        key_step, key_reset = jax.random.split(key)
+        obs_st, state_st, reward, terminated, truncated, info = self.step_env(key_step, state, action, params)
+        obs_re, state_re = self.reset(key_reset, params)
+        done = terminated | truncated
+        pick = lambda fresh, cont: jnp.where(done, fresh, cont)  # noqa: E731
+        obs = jax.tree.map(pick, obs_re, obs_st)
+        state = jax.tree.map(pick, state_re, state_st)
+        return obs, state, reward, terminated, truncated, info.replace(final_observation=obs_st)
+
+
+__all__ = ["BOOK_FEATURES", "PortfolioAction", "PortfolioEnv", "PortfolioInfo", "PortfolioObservation",
+           "PortfolioParams", "PortfolioState", "make_portfolio_params"]
