@@ -109,8 +109,30 @@ def test_volume_rises_with_volatility(stats_market):
         (dict(jump_intensity=-1.0), "jump_intensity must be >= 0"),
         (dict(initial_price=0.0), "initial_price must be > 0"),
         (dict(start="someday"), "is not a date"),
+        (dict(num_sectors=5), r"num_sectors must be in \[1, num_symbols\]"),
+        (dict(market_correlation=0.7, sector_correlation=0.4), "sum <= 1"),
+        (dict(sector_correlation=-0.1), "must be >= 0"),
     ],
 )
 def test_bad_config_values_are_named(kwargs, pattern):
     with pytest.raises(ConfigError, match=pattern):
         SyntheticConfig(**kwargs)
+
+
+def test_market_and_sector_factors_set_the_correlations():
+    """Shocks correlate by rho_m across sectors and rho_m + rho_g within one; no factors leaves them as before."""
+    one_regime = dict(num_symbols=12, num_bars=20_000, jump_intensity=0.0, drift=(0.0,), volatility=(0.2,),
+                      transition=((1.0,),), gap_std=0.0)
+    cfg = SyntheticConfig(num_sectors=3, market_correlation=0.3, sector_correlation=0.4, **one_regime)
+    close = np.asarray(generate(jax.random.key(3), cfg).data.prices[..., CLOSE], np.float64)
+    corr = np.corrcoef(np.diff(np.log(close), axis=1))
+    sector = np.arange(12) % 3
+    same = (sector[:, None] == sector[None, :]) & ~np.eye(12, dtype=bool)
+    across = sector[:, None] != sector[None, :]
+    assert abs(corr[same].mean() - 0.7) < 0.02 and abs(corr[across].mean() - 0.3) < 0.02
+    assert corr[same].min() > 0.65 and corr[across].max() < 0.35
+
+    plain = SyntheticConfig(**one_regime)
+    again = SyntheticConfig(num_sectors=3, **one_regime)  # factors with zero weight: the same market
+    np.testing.assert_array_equal(np.asarray(generate(jax.random.key(3), plain).data.prices),
+                                  np.asarray(generate(jax.random.key(3), again).data.prices))

@@ -6,8 +6,14 @@ close-to-close log return of bar t is
 
     x_t = (mu[r_t] - sigma[r_t]^2 / 2) dt + sigma[r_t] sqrt(dt) z_t + N_t J_t,
 
-with dt = 1 / bars_per_year, z_t ~ N(0, 1), N_t ~ Bernoulli(jump_intensity dt)
-and J_t ~ N(jump_mean, jump_std^2). The open sits an overnight gap away from the
+with dt = 1 / bars_per_year, N_t ~ Bernoulli(jump_intensity dt) and J_t ~
+N(jump_mean, jump_std^2). The shocks z_t ~ N(0, 1) share factors: symbol s of
+sector g(s) = s mod num_sectors draws
+
+    z_st = sqrt(rho_m) m_t + sqrt(rho_g) f_g(s)t + sqrt(1 - rho_m - rho_g) e_st,
+
+m, f, e independent N(0, 1), so shocks correlate by rho_m (market_correlation)
+across sectors and rho_m + rho_g (+ sector_correlation) within one (0, 0: independent). The open sits an overnight gap away from the
 previous close, high/low extend past max/min(open, close) by a half-normal
 excursion, and log volume rises with |z_t| and with the regime's volatility.
 Everything but the timestamps (int64 arithmetic, on the host) runs under jit.
@@ -31,7 +37,10 @@ from jaxtrade.errors import ConfigError
 class SyntheticConfig:
     """Parameters of the synthetic market (all static: they fix shapes or are cheap to retrace)."""
 
-    num_symbols: int = 4  # S: independent symbols
+    num_symbols: int = 4  # S: symbols
+    num_sectors: int = 1  # symbols s and s + num_sectors share a sector factor
+    market_correlation: float = 0.0  # rho_m: correlation of shocks through the common market factor
+    sector_correlation: float = 0.0  # rho_g: added correlation of shocks within a sector
     num_bars: int = 10_000  # T: bars per symbol
     bars_per_year: float = 252.0  # sets dt = 1 / bars_per_year
     bar_seconds: int = 86_400  # spacing of the timestamps; 86400 = one bar per business day
@@ -58,6 +67,10 @@ class SyntheticConfig:
         checks = [
             (self.num_symbols >= 1, "num_symbols must be >= 1"),
             (self.num_bars >= 2, "num_bars must be >= 2"),
+            (1 <= self.num_sectors <= self.num_symbols, "num_sectors must be in [1, num_symbols]"),
+            (self.market_correlation >= 0 and self.sector_correlation >= 0
+             and self.market_correlation + self.sector_correlation <= 1,
+             "market_correlation and sector_correlation must be >= 0 with a sum <= 1"),
             (self.bars_per_year > 0, "bars_per_year must be > 0"),
             (self.bar_seconds > 0, "bar_seconds must be > 0"),
             (k >= 1, "drift needs at least one regime"),
@@ -106,6 +119,19 @@ class SyntheticMarket(NamedTuple):
     regime: jax.Array  # (S, T) int32: hidden regime of each bar
 
 
+def _shocks(key: jax.Array, cfg: SyntheticConfig) -> jax.Array:
+    """(S, T) standard normal shocks with the market and sector factors mixed in."""
+    S, T = cfg.num_symbols, cfg.num_bars
+    z = jax.random.normal(key, (S, T))  # the idiosyncratic part (all of it with no factors)
+    if cfg.market_correlation == 0 and cfg.sector_correlation == 0:
+        return z
+    k_m, k_g = jax.random.split(jax.random.fold_in(key, 1))
+    market = jax.random.normal(k_m, (1, T))
+    sector = jax.random.normal(k_g, (cfg.num_sectors, T))[jnp.arange(S) % cfg.num_sectors]
+    rho_m, rho_g = cfg.market_correlation, cfg.sector_correlation
+    return np.sqrt(rho_m) * market + np.sqrt(rho_g) * sector + np.sqrt(1.0 - rho_m - rho_g) * z
+
+
 @partial(jax.jit, static_argnums=1)
 def _simulate(key: jax.Array, cfg: SyntheticConfig) -> tuple[jax.Array, jax.Array]:
     """Returns prices (S, T, 5) float32 and regimes (S, T) int32."""
@@ -128,7 +154,7 @@ def _simulate(key: jax.Array, cfg: SyntheticConfig) -> tuple[jax.Array, jax.Arra
 
     mu = jnp.asarray(cfg.drift, jnp.float32)[regime]
     sigma = jnp.asarray(cfg.volatility, jnp.float32)[regime]
-    z = jax.random.normal(k_z, (S, T))
+    z = _shocks(k_z, cfg)
     jumps = jax.random.bernoulli(k_jump, cfg.jump_intensity * dt, (S, T))
     jump_size = cfg.jump_mean + cfg.jump_std * jax.random.normal(k_jsize, (S, T))
     log_ret = (mu - 0.5 * sigma**2) * dt + sigma * jnp.sqrt(dt) * z + jnp.where(jumps, jump_size, 0.0)
