@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxtrade.agents.learned_master import network_proposals
 from jaxtrade.agents.master import AllocationInput, MasterAgent
-from jaxtrade.env.actions import greedy_action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams, EnvState, Observation
 from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
@@ -29,13 +29,8 @@ def agent_proposals(network, net_params, deterministic: bool = True) -> ProposeF
     """Symbol agents sharing one actor-critic: its probabilities, values and greedy (`greedy_action`) or
     sampled actions."""
 
-    def propose(key, obs, state, params):
-        logits, values = network.apply(net_params, obs)
-        probs = jax.nn.softmax(logits, -1)
-        action = greedy_action(logits) if deterministic else jax.random.categorical(key, logits)
-        return probs, values, action.astype(jnp.int32)
-
-    return propose
+    propose = network_proposals(network, net_params, deterministic)
+    return lambda key, obs, state, params: propose(key, obs)
 
 
 def allocation_input(obs: Observation, state: EnvState, params: EnvParams, probs: jax.Array, values: jax.Array,

@@ -1,0 +1,182 @@
+"""A learned master agent, and the env it learns in: the portfolio env with the symbol agents inside.
+
+`MasterEnv` wraps `PortfolioEnv` for a master trained over frozen symbol agents
+(any `SymbolPolicy`: a trained actor-critic, or a rule): at every bar the symbol
+agents propose actions from their own observations, the master sees their
+action probabilities, values and proposals, each symbol's features, exposure and
+tradeable flag and the account (`AllocationInput`), and answers with budgets;
+`gate_actions` turns proposals into orders that respect them (buys that fit,
+symbols over budget reduced) and the portfolio steps. Its reward is the portfolio
+env's (the same component registry on the account's equity).
+
+The master's action is a logistic-normal allocation: z ~ N(mu, diag(sigma^2))
+over the S symbols and cash, budget = total_limit * softmax(z)[:S] with the
+symbols that cannot trade left out of the softmax. `MasterNetwork` is
+permutation-equivariant over symbols (one MLP per symbol, shared weights, pooled
+context), so one set of weights serves any number of symbols.
+
+    env = MasterEnv(PortfolioEnv(), network_proposals(symbol_net, symbol_params))
+    trainer = make_train(ppo_cfg, env, MasterNetwork(), distribution=logistic_normal)
+    allocation = LearnedMaster().apply(master_params, inputs)   # the `MasterAgent` seam
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxtrade.agents.master import Allocation, AllocationInput, gate_actions
+from jaxtrade.env.actions import greedy_action, largest_open
+from jaxtrade.env.portfolio import (
+    PortfolioAction,
+    PortfolioEnv,
+    PortfolioObservation,
+    PortfolioParams,
+    PortfolioState,
+)
+from jaxtrade.env.types import Observation
+
+# (key, obs (S, ...)) -> (probs (S, A), values (S,), proposed actions (S,) int32)
+SymbolPolicy = Callable[[jax.Array, Observation], tuple[jax.Array, jax.Array, jax.Array]]
+
+
+def network_proposals(network, net_params, deterministic: bool = True) -> SymbolPolicy:
+    """Symbol agents sharing one actor-critic: its probabilities, values and greedy (or sampled) actions."""
+
+    def propose(key, obs):
+        logits, values = network.apply(net_params, obs)
+        action = greedy_action(logits) if deterministic else jax.random.categorical(key, logits)
+        return jax.nn.softmax(logits, -1), values, action.astype(jnp.int32)
+
+    return propose
+
+
+def largest_open_proposals(key: jax.Array, obs: Observation) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """A rule for symbol agents that always want more: the largest valid long open, certain of it, value 0."""
+    action = largest_open(obs.action_mask, +1)
+    probs = jax.nn.one_hot(action, obs.action_mask.shape[-1])
+    return probs, jnp.zeros(action.shape, jnp.float32), action
+
+
+def symbol_features(obs: Observation) -> jax.Array:
+    """(S, 15) what the master reads of each symbol beside its agent's outputs: regime (10) and position (5)."""
+    return jnp.concatenate([obs.regime, obs.position], -1)
+
+
+def master_view(obs: PortfolioObservation, probs: jax.Array, values: jax.Array, proposed: jax.Array
+                     ) -> AllocationInput:
+    """The master's view of a shared book: orders are sized on the portfolio's equity (equity_share 1)."""
+    return AllocationInput(probs=probs, values=values, proposed=proposed, action_mask=obs.symbols.action_mask,
+                           exposure=obs.weights, equity_share=jnp.ones_like(obs.weights),
+                           tradeable=obs.tradeable, features=symbol_features(obs.symbols), book=obs.book)
+
+
+def budgets(z: jax.Array, tradeable: jax.Array, total_limit: jax.Array | float) -> jax.Array:
+    """(..., S) budgets from the (..., S + 1) logistic-normal action: total_limit * softmax over tradeable
+    symbols and cash."""
+    logits = jnp.concatenate([jnp.where(tradeable, z[..., :-1], -jnp.inf), z[..., -1:]], -1)
+    return total_limit * jax.nn.softmax(logits, -1)[..., :-1]
+
+
+def logistic_normal(inputs: tuple[jax.Array, jax.Array]) -> distrax.Distribution:
+    """The master's action distribution: a diagonal Gaussian over the (S + 1) allocation logits."""
+    mean, log_std = inputs
+    return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
+
+
+class MasterNetwork(nn.Module):
+    """Actor-critic over `AllocationInput` (batched: (B, S, ...)): ((mean, log_std) (B, S + 1), value (B,)).
+
+    Each symbol's inputs (its agent's probabilities and value, proposal, exposure, tradeable flag, features,
+    and the account) go through one shared MLP; a masked mean over the tradeable symbols and the account form
+    the context that sets the cash logit and the value, and joins every symbol's logit. Symbols that cannot
+    trade get mean 0 (their budget is 0 whatever z is).
+    """
+
+    hidden: int = 64
+    init_log_std: float = -0.5
+
+    @nn.compact
+    def __call__(self, x: AllocationInput) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+        S, A = x.probs.shape[-2:]
+        # Scaled fan-in normal init: orthogonal init (a QR) in this network, vmapped over seeds, hung XLA:CPU
+        # (jax 0.10.2) in the learning test.
+        init = lambda scale: nn.initializers.variance_scaling(scale ** 2, "fan_in", "normal")  # noqa: E731
+        dense = lambda n, scale=2.0 ** 0.5: nn.Dense(n, kernel_init=init(scale))  # noqa: E731
+        ok = x.tradeable.astype(jnp.float32)
+        book = jnp.broadcast_to(x.book[..., None, :], (*x.probs.shape[:-1], x.book.shape[-1]))
+        per_symbol = jnp.concatenate([x.probs, x.values[..., None], jax.nn.one_hot(x.proposed, A),
+                                      x.exposure[..., None], ok[..., None], x.features, book], -1)
+        h = nn.tanh(dense(self.hidden)(nn.tanh(dense(self.hidden)(per_symbol))))  # (B, S, H)
+        pooled = (h * ok[..., None]).sum(-2) / jnp.maximum(ok.sum(-1, keepdims=True), 1.0)
+        context = nn.tanh(dense(self.hidden)(jnp.concatenate([pooled, x.book], -1)))  # (B, H)
+        joined = jnp.concatenate([h, jnp.broadcast_to(context[..., None, :], h.shape)], -1)
+        symbol_mean = jnp.where(x.tradeable, dense(1, 0.01)(joined)[..., 0], 0.0)
+        mean = jnp.concatenate([symbol_mean, dense(1, 0.01)(context)], -1)  # (B, S + 1)
+        log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (2,))  # symbols, cash
+        log_std = jnp.broadcast_to(jnp.concatenate([jnp.repeat(log_std[:1], S), log_std[1:]]), mean.shape)
+        critic_in = nn.tanh(dense(self.hidden)(jnp.concatenate([pooled, x.book], -1)))
+        value = dense(1, 1.0)(critic_in)[..., 0]
+        return (mean, log_std), value
+
+
+@struct.dataclass
+class MasterState:
+    portfolio: PortfolioState
+    view: AllocationInput  # what the master decides on at this bar (the symbol agents' proposals included)
+
+
+class MasterEnv:
+    """The portfolio env as the master sees it: action = allocation logits z (S + 1,), observation =
+    `AllocationInput`; the symbol agents (`propose`) act inside the step, gated by the budgets."""
+
+    def __init__(self, portfolio: PortfolioEnv, propose: SymbolPolicy = largest_open_proposals,
+                 tolerance: float = 0.02):
+        self.portfolio, self.propose, self.tolerance = portfolio, propose, tolerance
+
+    def view(self, key: jax.Array, obs: PortfolioObservation) -> AllocationInput:
+        return master_view(obs, *self.propose(key, obs.symbols))
+
+    def reset(self, key: jax.Array, params: PortfolioParams) -> tuple[AllocationInput, MasterState]:
+        k_reset, k_view = jax.random.split(key)
+        obs, state = self.portfolio.reset(k_reset, params)
+        view = self.view(k_view, obs)
+        return view, MasterState(state, view)
+
+    def step(self, key: jax.Array, state: MasterState, z: jax.Array, params: PortfolioParams):
+        """Budgets from z, the proposals gated by them, one portfolio step (auto-reset), the next proposals."""
+        k_step, k_view, k_final = jax.random.split(key, 3)
+        budget = budgets(z, state.view.tradeable, params.total_limit)
+        action = PortfolioAction(gate_actions(state.view, budget, self.tolerance), budget)
+        obs, portfolio, reward, terminated, truncated, info = self.portfolio.step(k_step, state.portfolio, action,
+                                                                                  params)
+        view = self.view(k_view, obs)
+        final = self.view(k_final, info.final_observation)  # the critic bootstraps a truncation from it
+        return view, MasterState(portfolio, view), reward, terminated, truncated, info.replace(final_observation=final)
+
+
+class LearnedMaster:
+    """`MasterAgent` over a trained `MasterNetwork`: budgets from the allocation's mean (no sampling), then
+    `gate_actions`. Reads `AllocationInput.tradeable`, `.features` and `.book` (`master_view`)."""
+
+    def __init__(self, network: MasterNetwork | None = None, total_limit: float = 1.0, tolerance: float = 0.02):
+        self.network = MasterNetwork() if network is None else network
+        self.total_limit, self.tolerance = total_limit, tolerance
+
+    def init(self, key: jax.Array, inputs: AllocationInput) -> Any:
+        return self.network.init(key, jax.tree.map(lambda x: x[None], inputs))
+
+    def apply(self, params: Any, inputs: AllocationInput) -> Allocation:
+        (mean, _), _ = self.network.apply(params, jax.tree.map(lambda x: x[None], inputs))
+        budget = budgets(mean[0], inputs.tradeable, self.total_limit)
+        return Allocation(budget=budget, action=gate_actions(inputs, budget, self.tolerance))
+
+
+__all__ = ["LearnedMaster", "MasterEnv", "MasterNetwork", "MasterState", "SymbolPolicy", "budgets",
+           "master_view", "largest_open_proposals", "logistic_normal", "network_proposals", "symbol_features"]
