@@ -206,9 +206,10 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     per_symbol = pd.read_csv(tmp_path / "valid_per_symbol.csv")  # walk-forward: every policy x symbol
     assert len(per_symbol) == 7 * 2 and set(per_symbol["symbol"]) == {"SYN000", "SYN001"}
     assert "walk-forward on the validation split" in out
-    assert "portfolio: all symbols in lockstep" in out and "\n  agents + master" in out
+    assert "portfolio: all 2 symbols on one account (shared cash)" in out and "\n  agents + master" in out
+    assert "\n  equal weight, held" in out and "\n  equal weight, rebal." in out
     assert (per_symbol["first_bar"] >= 490).all() and (per_symbol["last_bar"] <= 595).all()
-    for png in ("equity_validation.png", "training.png"):
+    for png in ("equity_validation.png", "training.png", "portfolio_validation.png"):
         assert (tmp_path / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert [json.loads(x)["update"] for x in (ckpt / "metrics.jsonl").read_text().splitlines()] == [1, 2]
     assert cli.main(args) == 2  # the directory holds a run: refuse to overwrite without --resume

@@ -13,11 +13,8 @@ from jaxtrade.agents.master import (
     exposure_change,
     gate_actions,
 )
-from jaxtrade.env import Action, EnvConfig, TradingEnv, make_params
+from jaxtrade.env import Action
 from jaxtrade.errors import ConfigError
-from jaxtrade.evaluate import always_long_policy
-from jaxtrade.evaluate.portfolio import master_policy, run_portfolio
-from jaxtrade.features import FeatureConfig, compute_features
 
 
 def inputs(probs, values=None, proposed=None, exposure=None, mask=None, share=None):
@@ -114,25 +111,3 @@ def test_master_jits_and_vmaps_over_bars():
     assert (np.asarray(out.budget).sum(-1) <= 0.4 + 1e-6).all()
 
 
-def test_portfolio_under_the_master_stays_within_the_total_exposure_limit(small_market):
-    features = compute_features(small_market, FeatureConfig(norm_window=60))
-    cfg = EnvConfig(max_position=0.6, stop_loss=0.0, take_profit=0.0, max_hold=0, max_drawdown=0.0)
-    env, params = TradingEnv(), make_params(small_market, features, cfg)
-
-    def always_buy(key, obs, state, params):  # symbol agents that always want the largest allowed buy/add
-        action = always_long_policy(key, obs)
-        return jax.nn.one_hot(action, 7), jnp.zeros(action.shape), action
-
-    alone = run_portfolio(env, params, always_long_policy, jax.random.key(0))
-    master = ConfidenceAllocator(total_limit=0.2, per_symbol_limit=0.15)
-    gated = run_portfolio(env, params, master_policy(always_buy, master, {}), jax.random.key(0))
-    steps = int(gated.accounts.steps.min())
-    assert steps > 100 and (np.asarray(gated.accounts.start_bar) == int(gated.accounts.start_bar[0])).all()
-    assert float(np.max(alone.exposure[:steps])) > 0.5  # unconstrained agents go to the env's 60 % limit
-    exposure = np.asarray(gated.exposure[:steps])
-    # No buy takes a symbol past its budget (0.2 / 2 each); prices may then drift a symbol up to its
-    # budget + tolerance (0.02) before the master sells half of it.
-    assert exposure.max() <= 0.2 + 2 * master.tolerance
-    assert np.mean(exposure) <= 0.2
-    assert exposure[20:].min() > 0.1  # and it does allocate: both symbols bought up to their budgets
-    assert float(gated.equity[0]) == 1.0 and np.isfinite(np.asarray(gated.equity)).all()

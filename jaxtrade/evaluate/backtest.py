@@ -17,7 +17,7 @@ from jaxtrade.evaluate.rollout import ActFn, EpisodeResults, run_policies, walk_
 from jaxtrade.numeric import safe_div
 
 # The seed project's targets (never used for tuning): (label, row key(s), threshold). Checked on the portfolio's
-# equity curve (`portfolio.portfolio_row`) or, for episode tables, on the agent's row.
+# equity curve (`shared_book.book_row`) or, for episode tables, on the agent's row.
 TARGETS = (
     ("return >= +12 %", ("total_return", "mean_return"), 0.12),
     ("annualised >= 15 %", ("annualised_return",), 0.15),

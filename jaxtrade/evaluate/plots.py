@@ -74,6 +74,47 @@ def plot_walk_forward(results: dict[str, EpisodeResults], symbols: Sequence[str]
     return _save(fig, path)
 
 
+def plot_book(results: dict, symbols: Sequence[str], timestamps: np.ndarray, path: str | Path,
+              title: str = "", allocation_of: str | None = None) -> Path:
+    """Portfolio equity and drawdown of every shared-book run (`evaluate.shared_book.BookResults`), and the
+    per-symbol allocation over time (stacked |weight| of one run, `allocation_of`, default the first).
+
+    Args:
+      results: run name -> `BookResults` (all from the same start).
+      symbols: the symbol names, in the book's order.
+      timestamps: (T,) bar times of the whole data set (x axis).
+      path: output .png.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(3, 1, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [2.2, 1, 1.6]})
+    styles = ("-", "--", "-.", ":")
+    for j, (name, r) in enumerate(results.items()):
+        steps, start = int(r.steps), int(r.start_bar)
+        equity = np.asarray(r.equity, np.float64)[:steps + 1]
+        t = np.asarray(timestamps)[start:start + steps + 1]
+        style = dict(ls=styles[j % len(styles)], color=f"C{j}")
+        axes[0].plot(t, equity, label=name, lw=1.3, **style)
+        axes[1].plot(t, 100 * (equity / np.maximum.accumulate(equity) - 1), lw=1.0, **style)
+    shown = allocation_of or next(iter(results))
+    r = results[shown]
+    steps, start = int(r.steps), int(r.start_bar)
+    t = np.asarray(timestamps)[start + 1:start + steps + 1]
+    weights = 100 * np.abs(np.asarray(r.weights, np.float64)[:steps])
+    axes[2].stackplot(t, weights.T, labels=list(symbols) if len(symbols) <= 20 else None, alpha=0.85)
+    axes[0].axhline(1.0, color="grey", lw=0.6, ls=":")
+    axes[0].set_ylabel("equity / initial")
+    axes[0].legend(fontsize=8)
+    axes[1].set_ylabel("drawdown %")
+    axes[2].set_ylabel(f"allocation %\n({shown})")
+    if len(symbols) <= 20:
+        axes[2].legend(fontsize=7, ncol=min(len(symbols), 6), loc="upper left")
+    axes[2].tick_params(axis="x", labelrotation=30)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_training(history: dict[str, np.ndarray], path: str | Path, title: str = "") -> Path:
     """One panel per quantity against the update, as their scales differ by orders of magnitude: each reward
     component's mean per-step value, the weighted reward, the return of finished episodes, the losses,

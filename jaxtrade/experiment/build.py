@@ -20,6 +20,7 @@ from jaxtrade.data.splits import split_bars
 from jaxtrade.data.types import MarketData
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.params import make_params
+from jaxtrade.env.portfolio import PortfolioParams, make_portfolio_params
 from jaxtrade.env.types import EnvParams
 from jaxtrade.features.cache import cached_features
 from jaxtrade.features.pipeline import Features, compute_features
@@ -62,6 +63,16 @@ class Experiment:
         """
         bars = None if split is None else self.bars(split)
         return make_params(self.data, self.features, self.cfg.env, window=self.cfg.window, bars=bars)
+
+    def portfolio_params(self, split: str | None = None, total_limit: float = 1.0) -> PortfolioParams:
+        """`PortfolioParams` for one account over every symbol inside `split` (None: every bar).
+
+        Raises:
+          DataError: no bar of the split where a symbol can trade.
+        """
+        bars = None if split is None else self.bars(split)
+        return make_portfolio_params(self.data, self.features, self.cfg.env, window=self.cfg.window, bars=bars,
+                                     total_limit=total_limit)
 
 
 def load_experiment(config: Config | str | Path, cache_dir: str | Path | None = None,

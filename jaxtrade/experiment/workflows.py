@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.config import config_from_dict
+from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.env.rewards import REWARD_COMPONENTS
-from jaxtrade.env.types import EnvParams
 from jaxtrade.errors import ConfigError, DataError
 from jaxtrade.evaluate.backtest import (
     backtest,
@@ -27,14 +28,14 @@ from jaxtrade.evaluate.backtest import (
     walk_forward_backtest,
     write_report,
 )
-from jaxtrade.evaluate.portfolio import (
-    agent_proposals,
-    format_portfolio,
-    master_policy,
-    portfolio_row,
-    run_portfolios,
-)
 from jaxtrade.evaluate.rollout import BASELINES, agent_policy, random_policy, run_episodes
+from jaxtrade.evaluate.shared_book import (
+    AGENT_VARIANTS,
+    book_row,
+    format_portfolio,
+    run_equal_weight,
+    run_variants,
+)
 from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
 from jaxtrade.experiment.sweep import (
     SweepSpec,
@@ -101,30 +102,44 @@ def env_summary(exp: Experiment, num_envs: int = 1024, log: Log = print) -> None
         f"{n} {v:+.4f}" for n, v in zip(REWARD_COMPONENTS, per_step, strict=True)))
 
 
-def portfolio_report(setup: Setup, exp: Experiment, params: EnvParams, net_params, policies: dict,
-                     log: Log = print) -> list[dict]:
-    """Every symbol in lockstep from a common start, equal cash per symbol: the agents alone, the agents
-    under the rule-based master agent, and buy-and-hold; one table of portfolio metrics."""
-    limit = exp.cfg.env.max_position
-    master = ConfidenceAllocator(total_limit=limit, per_symbol_limit=limit)
-    sampled = agent_proposals(setup.network, net_params, deterministic=False)
-    runs = {"agents": policies["agent"],
-            "agents + master": master_policy(agent_proposals(setup.network, net_params), master, {}),
-            "agents sampled": lambda key, obs, state, params: sampled(key, obs, state, params)[2],
-            "agents sampled + master": master_policy(sampled, master, {})}
+def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log: Log = print,
+                     plots: str | None = None) -> list[dict]:
+    """Every symbol on one account (shared cash) through the split: the agents alone, under the rule-based
+    master, and equal-weight buy-and-hold (held, and rebalanced); one table of portfolio metrics."""
+    cfg = exp.cfg
+    limit, total = cfg.env.max_position, 1.0
     try:
-        with working(f"[3/3] portfolio of {exp.data.num_symbols} symbols x {len(runs) + 1} policies "
-                     f"(compile and run)", log):
-            results = run_portfolios(setup.env, params, runs, jax.random.key(3), hold="buy_and_hold")
+        params = exp.portfolio_params(split, total_limit=total)
     except DataError as exc:
         log(f"no portfolio backtest: {exc}")
         return []
-    bpy = float(params.rules.bars_per_year)
-    rows = [portfolio_row(name, r, bpy) for name, r in results.items()]
-    log(f"portfolio: all symbols in lockstep from bar {int(results['agents'].accounts.start_bar[0])}, equal cash "
-        f"each; the master (rule-based ConfidenceAllocator) caps total exposure at {limit:.0%} of equity and "
-        f"gives capital to the symbols whose agents most confidently want a position")
+    master = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
+    rules = params.env.rules  # the baselines hold: no stop loss, take profit or holding limit
+    holding = params.replace(env=params.env.replace(rules=rules.replace(
+        stop_loss=jnp.zeros_like(rules.stop_loss), take_profit=jnp.zeros_like(rules.take_profit),
+        max_hold=jnp.zeros_like(rules.max_hold))))
+    env = PortfolioEnv(actions=setup.env.actions)
+    with working(f"[3/3] portfolio of {exp.data.num_symbols} symbols on one account x "
+                 f"{len(AGENT_VARIANTS) + 2} policies (compile and run)", log):
+        results = {**run_variants(env, params, setup.network, net_params, master, {}, limit, jax.random.key(3)),
+                   **run_equal_weight(env, holding, total, jax.random.key(3))}
+    bpy = float(params.env.rules.bars_per_year)
+    rows = [book_row(name, r, bpy) for name, r in results.items()]
+    first = int(results["agents"].start_bar)
+    log(f"portfolio: all {exp.data.num_symbols} symbols on one account (shared cash) from bar {first} "
+        f"({str(exp.data.timestamps()[first])[:10]}) to the split's end; symbols join as they can trade; each "
+        f"capped at {limit:.0%} of equity and buys never past {total:.0%} gross; the rule-based master "
+        f"(ConfidenceAllocator) gives the budget to the symbols whose agents most confidently want a position; "
+        f"equal weight buys {min(total / exp.data.num_symbols, limit):.1%} of equity per symbol through the "
+        f"env's orders (rebalanced: sells "
+        f"half of a symbol 5 points over and buys back), without stops")
     log(format_portfolio(rows))
+    if plots:
+        from jaxtrade.evaluate.plots import plot_book  # matplotlib only when asked
+
+        path = plot_book(results, exp.data.symbols, exp.data.timestamps(), Path(plots) / f"portfolio_{split}.png",
+                         title=f"one account, {split} split", allocation_of="agents + master")
+        log(f"plots: {path}")
     return rows
 
 
@@ -169,7 +184,7 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
         wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols)
     log(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
     log(f"  {phase3_report(wf_rows)}")
-    portfolio = portfolio_report(setup, exp, params, net_params, policies, log) if data.num_symbols > 1 else []
+    portfolio = portfolio_report(setup, exp, split, net_params, log, plots) if data.num_symbols > 1 else []
     if portfolio:
         log(f"  seed targets on the agents' portfolio equity: {target_report(portfolio[0])}")
     else:

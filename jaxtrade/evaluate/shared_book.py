@@ -1,0 +1,201 @@
+"""Portfolio backtests on one shared book (`PortfolioEnv`): symbol agents, masters and equal-weight baselines.
+
+A `PortfolioPolicy` maps the portfolio observation to every symbol's action and
+the budgets. `walk_forward_book` runs one through a split from its first bar
+where a symbol can trade to its end, on one account: cash moves between
+symbols, costs are the env's, untradeable bars are masked. The policies:
+
+- `agents_policy`: the symbol agents alone, each budget the per-symbol limit;
+- `master_policy`: the symbol agents under a master (`ConfidenceAllocator`,
+  `LearnedMaster`, any `MasterAgent`) that sets budgets and gates the orders;
+- `equal_weight_policy`: buy up to total_limit / S per symbol through the env's
+  orders and hold (`rebalance=False`), or also sell half of any symbol more than
+  `tolerance` over its weight and buy it back (`rebalance=True`: the coarsest
+  rebalance the action table allows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxtrade.agents.learned_master import SymbolPolicy, largest_open_proposals, master_view
+from jaxtrade.agents.master import MasterAgent, gate_actions
+from jaxtrade.env.actions import greedy_action
+from jaxtrade.env.portfolio import (
+    PortfolioAction,
+    PortfolioEnv,
+    PortfolioObservation,
+    PortfolioParams,
+)
+from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
+
+PortfolioPolicy = Callable[[jax.Array, PortfolioObservation], PortfolioAction]
+
+
+def agents_policy(propose: SymbolPolicy, limit: float) -> PortfolioPolicy:
+    """The symbol agents' proposals, every budget at `limit` (the per-symbol limit: no master)."""
+
+    def act(key, obs):
+        _, _, proposed = propose(key, obs.symbols)
+        return PortfolioAction(proposed, jnp.full(proposed.shape, limit, jnp.float32))
+
+    return act
+
+
+def master_policy(propose: SymbolPolicy, master: MasterAgent, master_params: Any) -> PortfolioPolicy:
+    """The symbol agents propose, the master sets budgets and gates the proposals."""
+
+    def act(key, obs):
+        allocation = master.apply(master_params, master_view(obs, *propose(key, obs.symbols)))
+        return PortfolioAction(allocation.action, allocation.budget)
+
+    return act
+
+
+# The symbol agents' four standard runs: (sampled actions, under the master).
+AGENT_VARIANTS = {"agents": (False, False), "agents + master": (False, True), "agents sampled": (True, False),
+                  "agents sampled + master": (True, True)}
+
+
+def variants_policy(network, net_params, master: MasterAgent, master_params: Any, limit: float,
+                    flags: jax.Array) -> PortfolioPolicy:
+    """The symbol agents (one shared actor-critic) for traced `flags` = (sampled, under the master): greedy or
+    sampled proposals, executed with every budget at `limit`, or budgeted and gated by `master`."""
+
+    def act(key, obs):
+        logits, values = network.apply(net_params, obs.symbols)
+        sampled = jax.random.categorical(key, logits)
+        proposed = jnp.where(flags[0], sampled, greedy_action(logits)).astype(jnp.int32)
+        allocation = master.apply(master_params, master_view(obs, jax.nn.softmax(logits, -1), values, proposed))
+        budget = jnp.where(flags[1], allocation.budget, limit)
+        return PortfolioAction(jnp.where(flags[1], allocation.action, proposed), budget)
+
+    return act
+
+
+def run_variants(env: PortfolioEnv, params: PortfolioParams, network, net_params, master: MasterAgent,
+                 master_params: Any, limit: float, key: jax.Array) -> dict[str, BookResults]:
+    """`walk_forward_book` of the four `AGENT_VARIANTS` as one compiled program (vmapped over their flags),
+    from the same start with the same key."""
+    flags = jnp.asarray(list(AGENT_VARIANTS.values()))
+    steps = int(params.end) - int(params.start_bars[0]) - 1
+
+    @jax.jit
+    def run(params, net_params, master_params, key):
+        policy = lambda f: variants_policy(network, net_params, master, master_params, limit, f)  # noqa: E731
+        return jax.vmap(lambda f: walk_forward_book(env, params, policy(f), key, steps))(flags)
+
+    out = run(params, net_params, master_params, key)
+    return {name: jax.tree.map(lambda x, i=i: x[i], out) for i, name in enumerate(AGENT_VARIANTS)}
+
+
+def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
+                        tolerance: float = 0.05) -> PortfolioPolicy:
+    """Equal weights through the env's orders: total_limit / S per tradeable symbol (see the module docstring);
+    `rebalance` may be traced."""
+
+    def act(key, obs):
+        S = obs.tradeable.shape[0]
+        view = master_view(obs, *largest_open_proposals(key, obs.symbols))
+        budget = jnp.full((S,), total_limit / S, jnp.float32)
+        return PortfolioAction(gate_actions(view, budget, jnp.where(rebalance, tolerance, jnp.inf)), budget)
+
+    return act
+
+
+def run_equal_weight(env: PortfolioEnv, params: PortfolioParams, total_limit: float, key: jax.Array,
+                     tolerance: float = 0.05) -> dict[str, BookResults]:
+    """Equal weight held and rebalanced (`equal_weight_policy`) as one compiled program."""
+    steps = int(params.end) - int(params.start_bars[0]) - 1
+    run = jax.jit(jax.vmap(lambda rebalance, params, key: walk_forward_book(
+        env, params, equal_weight_policy(total_limit, rebalance, tolerance), key, steps), in_axes=(0, None, None)))
+    out = run(jnp.asarray([False, True]), params, key)
+    return {name: jax.tree.map(lambda x, i=i: x[i], out)
+            for i, name in enumerate(("equal weight, held", "equal weight, rebal."))}
+
+
+class BookResults(NamedTuple):
+    """One walk through a split on the shared book (H = the split's steps)."""
+
+    start_bar: jax.Array  # () the first decision bar
+    steps: jax.Array  # () steps taken before the episode ended
+    equity: jax.Array  # (H + 1,) equity / initial cash, from 1 (flat after the end)
+    step_returns: jax.Array  # (H,) the account's returns (0 after the end)
+    gross_exposure: jax.Array  # (H,) sum |position value| / equity after each step
+    weights: jax.Array  # (H, S) signed position value / equity per symbol after each step
+    trades: jax.Array  # () closed trades over all symbols
+    wins: jax.Array  # () winning closed trades
+    gross_profit: jax.Array  # () PnL summed over winning closed trades
+    gross_loss: jax.Array  # () -PnL summed over losing closed trades
+    cost: jax.Array  # () commission + slippage + borrow paid
+
+
+def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: PortfolioPolicy, key: jax.Array,
+                      steps: int) -> BookResults:
+    """One episode from the split's first start bar for up to `steps` steps (jit-able; `steps` static), with
+    no horizon: it runs to the split's end (or the rules' drawdown / ruin stop)."""
+    params = params.replace(env=params.env.replace(rules=params.env.rules.replace(
+        horizon=jnp.asarray(steps, params.env.rules.horizon.dtype))))
+    obs, state = env.reset_at(params.start_bars[0], params)
+    first = state.bar
+
+    def body(carry, k):
+        obs, state, done = carry
+        k_act, k_step = jax.random.split(k)
+        nobs, nstate, _, terminated, truncated, info = env.step_env(k_step, state, policy(k_act, obs), params)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(done, b, a), new, old)  # noqa: E731
+        obs, state = keep(nobs, obs), keep(nstate, state)
+        value = state.sleeves.units * params.env.market.close[:, state.bar]
+        out = (jnp.where(done, 0.0, info.step_return), jnp.where(done, 0.0, info.gross_exposure),
+               value / state.equity, ~done)
+        return (obs, state, done | terminated | truncated), out
+
+    (_, state, _), (rets, gross, weights, live) = jax.lax.scan(body, (obs, state, jnp.zeros((), bool)),
+                                                               jax.random.split(key, steps))
+    sleeves = state.sleeves
+    return BookResults(start_bar=first, steps=live.sum(), equity=jnp.concatenate([jnp.ones(1), jnp.cumprod(1 + rets)]),
+                       step_returns=rets, gross_exposure=gross, weights=weights, trades=sleeves.trades.sum(),
+                       wins=sleeves.wins.sum(), gross_profit=sleeves.gross_profit.sum(),
+                       gross_loss=sleeves.gross_loss.sum(), cost=state.total_cost)
+
+
+def run_book(env: PortfolioEnv, params: PortfolioParams, policies: dict[str, PortfolioPolicy], key: jax.Array
+             ) -> dict[str, BookResults]:
+    """`walk_forward_book` of every policy from the same start with the same key (one compilation each)."""
+    steps = int(params.end) - int(params.start_bars[0]) - 1
+    return {name: jax.jit(walk_forward_book, static_argnums=(0, 2, 4))(env, params, policy, key, steps)
+            for name, policy in policies.items()}
+
+
+def book_row(name: str, r: BookResults, bars_per_year: float) -> dict:
+    """Return-series metrics of a shared-book run (`metrics.summarize`), its mean gross exposure and trades."""
+    steps = int(r.steps)
+    mask = jnp.arange(r.step_returns.shape[0]) < steps
+    stats = summarize(r.step_returns, bars_per_year, mask)
+    trades = int(r.trades)
+    return {"policy": name, "steps": steps, **{k: float(v) for k, v in stats.items()},
+            "exposure": float(jnp.where(mask, r.gross_exposure, 0.0).sum() / max(steps, 1)),
+            "trades": trades, "win_rate": float(r.wins) / trades if trades else 0.0,
+            "profit_factor": float(profit_factor_of_totals(r.gross_profit, r.gross_loss)), "cost": float(r.cost)}
+
+
+def format_portfolio(rows: list[dict]) -> str:
+    """A text table of `book_row`s: return-series metrics (in %, Sharpe/Sortino/Calmar annualised), mean gross
+    exposure, closed trades, their win rate and profit factor."""
+    lines = [f"  {'policy':<22} {'return':>8} {'annual':>8} {'vol':>7} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} "
+             f"{'Calmar':>7} {'exposure':>8} {'trades':>6} {'win rate':>8} {'PF':>6}"]
+    for r in rows:
+        lines.append(f"  {r['policy']:<22} {r['total_return']:>+8.2%} {r['annualised_return']:>+8.2%} "
+                     f"{r['volatility']:>7.2%} {r['sharpe']:>7.2f} {r['sortino']:>8.2f} {r['max_drawdown']:>7.2%} "
+                     f"{r['calmar']:>7.2f} {r['exposure']:>8.1%} {r['trades']:>6} {r['win_rate']:>8.1%} "
+                     f"{r['profit_factor']:>6.2f}")
+    return "\n".join(lines)
+
+
+__all__ = ["AGENT_VARIANTS", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_weight_policy", "format_portfolio",
+           "master_policy", "run_book", "run_equal_weight", "run_variants", "variants_policy",
+           "walk_forward_book"]

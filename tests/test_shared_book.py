@@ -1,0 +1,104 @@
+"""Portfolio backtests on the shared book: equal-weight baselines, symbol agents alone and under a master."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import jax
+import numpy as np
+import pytest
+
+from jaxtrade.agents import ConfidenceAllocator
+from jaxtrade.agents.learned_master import largest_open_proposals
+from jaxtrade.data import load_sample
+from jaxtrade.env import EnvConfig
+from jaxtrade.env.portfolio import PortfolioEnv, make_portfolio_params
+from jaxtrade.evaluate.shared_book import (
+    agents_policy,
+    book_row,
+    equal_weight_policy,
+    master_policy,
+    run_book,
+)
+from jaxtrade.features import FeatureConfig, compute_features
+
+
+@pytest.fixture(scope="module")
+def book():
+    """The four stocks from mid-2004 (GOOG lists in August) to 2006: one walk per policy."""
+    data = load_sample("stocks_daily")
+    features = compute_features(data, FeatureConfig(norm_window=60))
+    days = np.asarray(data.timestamps()).astype("datetime64[D]")
+    bars = (int(np.searchsorted(days, np.datetime64("2004-06-01"))), int(np.searchsorted(days, np.datetime64("2006-01-01"))))
+    cfg = replace(EnvConfig(), max_drawdown=0.0, ruin=0.0, stop_loss=0.0, take_profit=0.0, max_hold=0)
+    params = make_portfolio_params(data, features, cfg, bars=bars, total_limit=0.8)
+    return data, params
+
+
+def test_equal_weight_holds_each_symbol_at_its_share_once_it_trades(book):
+    data, params = book
+    env = PortfolioEnv()
+    runs = run_book(env, params, {"hold": equal_weight_policy(0.8, rebalance=False),
+                                  "rebalanced": equal_weight_policy(0.8, rebalance=True, tolerance=0.03)},
+                    jax.random.key(0))
+    goog = data.symbols.index("GOOG")
+    tradeable = np.asarray(params.tradeable)
+    start = int(runs["hold"].start_bar)
+    steps = int(params.end) - start - 1
+    assert int(runs["hold"].steps) == steps  # walked to the split's end
+    first_goog = int(np.argmax(tradeable[goog, start:start + steps]))
+    assert first_goog > 200  # GOOG's features warm up months after its listing
+    for name, r in runs.items():
+        w = np.asarray(r.weights)
+        assert (w[:first_goog, goog] == 0).all(), name  # nothing bought before GOOG can trade
+        assert np.allclose(w[60], 0.2, atol=0.02) or w[60, goog] == 0, (name, w[60])  # the other three at 20 %
+        assert (np.asarray(r.gross_exposure) <= 0.8 * 1.15).all(), name  # the limit plus what prices add
+    hold, rebalanced = np.asarray(runs["hold"].weights), np.asarray(runs["rebalanced"].weights)
+    # Holding lets the winner run (AAPL doubled) and leaves no room under the total limit when GOOG can trade;
+    # rebalancing sells half of what drifts 3 points over its 20 % and buys GOOG to its share.
+    assert int(runs["hold"].trades) == 0 and hold[-1].max() > 0.4 and hold[-1, goog] < 0.1
+    assert np.abs(rebalanced[-1] - 0.2).max() < 0.05 and rebalanced[-1, goog] > 0.15
+    assert float(runs["rebalanced"].cost) > float(runs["hold"].cost)
+    row = book_row("hold", runs["hold"], 252.0)
+    assert row["steps"] == steps and row["trades"] == 0 and 0.5 < row["exposure"] <= 0.85
+    np.testing.assert_allclose(1 + row["total_return"], float(runs["hold"].equity[steps]), rtol=1e-5)
+
+
+def test_agents_alone_and_under_a_master_on_one_book(book):
+    data, params = book
+    env, eager = PortfolioEnv(), largest_open_proposals  # symbol agents that always want their largest buy
+    master = ConfidenceAllocator(total_limit=0.5, per_symbol_limit=0.3)
+    runs = run_book(env, params, {"alone": agents_policy(eager, 0.3), "master": master_policy(eager, master, {})},
+                    jax.random.key(1))
+    alone, gated = np.asarray(runs["alone"].gross_exposure), np.asarray(runs["master"].gross_exposure)
+    assert alone.max() > 0.75  # alone they fill every symbol's limit (4 x 0.3, capped by the 0.8 total)
+    assert gated.max() < 0.5 * 1.1 and gated.mean() > 0.3  # the master holds the total to its 50 %
+    assert np.isfinite(np.asarray(runs["master"].equity)).all()
+    assert (np.abs(np.asarray(runs["master"].weights)) <= 0.3 * 1.15 + 1e-6).all()
+
+
+def test_the_one_program_runs_match_the_policies_run_one_by_one(tiny_exp):
+    """`run_variants` (four agent runs vmapped over flags) and `run_equal_weight` give what each policy gives
+    alone: the same equity, step by step."""
+    from jaxtrade.agents.learned_master import network_proposals
+    from jaxtrade.evaluate.shared_book import run_equal_weight, run_variants
+
+    params = tiny_exp.portfolio_params("validation", total_limit=0.9)
+    env, net = PortfolioEnv(), tiny_exp.network()
+    obs, _ = env.reset_at(params.start_bars[0], params)
+    net_params = net.init(jax.random.key(0), obs.symbols)
+    master = ConfidenceAllocator(total_limit=0.9, per_symbol_limit=0.3)
+    key = jax.random.key(4)
+    together = {**run_variants(env, params, net, net_params, master, {}, 0.3, key),
+                **run_equal_weight(env, params, 0.9, key)}
+    greedy, sampled = network_proposals(net, net_params), network_proposals(net, net_params, deterministic=False)
+    alone = run_book(env, params, {
+        "agents": agents_policy(greedy, 0.3), "agents + master": master_policy(greedy, master, {}),
+        "agents sampled": agents_policy(sampled, 0.3), "agents sampled + master": master_policy(sampled, master, {}),
+        "equal weight, held": equal_weight_policy(0.9, False), "equal weight, rebal.": equal_weight_policy(0.9, True)},
+        key)
+    assert set(together) == set(alone)
+    for name in alone:
+        np.testing.assert_allclose(np.asarray(together[name].equity), np.asarray(alone[name].equity), rtol=1e-5,
+                                   err_msg=name)
+    assert len({round(float(r.equity[-1]), 6) for r in alone.values()}) >= 4  # the runs differ
