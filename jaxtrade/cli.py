@@ -1,4 +1,4 @@
-"""Command line: `jaxtrade summary|train|sweep --config X.yaml`, `jaxtrade eval --checkpoint DIR --split test`.
+"""Command line: `jaxtrade summary|train|train-portfolio|sweep --config X.yaml`, `jaxtrade eval --checkpoint DIR`.
 
 Argument parsing and error printing only; the workflows are `jaxtrade.experiment` functions.
 """
@@ -34,6 +34,15 @@ def _train(args: argparse.Namespace) -> int:
     if jax.process_index() == 0:
         print(f"jaxtrade train: {args.config}")
     train(exp, args.checkpoint_dir, args.resume, args.eval_episodes, args.report, args.plots)
+    return 0
+
+
+def _train_portfolio(args: argparse.Namespace) -> int:
+    from jaxtrade.experiment import load_experiment, train_portfolio
+
+    exp = load_experiment(args.config, args.cache_dir)
+    print(f"jaxtrade train-portfolio: {args.config}")
+    train_portfolio(exp, args.checkpoint_dir, args.resume, args.plots)
     return 0
 
 
@@ -84,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() and train over every process's devices")
     p.add_argument("-v", "--verbose", action="store_true")
+    p = sub.add_parser("train-portfolio", help="train a master agent over trained symbol agents (the config's "
+                                               "portfolio.symbol_agents) on one account, then backtest it")
+    p.add_argument("--config", required=True, help="YAML config file with a portfolio: block")
+    p.add_argument("--checkpoint-dir", default=None, help="save the master's checkpoints (and metrics) here")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint if there is one")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder")
+    p.add_argument("--plots", default=None, help="write PNG plots (portfolio equity and allocation) here")
+    p.add_argument("-v", "--verbose", action="store_true")
     p = sub.add_parser("eval", help="restore a checkpoint and backtest it against the baselines")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory written by `jaxtrade train`")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
@@ -109,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    commands = {"summary": _summary, "train": _train, "eval": _eval, "sweep": _sweep}
+    commands = {"summary": _summary, "train": _train, "train-portfolio": _train_portfolio, "eval": _eval,
+                "sweep": _sweep}
     try:
         return commands[args.command](args)
     except (ConfigError, DataError) as exc:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from jaxtrade.agents.config import AgentConfig
+from jaxtrade.agents.config import AgentConfig, PortfolioConfig
 from jaxtrade.data.config import DataConfig
 from jaxtrade.data.splits import SplitConfig
 from jaxtrade.env.config import EnvConfig
@@ -37,6 +37,7 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)  # actor-critic architecture (torso kind, sizes)
     ppo: PPOConfig = field(default_factory=PPOConfig)  # training loop and hyperparameters
     split: SplitConfig = field(default_factory=SplitConfig)  # walk-forward train / validation / test cut
+    portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)  # a learned master (train-portfolio)
 
     def __post_init__(self):
         if not isinstance(self.window, int) or self.window < 1:

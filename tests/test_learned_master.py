@@ -19,6 +19,7 @@ from jaxtrade.agents.learned_master import (
     LearnedMaster,
     MasterEnv,
     MasterNetwork,
+    MasterParams,
     budgets,
     logistic_normal,
 )
@@ -96,7 +97,7 @@ def measure() -> dict:
     trainer = make_train(ppo, env, net, distribution=logistic_normal)
     keys = jnp.stack([jax.random.key(s) for s in SEEDS])
     runners, _ = jax.jit(jax.vmap(trainer.train, in_axes=(0, None, None)))(
-        keys, PPOHyperparams.from_config(ppo), train)
+        keys, PPOHyperparams.from_config(ppo), MasterParams(train))
 
     def evaluate(net_params, learned: bool):
         n = 256
@@ -106,11 +107,11 @@ def measure() -> dict:
             (mean, _), _ = net.apply(net_params, obs)
             z = mean if learned else jnp.zeros_like(mean)  # equal logits: a third each to the symbols and cash
             obs, state, _, _, _, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(key, n), state, z, held_out)
+                jax.random.split(key, n), state, z, MasterParams(held_out))
             held = state.portfolio.sleeves.units * held_out.env.market.close[:, state.portfolio.bar].T
             return (obs, state), (held, state.portfolio.bar, info.step_return)
 
-        start = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(9), n), held_out)
+        start = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(9), n), MasterParams(held_out))
         return jax.lax.scan(body, start, jax.random.split(jax.random.key(10), 128))[1]
 
     regime = np.asarray(market.regime)

@@ -38,8 +38,8 @@ def book():
 def test_equal_weight_holds_each_symbol_at_its_share_once_it_trades(book):
     data, params = book
     env = PortfolioEnv()
-    runs = run_book(env, params, {"hold": equal_weight_policy(0.8, rebalance=False),
-                                  "rebalanced": equal_weight_policy(0.8, rebalance=True, tolerance=0.03)},
+    runs = run_book(env, params, {"hold": (equal_weight_policy(0.8, rebalance=False), None),
+                                  "rebalanced": (equal_weight_policy(0.8, rebalance=True, tolerance=0.03), None)},
                     jax.random.key(0))
     goog = data.symbols.index("GOOG")
     tradeable = np.asarray(params.tradeable)
@@ -68,7 +68,8 @@ def test_agents_alone_and_under_a_master_on_one_book(book):
     data, params = book
     env, eager = PortfolioEnv(), largest_open_proposals  # symbol agents that always want their largest buy
     master = ConfidenceAllocator(total_limit=0.5, per_symbol_limit=0.3)
-    runs = run_book(env, params, {"alone": agents_policy(eager, 0.3), "master": master_policy(eager, master, {})},
+    runs = run_book(env, params, {"alone": (agents_policy(eager, 0.3), None),
+                                  "master": (master_policy(eager, master), (None, {}))},
                     jax.random.key(1))
     alone, gated = np.asarray(runs["alone"].gross_exposure), np.asarray(runs["master"].gross_exposure)
     assert alone.max() > 0.75  # alone they fill every symbol's limit (4 x 0.3, capped by the 0.8 total)
@@ -80,23 +81,26 @@ def test_agents_alone_and_under_a_master_on_one_book(book):
 def test_the_one_program_runs_match_the_policies_run_one_by_one(tiny_exp):
     """`run_variants` (four agent runs vmapped over flags) and `run_equal_weight` give what each policy gives
     alone: the same equity, step by step."""
+    from jaxtrade.agents import ActorCritic, AgentConfig
     from jaxtrade.agents.learned_master import network_proposals
     from jaxtrade.evaluate.shared_book import run_equal_weight, run_variants
 
     params = tiny_exp.portfolio_params("validation", total_limit=0.9)
-    env, net = PortfolioEnv(), tiny_exp.network()
+    env, net = PortfolioEnv(), ActorCritic(AgentConfig(kind="mlp", mlp_hidden=(16,), head_dim=16))
     obs, _ = env.reset_at(params.start_bars[0], params)
     net_params = net.init(jax.random.key(0), obs.symbols)
     master = ConfidenceAllocator(total_limit=0.9, per_symbol_limit=0.3)
     key = jax.random.key(4)
     together = {**run_variants(env, params, net, net_params, master, {}, 0.3, key),
                 **run_equal_weight(env, params, 0.9, key)}
-    greedy, sampled = network_proposals(net, net_params), network_proposals(net, net_params, deterministic=False)
+    greedy, sampled = network_proposals(net), network_proposals(net, deterministic=False)
+    both = (net_params, {})
     alone = run_book(env, params, {
-        "agents": agents_policy(greedy, 0.3), "agents + master": master_policy(greedy, master, {}),
-        "agents sampled": agents_policy(sampled, 0.3), "agents sampled + master": master_policy(sampled, master, {}),
-        "equal weight, held": equal_weight_policy(0.9, False), "equal weight, rebal.": equal_weight_policy(0.9, True)},
-        key)
+        "agents": (agents_policy(greedy, 0.3), net_params), "agents + master": (master_policy(greedy, master), both),
+        "agents sampled": (agents_policy(sampled, 0.3), net_params),
+        "agents sampled + master": (master_policy(sampled, master), both),
+        "equal weight, held": (equal_weight_policy(0.9, False), None),
+        "equal weight, rebal.": (equal_weight_policy(0.9, True), None)}, key)
     assert set(together) == set(alone)
     for name in alone:
         np.testing.assert_allclose(np.asarray(together[name].equity), np.asarray(alone[name].equity), rtol=1e-5,

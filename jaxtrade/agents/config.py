@@ -57,3 +57,22 @@ class AgentConfig:
 
 
 TransformerConfig = AgentConfig  # the name before `kind` existed: configs with only transformer fields
+
+
+@dataclass(frozen=True)
+class PortfolioConfig:
+    """A learned master over trained symbol agents on one shared account (`jaxtrade train-portfolio`)."""
+
+    symbol_agents: str = ""  # checkpoint folder of the symbol agents (`jaxtrade train --checkpoint-dir`), frozen
+    total_limit: float = 1.0  # cap on gross exposure / equity that buys may reach
+    tolerance: float = 0.02  # a symbol this far over its budget is reduced (`gate_actions`)
+    deterministic: bool = True  # symbol agents act greedily (else they sample) while the master trains
+    hidden: int = 64  # width of the master network's layers
+
+    def __post_init__(self):
+        if not 0.0 < self.total_limit <= 1.0:
+            raise ConfigError(f"portfolio.total_limit: must be in (0, 1], got {self.total_limit!r}")
+        if not 0.0 <= self.tolerance < 1.0:
+            raise ConfigError(f"portfolio.tolerance: must be in [0, 1), got {self.tolerance!r}")
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
+            raise ConfigError(f"portfolio.hidden: must be an integer >= 1, got {self.hidden!r}")

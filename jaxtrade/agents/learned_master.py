@@ -15,8 +15,9 @@ symbols that cannot trade left out of the softmax. `MasterNetwork` is
 permutation-equivariant over symbols (one MLP per symbol, shared weights, pooled
 context), so one set of weights serves any number of symbols.
 
-    env = MasterEnv(PortfolioEnv(), network_proposals(symbol_net, symbol_params))
+    env = MasterEnv(PortfolioEnv(), network_proposals(symbol_net))
     trainer = make_train(ppo_cfg, env, MasterNetwork(), distribution=logistic_normal)
+    runner = trainer.init(key, hp, MasterParams(portfolio_params, symbol_params))
     allocation = LearnedMaster().apply(master_params, inputs)   # the `MasterAgent` seam
 """
 
@@ -42,14 +43,15 @@ from jaxtrade.env.portfolio import (
 )
 from jaxtrade.env.types import Observation
 
-# (key, obs (S, ...)) -> (probs (S, A), values (S,), proposed actions (S,) int32)
-SymbolPolicy = Callable[[jax.Array, Observation], tuple[jax.Array, jax.Array, jax.Array]]
+# (agent params, key, obs (S, ...)) -> (probs (S, A), values (S,), proposed actions (S,) int32). The agents'
+# params travel as an argument (device arrays, in `MasterParams`), never as constants of the program.
+SymbolPolicy = Callable[[Any, jax.Array, Observation], tuple[jax.Array, jax.Array, jax.Array]]
 
 
-def network_proposals(network, net_params, deterministic: bool = True) -> SymbolPolicy:
+def network_proposals(network, deterministic: bool = True) -> SymbolPolicy:
     """Symbol agents sharing one actor-critic: its probabilities, values and greedy (or sampled) actions."""
 
-    def propose(key, obs):
+    def propose(net_params, key, obs):
         logits, values = network.apply(net_params, obs)
         action = greedy_action(logits) if deterministic else jax.random.categorical(key, logits)
         return jax.nn.softmax(logits, -1), values, action.astype(jnp.int32)
@@ -57,7 +59,8 @@ def network_proposals(network, net_params, deterministic: bool = True) -> Symbol
     return propose
 
 
-def largest_open_proposals(key: jax.Array, obs: Observation) -> tuple[jax.Array, jax.Array, jax.Array]:
+def largest_open_proposals(agent_params: Any, key: jax.Array, obs: Observation
+                           ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """A rule for symbol agents that always want more: the largest valid long open, certain of it, value 0."""
     action = largest_open(obs.action_mask, +1)
     probs = jax.nn.one_hot(action, obs.action_mask.shape[-1])
@@ -127,6 +130,12 @@ class MasterNetwork(nn.Module):
 
 
 @struct.dataclass
+class MasterParams:
+    portfolio: PortfolioParams  # the market, rules and starts of the shared account
+    agents: Any = None  # the symbol agents' parameters (None for a rule)
+
+
+@struct.dataclass
 class MasterState:
     portfolio: PortfolioState
     view: AllocationInput  # what the master decides on at this bar (the symbol agents' proposals included)
@@ -140,24 +149,24 @@ class MasterEnv:
                  tolerance: float = 0.02):
         self.portfolio, self.propose, self.tolerance = portfolio, propose, tolerance
 
-    def view(self, key: jax.Array, obs: PortfolioObservation) -> AllocationInput:
-        return master_view(obs, *self.propose(key, obs.symbols))
+    def view(self, key: jax.Array, obs: PortfolioObservation, params: MasterParams) -> AllocationInput:
+        return master_view(obs, *self.propose(params.agents, key, obs.symbols))
 
-    def reset(self, key: jax.Array, params: PortfolioParams) -> tuple[AllocationInput, MasterState]:
+    def reset(self, key: jax.Array, params: MasterParams) -> tuple[AllocationInput, MasterState]:
         k_reset, k_view = jax.random.split(key)
-        obs, state = self.portfolio.reset(k_reset, params)
-        view = self.view(k_view, obs)
+        obs, state = self.portfolio.reset(k_reset, params.portfolio)
+        view = self.view(k_view, obs, params)
         return view, MasterState(state, view)
 
-    def step(self, key: jax.Array, state: MasterState, z: jax.Array, params: PortfolioParams):
+    def step(self, key: jax.Array, state: MasterState, z: jax.Array, params: MasterParams):
         """Budgets from z, the proposals gated by them, one portfolio step (auto-reset), the next proposals."""
         k_step, k_view, k_final = jax.random.split(key, 3)
-        budget = budgets(z, state.view.tradeable, params.total_limit)
+        budget = budgets(z, state.view.tradeable, params.portfolio.total_limit)
         action = PortfolioAction(gate_actions(state.view, budget, self.tolerance), budget)
         obs, portfolio, reward, terminated, truncated, info = self.portfolio.step(k_step, state.portfolio, action,
-                                                                                  params)
-        view = self.view(k_view, obs)
-        final = self.view(k_final, info.final_observation)  # the critic bootstraps a truncation from it
+                                                                                  params.portfolio)
+        view = self.view(k_view, obs, params)
+        final = self.view(k_final, info.final_observation, params)  # the critic bootstraps a truncation from it
         return view, MasterState(portfolio, view), reward, terminated, truncated, info.replace(final_observation=final)
 
 
@@ -178,5 +187,5 @@ class LearnedMaster:
         return Allocation(budget=budget, action=gate_actions(inputs, budget, self.tolerance))
 
 
-__all__ = ["LearnedMaster", "MasterEnv", "MasterNetwork", "MasterState", "SymbolPolicy", "budgets",
+__all__ = ["LearnedMaster", "MasterEnv", "MasterNetwork", "MasterParams", "MasterState", "SymbolPolicy", "budgets",
            "master_view", "largest_open_proposals", "logistic_normal", "network_proposals", "symbol_features"]

@@ -33,24 +33,27 @@ from jaxtrade.env.portfolio import (
 )
 from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
 
-PortfolioPolicy = Callable[[jax.Array, PortfolioObservation], PortfolioAction]
+# (policy params, key, obs) -> action; the params (networks') are arguments of the compiled walk, not constants.
+PortfolioPolicy = Callable[[Any, jax.Array, PortfolioObservation], PortfolioAction]
 
 
 def agents_policy(propose: SymbolPolicy, limit: float) -> PortfolioPolicy:
-    """The symbol agents' proposals, every budget at `limit` (the per-symbol limit: no master)."""
+    """The symbol agents' proposals, every budget at `limit` (the per-symbol limit: no master). Params: the
+    agents'."""
 
-    def act(key, obs):
-        _, _, proposed = propose(key, obs.symbols)
+    def act(agent_params, key, obs):
+        _, _, proposed = propose(agent_params, key, obs.symbols)
         return PortfolioAction(proposed, jnp.full(proposed.shape, limit, jnp.float32))
 
     return act
 
 
-def master_policy(propose: SymbolPolicy, master: MasterAgent, master_params: Any) -> PortfolioPolicy:
-    """The symbol agents propose, the master sets budgets and gates the proposals."""
+def master_policy(propose: SymbolPolicy, master: MasterAgent) -> PortfolioPolicy:
+    """The symbol agents propose, the master sets budgets and gates the proposals. Params: (agents', master's)."""
 
-    def act(key, obs):
-        allocation = master.apply(master_params, master_view(obs, *propose(key, obs.symbols)))
+    def act(params, key, obs):
+        agent_params, master_params = params
+        allocation = master.apply(master_params, master_view(obs, *propose(agent_params, key, obs.symbols)))
         return PortfolioAction(allocation.action, allocation.budget)
 
     return act
@@ -61,12 +64,13 @@ AGENT_VARIANTS = {"agents": (False, False), "agents + master": (False, True), "a
                   "agents sampled + master": (True, True)}
 
 
-def variants_policy(network, net_params, master: MasterAgent, master_params: Any, limit: float,
-                    flags: jax.Array) -> PortfolioPolicy:
+def variants_policy(network, master: MasterAgent, limit: float, flags: jax.Array) -> PortfolioPolicy:
     """The symbol agents (one shared actor-critic) for traced `flags` = (sampled, under the master): greedy or
-    sampled proposals, executed with every budget at `limit`, or budgeted and gated by `master`."""
+    sampled proposals, executed with every budget at `limit`, or budgeted and gated by `master`. Params:
+    (the network's, the master's)."""
 
-    def act(key, obs):
+    def act(params, key, obs):
+        net_params, master_params = params
         logits, values = network.apply(net_params, obs.symbols)
         sampled = jax.random.categorical(key, logits)
         proposed = jnp.where(flags[0], sampled, greedy_action(logits)).astype(jnp.int32)
@@ -85,11 +89,11 @@ def run_variants(env: PortfolioEnv, params: PortfolioParams, network, net_params
     steps = int(params.end) - int(params.start_bars[0]) - 1
 
     @jax.jit
-    def run(params, net_params, master_params, key):
-        policy = lambda f: variants_policy(network, net_params, master, master_params, limit, f)  # noqa: E731
-        return jax.vmap(lambda f: walk_forward_book(env, params, policy(f), key, steps))(flags)
+    def run(params, policy_params, key):
+        return jax.vmap(lambda f: walk_forward_book(env, params, variants_policy(network, master, limit, f),
+                                                    policy_params, key, steps))(flags)
 
-    out = run(params, net_params, master_params, key)
+    out = run(params, (net_params, master_params), key)
     return {name: jax.tree.map(lambda x, i=i: x[i], out) for i, name in enumerate(AGENT_VARIANTS)}
 
 
@@ -98,9 +102,9 @@ def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
     """Equal weights through the env's orders: total_limit / S per tradeable symbol (see the module docstring);
     `rebalance` may be traced."""
 
-    def act(key, obs):
+    def act(_, key, obs):
         S = obs.tradeable.shape[0]
-        view = master_view(obs, *largest_open_proposals(key, obs.symbols))
+        view = master_view(obs, *largest_open_proposals(None, key, obs.symbols))
         budget = jnp.full((S,), total_limit / S, jnp.float32)
         return PortfolioAction(gate_actions(view, budget, jnp.where(rebalance, tolerance, jnp.inf)), budget)
 
@@ -112,7 +116,8 @@ def run_equal_weight(env: PortfolioEnv, params: PortfolioParams, total_limit: fl
     """Equal weight held and rebalanced (`equal_weight_policy`) as one compiled program."""
     steps = int(params.end) - int(params.start_bars[0]) - 1
     run = jax.jit(jax.vmap(lambda rebalance, params, key: walk_forward_book(
-        env, params, equal_weight_policy(total_limit, rebalance, tolerance), key, steps), in_axes=(0, None, None)))
+        env, params, equal_weight_policy(total_limit, rebalance, tolerance), None, key, steps),
+        in_axes=(0, None, None)))
     out = run(jnp.asarray([False, True]), params, key)
     return {name: jax.tree.map(lambda x, i=i: x[i], out)
             for i, name in enumerate(("equal weight, held", "equal weight, rebal."))}
@@ -134,8 +139,8 @@ class BookResults(NamedTuple):
     cost: jax.Array  # () commission + slippage + borrow paid
 
 
-def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: PortfolioPolicy, key: jax.Array,
-                      steps: int) -> BookResults:
+def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: PortfolioPolicy, policy_params: Any,
+                      key: jax.Array, steps: int) -> BookResults:
     """One episode from the split's first start bar for up to `steps` steps (jit-able; `steps` static), with
     no horizon: it runs to the split's end (or the rules' drawdown / ruin stop)."""
     params = params.replace(env=params.env.replace(rules=params.env.rules.replace(
@@ -146,7 +151,7 @@ def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: Portfo
     def body(carry, k):
         obs, state, done = carry
         k_act, k_step = jax.random.split(k)
-        nobs, nstate, _, terminated, truncated, info = env.step_env(k_step, state, policy(k_act, obs), params)
+        nobs, nstate, _, terminated, truncated, info = env.step_env(k_step, state, policy(policy_params, k_act, obs), params)
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(done, b, a), new, old)  # noqa: E731
         obs, state = keep(nobs, obs), keep(nstate, state)
         value = state.sleeves.units * params.env.market.close[:, state.bar]
@@ -163,12 +168,13 @@ def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: Portfo
                        gross_loss=sleeves.gross_loss.sum(), cost=state.total_cost)
 
 
-def run_book(env: PortfolioEnv, params: PortfolioParams, policies: dict[str, PortfolioPolicy], key: jax.Array
-             ) -> dict[str, BookResults]:
-    """`walk_forward_book` of every policy from the same start with the same key (one compilation each)."""
+def run_book(env: PortfolioEnv, params: PortfolioParams, policies: dict[str, tuple[PortfolioPolicy, Any]],
+             key: jax.Array) -> dict[str, BookResults]:
+    """`walk_forward_book` of every (policy, its params) from the same start with the same key (one compilation
+    each)."""
     steps = int(params.end) - int(params.start_bars[0]) - 1
-    return {name: jax.jit(walk_forward_book, static_argnums=(0, 2, 4))(env, params, policy, key, steps)
-            for name, policy in policies.items()}
+    return {name: jax.jit(walk_forward_book, static_argnums=(0, 2, 5))(env, params, policy, policy_params, key, steps)
+            for name, (policy, policy_params) in policies.items()}
 
 
 def book_row(name: str, r: BookResults, bars_per_year: float) -> dict:

@@ -5,6 +5,7 @@ train -> evaluate -> config/experiment -> cli.
 """
 
 from jaxtrade.experiment.build import SPLITS, Experiment, load_experiment, training_setup
+from jaxtrade.experiment.portfolio import master_setup, symbol_agents, train_portfolio
 from jaxtrade.experiment.sweep import (
     SWEEPABLE,
     SweepSpec,
@@ -28,5 +29,6 @@ from jaxtrade.experiment.workflows import (
 __all__ = [
     "SPLITS", "SWEEPABLE", "Experiment", "SweepSpec", "backtest_report", "env_summary", "evaluate_checkpoint",
     "format_seed_summary", "format_sweep", "load_experiment", "parse_setting", "portfolio_report", "seed_summary",
-    "summary", "sweep", "sweep_report", "sweep_runs", "train", "training_setup",
+    "summary", "sweep", "sweep_report", "sweep_runs", "train", "training_setup", "master_setup", "symbol_agents",
+    "train_portfolio",
 ]

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtrade.agents.learned_master import LearnedMaster, network_proposals
 from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.config import config_from_dict
 from jaxtrade.env.portfolio import PortfolioEnv
@@ -33,6 +34,8 @@ from jaxtrade.evaluate.shared_book import (
     AGENT_VARIANTS,
     book_row,
     format_portfolio,
+    master_policy,
+    run_book,
     run_equal_weight,
     run_variants,
 )
@@ -103,11 +106,12 @@ def env_summary(exp: Experiment, num_envs: int = 1024, log: Log = print) -> None
 
 
 def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log: Log = print,
-                     plots: str | None = None) -> list[dict]:
+                     plots: str | None = None, learned: tuple | None = None, stage: str = "") -> list[dict]:
     """Every symbol on one account (shared cash) through the split: the agents alone, under the rule-based
-    master, and equal-weight buy-and-hold (held, and rebalanced); one table of portfolio metrics."""
+    master, under a learned master (`learned` = (MasterNetwork, its params), when given), and equal-weight
+    buy-and-hold (held, and rebalanced); one table of portfolio metrics."""
     cfg = exp.cfg
-    limit, total = cfg.env.max_position, 1.0
+    limit, total = cfg.env.max_position, (cfg.portfolio.total_limit if learned else 1.0)
     try:
         params = exp.portfolio_params(split, total_limit=total)
     except DataError as exc:
@@ -119,18 +123,23 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
         stop_loss=jnp.zeros_like(rules.stop_loss), take_profit=jnp.zeros_like(rules.take_profit),
         max_hold=jnp.zeros_like(rules.max_hold))))
     env = PortfolioEnv(actions=setup.env.actions)
-    with working(f"[3/3] portfolio of {exp.data.num_symbols} symbols on one account x "
-                 f"{len(AGENT_VARIANTS) + 2} policies (compile and run)", log):
-        results = {**run_variants(env, params, setup.network, net_params, master, {}, limit, jax.random.key(3)),
-                   **run_equal_weight(env, holding, total, jax.random.key(3))}
+    with working(f"{stage}portfolio of {exp.data.num_symbols} symbols on one account x "
+                 f"{len(AGENT_VARIANTS) + 2 + bool(learned)} policies (compile and run)", log):
+        results = run_variants(env, params, setup.network, net_params, master, {}, limit, jax.random.key(3))
+        if learned:
+            learned_master = LearnedMaster(learned[0], total, cfg.portfolio.tolerance)
+            results.update(run_book(env, params, {"agents + learned master": (master_policy(
+                network_proposals(setup.network), learned_master), (net_params, learned[1]))}, jax.random.key(3)))
+        results.update(run_equal_weight(env, holding, total, jax.random.key(3)))
     bpy = float(params.env.rules.bars_per_year)
     rows = [book_row(name, r, bpy) for name, r in results.items()]
     first = int(results["agents"].start_bar)
     log(f"portfolio: all {exp.data.num_symbols} symbols on one account (shared cash) from bar {first} "
         f"({str(exp.data.timestamps()[first])[:10]}) to the split's end; symbols join as they can trade; each "
         f"capped at {limit:.0%} of equity and buys never past {total:.0%} gross; the rule-based master "
-        f"(ConfidenceAllocator) gives the budget to the symbols whose agents most confidently want a position; "
-        f"equal weight buys {min(total / exp.data.num_symbols, limit):.1%} of equity per symbol through the "
+        f"(ConfidenceAllocator) gives the budget to the symbols whose agents most confidently want a position"
+        + ("; the learned master sets budgets from its network's mean allocation" if learned else "")
+        + f"; equal weight buys {min(total / exp.data.num_symbols, limit):.1%} of equity per symbol through the "
         f"env's orders (rebalanced: sells "
         f"half of a symbol 5 points over and buys back), without stops")
     log(format_portfolio(rows))
@@ -138,7 +147,8 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
         from jaxtrade.evaluate.plots import plot_book  # matplotlib only when asked
 
         path = plot_book(results, exp.data.symbols, exp.data.timestamps(), Path(plots) / f"portfolio_{split}.png",
-                         title=f"one account, {split} split", allocation_of="agents + master")
+                         title=f"one account, {split} split",
+                         allocation_of="agents + learned master" if learned else "agents + master")
         log(f"plots: {path}")
     return rows
 
@@ -184,7 +194,8 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
         wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols)
     log(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
     log(f"  {phase3_report(wf_rows)}")
-    portfolio = portfolio_report(setup, exp, split, net_params, log, plots) if data.num_symbols > 1 else []
+    portfolio = (portfolio_report(setup, exp, split, net_params, log, plots, stage="[3/3] ")
+                 if data.num_symbols > 1 else [])
     if portfolio:
         log(f"  seed targets on the agents' portfolio equity: {target_report(portfolio[0])}")
     else:
@@ -235,6 +246,18 @@ def train(exp: Experiment, checkpoint_dir: str | None = None, resume: bool = Fal
     return setup, runner
 
 
+def restore_runner(ckpt: Checkpointer, setup: Setup, step: int | None = None, log: Log = print):
+    """(runner, metadata) of `step` in `ckpt`, or of the newest step that restores and verifies (saying which
+    newer steps it skipped and why)."""
+    abstract = jax.eval_shape(setup.trainer.init, jax.random.key(0), setup.hp, setup.env_params)
+    if step is not None:
+        return ckpt.restore(abstract, step, sharding=setup.runner_sharding(abstract))
+    runner, meta, skipped = ckpt.restore_newest_valid(abstract, sharding=setup.runner_sharding(abstract))
+    for reason in skipped:
+        log(f"skipped a damaged checkpoint: {reason}")
+    return runner, meta
+
+
 def evaluate_checkpoint(checkpoint: str, split: str = "test", step: int | None = None, episodes: int = 512,
                         report: str | None = None, plots: str | None = None, cache_dir: str | None = None,
                         log: Log = print) -> None:
@@ -243,13 +266,7 @@ def evaluate_checkpoint(checkpoint: str, split: str = "test", step: int | None =
     cfg = config_from_dict((ckpt.newest_metadata() if step is None else ckpt.metadata(step))["config"])
     exp = load_experiment(cfg, cache_dir)
     setup = training_setup(exp)
-    abstract = jax.eval_shape(setup.trainer.init, jax.random.key(0), setup.hp, setup.env_params)
-    if step is None:  # the newest step that restores and verifies
-        runner, meta, skipped = ckpt.restore_newest_valid(abstract, sharding=setup.runner_sharding(abstract))
-        for reason in skipped:
-            log(f"skipped a damaged checkpoint: {reason}")
-    else:
-        runner, meta = ckpt.restore(abstract, step, sharding=setup.runner_sharding(abstract))
+    runner, meta = restore_runner(ckpt, setup, step, log)
     ckpt.close()
     log(f"jaxtrade eval: {checkpoint} at update {int(runner.updates_done)} ({meta.get('env_steps', 0):,} env steps)")
     backtest_report(setup, exp, runner, split, episodes, report, plots, checkpoint, log)

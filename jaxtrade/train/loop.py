@@ -36,7 +36,8 @@ from jaxtrade.progress import Progress, working
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
 from jaxtrade.train.events import append_events, rewrite_events
-from jaxtrade.train.ppo import Metrics, RunnerState, Trainer, make_train
+from jaxtrade.train.ppo import Metrics, RunnerState, Trainer, categorical, make_train
+from jaxtrade.train.types import Distribution
 
 
 @dataclass
@@ -82,11 +83,12 @@ def data_mesh(num_envs: int, devices: list | None = None) -> Mesh:
 
 
 def make_setup(ppo: PPOConfig, env: TradingEnv, env_params: EnvParams, network: ActorCritic, config: dict,
-               devices: list | None = None) -> Setup:
-    """Shard the params over a data mesh and build the trainer (data parallel over `devices`)."""
+               devices: list | None = None, distribution: Distribution = categorical) -> Setup:
+    """Shard the params over a data mesh and build the trainer (data parallel over `devices`); any env and
+    actor-critic the trainer takes (`train.types`), with its action `distribution`."""
     mesh = data_mesh(ppo.num_envs, devices)
     env_params = jax.device_put(env_params, NamedSharding(mesh, P()))
-    trainer = make_train(ppo, env, network, batch_sharding=NamedSharding(mesh, P("data")))
+    trainer = make_train(ppo, env, network, batch_sharding=NamedSharding(mesh, P("data")), distribution=distribution)
     hp = jax.device_put(PPOHyperparams.from_config(ppo), NamedSharding(mesh, P()))
     return Setup(ppo, env, env_params, network, trainer, hp, mesh, config)
 
@@ -203,12 +205,15 @@ def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
         x, y = a.get(key), b.get(key)
         if isinstance(x, dict) and isinstance(y, dict):
             out += config_differences(x, y, path + ".")
+        elif (x is None and isinstance(y, dict)) or (y is None and isinstance(x, dict)):
+            continue  # a whole section one side predates (e.g. `portfolio:`, added later): nothing to compare
         elif x != y:
             out.append(path)
     return out
 
 
-def _at(config: dict, path: str):
+def setting_at(config: dict, path: str):
+    """The value at a dotted path of a config dict (None where it is missing)."""
     for part in path.split("."):
         config = config.get(part) if isinstance(config, dict) else None
     return config
@@ -247,7 +252,7 @@ def fit(
             changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]
             if changed:
                 raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config: "
-                                  + "; ".join(f"{k}: {_at(saved, k)!r} saved, {_at(setup.config, k)!r} now"
+                                  + "; ".join(f"{k}: {setting_at(saved, k)!r} saved, {setting_at(setup.config, k)!r} now"
                                               for k in changed)
                                   + " (resume with the saved config, or train into another directory)")
             runner, _, skipped = ckpt.restore_newest_valid(abstract, sharding=sharding)
@@ -255,9 +260,9 @@ def fit(
             if log:
                 for reason in skipped:
                     log(f"skipped a damaged checkpoint: {reason}")
-                extended = _at(saved, "ppo.num_updates") != ppo.num_updates
+                extended = setting_at(saved, "ppo.num_updates") != ppo.num_updates
                 log(f"resumed from {ckpt.directory} at update {int(to_host(runner.updates_done))}"
-                    + (f", run extended from {_at(saved, 'ppo.num_updates')} to {ppo.num_updates} updates"
+                    + (f", run extended from {setting_at(saved, 'ppo.num_updates')} to {ppo.num_updates} updates"
                        if extended else ""))
         else:
             if ckpt is not None:

@@ -1,0 +1,76 @@
+"""`jaxtrade train-portfolio`: a learned master over checkpointed symbol agents, checkpointed and resumable,
+backtested on the shared account; clear errors when the agents are missing or saw another market."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from conftest import TINY, experiment_of
+
+from jaxtrade import cli
+from jaxtrade.config import load_config
+from jaxtrade.experiment import training_setup
+from jaxtrade.train.events import EVENTS_FILE
+from jaxtrade.train.loop import fit
+
+# configs/tiny.yaml with a small MLP for the symbol agents (compiles in a fraction of the transformer's time).
+BASE = TINY.read_text().split("agent:")[0] + "agent: {kind: mlp, mlp_hidden: [16], head_dim: 16}\n" + \
+    "ppo:" + TINY.read_text().split("ppo:")[1]
+
+
+@pytest.fixture(scope="module")
+def agents(tmp_path_factory):
+    """Symbol agents trained for 6 updates, checkpointed."""
+    folder = tmp_path_factory.mktemp("agents")
+    (folder.parent / "agents.yaml").write_text(BASE)
+    fit(training_setup(experiment_of(load_config(folder.parent / "agents.yaml"))), checkpoint_dir=folder, log=None)
+    return folder
+
+
+def _config(tmp_path, agents, extra=""):
+    path = tmp_path / "portfolio.yaml"
+    path.write_text(BASE + f"portfolio:\n  symbol_agents: {agents}\n  total_limit: 0.9\n" + extra)
+    return path
+
+
+def test_train_portfolio_checkpoints_resumes_and_reports_the_learned_master(agents, tmp_path, capsys):
+    master = tmp_path / "master"
+    args = ["train-portfolio", "--config", str(_config(tmp_path, agents)), "--checkpoint-dir", str(master),
+            "--plots", str(tmp_path / "plots")]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert f"a learned master over the symbol agents of {agents} (update 6, greedy), 2 symbols on one account" in out
+    assert "] 6/6 updates 100%" in out and "buys never past 90% gross" in out
+    for row in ("agents ", "agents + master", "agents + learned master", "equal weight, held"):
+        assert f"\n  {row}" in out, row
+    assert sorted(int(p.name) for p in master.iterdir() if p.name.isdigit()) == [2, 4, 6]
+    rows = [json.loads(x) for x in (master / "metrics.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in rows] == [1, 2, 3, 4, 5, 6] and (master / EVENTS_FILE).exists()
+    assert (tmp_path / "plots" / "portfolio_validation.png").read_bytes()[:4] == b"\x89PNG"
+
+    # The master's run restores (network, optimiser, portfolio states and proposals) and extends by 2 updates.
+    from jaxtrade.experiment import load_experiment, master_setup, symbol_agents
+
+    exp = load_experiment(_config(tmp_path, agents))
+    exp = type(exp)(replace(exp.cfg, ppo=replace(exp.cfg.ppo, num_updates=8)), exp.data, exp.features)
+    lines = []
+    runner, _ = fit(master_setup(exp, *symbol_agents(exp)[:2]), checkpoint_dir=master, resume=True,
+                    log=lines.append)
+    assert int(runner.updates_done) == 8 and any(f"resumed from {master} at update 6, run extended" in x
+                                                 for x in lines)
+
+
+def test_train_portfolio_refuses_agents_of_another_market_or_none(agents, tmp_path, capsys):
+    other = _config(tmp_path, agents).read_text().replace("horizon: 64", "horizon: 64\n  commission_bps: 25.0")
+    (tmp_path / "other.yaml").write_text(other)
+    assert cli.main(["train-portfolio", "--config", str(tmp_path / "other.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "was trained on other market settings: env.commission_bps: 10.0 there, 25.0 here" in err
+    (tmp_path / "none.yaml").write_text(BASE)
+    assert cli.main(["train-portfolio", "--config", str(tmp_path / "none.yaml")]) == 2
+    assert "portfolio.symbol_agents: name the checkpoint folder" in capsys.readouterr().err
+    (tmp_path / "typo.yaml").write_text(BASE + f"portfolio:\n  symbol_agents: {tmp_path / 'nope'}\n")
+    assert cli.main(["train-portfolio", "--config", str(tmp_path / "typo.yaml")]) == 2
+    assert "no checkpoint directory there" in capsys.readouterr().err
