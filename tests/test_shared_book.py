@@ -93,16 +93,13 @@ def test_the_one_program_runs_match_the_policies_run_one_by_one(tiny_exp):
     key = jax.random.key(4)
     together = {**run_variants(env, params, net, net_params, master, {}, 0.3, key),
                 **run_equal_weight(env, params, 0.9, key)}
-    greedy, sampled = network_proposals(net), network_proposals(net, deterministic=False)
-    both = (net_params, {})
-    alone = run_book(env, params, {
-        "agents": (agents_policy(greedy, 0.3), net_params), "agents + master": (master_policy(greedy, master), both),
-        "agents sampled": (agents_policy(sampled, 0.3), net_params),
-        "agents sampled + master": (master_policy(sampled, master), both),
-        "equal weight, held": (equal_weight_policy(0.9, False), None),
+    sampled = network_proposals(net, deterministic=False)
+    alone = run_book(env, params, {  # the two that exercise both flags, and the rebalancing one
+        "agents": (agents_policy(network_proposals(net), 0.3), net_params),
+        "agents sampled + master": (master_policy(sampled, master), (net_params, {})),
         "equal weight, rebal.": (equal_weight_policy(0.9, True), None)}, key)
-    assert set(together) == set(alone)
+    assert len(together) == 6
     for name in alone:
         np.testing.assert_allclose(np.asarray(together[name].equity), np.asarray(alone[name].equity), rtol=1e-5,
                                    err_msg=name)
-    assert len({round(float(r.equity[-1]), 6) for r in alone.values()}) >= 4  # the runs differ
+    assert len({round(float(r.equity[-1]), 6) for r in together.values()}) >= 4  # the runs differ

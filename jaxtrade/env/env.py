@@ -101,11 +101,29 @@ def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Ar
     return next_state, Trade(closed, jnp.where(closed, safe_div(trade_pnl, trade_basis), 0.0))
 
 
+def stopped(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
+    """() bool: the rules end the episode (terminated): equity at or below ruin x initial cash, or a drawdown
+    from the peak of at least max_drawdown (a threshold of 0 switches its rule off)."""
+    ruined = (rules.ruin > 0) & (equity <= rules.ruin * rules.initial_cash)
+    return ruined | ((rules.max_drawdown > 0) & (1.0 - equity / peak_equity >= rules.max_drawdown))
+
+
+def auto_reset(env, key: jax.Array, state, action, params):
+    """`env.step_env`, then `env.reset` where the episode ended (select-reset, as gymnax); the finished
+    episode's last observation goes to `info.final_observation`."""
+    key_step, key_reset = jax.random.split(key)
+    obs_st, state_st, reward, terminated, truncated, info = env.step_env(key_step, state, action, params)
+    obs_re, state_re = env.reset(key_reset, params)
+    done = terminated | truncated
+    pick = lambda fresh, cont: jnp.where(done, fresh, cont)  # noqa: E731
+    obs = jax.tree.map(pick, obs_re, obs_st)
+    state = jax.tree.map(pick, state_re, state_st)
+    return obs, state, reward, terminated, truncated, info.replace(final_observation=obs_st)
+
+
 def episode_end(state: EnvState, params: EnvParams) -> tuple[jax.Array, jax.Array]:
     """(terminated, truncated) after a step that led to `state`."""
-    ruined = (params.rules.ruin > 0) & (state.equity <= params.rules.ruin * params.rules.initial_cash)
-    drawdown_hit = (params.rules.max_drawdown > 0) & (1.0 - state.equity / state.peak_equity >= params.rules.max_drawdown)
-    terminated = ruined | drawdown_hit
+    terminated = stopped(state.equity, state.peak_equity, params.rules)
     truncated = ~terminated & ((state.steps >= params.rules.horizon) | ~params.market.next_ok[state.symbol, state.bar])
     return terminated, truncated
 
@@ -269,11 +287,4 @@ class TradingEnv:
         self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
     ) -> tuple[Observation, EnvState, jax.Array, jax.Array, jax.Array, StepInfo]:
         """`step_env`, then a reset when the episode ended (`info.final_observation` keeps its last view)."""
-        key_step, key_reset = jax.random.split(key)
-        obs_st, state_st, reward, terminated, truncated, info = self.step_env(key_step, state, action, params)
-        obs_re, state_re = self.reset(key_reset, params)
-        done = terminated | truncated
-        pick = lambda fresh, cont: jnp.where(done, fresh, cont)  # noqa: E731
-        obs = jax.tree.map(pick, obs_re, obs_st)
-        state = jax.tree.map(pick, state_re, state_st)
-        return obs, state, reward, terminated, truncated, info.replace(final_observation=obs_st)
+        return auto_reset(self, key, state, action, params)

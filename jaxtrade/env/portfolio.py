@@ -48,7 +48,7 @@ from jaxtrade.data.types import MarketData
 from jaxtrade.env.accounting import Book, borrow_fee, execute
 from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order
 from jaxtrade.env.config import EnvConfig
-from jaxtrade.env.env import TradingEnv, book_keeping, costs, decide_step
+from jaxtrade.env.env import TradingEnv, auto_reset, book_keeping, costs, decide_step, stopped
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.params import make_params, tradeable
 from jaxtrade.env.rewards import (
@@ -312,24 +312,14 @@ class PortfolioEnv:
     @staticmethod
     def episode_end(state: PortfolioState, params: PortfolioParams) -> tuple[jax.Array, jax.Array]:
         """(terminated, truncated) after a step that led to `state`."""
-        rules = params.env.rules
-        ruined = (rules.ruin > 0) & (state.equity <= rules.ruin * rules.initial_cash)
-        drawdown_hit = (rules.max_drawdown > 0) & (1.0 - state.equity / state.peak_equity >= rules.max_drawdown)
-        terminated = ruined | drawdown_hit
-        truncated = ~terminated & ((state.steps >= rules.horizon) | (state.bar + 1 >= params.end))
+        terminated = stopped(state.equity, state.peak_equity, params.env.rules)
+        truncated = ~terminated & ((state.steps >= params.env.rules.horizon) | (state.bar + 1 >= params.end))
         return terminated, truncated
 
     def step(self, key: jax.Array, state: PortfolioState, action: PortfolioAction, params: PortfolioParams
              ) -> tuple[PortfolioObservation, PortfolioState, jax.Array, jax.Array, jax.Array, PortfolioInfo]:
         """`step_env`, then a reset when the episode ended (`info.final_observation` keeps its last view)."""
-        key_step, key_reset = jax.random.split(key)
-        obs_st, state_st, reward, terminated, truncated, info = self.step_env(key_step, state, action, params)
-        obs_re, state_re = self.reset(key_reset, params)
-        done = terminated | truncated
-        pick = lambda fresh, cont: jnp.where(done, fresh, cont)  # noqa: E731
-        obs = jax.tree.map(pick, obs_re, obs_st)
-        state = jax.tree.map(pick, state_re, state_st)
-        return obs, state, reward, terminated, truncated, info.replace(final_observation=obs_st)
+        return auto_reset(self, key, state, action, params)
 
 
 __all__ = ["BOOK_FEATURES", "PortfolioAction", "PortfolioEnv", "PortfolioInfo", "PortfolioObservation",
