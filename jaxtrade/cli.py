@@ -46,6 +46,13 @@ def _train_portfolio(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_portfolio(args: argparse.Namespace) -> int:
+    from jaxtrade.experiment import evaluate_portfolio
+
+    evaluate_portfolio(args.checkpoint, args.split, args.cache_dir, args.report, args.plots)
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from jaxtrade.experiment import evaluate_checkpoint
 
@@ -101,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("--plots", default=None, help="write PNG plots (portfolio equity and allocation) here")
     p.add_argument("-v", "--verbose", action="store_true")
+    p = sub.add_parser("eval-portfolio", help="restore a master trained by train-portfolio and backtest the "
+                                              "portfolio on a split")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory written by `jaxtrade train-portfolio`")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--report", default=None, help="write the portfolio table to this .json or .csv")
+    p.add_argument("--plots", default=None, help="write PNG plots (portfolio equity and allocation) here")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder")
+    p.add_argument("-v", "--verbose", action="store_true")
     p = sub.add_parser("eval", help="restore a checkpoint and backtest it against the baselines")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory written by `jaxtrade train`")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
@@ -127,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     commands = {"summary": _summary, "train": _train, "train-portfolio": _train_portfolio, "eval": _eval,
-                "sweep": _sweep}
+                "eval-portfolio": _eval_portfolio, "sweep": _sweep}
     try:
         return commands[args.command](args)
     except (ConfigError, DataError) as exc:

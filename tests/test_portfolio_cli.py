@@ -58,6 +58,14 @@ def test_train_portfolio_checkpoints_resumes_and_reports_the_learned_master(agen
                     log=lines.append)
     assert int(runner.updates_done) == 6 and lines == [f"resumed from {master} at update 6"]
 
+    report = tmp_path / "test.json"
+    assert cli.main(["eval-portfolio", "--checkpoint", str(master), "--split", "test", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert f"jaxtrade eval-portfolio: {master} at update 6, the test split (bars 630..699)" in out
+    assert "seed targets on the learned master's portfolio equity: return >= +12 %:" in out
+    saved = json.loads(report.read_text())
+    assert saved["meta"]["split"] == "test" and "agents + learned master" in {r["policy"] for r in saved["rows"]}
+
 
 def test_train_portfolio_refuses_agents_of_another_market_or_none(agents, tmp_path, capsys):
     other = _config(tmp_path, agents).read_text().replace("horizon: 64", "horizon: 64\n  commission_bps: 25.0")

@@ -5,7 +5,12 @@ train -> evaluate -> config/experiment -> cli.
 """
 
 from jaxtrade.experiment.build import SPLITS, Experiment, load_experiment, training_setup
-from jaxtrade.experiment.portfolio import master_setup, symbol_agents, train_portfolio
+from jaxtrade.experiment.portfolio import (
+    evaluate_portfolio,
+    master_setup,
+    symbol_agents,
+    train_portfolio,
+)
 from jaxtrade.experiment.sweep import (
     SWEEPABLE,
     SweepSpec,
@@ -30,5 +35,5 @@ __all__ = [
     "SPLITS", "SWEEPABLE", "Experiment", "SweepSpec", "backtest_report", "env_summary", "evaluate_checkpoint",
     "format_seed_summary", "format_sweep", "load_experiment", "parse_setting", "portfolio_report", "seed_summary",
     "summary", "sweep", "sweep_report", "sweep_runs", "train", "training_setup", "master_setup", "symbol_agents",
-    "train_portfolio",
+    "train_portfolio", "evaluate_portfolio",
 ]

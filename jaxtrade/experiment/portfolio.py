@@ -30,7 +30,8 @@ from jaxtrade.agents.learned_master import (
 from jaxtrade.config import config_from_dict
 from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError
-from jaxtrade.experiment.build import Experiment, training_setup
+from jaxtrade.evaluate.backtest import target_report, write_report
+from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
 from jaxtrade.experiment.workflows import portfolio_report, restore_runner
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.loop import Setup, config_differences, fit, make_setup, setting_at, to_host
@@ -103,4 +104,29 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
     return setup, runner
 
 
-__all__ = ["SHARED_SETTINGS", "master_setup", "symbol_agents", "train_portfolio"]
+def evaluate_portfolio(checkpoint: str, split: str = "test", cache_dir: str | None = None, report: str | None = None,
+                       plots: str | None = None, log: Log = print) -> list[dict]:
+    """Restore a master's run (its config names the symbol agents) and print the portfolio table on `split`,
+    with the seed's targets on the learned master's equity."""
+    ckpt = Checkpointer(checkpoint, create=False)
+    try:
+        exp = load_experiment(config_from_dict(ckpt.newest_metadata()["config"]), cache_dir)
+        agents, agent_params, _ = symbol_agents(exp, log)
+        setup = master_setup(exp, agents, agent_params)
+        runner, meta = restore_runner(ckpt, setup, log=log)
+    finally:
+        ckpt.close()
+    first, end = exp.bars(split)
+    log(f"jaxtrade eval-portfolio: {checkpoint} at update {int(to_host(runner.updates_done))}, the {split} split "
+        f"(bars {first}..{end - 1})")
+    rows = portfolio_report(agents, exp, split, agent_params, log, plots,
+                            learned=(setup.network, to_host(runner.train_state.params)))
+    learned = next((r for r in rows if r["policy"] == "agents + learned master"), None)
+    if learned:
+        log(f"  seed targets on the learned master's portfolio equity: {target_report(learned)}")
+    if report and rows:
+        log(f"report written to {write_report(rows, report, {'split': split, 'config': exp.config_dict, **meta})}")
+    return rows
+
+
+__all__ = ["SHARED_SETTINGS", "evaluate_portfolio", "master_setup", "symbol_agents", "train_portfolio"]
