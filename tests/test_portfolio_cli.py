@@ -4,6 +4,7 @@ backtested on the shared account; clear errors when the agents are missing or sa
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from conftest import TINY, experiment_of
@@ -79,3 +80,33 @@ def test_train_portfolio_refuses_agents_of_another_market_or_none(agents, tmp_pa
     (tmp_path / "typo.yaml").write_text(BASE + f"portfolio:\n  symbol_agents: {tmp_path / 'nope'}\n")
     assert cli.main(["train-portfolio", "--config", str(tmp_path / "typo.yaml")]) == 2
     assert "no checkpoint directory there" in capsys.readouterr().err
+
+
+def test_a_master_run_resumes_bit_exactly(agents, tmp_path):
+    """Stopped (as if killed) after its checkpoint at update 2, the master's run resumes to the same parameters,
+    optimiser state and key as a run that never stopped."""
+    import jax
+    import numpy as np
+
+    from jaxtrade.experiment import load_experiment, master_setup, symbol_agents
+
+    exp = load_experiment(_config(tmp_path, agents))
+    exp = type(exp)(replace(exp.cfg, ppo=replace(exp.cfg.ppo, num_updates=4)), exp.data, exp.features)
+    frozen = symbol_agents(exp)[:2]
+    straight, _ = fit(master_setup(exp, *frozen), log=None)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(line):
+        if "] 2/4 updates" in line:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(master_setup(exp, *frozen), checkpoint_dir=tmp_path / "m", log=stop_after_two)
+    resumed, _ = fit(master_setup(exp, *frozen), checkpoint_dir=tmp_path / "m", resume=True, log=None)
+    assert int(resumed.updates_done) == 4
+    for a, b in zip(jax.tree.leaves(straight.train_state), jax.tree.leaves(resumed.train_state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(jax.tree.leaves(straight.env_state), jax.tree.leaves(resumed.env_state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
