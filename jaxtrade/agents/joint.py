@@ -1,0 +1,75 @@
+"""Joint training: the symbol agents and the master as one policy on the shared account, in one program.
+
+`JointNetwork` runs the shared symbol actor-critic on every symbol's observation
+and the master (`MasterNetwork`) on their outputs (probabilities, values, greedy
+proposals) and the account; its action is every symbol's action and the master's
+allocation logits, drawn from `joint_distribution` (independent categoricals
+over the symbols and the logistic-normal allocation; log-probabilities and
+entropies add). `JointEnv` executes that action on the portfolio env: budgets from
+the allocation, the symbol actions gated by them. The critic is the master's (the
+portfolio's value). Both networks learn from the portfolio reward:
+
+    trainer = make_train(ppo_cfg, JointEnv(PortfolioEnv()), JointNetwork(agent_cfg, 7),
+                         distribution=joint_distribution)
+"""
+
+from __future__ import annotations
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxtrade.agents.config import AgentConfig
+from jaxtrade.agents.learned_master import MasterNetwork, budgets, logistic_normal, master_view
+from jaxtrade.agents.master import gate_actions
+from jaxtrade.agents.networks import ActorCritic
+from jaxtrade.env.actions import greedy_action
+from jaxtrade.env.portfolio import PortfolioAction, PortfolioEnv, PortfolioObservation, PortfolioParams
+
+
+class JointNetwork(nn.Module):
+    """(obs (B, S, ...)) -> ((symbol logits (B, S, A), allocation mean and log_std (B, S + 1)), value (B,))."""
+
+    agent: AgentConfig
+    num_actions: int
+    hidden: int = 64
+
+    @nn.compact
+    def __call__(self, obs: PortfolioObservation):
+        B, S = obs.tradeable.shape
+        flat = jax.tree.map(lambda x: x.reshape((B * S, *x.shape[2:])), obs.symbols)
+        logits, values = ActorCritic(self.agent, self.num_actions, name="symbols")(flat)
+        logits, values = logits.reshape(B, S, -1), values.reshape(B, S)
+        view = master_view(obs, jax.nn.softmax(logits, -1), values, greedy_action(logits))
+        (mean, log_std), value = MasterNetwork(hidden=self.hidden, name="master")(view)
+        return (logits, mean, log_std), value
+
+
+def joint_distribution(inputs) -> distrax.Distribution:
+    """Every symbol's categorical action (independent) and the master's logistic-normal allocation."""
+    logits, mean, log_std = inputs
+    return distrax.Joint({"symbols": distrax.Independent(distrax.Categorical(logits=logits), 1),
+                          "master": logistic_normal((mean, log_std))})
+
+
+class JointEnv:
+    """The portfolio env taking the joint action {"symbols": (S,) actions, "master": (S + 1,) allocation logits}:
+    budgets from the allocation, the symbol actions gated by them (`gate_actions`), one portfolio step."""
+
+    def __init__(self, portfolio: PortfolioEnv, tolerance: float = 0.02):
+        self.portfolio, self.tolerance = portfolio, tolerance
+
+    def reset(self, key: jax.Array, params: PortfolioParams):
+        return self.portfolio.reset(key, params)
+
+    def step(self, key: jax.Array, state, action: dict, params: PortfolioParams):
+        obs = self.portfolio.observe(state, params)
+        budget = budgets(action["master"], obs.tradeable, params.total_limit)
+        proposed = action["symbols"].astype(jnp.int32)
+        view = master_view(obs, jnp.zeros(obs.symbols.action_mask.shape), jnp.zeros(proposed.shape), proposed)
+        gated = gate_actions(view, budget, self.tolerance)  # reads the proposals, mask and exposures
+        return self.portfolio.step(key, state, PortfolioAction(gated, budget), params)
+
+
+__all__ = ["JointEnv", "JointNetwork", "joint_distribution"]
