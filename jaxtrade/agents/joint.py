@@ -25,7 +25,12 @@ from jaxtrade.agents.learned_master import MasterNetwork, budgets, logistic_norm
 from jaxtrade.agents.master import gate_actions
 from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.env.actions import greedy_action
-from jaxtrade.env.portfolio import PortfolioAction, PortfolioEnv, PortfolioObservation, PortfolioParams
+from jaxtrade.env.portfolio import (
+    PortfolioAction,
+    PortfolioEnv,
+    PortfolioObservation,
+    PortfolioParams,
+)
 
 
 class JointNetwork(nn.Module):
