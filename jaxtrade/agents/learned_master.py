@@ -118,13 +118,14 @@ class MasterNetwork(nn.Module):
                                       x.exposure[..., None], ok[..., None], x.features, book], -1)
         h = nn.tanh(dense(self.hidden)(nn.tanh(dense(self.hidden)(per_symbol))))  # (B, S, H)
         pooled = (h * ok[..., None]).sum(-2) / jnp.maximum(ok.sum(-1, keepdims=True), 1.0)
-        context = nn.tanh(dense(self.hidden)(jnp.concatenate([pooled, x.book], -1)))  # (B, H)
+        summary = jnp.concatenate([pooled, x.book], -1)  # what the cash logit and the critic read
+        context = nn.tanh(dense(self.hidden)(summary))  # (B, H)
         joined = jnp.concatenate([h, jnp.broadcast_to(context[..., None, :], h.shape)], -1)
         symbol_mean = jnp.where(x.tradeable, dense(1, 0.01)(joined)[..., 0], 0.0)
         mean = jnp.concatenate([symbol_mean, dense(1, 0.01)(context)], -1)  # (B, S + 1)
         log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (2,))  # symbols, cash
         log_std = jnp.broadcast_to(jnp.concatenate([jnp.repeat(log_std[:1], S), log_std[1:]]), mean.shape)
-        critic_in = nn.tanh(dense(self.hidden)(jnp.concatenate([pooled, x.book], -1)))
+        critic_in = nn.tanh(dense(self.hidden)(summary))
         value = dense(1, 1.0)(critic_in)[..., 0]
         return (mean, log_std), value
 

@@ -48,7 +48,15 @@ from jaxtrade.data.types import MarketData
 from jaxtrade.env.accounting import Book, borrow_fee, execute
 from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order
 from jaxtrade.env.config import EnvConfig
-from jaxtrade.env.env import TradingEnv, auto_reset, book_keeping, costs, decide_step, stopped
+from jaxtrade.env.env import (
+    STAT_CLIP,
+    TradingEnv,
+    auto_reset,
+    book_keeping,
+    costs,
+    decide_step,
+    stopped,
+)
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.params import make_params, tradeable
 from jaxtrade.env.rewards import (
@@ -74,7 +82,6 @@ BOOK_FEATURES = (
     "sortino",  # running Sortino, likewise
     "realised_pnl",  # realised PnL this episode / initial cash
 )
-STAT_CLIP = 10.0
 
 
 @struct.dataclass
@@ -251,7 +258,8 @@ class PortfolioEnv:
 
         sleeves = state.sleeves
         cap = jnp.minimum(jnp.clip(action.budget, 0.0, None), p.rules.max_position) * state.equity
-        room = jnp.maximum(cap - jnp.abs(sleeves.units * close_t), 0.0)
+        held = jnp.abs(sleeves.units * close_t)  # each symbol's |position value| at the decision close
+        room = jnp.maximum(cap - held, 0.0)
         opened = jnp.sign(order.value) * jnp.minimum(jnp.abs(order.value), room)  # within the symbol's budget
         rates = costs(p)
         fill = jax.vmap(execute, in_axes=(0, 0, 0, None, None))  # (book, order, open, costs, allow_short)
@@ -289,7 +297,7 @@ class PortfolioEnv:
         gross_after = jnp.abs(value_after).sum()
         outcome = StepOutcome(
             equity_before=state.equity, equity_after=equity, step_return=step_return, cost=(both.cost + borrow).sum(),
-            value_before=jnp.abs(state.sleeves.units * close_t).sum(), value_after=gross_after,
+            value_before=held.sum(), value_after=gross_after,
             exposure=safe_div(gross_after, equity), drawdown_after=1.0 - equity / next_state.peak_equity,
             volatility=safe_div((jnp.abs(value_after) * p.market.volatility[:, t]).sum(), gross_after),
             holding=gross_after > 0, idle=(gross_after == 0) & (state.sleeves.units == 0).all() & (executed == 0).all())

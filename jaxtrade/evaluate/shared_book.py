@@ -35,6 +35,7 @@ from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
 
 # (policy params, key, obs) -> action; the params (networks') are arguments of the compiled walk, not constants.
 PortfolioPolicy = Callable[[Any, jax.Array, PortfolioObservation], PortfolioAction]
+REBALANCE_TOLERANCE = 0.05  # equal weight, rebalanced: a symbol this far over its weight is half sold
 
 
 def agents_policy(propose: SymbolPolicy, limit: float) -> PortfolioPolicy:
@@ -98,7 +99,7 @@ def run_variants(env: PortfolioEnv, params: PortfolioParams, network, net_params
 
 
 def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
-                        tolerance: float = 0.05) -> PortfolioPolicy:
+                        tolerance: float = REBALANCE_TOLERANCE) -> PortfolioPolicy:
     """Equal weights through the env's orders: total_limit / S per tradeable symbol (see the module docstring);
     `rebalance` may be traced."""
 
@@ -112,7 +113,7 @@ def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
 
 
 def run_equal_weight(env: PortfolioEnv, params: PortfolioParams, total_limit: float, key: jax.Array,
-                     tolerance: float = 0.05) -> dict[str, BookResults]:
+                     tolerance: float = REBALANCE_TOLERANCE) -> dict[str, BookResults]:
     """Equal weight held and rebalanced (`equal_weight_policy`) as one compiled program."""
     steps = int(params.end) - int(params.start_bars[0]) - 1
     run = jax.jit(jax.vmap(lambda rebalance, params, key: walk_forward_book(
@@ -202,6 +203,6 @@ def format_portfolio(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["AGENT_VARIANTS", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_weight_policy", "format_portfolio",
+__all__ = ["AGENT_VARIANTS", "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_weight_policy", "format_portfolio",
            "master_policy", "run_book", "run_equal_weight", "run_variants", "variants_policy",
            "walk_forward_book"]

@@ -34,7 +34,14 @@ from jaxtrade.evaluate.backtest import target_report, write_report
 from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
 from jaxtrade.experiment.workflows import portfolio_report, restore_runner
 from jaxtrade.train.checkpoint import Checkpointer
-from jaxtrade.train.loop import Setup, config_differences, fit, make_setup, setting_at, to_host
+from jaxtrade.train.loop import (
+    Setup,
+    config_differences,
+    describe_differences,
+    fit,
+    make_setup,
+    to_host,
+)
 
 # What the symbol agents' checkpoint and the portfolio run must agree on: the market they see.
 SHARED_SETTINGS = ("data", "features", "window", "env", "split")
@@ -59,7 +66,7 @@ def symbol_agents(exp: Experiment, log: Log = print) -> tuple[Setup, object, int
         differ = config_differences({k: saved.get(k) for k in SHARED_SETTINGS}, {k: now.get(k) for k in SHARED_SETTINGS})
         if differ:
             raise ConfigError(f"portfolio.symbol_agents: {path} was trained on other market settings: "
-                              + "; ".join(f"{k}: {setting_at(saved, k)!r} there, {setting_at(now, k)!r} here" for k in differ)
+                              + describe_differences(saved, now, differ, "there", "here")
                               + " (use the same data, features, window, env and split as the symbol agents)")
         setup = training_setup(Experiment(config_from_dict(saved), exp.data, exp.features))
         runner, _ = restore_runner(ckpt, setup, log=log)

@@ -219,6 +219,11 @@ def setting_at(config: dict, path: str):
     return config
 
 
+def describe_differences(a: dict, b: dict, paths: list[str], a_label: str, b_label: str) -> str:
+    """'path: A a_label, B b_label; ...' for the differing `paths` of two config dicts."""
+    return "; ".join(f"{k}: {setting_at(a, k)!r} {a_label}, {setting_at(b, k)!r} {b_label}" for k in paths)
+
+
 def fit(
     setup: Setup,
     checkpoint_dir: str | Path | None = None,
@@ -252,8 +257,7 @@ def fit(
             changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]
             if changed:
                 raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config: "
-                                  + "; ".join(f"{k}: {setting_at(saved, k)!r} saved, {setting_at(setup.config, k)!r} now"
-                                              for k in changed)
+                                  + describe_differences(saved, setup.config, changed, "saved", "now")
                                   + " (resume with the saved config, or train into another directory)")
             runner, _, skipped = ckpt.restore_newest_valid(abstract, sharding=sharding)
             _keep_history(ckpt.directory, int(to_host(runner.updates_done)))
