@@ -100,15 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() and train over every process's devices")
     p.add_argument("-v", "--verbose", action="store_true")
-    p = sub.add_parser("train-portfolio", help="train a master agent over trained symbol agents (the config's "
-                                               "portfolio.symbol_agents) on one account, then backtest it")
+    p = sub.add_parser("train-portfolio", help="train a master agent on one account over trained symbol agents "
+                                               "(portfolio.mode: master) or with them (mode: joint), then "
+                                               "backtest it")
     p.add_argument("--config", required=True, help="YAML config file with a portfolio: block")
-    p.add_argument("--checkpoint-dir", default=None, help="save the master's checkpoints (and metrics) here")
+    p.add_argument("--checkpoint-dir", default=None, help="save the run's checkpoints (and metrics) here")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint if there is one")
     p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("--plots", default=None, help="write PNG plots (portfolio equity and allocation) here")
     p.add_argument("-v", "--verbose", action="store_true")
-    p = sub.add_parser("eval-portfolio", help="restore a master trained by train-portfolio and backtest the "
+    p = sub.add_parser("eval-portfolio", help="restore a train-portfolio run (either mode) and backtest the "
                                               "portfolio on a split")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory written by `jaxtrade train-portfolio`")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])

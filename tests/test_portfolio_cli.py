@@ -41,7 +41,8 @@ def test_train_portfolio_checkpoints_resumes_and_reports_the_learned_master(agen
             "--plots", str(tmp_path / "plots")]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert f"a learned master over the symbol agents of {agents} (update 6, greedy), 2 symbols on one account" in out
+    assert f"a learned master over the symbol agents of {agents} (update 6, greedy, frozen); 2 symbols on one " \
+           "account" in out
     assert "] 6/6 updates 100%" in out and "buys never past 90% gross" in out
     for row in ("agents ", "agents + master", "agents + learned master", "equal weight, held"):
         assert f"\n  {row}" in out, row
@@ -73,7 +74,7 @@ def test_train_portfolio_refuses_agents_of_another_market_or_none(agents, tmp_pa
     (tmp_path / "other.yaml").write_text(other)
     assert cli.main(["train-portfolio", "--config", str(tmp_path / "other.yaml")]) == 2
     err = capsys.readouterr().err
-    assert "was trained on other market settings: env.commission_bps: 10.0 there, 25.0 here" in err
+    assert "was trained with other settings: env.commission_bps: 10.0 there, 25.0 here" in err
     (tmp_path / "none.yaml").write_text(BASE)
     assert cli.main(["train-portfolio", "--config", str(tmp_path / "none.yaml")]) == 2
     assert "portfolio.symbol_agents: name the checkpoint folder" in capsys.readouterr().err
@@ -110,3 +111,44 @@ def test_a_master_run_resumes_bit_exactly(agents, tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for a, b in zip(jax.tree.leaves(straight.env_state), jax.tree.leaves(resumed.env_state), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_joint_run_starts_from_the_symbol_agents_and_evaluates(agents, tmp_path, capsys):
+    """`portfolio.mode: joint`: the symbol agents train with the master, starting from their checkpoint (a
+    learning rate of 1e-9 leaves them where they started, so the restored run's agents equal the checkpoint's);
+    eval-portfolio restores the joint run; agents of another architecture are refused."""
+    import jax
+    import numpy as np
+
+    from jaxtrade.experiment import load_experiment, portfolio_run, symbol_agents
+    from jaxtrade.experiment.workflows import restore_runner
+    from jaxtrade.train.checkpoint import Checkpointer
+
+    config = _config(tmp_path, agents, "  mode: joint\n")
+    config.write_text(config.read_text().replace("num_updates: 6", "num_updates: 2")
+                      .replace("learning_rate: 0.0003", "learning_rate: 1.0e-9"))
+    joint = tmp_path / "joint"
+    assert cli.main(["train-portfolio", "--config", str(config), "--checkpoint-dir", str(joint)]) == 0
+    out = capsys.readouterr().out
+    assert f"the symbol agents (from {agents} (update 6)) and a learned master, trained jointly; 2 symbols" in out
+    assert "] 2/2 updates 100%" in out and '"agents" are the symbol agents trained with the master' in out
+    assert "\n  agents + learned master" in out
+
+    exp = load_experiment(config)
+    ckpt = Checkpointer(joint, create=False)
+    run = portfolio_run(exp, warm_start=False)
+    runner, _ = restore_runner(ckpt, run.setup, log=print)
+    ckpt.close()
+    trained, _ = run.policies(runner.train_state.params)
+    start = symbol_agents(exp)[1]
+    for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(trained), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+    assert cli.main(["eval-portfolio", "--checkpoint", str(joint), "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert f"{joint} at update 2, the test split" in out and "seed targets on the learned master's" in out
+
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text().replace("mlp_hidden: [16]", "mlp_hidden: [8]"))
+    assert cli.main(["train-portfolio", "--config", str(other)]) == 2
+    assert "was trained with other settings: agent.mlp_hidden" in capsys.readouterr().err

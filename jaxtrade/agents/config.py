@@ -59,17 +59,26 @@ class AgentConfig:
 TransformerConfig = AgentConfig  # the name before `kind` existed: configs with only transformer fields
 
 
+PORTFOLIO_MODES = ("master", "joint")
+
+
 @dataclass(frozen=True)
 class PortfolioConfig:
-    """A learned master over trained symbol agents on one shared account (`jaxtrade train-portfolio`)."""
+    """A learned master on one shared account (`jaxtrade train-portfolio`): trained over frozen symbol agents
+    (`mode: master`), or with them in one program (`mode: joint`)."""
 
-    symbol_agents: str = ""  # checkpoint folder of the symbol agents (`jaxtrade train --checkpoint-dir`), frozen
+    mode: str = "master"  # master: the master alone, over frozen agents | joint: the agents and the master together
+    # Checkpoint folder of the symbol agents (`jaxtrade train --checkpoint-dir`): frozen in mode master (required);
+    # in mode joint the agents start from it (same `agent:` architecture), or from scratch when empty.
+    symbol_agents: str = ""
     total_limit: float = 1.0  # cap on gross exposure / equity that buys may reach
     tolerance: float = 0.02  # a symbol this far over its budget is reduced (`gate_actions`)
-    deterministic: bool = True  # symbol agents act greedily (else they sample) while the master trains
+    deterministic: bool = True  # mode master: symbol agents act greedily (else they sample) while the master trains
     hidden: int = 64  # width of the master network's layers
 
     def __post_init__(self):
+        if self.mode not in PORTFOLIO_MODES:
+            raise ConfigError(f"portfolio.mode: {self.mode!r} is not one of {list(PORTFOLIO_MODES)}")
         if not 0.0 < self.total_limit <= 1.0:
             raise ConfigError(f"portfolio.total_limit: must be in (0, 1], got {self.total_limit!r}")
         if not 0.0 <= self.tolerance < 1.0:

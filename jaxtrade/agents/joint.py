@@ -11,6 +11,8 @@ portfolio's value). Both networks learn from the portfolio reward:
 
     trainer = make_train(ppo_cfg, JointEnv(PortfolioEnv()), JointNetwork(agent_cfg, 7),
                          distribution=joint_distribution)
+    start = init_joint(network, env, params, key, trained_agent_params)   # a warm start (trainer.init's params)
+    agent_params, master_params = split_joint(runner.train_state.params)  # each usable on its own
 """
 
 from __future__ import annotations
@@ -58,6 +60,29 @@ def joint_distribution(inputs) -> distrax.Distribution:
                           "master": logistic_normal((mean, log_std))})
 
 
+def init_joint(network: JointNetwork, env: JointEnv, params: PortfolioParams, key: jax.Array,
+               agent_params=None) -> dict:
+    """`network`'s parameters from `key`; the symbol agents' part replaced by `agent_params` (a trained
+    `ActorCritic`'s with the same `AgentConfig`: a warm start) when given.
+
+    Raises:
+      ValueError: `agent_params` are not shaped like the network's symbol agents.
+    """
+    obs, _ = env.reset(key, params)
+    fresh = network.init(key, jax.tree.map(lambda x: x[None], obs))
+    if agent_params is None:
+        return fresh
+    shapes = lambda tree: jax.tree.map(lambda x: jnp.shape(x), tree)  # noqa: E731
+    if shapes(agent_params["params"]) != shapes(fresh["params"]["symbols"]):
+        raise ValueError("the symbol agents' parameters do not fit JointNetwork's symbol part (another agent config)")
+    return {**fresh, "params": {**fresh["params"], "symbols": agent_params["params"]}}
+
+
+def split_joint(params: dict) -> tuple[dict, dict]:
+    """(the symbol agents' `ActorCritic` params, the master's `MasterNetwork` params) of a `JointNetwork`'s."""
+    return {"params": params["params"]["symbols"]}, {"params": params["params"]["master"]}
+
+
 class JointEnv:
     """The portfolio env taking the joint action {"symbols": (S,) actions, "master": (S + 1,) allocation logits}:
     budgets from the allocation, the symbol actions gated by them (`gate_actions`), one portfolio step."""
@@ -77,4 +102,4 @@ class JointEnv:
         return self.portfolio.step(key, state, PortfolioAction(gated, budget), params)
 
 
-__all__ = ["JointEnv", "JointNetwork", "joint_distribution"]
+__all__ = ["JointEnv", "JointNetwork", "init_joint", "joint_distribution", "split_joint"]

@@ -6,8 +6,11 @@ train -> evaluate -> config/experiment -> cli.
 
 from jaxtrade.experiment.build import SPLITS, Experiment, load_experiment, training_setup
 from jaxtrade.experiment.portfolio import (
+    PortfolioRun,
     evaluate_portfolio,
+    joint_setup,
     master_setup,
+    portfolio_run,
     symbol_agents,
     train_portfolio,
 )
@@ -35,5 +38,5 @@ __all__ = [
     "SPLITS", "SWEEPABLE", "Experiment", "SweepSpec", "backtest_report", "env_summary", "evaluate_checkpoint",
     "format_seed_summary", "format_sweep", "load_experiment", "parse_setting", "portfolio_report", "seed_summary",
     "summary", "sweep", "sweep_report", "sweep_runs", "train", "training_setup", "master_setup", "symbol_agents",
-    "train_portfolio", "evaluate_portfolio",
+    "train_portfolio", "evaluate_portfolio", "joint_setup", "portfolio_run", "PortfolioRun",
 ]

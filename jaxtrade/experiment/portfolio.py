@@ -1,25 +1,35 @@
-"""Training a learned master over trained symbol agents on one shared account, then backtesting it.
+"""Training a learned master on one shared account, then backtesting it.
 
     exp = load_experiment("configs/portfolio.yaml")     # its `portfolio.symbol_agents` names a checkpoint
     setup, runner = train_portfolio(exp, checkpoint_dir="runs/master")
 
-The symbol agents come frozen from their checkpoint (`jaxtrade train --checkpoint-dir`),
-which must have been trained on the same market settings (data, features, window,
-env, split: compared, differences named). The master (`MasterNetwork`) trains with
-the config's `ppo:` block in `MasterEnv` (the portfolio env with the agents inside)
-on the train split, through the same `fit` as the symbol agents (chunks, progress,
-metrics.jsonl and TensorBoard, checkpoints that resume exactly); then the validation
-split's portfolio table adds "agents + learned master" beside the agents alone,
-the rule-based master and equal weight.
+`portfolio.mode: master` trains the master alone over symbol agents restored frozen
+from their checkpoint (`jaxtrade train --checkpoint-dir`), which must have been
+trained on the same market settings (data, features, window, env, split: compared,
+differences named). `mode: joint` trains the symbol agents and the master as one
+policy (`JointNetwork`), the agents starting from that checkpoint (same `agent:`
+too) or from scratch when none is named. Either way the run trains with the
+config's `ppo:` block on the train split, through the same `fit` as the symbol
+agents (chunks, progress, metrics.jsonl and TensorBoard, checkpoints that resume
+exactly); then the validation split's portfolio table adds "agents + learned
+master" beside the agents alone, the rule-based master and equal weight.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 
+from jaxtrade.agents.joint import (
+    JointEnv,
+    JointNetwork,
+    init_joint,
+    joint_distribution,
+    split_joint,
+)
 from jaxtrade.agents.learned_master import (
     MasterEnv,
     MasterNetwork,
@@ -28,7 +38,7 @@ from jaxtrade.agents.learned_master import (
     network_proposals,
 )
 from jaxtrade.config import config_from_dict
-from jaxtrade.env.portfolio import PortfolioEnv
+from jaxtrade.env.portfolio import PortfolioEnv, PortfolioParams
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import target_report, write_report
 from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
@@ -48,9 +58,10 @@ SHARED_SETTINGS = ("data", "features", "window", "env", "split")
 Log = Callable[[str], None]
 
 
-def symbol_agents(exp: Experiment, log: Log = print) -> tuple[Setup, object, int]:
+def symbol_agents(exp: Experiment, log: Log = print, settings: tuple[str, ...] = SHARED_SETTINGS
+                  ) -> tuple[Setup, object, int]:
     """The symbol agents named by `portfolio.symbol_agents`: (their setup, their parameters on the host, the
-    update they were saved at).
+    update they were saved at); their checkpoint's config must match this one's in `settings`.
 
     Raises:
       ConfigError: no checkpoint named, none there, or one trained on other market settings.
@@ -63,11 +74,11 @@ def symbol_agents(exp: Experiment, log: Log = print) -> tuple[Setup, object, int
     try:
         saved = ckpt.newest_metadata()["config"]
         now = exp.config_dict
-        differ = config_differences({k: saved.get(k) for k in SHARED_SETTINGS}, {k: now.get(k) for k in SHARED_SETTINGS})
+        differ = config_differences({k: saved.get(k) for k in settings}, {k: now.get(k) for k in settings})
         if differ:
-            raise ConfigError(f"portfolio.symbol_agents: {path} was trained on other market settings: "
+            raise ConfigError(f"portfolio.symbol_agents: {path} was trained with other settings: "
                               + describe_differences(saved, now, differ, "there", "here")
-                              + " (use the same data, features, window, env and split as the symbol agents)")
+                              + f" (use the same {', '.join(settings)} as the symbol agents)")
         setup = training_setup(Experiment(config_from_dict(saved), exp.data, exp.features))
         runner, _ = restore_runner(ckpt, setup, log=log)
     finally:
@@ -85,24 +96,67 @@ def master_setup(exp: Experiment, agents: Setup, agent_params, split: str = "tra
                       distribution=logistic_normal)
 
 
+def joint_setup(exp: Experiment, agent_params=None, split: str = "train") -> Setup:
+    """Joint training's setup: `JointEnv` on `split`, `JointNetwork` (the config's agent and a master), PPO; a
+    fresh run starts from `agent_params` (the symbol agents') when given."""
+    pc = exp.cfg.portfolio
+    env = JointEnv(PortfolioEnv(actions=exp.env.actions), pc.tolerance)
+    params = exp.portfolio_params(split, pc.total_limit)
+    network = JointNetwork(exp.cfg.agent, exp.env.num_actions, pc.hidden)
+    initial = None
+    if agent_params is not None:
+        initial = jax.jit(init_joint, static_argnums=(0, 1))(network, env, params, jax.random.key(exp.cfg.ppo.seed),
+                                                             agent_params)
+    return make_setup(exp.cfg.ppo, env, params, network, exp.config_dict, distribution=joint_distribution,
+                      initial_params=initial)
+
+
+class PortfolioRun(NamedTuple):
+    """What `portfolio.mode` trains, and how its parameters split into the policies the report runs."""
+
+    setup: Setup  # the training setup: the master over frozen agents, or the joint network
+    agents: Setup  # the symbol agents' setup (their network and action table)
+    policies: Callable[[Any], tuple[Any, Any]]  # trained params -> (symbol agents' params, master's params)
+    about: str  # what trains, for the log
+
+
+def portfolio_run(exp: Experiment, log: Log = print, warm_start: bool = True) -> PortfolioRun:
+    """The run `exp.cfg.portfolio` describes (`warm_start` off: a joint run's agents are not read from their
+    checkpoint, e.g. before a restore).
+
+    Raises:
+      ConfigError: the symbol agents' checkpoint is missing (mode master) or was trained on other settings.
+    """
+    pc = exp.cfg.portfolio
+    if pc.mode == "master":
+        agents, agent_params, update = symbol_agents(exp, log)
+        return PortfolioRun(master_setup(exp, agents, agent_params), agents, lambda params: (agent_params, params),
+                            f"a learned master over the symbol agents of {pc.symbol_agents} (update {update}, "
+                            f"{'greedy' if pc.deterministic else 'sampled'}, frozen)")
+    agent_params, start = None, "from scratch"
+    if pc.symbol_agents and warm_start:
+        _, agent_params, update = symbol_agents(exp, log, SHARED_SETTINGS + ("agent",))
+        start = f"from {pc.symbol_agents} (update {update})"
+    return PortfolioRun(joint_setup(exp, agent_params), training_setup(exp), split_joint,
+                        f"the symbol agents ({start}) and a learned master, trained jointly")
+
+
 def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: bool = False,
                     plots: str | None = None, log: Log | None = print) -> tuple[Setup, object]:
-    """Train the learned master over the frozen symbol agents, then the validation split's portfolio table."""
+    """Train the learned master (with the symbol agents in mode joint), then the validation split's portfolio
+    table."""
     say = log or (lambda _: None)
-    agents, agent_params, agent_update = symbol_agents(exp, say)
-    setup = master_setup(exp, agents, agent_params)
-    ppo, lead = exp.cfg.ppo, jax.process_index() == 0
+    run = portfolio_run(exp, say)
+    setup, ppo, lead = run.setup, exp.cfg.ppo, jax.process_index() == 0
     if log and lead:
-        log(f"jaxtrade train-portfolio: a learned master over the symbol agents of {exp.cfg.portfolio.symbol_agents} "
-            f"(update {agent_update}, {'greedy' if exp.cfg.portfolio.deterministic else 'sampled'}), "
-            f"{exp.data.num_symbols} symbols on one account, {int(setup.env_params.portfolio.start_count)} training "
-            f"starts; {ppo.num_updates} updates x {ppo.num_envs} portfolios x {ppo.rollout_len} steps")
+        log(f"jaxtrade train-portfolio: {run.about}; {exp.data.num_symbols} symbols on one account, "
+            f"{int(portfolio_params(setup).start_count)} training starts; {ppo.num_updates} updates x "
+            f"{ppo.num_envs} portfolios x {ppo.rollout_len} steps")
     runner, _ = fit(setup, checkpoint_dir=checkpoint_dir, resume=resume, log=log if lead else None)
     if log and lead:
         if checkpoint_dir:
             log(f"checkpoints in {checkpoint_dir}")
-        portfolio_report(agents, exp, "validation", agent_params, log, plots,
-                         learned=(setup.network, to_host(runner.train_state.params)))
+        _report(exp, run, runner, "validation", log, plots)
         if plots and checkpoint_dir:
             from jaxtrade.evaluate.plots import plot_training  # matplotlib only when asked
             from jaxtrade.train.loop import read_history
@@ -111,23 +165,34 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
     return setup, runner
 
 
+def portfolio_params(setup: Setup) -> PortfolioParams:
+    """The portfolio env's params inside either mode's env params."""
+    return setup.env_params.portfolio if isinstance(setup.env_params, MasterParams) else setup.env_params
+
+
+def _report(exp: Experiment, run: PortfolioRun, runner, split: str, log: Log, plots: str | None) -> list[dict]:
+    agent_params, master_params = run.policies(to_host(runner.train_state.params))
+    if exp.cfg.portfolio.mode == "joint":
+        log("  (mode joint: \"agents\" are the symbol agents trained with the master)")
+    return portfolio_report(run.agents, exp, split, agent_params, log, plots,
+                            learned=(MasterNetwork(hidden=exp.cfg.portfolio.hidden), master_params))
+
+
 def evaluate_portfolio(checkpoint: str, split: str = "test", cache_dir: str | None = None, report: str | None = None,
                        plots: str | None = None, log: Log = print) -> list[dict]:
-    """Restore a master's run (its config names the symbol agents) and print the portfolio table on `split`,
-    with the seed's targets on the learned master's equity."""
+    """Restore a `train-portfolio` run (its config says the mode and names the symbol agents) and print the
+    portfolio table on `split`, with the seed's targets on the learned master's equity."""
     ckpt = Checkpointer(checkpoint, create=False)
     try:
         exp = load_experiment(config_from_dict(ckpt.newest_metadata()["config"]), cache_dir)
-        agents, agent_params, _ = symbol_agents(exp, log)
-        setup = master_setup(exp, agents, agent_params)
-        runner, meta = restore_runner(ckpt, setup, log=log)
+        run = portfolio_run(exp, log, warm_start=False)  # a joint run's agents are in its own checkpoint
+        runner, meta = restore_runner(ckpt, run.setup, log=log)
     finally:
         ckpt.close()
     first, end = exp.bars(split)
     log(f"jaxtrade eval-portfolio: {checkpoint} at update {int(to_host(runner.updates_done))}, the {split} split "
         f"(bars {first}..{end - 1})")
-    rows = portfolio_report(agents, exp, split, agent_params, log, plots,
-                            learned=(setup.network, to_host(runner.train_state.params)))
+    rows = _report(exp, run, runner, split, log, plots)
     learned = next((r for r in rows if r["policy"] == "agents + learned master"), None)
     if learned:
         log(f"  seed targets on the learned master's portfolio equity: {target_report(learned)}")
@@ -136,4 +201,5 @@ def evaluate_portfolio(checkpoint: str, split: str = "test", cache_dir: str | No
     return rows
 
 
-__all__ = ["SHARED_SETTINGS", "evaluate_portfolio", "master_setup", "symbol_agents", "train_portfolio"]
+__all__ = ["SHARED_SETTINGS", "PortfolioRun", "evaluate_portfolio", "joint_setup", "master_setup", "portfolio_run",
+           "symbol_agents", "train_portfolio"]

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -52,6 +53,7 @@ class Setup:
     hp: PPOHyperparams
     mesh: Mesh  # 1-D ("data",) mesh the env axis is sharded over
     config: dict  # the run's resolved config: saved with every checkpoint, compared on resume
+    initial_params: Any = None  # a fresh run starts from these network parameters (a warm start), else from init
 
     @property
     def replicated(self) -> NamedSharding:
@@ -83,14 +85,16 @@ def data_mesh(num_envs: int, devices: list | None = None) -> Mesh:
 
 
 def make_setup(ppo: PPOConfig, env: TradingEnv, env_params: EnvParams, network: ActorCritic, config: dict,
-               devices: list | None = None, distribution: Distribution = categorical) -> Setup:
+               devices: list | None = None, distribution: Distribution = categorical,
+               initial_params: Any = None) -> Setup:
     """Shard the params over a data mesh and build the trainer (data parallel over `devices`); any env and
-    actor-critic the trainer takes (`train.types`), with its action `distribution`."""
+    actor-critic the trainer takes (`train.types`), with its action `distribution`; a fresh run starts from
+    `initial_params` when given (the network's full parameter tree)."""
     mesh = data_mesh(ppo.num_envs, devices)
     env_params = jax.device_put(env_params, NamedSharding(mesh, P()))
     trainer = make_train(ppo, env, network, batch_sharding=NamedSharding(mesh, P("data")), distribution=distribution)
     hp = jax.device_put(PPOHyperparams.from_config(ppo), NamedSharding(mesh, P()))
-    return Setup(ppo, env, env_params, network, trainer, hp, mesh, config)
+    return Setup(ppo, env, env_params, network, trainer, hp, mesh, config, initial_params)
 
 
 def to_host(tree):
@@ -271,7 +275,7 @@ def fit(
         else:
             if ckpt is not None:
                 _keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
-            runner = jax.jit(trainer.init, out_shardings=sharding)(key, hp, env_params)
+            runner = jax.jit(trainer.init, out_shardings=sharding)(key, hp, env_params, setup.initial_params)
         run_chunk = jax.jit(trainer.run_chunk, static_argnums=3, donate_argnums=0,
                             out_shardings=(sharding, setup.replicated))
         compiled = {}  # chunk length -> compiled program (the last chunk may be shorter)

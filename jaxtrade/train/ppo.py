@@ -183,10 +183,12 @@ def make_train(cfg: PPOConfig, env: Environment, network: ActorCritic,
     else:
         shard = lambda tree: lax.with_sharding_constraint(tree, batch_sharding)  # noqa: E731
 
-    def init(key: jax.Array, hp: PPOHyperparams, env_params: Any) -> RunnerState:
+    def init(key: jax.Array, hp: PPOHyperparams, env_params: Any, params: Any = None) -> RunnerState:
+        """A fresh run: the network initialised from `key`, or starting from `params` (a warm start; the
+        network's full parameter tree)."""
         k_net, k_env, k_run = jax.random.split(key, 3)
         obs, env_state = shard(reset(jax.random.split(k_env, N), env_params))
-        params = network.init(k_net, obs)
+        params = network.init(k_net, obs) if params is None else params
         opt_state = make_optimizer(cfg, hp).init(params)
         return RunnerState(train_state=TrainState(params, opt_state), env_state=env_state, obs=obs, key=k_run,
                            updates_done=jnp.zeros((), jnp.int32), return_scale=ReturnScale.zeros(N))

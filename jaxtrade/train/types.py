@@ -129,7 +129,7 @@ class Metrics(NamedTuple):
 class Trainer(NamedTuple):
     """The pure functions `make_train` returns (see `jaxtrade.train.ppo`)."""
 
-    init: Callable[..., RunnerState]  # (key, hp, env_params) -> RunnerState
+    init: Callable[..., RunnerState]  # (key, hp, env_params, params=None) -> RunnerState
     update: Callable[..., tuple[RunnerState, Metrics]]  # (runner, hp, env_params) -> one update
     run_chunk: Callable[..., tuple[RunnerState, Metrics]]  # (runner, hp, env_params, K) -> K updates
     train: Callable[..., tuple[RunnerState, Metrics]]  # (key, hp, env_params) -> the whole run
