@@ -68,11 +68,22 @@ def test_gating_keeps_buys_within_budget_and_reduces_symbols_over_it():
     assert action[3] == Action.HOLD  # no buy fits a zero budget
     after = np.asarray(x.exposure) + np.take_along_axis(np.asarray(exposure_change(x)), action[:, None], 1)[:, 0]
     assert (after[[0, 1, 3]] <= np.asarray(budget)[[0, 1, 3]] + 1e-7).all()
-    # Gated actions are always valid under the mask: a masked BUY_SMALL falls back to HOLD.
+    # Gated actions are always valid under the mask: a masked BUY_SMALL falls back to the smallest valid buy
+    # (the env fills it up to the budget), with every buy masked to HOLD.
     mask = flat.copy()
     mask[1, Action.BUY_SMALL] = False
     masked = np.asarray(gate_actions(x.replace(action_mask=jnp.asarray(mask)), budget))
+    assert masked[1] == Action.BUY_MEDIUM
+    mask[1, [Action.BUY_MEDIUM, Action.BUY_LARGE]] = False
+    masked = np.asarray(gate_actions(x.replace(action_mask=jnp.asarray(mask)), budget))
     assert masked[1] == Action.HOLD
+    # A budget finer than the smallest order: with at least a quarter of it free, the smallest order (the
+    # portfolio env fills it up to the budget); with less free, HOLD.
+    fine = np.asarray(gate_actions(x, jnp.asarray([0.01, 0.01, 0.5, 0.0])))
+    assert fine[0] == fine[1] == Action.BUY_SMALL
+    topped = x.replace(exposure=jnp.asarray([0.008, 0.002, 0.2, 0.0]))
+    fine = np.asarray(gate_actions(topped, jnp.asarray([0.01, 0.01, 0.5, 0.0])))
+    assert fine[0] == Action.HOLD and fine[1] == Action.BUY_SMALL  # 0.2 % of 1 % free; 0.8 % free
     # Held with a zero budget: sell everything.
     held = x.replace(exposure=jnp.asarray([0.1, 0.0, 0.0, 0.0]))
     assert int(gate_actions(held, jnp.zeros(4))[0]) == Action.SELL_ALL

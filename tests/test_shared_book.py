@@ -39,8 +39,12 @@ def test_equal_weight_holds_each_symbol_at_its_share_once_it_trades(book):
     data, params = book
     env = PortfolioEnv()
     runs = run_book(env, params, {"hold": (equal_weight_policy(0.8, rebalance=False), None),
-                                  "rebalanced": (equal_weight_policy(0.8, rebalance=True, tolerance=0.03), None)},
+                                  "rebalanced": (equal_weight_policy(0.8, rebalance=True, tolerance=0.15), None),
+                                  "fine": (equal_weight_policy(0.04, rebalance=False), None)},
                     jax.random.key(0))
+    # 1 % a symbol, finer than the smallest order (2.5 % of equity): the buy is cut to the budget, not dropped.
+    fine = np.asarray(runs.pop("fine").weights)[60]
+    assert ((fine[fine > 0] > 0.0075) & (fine[fine > 0] < 0.013)).all() and (fine > 0).sum() == 3, fine
     goog = data.symbols.index("GOOG")
     tradeable = np.asarray(params.tradeable)
     start = int(runs["hold"].start_bar)

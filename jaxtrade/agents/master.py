@@ -82,12 +82,20 @@ def _reduce(exposure: jax.Array, budget: jax.Array, table: ActionTable) -> jax.A
     return jnp.where(exposure < 0, shrt, long).astype(jnp.int32)
 
 
+TOP_UP = 0.25  # `gate_actions`: a budget this much free takes an order larger than its room (the env cuts it)
+
+
 def gate_actions(inputs: AllocationInput, budget: jax.Array, tolerance: float = 0.0) -> jax.Array:
     """The actions to execute under per-symbol exposure budgets.
 
     - A proposed order that opens or adds (long or short) and keeps the symbol's
       gross exposure within budget goes through; one that does not becomes the
-      largest valid order on the same side that fits, or HOLD.
+      largest valid order on the same side that fits. When none fits but at
+      least `TOP_UP` of the budget is free, it becomes the smallest order on that
+      side, which the portfolio env fills only up to the budget (`PortfolioEnv`
+      caps a symbol's buys at its budget): budgets finer than the action table's
+      smallest order (equal weight over 143 symbols is 0.7 % each) still fill.
+      Else HOLD.
     - A symbol more than `tolerance` over its budget is reduced: its position
       closed when the budget is 0, else half closed (whatever the agent proposed,
       if valid).
@@ -101,10 +109,15 @@ def gate_actions(inputs: AllocationInput, budget: jax.Array, tolerance: float = 
     fits = inputs.action_mask & (~is_buy[None, :] | (after <= budget[:, None] + 1e-9))
     proposed = inputs.proposed.astype(jnp.int32)
     proposed_fits = jnp.take_along_axis(fits, proposed[:, None], axis=1)[:, 0]
-    # The largest order on the proposed side that fits (by exposure added), else HOLD.
-    same_side = side[None, :] == side[proposed][:, None]
-    size = jnp.where(is_buy[None, :] & same_side & fits, jnp.abs(change), -jnp.inf)
-    best_buy = jnp.where(jnp.isfinite(size.max(-1)), jnp.argmax(size, -1), 0).astype(jnp.int32)
+    # The largest order on the proposed side that fits (by exposure added), else the smallest when enough of the
+    # budget is free (the env cuts it to the budget), else HOLD.
+    same_side = is_buy[None, :] & (side[None, :] == side[proposed][:, None]) & inputs.action_mask
+    size = jnp.where(same_side & fits, jnp.abs(change), -jnp.inf)
+    smallest = jnp.where(same_side, jnp.abs(change), jnp.inf)
+    room = budget - jnp.abs(inputs.exposure)
+    top_up = jnp.isfinite(smallest.min(-1)) & (room > 0) & (room >= TOP_UP * budget)
+    best_buy = jnp.where(jnp.isfinite(size.max(-1)), jnp.argmax(size, -1),
+                         jnp.where(top_up, jnp.argmin(smallest, -1), 0)).astype(jnp.int32)
     action = jnp.where(proposed_fits, proposed, jnp.where(is_buy[proposed], best_buy, 0))
     over = jnp.abs(inputs.exposure) > budget + tolerance
     reduce = _reduce(inputs.exposure, budget, table)

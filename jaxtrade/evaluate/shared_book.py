@@ -10,7 +10,7 @@ symbols, costs are the env's, untradeable bars are masked. The policies:
   `LearnedMaster`, any `MasterAgent`) that sets budgets and gates the orders;
 - `equal_weight_policy`: buy up to total_limit / S per symbol through the env's
   orders and hold (`rebalance=False`), or also sell half of any symbol more than
-  `tolerance` over its weight and buy it back (`rebalance=True`: the coarsest
+  `tolerance` x its weight over it and buy it back (`rebalance=True`: the coarsest
   rebalance the action table allows).
 """
 
@@ -35,7 +35,7 @@ from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
 
 # (policy params, key, obs) -> action; the params (networks') are arguments of the compiled walk, not constants.
 PortfolioPolicy = Callable[[Any, jax.Array, PortfolioObservation], PortfolioAction]
-REBALANCE_TOLERANCE = 0.05  # equal weight, rebalanced: a symbol this far over its weight is half sold
+REBALANCE_TOLERANCE = 0.2  # equal weight, rebalanced: a symbol this fraction of its weight over it is half sold
 
 
 def agents_policy(propose: SymbolPolicy, limit: float) -> PortfolioPolicy:
@@ -107,7 +107,8 @@ def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
         S = obs.tradeable.shape[0]
         view = master_view(obs, *largest_open_proposals(None, key, obs.symbols))
         budget = jnp.full((S,), total_limit / S, jnp.float32)
-        return PortfolioAction(gate_actions(view, budget, jnp.where(rebalance, tolerance, jnp.inf)), budget)
+        band = tolerance * total_limit / S  # e.g. 5 points over a 25 % weight, 0.14 over 0.7 % (143 symbols)
+        return PortfolioAction(gate_actions(view, budget, jnp.where(rebalance, band, jnp.inf)), budget)
 
     return act
 

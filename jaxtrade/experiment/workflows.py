@@ -142,7 +142,7 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
         + ("; the learned master sets budgets from its network's mean allocation" if learned else "")
         + f"; equal weight buys {min(total / exp.data.num_symbols, limit):.1%} of equity per symbol through the "
         f"env's orders (rebalanced: sells "
-        f"half of a symbol {REBALANCE_TOLERANCE * 100:g} points over and buys back), without stops")
+        f"half of a symbol {REBALANCE_TOLERANCE:.0%} over its weight and buys back), without stops")
     log(format_portfolio(rows))
     if plots:
         from jaxtrade.evaluate.plots import plot_book  # matplotlib only when asked
