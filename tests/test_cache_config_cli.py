@@ -175,7 +175,7 @@ def test_export_features_script(tmp_path):
     assert module.main(["--config", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2
 
 
-def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path):
+def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path, monkeypatch):
     cfg = tmp_path / "t.yaml"
     cfg.write_text("data: {source: synthetic, seed: 3, synthetic: {num_symbols: 2, num_bars: 700}}\n"
                    "features: {norm_window: 60}\nenv: {horizon: 32}\n"
@@ -215,14 +215,23 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     assert cli.main(args) == 2  # the directory holds a run: refuse to overwrite without --resume
     assert "already holds checkpoints" in capsys.readouterr().err
 
-    # eval restores the run from its checkpoint alone (config included) and backtests the test split.
+    # eval restores the run from its checkpoint alone (config included) and backtests the test split. With more
+    # symbols than the walk-forward shows a row for (here: more than 1), it prints their distribution instead
+    # and plots a spread of them.
+    monkeypatch.setattr("jaxtrade.experiment.workflows.SYMBOL_ROWS", 1)
     report = tmp_path / "test.json"
     assert cli.main(["eval", "--checkpoint", str(ckpt), "--episodes", "16", "--report", str(report),
-                     "--cache-dir", str(tmp_path / "c")]) == 0
+                     "--cache-dir", str(tmp_path / "c"), "--plots", str(tmp_path / "test_plots")]) == 0
     out = capsys.readouterr().out
     assert "at update 2 (256 env steps)" in out and "backtest on the test split, bars 595..699" in out
     saved = json.loads(report.read_text())
     assert saved["meta"]["split"] == "test" and saved["meta"]["bars"] == [595, 700]
     assert {r["policy"] for r in saved["rows"]} >= {"agent", "buy_and_hold", "sma_crossover"}
+    assert "over the 2 symbols (a row per symbol in the report" in out and "\n  SYN000 " not in out
+    agent = [r for r in saved["per_symbol"] if r["policy"] == "agent"]
+    median = float(np.median([r["mean_return"] for r in agent]))
+    summary = next(x for x in out.splitlines() if x.startswith("  agent ") and "%" in x and "   2 " in x)
+    assert f"{median:+.2%}" in summary and "the agent's best: SYN00" in out
+    assert (tmp_path / "test_plots" / "equity_test.png").read_bytes()[:4] == b"\x89PNG"
     assert cli.main(["eval", "--checkpoint", str(tmp_path / "none")]) == 2
     assert "no checkpoint" in capsys.readouterr().err

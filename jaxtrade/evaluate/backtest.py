@@ -155,6 +155,25 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def format_symbol_summary(per_symbol_rows: list[dict]) -> str:
+    """Walk-forward rows of many symbols summarised per policy: the distribution of their returns and Sharpe
+    ratios over the symbols (quartiles), the share with Sharpe above the phase-3 bar, mean trades and exposure."""
+    lines = [f"  {'policy':<14} {'symbols':>7} {'return: q25':>11} {'median':>8} {'q75':>8} {'mean':>8} "
+             f"{'Sharpe: q25':>11} {'median':>7} {'q75':>7} {f'> {PHASE3_SHARPE:g}':>6} {'trades':>7} "
+             f"{'exposure':>8}"]
+    for policy in dict.fromkeys(r["policy"] for r in per_symbol_rows):
+        rows = [r for r in per_symbol_rows if r["policy"] == policy]
+        ret = np.percentile([r["mean_return"] for r in rows], [25, 50, 75])
+        sharpe = np.array([r["sharpe"] for r in rows])
+        q = np.percentile(sharpe, [25, 50, 75])
+        lines.append(f"  {policy:<14} {len(rows):>7} {ret[0]:>+11.2%} {ret[1]:>+8.2%} {ret[2]:>+8.2%} "
+                     f"{np.mean([r['mean_return'] for r in rows]):>+8.2%} {q[0]:>11.2f} {q[1]:>7.2f} {q[2]:>7.2f} "
+                     f"{(sharpe > PHASE3_SHARPE).mean():>6.0%} "
+                     f"{np.mean([r['trades_per_episode'] for r in rows]):>7.1f} "
+                     f"{np.mean([r['exposure'] for r in rows]):>8.1%}")
+    return "\n".join(lines)
+
+
 def table_legend(initial_cash: float) -> str:
     """What `format_table`'s columns measure, with the account size the costs are paid from."""
     return (f"  bars: mean bars an episode ran; trades per episode; bars/tr: mean bars a closed trade was held; "

@@ -22,6 +22,7 @@ from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.errors import ConfigError, DataError
 from jaxtrade.evaluate.backtest import (
     backtest,
+    format_symbol_summary,
     format_table,
     phase3_report,
     table_legend,
@@ -154,6 +155,9 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
     return rows
 
 
+SYMBOL_ROWS = 12  # more symbols than this: the walk-forward is summarised over symbols (rows go to the report)
+
+
 def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes: int,
                     report: str | None = None, plots: str | None = None, history_dir: str | None = None,
                     log: Log = print) -> None:
@@ -193,7 +197,16 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
     with working(f"[2/{stages}] walk-forward, {data.num_symbols} symbols x {len(policies) + 1} policies "
                  f"(compile and run)", log):
         wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols)
-    log(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
+    if data.num_symbols <= SYMBOL_ROWS:
+        log(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
+    else:
+        log(f"  over the {data.num_symbols} symbols (a row per symbol in the report, `--report`):")
+        log(format_symbol_summary(wf_rows))
+        agent = sorted((r for r in wf_rows if r["policy"] == "agent"), key=lambda r: r["sharpe"])
+        log("  the agent's best: " + ", ".join(f"{r['symbol']} {r['mean_return']:+.1%} (Sharpe {r['sharpe']:.2f})"
+                                               for r in agent[:-4:-1])
+            + "; worst: " + ", ".join(f"{r['symbol']} {r['mean_return']:+.1%} (Sharpe {r['sharpe']:.2f})"
+                                      for r in agent[:3]))
     log(f"  {phase3_report(wf_rows)}")
     portfolio = (portfolio_report(setup, exp, split, net_params, log, plots, stage="[3/3] ")
                  if data.num_symbols > 1 else [])
@@ -212,8 +225,13 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
         )
 
         shown = {k: v for k, v in wf.items() if k != "cash"}  # cash is the flat reference line
-        path = plot_walk_forward(shown, data.symbols, ts, Path(plots) / f"equity_{split}.png",
-                                 title=f"walk-forward, {split} split")
+        title = f"walk-forward, {split} split"
+        if len(shown["agent"].symbol) > SYMBOL_ROWS:  # one column a symbol: a spread of them, ranked by the agent
+            ranked = np.argsort(np.asarray(wf["agent"].total_return))
+            pick = np.sort(ranked[np.linspace(0, len(ranked) - 1, SYMBOL_ROWS).round().astype(int)])
+            shown = {k: jax.tree.map(lambda x, pick=pick: x[pick], v) for k, v in shown.items()}
+            title += f": {SYMBOL_ROWS} of {len(ranked)} symbols, evenly spread from the agent's worst to best"
+        path = plot_walk_forward(shown, data.symbols, ts, Path(plots) / f"equity_{split}.png", title=title)
         log(f"plots: {path}")
         if history_dir:
             try:
