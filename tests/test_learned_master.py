@@ -77,6 +77,26 @@ def test_network_is_equivariant_over_symbols_and_serves_any_count():
     assert allocation.budget[1] == 0.0 and bool(x.action_mask[jnp.arange(5), allocation.action].all())
 
 
+def test_the_conviction_prior_starts_the_master_at_the_rule():
+    """With `conviction_prior`, a fresh master budgets in proportion to the agents' conviction scores (as the
+    rule-based master does), the cash logit taking its share; without it, near-equal budgets."""
+    from jaxtrade.agents.master import conviction_scores
+
+    x = _inputs(jax.random.key(4), 6)
+    score = np.asarray(conviction_scores(x))
+    assert (score > 0).sum() >= 3  # the random agents want positions in several symbols
+    for prior in (True, False):
+        net = MasterNetwork(hidden=16, conviction_prior=prior)
+        budget = np.asarray(LearnedMaster(net, total_limit=1.0).apply(
+            net.init(jax.random.key(5), jax.tree.map(lambda v: v[None], x)), x).budget)
+        ok = np.asarray(x.tradeable) & (score > 0)
+        if prior:  # budget_s = score_s / (sum of scores + 1): the fresh network's own logits are ~0.01
+            expected = np.where(np.asarray(x.tradeable), np.maximum(score, 1e-3), 0.0)
+            np.testing.assert_allclose(budget, expected / (expected.sum() + 1.0), rtol=0.1, atol=1e-4)
+        else:
+            np.testing.assert_allclose(budget[ok], 1.0 / 6, rtol=0.1)
+
+
 # Two symbols whose hidden regimes (+80 %/yr or -80 %/yr at 15 % volatility) last 200 bars on average, each
 # on its own; symbol agents that always propose their largest buy; the master sets the budgets. Trained on the
 # first 70 % of the bars, evaluated greedily on the rest.

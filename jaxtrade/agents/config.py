@@ -75,6 +75,7 @@ class PortfolioConfig:
     tolerance: float = 0.02  # a symbol this far over its budget is reduced (`gate_actions`)
     deterministic: bool = True  # mode master: symbol agents act greedily (else they sample) while the master trains
     hidden: int = 64  # width of the master network's layers
+    conviction_prior: bool = False  # the master's logits start from the rule-based master's conviction scores
 
     def __post_init__(self):
         if self.mode not in PORTFOLIO_MODES:

@@ -41,6 +41,7 @@ class JointNetwork(nn.Module):
     agent: AgentConfig
     num_actions: int
     hidden: int = 64
+    conviction_prior: bool = False  # `MasterNetwork.conviction_prior`
 
     @nn.compact
     def __call__(self, obs: PortfolioObservation):
@@ -49,7 +50,8 @@ class JointNetwork(nn.Module):
         logits, values = ActorCritic(self.agent, self.num_actions, name="symbols")(flat)
         logits, values = logits.reshape(B, S, -1), values.reshape(B, S)
         view = master_view(obs, jax.nn.softmax(logits, -1), values, greedy_action(logits))
-        (mean, log_std), value = MasterNetwork(hidden=self.hidden, name="master")(view)
+        (mean, log_std), value = MasterNetwork(self.hidden, conviction_prior=self.conviction_prior,
+                                                  name="master")(view)
         return (logits, mean, log_std), value
 
 

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxtrade.agents.master import Allocation, AllocationInput, gate_actions
+from jaxtrade.agents.master import Allocation, AllocationInput, conviction_scores, gate_actions
 from jaxtrade.env.actions import greedy_action, largest_open
 from jaxtrade.env.portfolio import (
     PortfolioAction,
@@ -93,6 +93,9 @@ def logistic_normal(inputs: tuple[jax.Array, jax.Array]) -> distrax.Distribution
     return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
 
 
+PRIOR_FLOOR = 1e-3  # `MasterNetwork.conviction_prior`: the score a symbol without conviction counts as
+
+
 class MasterNetwork(nn.Module):
     """Actor-critic over `AllocationInput` (batched: (B, S, ...)): ((mean, log_std) (B, S + 1), value (B,)).
 
@@ -104,6 +107,10 @@ class MasterNetwork(nn.Module):
 
     hidden: int = 64
     init_log_std: float = -0.5
+    # Start from the rule: each symbol's mean logit is log of its agent's conviction score (`conviction_scores`,
+    # as `ConfidenceAllocator` budgets) plus what the network learns, so the master begins where the rule-based
+    # one stands instead of at equal budgets.
+    conviction_prior: bool = False
 
     @nn.compact
     def __call__(self, x: AllocationInput) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
@@ -121,7 +128,10 @@ class MasterNetwork(nn.Module):
         summary = jnp.concatenate([pooled, x.book], -1)  # what the cash logit and the critic read
         context = nn.tanh(dense(self.hidden)(summary))  # (B, H)
         joined = jnp.concatenate([h, jnp.broadcast_to(context[..., None, :], h.shape)], -1)
-        symbol_mean = jnp.where(x.tradeable, dense(1, 0.01)(joined)[..., 0], 0.0)
+        symbol_mean = dense(1, 0.01)(joined)[..., 0]
+        if self.conviction_prior:
+            symbol_mean = symbol_mean + jnp.log(jnp.maximum(conviction_scores(x), PRIOR_FLOOR))
+        symbol_mean = jnp.where(x.tradeable, symbol_mean, 0.0)
         mean = jnp.concatenate([symbol_mean, dense(1, 0.01)(context)], -1)  # (B, S + 1)
         log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (2,))  # symbols, cash
         log_std = jnp.broadcast_to(jnp.concatenate([jnp.repeat(log_std[:1], S), log_std[1:]]), mean.shape)

@@ -125,6 +125,16 @@ def gate_actions(inputs: AllocationInput, budget: jax.Array, tolerance: float = 
     return jnp.where(over & reduce_ok, reduce, action).astype(jnp.int32)
 
 
+def conviction_scores(inputs: AllocationInput, value_scale: float = 1.0) -> jax.Array:
+    """(..., S) how much each symbol's agent wants a position: max(P(open or add, either side) - P(close), 0),
+    tilted by exp((V - max V) / value_scale) (the max over the symbols)."""
+    table = _table(inputs)
+    conviction = inputs.probs @ jnp.asarray((table.column("open") > 0).astype(np.float32)
+                                            - (table.column("close") > 0))
+    tilt = jnp.exp((inputs.values - inputs.values.max(-1, keepdims=True)) / value_scale)
+    return jnp.maximum(conviction, 0.0) * tilt
+
+
 class ConfidenceAllocator:
     """Rule-based master: capital goes to the symbols whose agents most confidently want a position.
 
@@ -150,10 +160,7 @@ class ConfidenceAllocator:
         return {}
 
     def budgets(self, inputs: AllocationInput) -> jax.Array:
-        p, table = inputs.probs, _table(inputs)
-        conviction = p @ jnp.asarray((table.column("open") > 0).astype(np.float32) - (table.column("close") > 0))
-        tilt = jnp.exp((inputs.values - inputs.values.max()) / self.value_scale)
-        score = jnp.maximum(conviction, 0.0) * tilt
+        score = conviction_scores(inputs, self.value_scale)
         total = score.sum()
         share = jnp.where(total > 0, score / jnp.where(total > 0, total, 1.0), 0.0)
         return jnp.minimum(self.per_symbol_limit, self.total_limit * share)

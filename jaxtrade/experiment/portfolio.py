@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import jax
 
+from jaxtrade.agents.config import PortfolioConfig
 from jaxtrade.agents.joint import (
     JointEnv,
     JointNetwork,
@@ -86,13 +87,18 @@ def symbol_agents(exp: Experiment, log: Log = print, settings: tuple[str, ...] =
     return setup, to_host(runner.train_state.params), int(to_host(runner.updates_done))
 
 
+def master_network(pc: PortfolioConfig) -> MasterNetwork:
+    """The master network the `portfolio:` block describes."""
+    return MasterNetwork(hidden=pc.hidden, conviction_prior=pc.conviction_prior)
+
+
 def master_setup(exp: Experiment, agents: Setup, agent_params, split: str = "train") -> Setup:
     """The master's training setup: `MasterEnv` over the frozen agents on `split`, `MasterNetwork`, PPO."""
     pc = exp.cfg.portfolio
     env = MasterEnv(PortfolioEnv(actions=exp.env.actions), network_proposals(agents.network, pc.deterministic),
                     pc.tolerance)
     params = MasterParams(exp.portfolio_params(split, pc.total_limit), agent_params)
-    return make_setup(exp.cfg.ppo, env, params, MasterNetwork(hidden=pc.hidden), exp.config_dict,
+    return make_setup(exp.cfg.ppo, env, params, master_network(pc), exp.config_dict,
                       distribution=logistic_normal)
 
 
@@ -102,7 +108,7 @@ def joint_setup(exp: Experiment, agent_params=None, split: str = "train") -> Set
     pc = exp.cfg.portfolio
     env = JointEnv(PortfolioEnv(actions=exp.env.actions), pc.tolerance)
     params = exp.portfolio_params(split, pc.total_limit)
-    network = JointNetwork(exp.cfg.agent, exp.env.num_actions, pc.hidden)
+    network = JointNetwork(exp.cfg.agent, exp.env.num_actions, pc.hidden, pc.conviction_prior)
     initial = None
     if agent_params is not None:
         initial = jax.jit(init_joint, static_argnums=(0, 1))(network, env, params, jax.random.key(exp.cfg.ppo.seed),
@@ -150,7 +156,7 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
     setup, ppo, lead = run.setup, exp.cfg.ppo, jax.process_index() == 0
     if log and lead:
         log(f"jaxtrade train-portfolio: {run.about}; {exp.data.num_symbols} symbols on one account, "
-            f"{int(portfolio_params(setup).start_count)} training starts; {ppo.num_updates} updates x "
+            f"{int(_book_params(setup).start_count)} training starts; {ppo.num_updates} updates x "
             f"{ppo.num_envs} portfolios x {ppo.rollout_len} steps")
     runner, _ = fit(setup, checkpoint_dir=checkpoint_dir, resume=resume, log=log if lead else None)
     if log and lead:
@@ -165,7 +171,7 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
     return setup, runner
 
 
-def portfolio_params(setup: Setup) -> PortfolioParams:
+def _book_params(setup: Setup) -> PortfolioParams:
     """The portfolio env's params inside either mode's env params."""
     return setup.env_params.portfolio if isinstance(setup.env_params, MasterParams) else setup.env_params
 
@@ -175,7 +181,7 @@ def _report(exp: Experiment, run: PortfolioRun, runner, split: str, log: Log, pl
     if exp.cfg.portfolio.mode == "joint":
         log("  (mode joint: \"agents\" are the symbol agents trained with the master)")
     return portfolio_report(run.agents, exp, split, agent_params, log, plots,
-                            learned=(MasterNetwork(hidden=exp.cfg.portfolio.hidden), master_params))
+                            learned=(master_network(exp.cfg.portfolio), master_params))
 
 
 def evaluate_portfolio(checkpoint: str, split: str = "test", cache_dir: str | None = None, report: str | None = None,
