@@ -1,19 +1,18 @@
-"""Joint training: symbol agents and master as one policy on the shared account, one program."""
+"""Joint training: symbol agents and master as one policy on the shared account, one program. (That both
+networks learn in the trainer, from a warm start, is tested with `jaxtrade train-portfolio` in
+tests/test_portfolio_cli.py.)"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxtrade.agents import AgentConfig
 from jaxtrade.agents.joint import JointEnv, JointNetwork, joint_distribution
 from jaxtrade.env.portfolio import PortfolioEnv
-from jaxtrade.train.config import PPOConfig, PPOHyperparams
-from jaxtrade.train.ppo import make_train
 
 
-def test_symbol_agents_and_master_train_together(tiny_exp):
+def test_the_joint_policy_samples_every_symbol_and_the_allocation(tiny_exp):
     params = tiny_exp.portfolio_params("train", total_limit=0.9)
     env = JointEnv(PortfolioEnv())
     net = JointNetwork(AgentConfig(kind="mlp", mlp_hidden=(16,), head_dim=16), num_actions=7, hidden=16)
@@ -25,18 +24,3 @@ def test_symbol_agents_and_master_train_together(tiny_exp):
     assert action["symbols"].shape == (3, 2) and action["master"].shape == (3, 3) and pi.log_prob(action).shape == (3,)
     # Sampled symbol actions respect each symbol's mask (masked logits), so the env never sees an invalid one.
     assert bool(jnp.take_along_axis(obs.symbols.action_mask, action["symbols"][..., None], -1).all())
-
-    ppo = PPOConfig(num_envs=8, rollout_len=16, num_updates=4, update_epochs=2, num_minibatches=2,
-                    updates_per_chunk=4, learning_rate=1e-3)
-    trainer = make_train(ppo, env, net, distribution=joint_distribution)
-    hp = PPOHyperparams.from_config(ppo)
-    start = jax.jit(trainer.init)(jax.random.key(3), hp, params)
-    runner, metrics = jax.jit(trainer.run_chunk, static_argnums=3)(start, hp, params, 4)
-    for leaf in jax.tree.leaves(metrics):
-        assert np.isfinite(np.asarray(leaf)).all()
-    assert int(runner.updates_done) == 4 and float(np.asarray(metrics.approx_kl).max()) > 0
-    before, after = start.train_state.params["params"], runner.train_state.params["params"]
-    for part in ("symbols", "master"):  # both networks learn from the portfolio reward
-        moved = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(before[part]),
-                                                             jax.tree.leaves(after[part]), strict=True)]
-        assert max(moved) > 0, part

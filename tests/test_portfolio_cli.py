@@ -120,7 +120,7 @@ def test_a_joint_run_starts_from_the_symbol_agents_and_evaluates(agents, tmp_pat
     import jax
     import numpy as np
 
-    from jaxtrade.experiment import load_experiment, portfolio_run, symbol_agents
+    from jaxtrade.experiment import joint_setup, load_experiment, portfolio_run, symbol_agents
     from jaxtrade.experiment.workflows import restore_runner
     from jaxtrade.train.checkpoint import Checkpointer
 
@@ -139,10 +139,19 @@ def test_a_joint_run_starts_from_the_symbol_agents_and_evaluates(agents, tmp_pat
     run = portfolio_run(exp, warm_start=False)
     runner, _ = restore_runner(ckpt, run.setup, log=print)
     ckpt.close()
-    trained, _ = run.policies(runner.train_state.params)
+    trained, master = run.policies(runner.train_state.params)
     start = symbol_agents(exp)[1]
+    moved = []
     for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(trained), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+        moved.append(float(np.abs(np.asarray(a) - np.asarray(b)).max()))
+    # ... yet the portfolio reward's gradient reaches both networks: Adam moves every parameter with a gradient.
+    assert max(moved) > 0
+    master_start = joint_setup(exp, start).initial_params["params"]["master"]
+    assert max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(
+        jax.tree.leaves(master_start), jax.tree.leaves(master["params"]), strict=True)) > 0
+    rows = [json.loads(x) for x in (joint / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(np.isfinite(r["policy_loss"]) and np.isfinite(r["entropy"]) for r in rows)
 
     assert cli.main(["eval-portfolio", "--checkpoint", str(joint), "--split", "test"]) == 0
     out = capsys.readouterr().out
