@@ -153,6 +153,14 @@ def test_a_joint_run_starts_from_the_symbol_agents_and_evaluates(agents, tmp_pat
     rows = [json.loads(x) for x in (joint / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(np.isfinite(r["policy_loss"]) and np.isfinite(r["entropy"]) for r in rows)
 
+    # Resumed, a joint run restores its agents from its own checkpoint: the agents' folder is not needed.
+    agents.rename(agents.with_name("agents_moved"))
+    try:
+        assert cli.main(["train-portfolio", "--config", str(config), "--checkpoint-dir", str(joint), "--resume"]) == 0
+    finally:
+        agents.with_name("agents_moved").rename(agents)
+    assert f"resumed from {joint} at update 2" in capsys.readouterr().out
+
     assert cli.main(["eval-portfolio", "--checkpoint", str(joint), "--split", "test"]) == 0
     out = capsys.readouterr().out
     assert f"{joint} at update 2, the test split" in out and "seed targets on the learned master's" in out

@@ -152,7 +152,7 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
     """Train the learned master (with the symbol agents in mode joint), then the validation split's portfolio
     table."""
     say = log or (lambda _: None)
-    run = portfolio_run(exp, say)
+    run = portfolio_run(exp, say, warm_start=not (resume and _holds_checkpoint(checkpoint_dir)))
     setup, ppo, lead = run.setup, exp.cfg.ppo, jax.process_index() == 0
     if log and lead:
         log(f"jaxtrade train-portfolio: {run.about}; {exp.data.num_symbols} symbols on one account, "
@@ -169,6 +169,17 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
 
             log(f"plots: {plot_training(read_history(checkpoint_dir), Path(plots) / 'training_master.png')}")
     return setup, runner
+
+
+def _holds_checkpoint(directory: str | None) -> bool:
+    """A resumed joint run restores its agents from its own checkpoint, not from `symbol_agents`."""
+    if not directory or not Path(directory).is_dir():
+        return False
+    ckpt = Checkpointer(directory, create=False)
+    try:
+        return ckpt.latest_step() is not None
+    finally:
+        ckpt.close()
 
 
 def _book_params(setup: Setup) -> PortfolioParams:
