@@ -10,6 +10,9 @@ import os
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
@@ -62,3 +65,14 @@ def tiny_setup(tiny_exp):
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXTRADE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def run_optimised(script: str | Path, timeout: int = 900) -> dict:
+    """Run a test module as a script in a subprocess with XLA's usual optimisation, for compute-bound learning
+    runs (the suite's -O0 above makes them several times slower); its last stdout line, parsed as JSON. Import
+    it inside the test: a module-level `from conftest import` would set -O0 again in the script."""
+    flags = os.environ.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
+    out = subprocess.run([sys.executable, str(script)], env={**os.environ, "XLA_FLAGS": flags},
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])

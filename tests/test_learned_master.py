@@ -5,11 +5,7 @@ symbol whose (hidden) regime is the better one, on bars it never trained on, in 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -151,13 +147,10 @@ def measure() -> dict:
 
 
 def test_master_learns_to_move_capital_to_the_better_regime():
-    # Training dominates, so it runs in a subprocess with XLA's usual optimisation (the suite's -O0 would
-    # slow this compute-bound run several times).
-    flags = os.environ.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
-    out = subprocess.run([sys.executable, str(Path(__file__))], env={**os.environ, "XLA_FLAGS": flags},
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    # Training dominates: a subprocess with XLA's usual optimisation.
+    from conftest import run_optimised
+
+    r = run_optimised(__file__)
     equal = r["equal_bull_share"][0]
     assert 0.4 < equal < 0.6, r  # budgets blind to the regime hold the two symbols about equally
     for share, ret in zip(r["bull_share"], r["step_return"], strict=True):

@@ -6,9 +6,6 @@ that holds at the lower end of its 95 % interval across seeds."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -53,13 +50,10 @@ def measure() -> dict:
 
 
 def test_agent_beats_cash_random_and_buy_and_hold_on_sharpe_across_seeds():
-    # Training dominates here, so it runs in a subprocess with XLA's usual optimisation (the suite's -O0,
-    # set in conftest.py for compile-bound tests, makes this compute-bound run several times slower).
-    flags = os.environ.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
-    out = subprocess.run([sys.executable, str(Path(__file__))], env={**os.environ, "XLA_FLAGS": flags},
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # Training dominates: a subprocess with XLA's usual optimisation.
+    from conftest import run_optimised
+
+    result = run_optimised(__file__)
     sharpe, hold, random = result["sharpe"], result["buy_and_hold"], result["random"]
     mean, low, _ = mean_interval(sharpe)
     print(f"greedy validation Sharpe per seed {np.round(sharpe, 2)}, mean {mean:.2f} (95 % low {low:.2f}); "
