@@ -21,10 +21,11 @@ import distrax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from jaxtrade.agents.config import AgentConfig
 from jaxtrade.agents.learned_master import MasterNetwork, budgets, logistic_normal, master_view
-from jaxtrade.agents.master import gate_actions
+from jaxtrade.agents.master import AllocationInput, gate_actions
 from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.env.actions import greedy_action
 from jaxtrade.env.portfolio import (
@@ -32,6 +33,7 @@ from jaxtrade.env.portfolio import (
     PortfolioEnv,
     PortfolioObservation,
     PortfolioParams,
+    PortfolioState,
 )
 
 
@@ -85,6 +87,15 @@ def split_joint(params: dict) -> tuple[dict, dict]:
     return {"params": params["params"]["symbols"]}, {"params": params["params"]["master"]}
 
 
+@struct.dataclass
+class JointState:
+    portfolio: PortfolioState
+    # What the gate reads of the observation the next action answers (kept, not re-observed each step):
+    action_mask: jax.Array  # (S, A) bool
+    weights: jax.Array  # (S,) signed position value / equity
+    tradeable: jax.Array  # (S,) bool
+
+
 class JointEnv:
     """The portfolio env taking the joint action {"symbols": (S,) actions, "master": (S + 1,) allocation logits}:
     budgets from the allocation, the symbol actions gated by them (`gate_actions`), one portfolio step."""
@@ -92,16 +103,24 @@ class JointEnv:
     def __init__(self, portfolio: PortfolioEnv, tolerance: float = 0.02):
         self.portfolio, self.tolerance = portfolio, tolerance
 
-    def reset(self, key: jax.Array, params: PortfolioParams):
-        return self.portfolio.reset(key, params)
+    @staticmethod
+    def _state(portfolio: PortfolioState, obs: PortfolioObservation) -> JointState:
+        return JointState(portfolio, obs.symbols.action_mask, obs.weights, obs.tradeable)
 
-    def step(self, key: jax.Array, state, action: dict, params: PortfolioParams):
-        obs = self.portfolio.observe(state, params)
-        budget = budgets(action["master"], obs.tradeable, params.total_limit)
+    def reset(self, key: jax.Array, params: PortfolioParams) -> tuple[PortfolioObservation, JointState]:
+        obs, state = self.portfolio.reset(key, params)
+        return obs, self._state(state, obs)
+
+    def step(self, key: jax.Array, state: JointState, action: dict, params: PortfolioParams):
+        budget = budgets(action["master"], state.tradeable, params.total_limit)
         proposed = action["symbols"].astype(jnp.int32)
-        view = master_view(obs, jnp.zeros(obs.symbols.action_mask.shape), jnp.zeros(proposed.shape), proposed)
+        view = AllocationInput(probs=jnp.zeros(state.action_mask.shape), values=jnp.zeros(proposed.shape),
+                               proposed=proposed, action_mask=state.action_mask, exposure=state.weights,
+                               equity_share=jnp.ones_like(state.weights), tradeable=state.tradeable)
         gated = gate_actions(view, budget, self.tolerance)  # reads the proposals, mask and exposures
-        return self.portfolio.step(key, state, PortfolioAction(gated, budget), params)
+        obs, portfolio, reward, terminated, truncated, info = self.portfolio.step(
+            key, state.portfolio, PortfolioAction(gated, budget), params)
+        return obs, self._state(portfolio, obs), reward, terminated, truncated, info
 
 
-__all__ = ["JointEnv", "JointNetwork", "init_joint", "joint_distribution", "split_joint"]
+__all__ = ["JointEnv", "JointNetwork", "JointState", "init_joint", "joint_distribution", "split_joint"]

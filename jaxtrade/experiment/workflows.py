@@ -203,10 +203,9 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
         log(f"  over the {data.num_symbols} symbols (a row per symbol in the report, `--report`):")
         log(format_symbol_summary(wf_rows))
         agent = sorted((r for r in wf_rows if r["policy"] == "agent"), key=lambda r: r["sharpe"])
-        log("  the agent's best: " + ", ".join(f"{r['symbol']} {r['mean_return']:+.1%} (Sharpe {r['sharpe']:.2f})"
-                                               for r in agent[:-4:-1])
-            + "; worst: " + ", ".join(f"{r['symbol']} {r['mean_return']:+.1%} (Sharpe {r['sharpe']:.2f})"
-                                      for r in agent[:3]))
+        named = lambda rows: ", ".join(  # noqa: E731
+            f"{r['symbol']} {r['mean_return']:+.1%} (Sharpe {r['sharpe']:.2f})" for r in rows)
+        log(f"  the agent's best: {named(agent[:-4:-1])}; worst: {named(agent[:3])}")
     log(f"  {phase3_report(wf_rows)}")
     portfolio = (portfolio_report(setup, exp, split, net_params, log, plots, stage="[3/3] ")
                  if data.num_symbols > 1 else [])
