@@ -87,7 +87,7 @@ def run_variants(env: PortfolioEnv, params: PortfolioParams, network, net_params
     """`walk_forward_book` of the four `AGENT_VARIANTS` as one compiled program (vmapped over their flags),
     from the same start with the same key."""
     flags = jnp.asarray(list(AGENT_VARIANTS.values()))
-    steps = int(params.end) - int(params.start_bars[0]) - 1
+    steps = split_steps(params)
 
     @jax.jit
     def run(params, policy_params, key):
@@ -116,7 +116,7 @@ def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
 def run_equal_weight(env: PortfolioEnv, params: PortfolioParams, total_limit: float, key: jax.Array,
                      tolerance: float = REBALANCE_TOLERANCE) -> dict[str, BookResults]:
     """Equal weight held and rebalanced (`equal_weight_policy`) as one compiled program."""
-    steps = int(params.end) - int(params.start_bars[0]) - 1
+    steps = split_steps(params)
     run = jax.jit(jax.vmap(lambda rebalance, params, key: walk_forward_book(
         env, params, equal_weight_policy(total_limit, rebalance, tolerance), None, key, steps),
         in_axes=(0, None, None)))
@@ -139,6 +139,11 @@ class BookResults(NamedTuple):
     gross_profit: jax.Array  # () PnL summed over winning closed trades
     gross_loss: jax.Array  # () -PnL summed over losing closed trades
     cost: jax.Array  # () commission + slippage + borrow paid
+
+
+def split_steps(params: PortfolioParams) -> int:
+    """The steps from the split's first start bar to its end: the length `walk_forward_book` is compiled for."""
+    return int(params.end) - int(params.start_bars[0]) - 1
 
 
 def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: PortfolioPolicy, policy_params: Any,
@@ -174,7 +179,7 @@ def run_book(env: PortfolioEnv, params: PortfolioParams, policies: dict[str, tup
              key: jax.Array) -> dict[str, BookResults]:
     """`walk_forward_book` of every (policy, its params) from the same start with the same key (one compilation
     each)."""
-    steps = int(params.end) - int(params.start_bars[0]) - 1
+    steps = split_steps(params)
     return {name: jax.jit(walk_forward_book, static_argnums=(0, 2, 5))(env, params, policy, policy_params, key, steps)
             for name, (policy, policy_params) in policies.items()}
 
@@ -205,5 +210,5 @@ def format_portfolio(rows: list[dict]) -> str:
 
 
 __all__ = ["AGENT_VARIANTS", "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_weight_policy", "format_portfolio",
-           "master_policy", "run_book", "run_equal_weight", "run_variants", "variants_policy",
+           "master_policy", "run_book", "run_equal_weight", "run_variants", "split_steps", "variants_policy",
            "walk_forward_book"]
