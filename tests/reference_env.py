@@ -157,6 +157,9 @@ class ReferenceEnv:
                 exit_reason = 3
         if exit_reason:
             act = SELL_ALL if self.units > 0 else COVER_ALL
+        close_share = CLOSE[act]
+        if 0 < close_share < 1 and abs(self.units * close_t) * (1 - close_share) < p["min_order"] * self.equity:
+            close_share = 1.0  # what a partial close would leave is below the minimum order: close it all
 
         was_holding = self.units != 0
         equity_before = self.equity
@@ -172,13 +175,13 @@ class ReferenceEnv:
             self.cash += proceeds
             self.trade_basis += proceeds
             cost = gross * c + sold * open_n * slip
-        elif CLOSE[act] > 0 and self.units < 0:  # cover
-            bought = -self.units * CLOSE[act]
+        elif close_share > 0 and self.units < 0:  # cover
+            bought = -self.units * close_share
             notional = bought * open_n * (1 + slip)
             paid = notional * (1 + c)
             cost = notional * c + bought * open_n * slip
             realised = bought * self.entry - paid
-            self.units = 0.0 if CLOSE[act] >= 1 else self.units + bought
+            self.units = 0.0 if close_share >= 1 else self.units + bought
             self.cash -= paid
             if self.units == 0:
                 self.entry = 0.0
@@ -192,13 +195,13 @@ class ReferenceEnv:
             self.cash -= spend
             self.trade_basis += spend
             cost = (spend - notional) + bought * open_n * slip
-        elif CLOSE[act] > 0:
-            sold = self.units * CLOSE[act]
+        elif close_share > 0:
+            sold = self.units * close_share
             gross = sold * open_n * (1 - slip)
             proceeds = gross * (1 - c)
             cost = gross * c + sold * open_n * slip
             realised = proceeds - sold * self.entry
-            self.units = 0.0 if CLOSE[act] >= 1 else self.units - sold
+            self.units = 0.0 if close_share >= 1 else self.units - sold
             self.cash += proceeds
             if self.units == 0:
                 self.entry = 0.0
@@ -218,7 +221,7 @@ class ReferenceEnv:
         self.hold = self.hold + 1 if holding else 0
 
         self.equity = self.cash + self.units * close_n
-        ret = self.equity / equity_before - 1
+        ret = (self.equity - equity_before) / abs(equity_before)
         self.peak = max(self.peak, self.equity)
         dd_after = 1 - self.equity / self.peak
         self.returns.append(ret)
@@ -230,7 +233,7 @@ class ReferenceEnv:
         exposure = abs(value_after) / self.equity
         exit_cost = 1 - (1 - slip) * (1 - c)
         values = {
-            "pnl": 100 * math.log1p(ret),
+            "pnl": 100 * math.log(max(1 + ret, 1e-3)),  # a step into bankruptcy counts as a 99.9 % loss
             "cost": -100 * exit_cost * (abs(value_after) - abs(value_before)) / equity_before,
             "time_efficiency": -100 * exposure * p["hurdle_rate"] / year,
             "sharpe": float(np.clip(_div(ret, self.vol[s, t]), -10, 10)),
@@ -240,7 +243,7 @@ class ReferenceEnv:
         }
         components = np.array([values[name] for name in REWARD_COMPONENTS])
         reward = float(components @ p["reward_weights"])
-        terminated = (p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]) or (
+        terminated = self.equity <= 0 or (p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]) or (
             p["max_drawdown"] > 0 and dd_after >= p["max_drawdown"])
         truncated = not terminated and (self.steps >= p["horizon"] or not p["next_ok"][s, self.t])
         info = {"equity": self.equity, "cost": cost, "borrow": borrow, "executed_action": act, "invalid_action": invalid,

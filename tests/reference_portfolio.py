@@ -1,10 +1,15 @@
-"""A slow, plainly written reference of the portfolio env (long-only): one account, Python floats (float64).
+"""A slow, plainly written reference of the portfolio env, long-only or long-short: one account, Python floats.
 
 Shares no code with `jaxtrade.env` (only the market arrays and the tradeable table
-are read): S symbols decide at bar t's closes on one account (orders sized on the
-portfolio's equity, buys checked against the shared cash), budgets cap each
-symbol's buys, fills at t+1's opens in two phases (sells, then buys scaled pro
-rata to the cash and the room under the total limit), marks at t+1's closes.
+are read), written from the README's rules: S symbols decide at bar t's closes on
+one account (orders sized on the portfolio's equity, buys checked against the
+shared cash); a margin call on the whole short book buys every short in; budgets
+cap each symbol's opens; fills at t+1's opens: closes make room, opens (both
+sides) are cut pro rata to the room under the total limit (gross value at the
+opens against equity at the opens), short sales and closes fill first, then buys
+scaled pro rata to the cash; opens below the minimum order are dropped and a
+partial close that would leave less closes it all; shorts pay borrow; marks at
+t+1's closes; bankruptcy (equity <= 0) ends the episode whatever the rules.
 """
 
 from __future__ import annotations
@@ -12,15 +17,28 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from reference_env import CLOSE, HOLD, OPEN, SELL_ALL, _div, ewma_volatility
+from reference_env import (
+    ADD,
+    ADD_SHORT,
+    CLOSE,
+    COVER_ALL,
+    HOLD,
+    OPEN,
+    SELL_ALL,
+    SIDE,
+    _div,
+    ewma_volatility,
+)
 
 from jaxtrade.env.rewards import REWARD_COMPONENTS
 
 
 class ReferencePortfolio:
-    def __init__(self, p: dict, tradeable: np.ndarray, end: int, total_limit: float, vol_halflife: int = 20):
+    def __init__(self, p: dict, tradeable: np.ndarray, end: int, total_limit: float, vol_halflife: int = 20,
+                 allow_short: bool = False):
         self.p, self.ok, self.end, self.total_limit = p, np.asarray(tradeable), end, total_limit
         self.S = self.ok.shape[0]
+        self.A = 13 if allow_short else 7
         self.vol = ewma_volatility(p["close"], vol_halflife)
 
     def start(self, bar: int) -> None:
@@ -29,22 +47,25 @@ class ReferencePortfolio:
         self.units = [0.0] * self.S
         self.entry = [0.0] * self.S
         self.hold = [0] * self.S
+        self.trade_pnl = [0.0] * self.S
+        self.trade_basis = [0.0] * self.S
         self.equity = self.peak = self.cash
 
     def mask(self, s: int) -> list[bool]:
         p, t = self.p, self.t
+        out = [True] + [False] * (self.A - 1)
         if not self.ok[s, t]:
-            return [True] + [False] * 6
+            return out
         close = float(p["close"][s, t])
-        out = [True] + [False] * 6
-        for a in range(1, 7):
+        for a in range(1, self.A):
+            mine = self.units[s] * SIDE[a]  # > 0: a position on this action's side
             if CLOSE[a] > 0:
-                out[a] = self.units[s] > 0
+                out[a] = mine > 0
                 continue
             order = OPEN[a] * self.equity
-            out[a] = (order <= self.cash * (1 + 1e-6)
-                      and self.units[s] * close + order <= p["max_position"] * self.equity * (1 + 1e-6)
-                      and order > 0 and (a != 6 or self.units[s] > 0))
+            paid = order <= self.cash * (1 + 1e-6) if SIDE[a] > 0 else True  # a short sale receives cash
+            out[a] = (paid and abs(self.units[s]) * close + order <= p["max_position"] * self.equity * (1 + 1e-6)
+                      and order > 0 and mine >= 0 and (a not in (ADD, ADD_SHORT) or mine > 0))
         return out
 
     def step(self, actions, budgets):
@@ -54,42 +75,87 @@ class ReferencePortfolio:
         open_n = [float(p["open"][s, t + 1]) for s in range(S)]
         close_n = [float(p["close"][s, t + 1]) for s in range(S)]
         equity_before, gross_before = self.equity, sum(abs(self.units[s] * close_t[s]) for s in range(S))
+        short_book = sum(max(-self.units[s], 0.0) * close_t[s] for s in range(S))
+        dust = p["min_order"] * self.equity
 
-        executed, invalid, wanted, sell = [HOLD] * S, [False] * S, [0.0] * S, [0.0] * S
+        executed, invalid, exits = [HOLD] * S, [False] * S, [0] * S
+        opened, close_share = [0.0] * S, [0.0] * S
         for s in range(S):
             a = int(actions[s])
             invalid[s] = not self.mask(s)[a]
             act = HOLD if invalid[s] else a
-            if self.ok[s, t] and self.units[s] > 0:
-                change = close_t[s] / self.entry[s] - 1
-                if ((p["stop_loss"] > 0 and change <= -p["stop_loss"])
-                        or (p["take_profit"] > 0 and change >= p["take_profit"])
-                        or (p["max_hold"] > 0 and self.hold[s] >= p["max_hold"])):
-                    act = SELL_ALL
+            if self.ok[s, t] and self.units[s] != 0:
+                side = 1 if self.units[s] > 0 else -1
+                change = side * (close_t[s] / self.entry[s] - 1)
+                if self.units[s] < 0 and p["short_margin"] > 0 and self.equity < p["short_margin"] * short_book:
+                    exits[s] = 4  # the account is below the maintenance margin of its whole short book
+                elif p["stop_loss"] > 0 and change <= -p["stop_loss"]:
+                    exits[s] = 1
+                elif p["take_profit"] > 0 and change >= p["take_profit"]:
+                    exits[s] = 2
+                elif p["max_hold"] > 0 and self.hold[s] >= p["max_hold"]:
+                    exits[s] = 3
+                if exits[s]:
+                    act = SELL_ALL if side > 0 else COVER_ALL
             executed[s] = act
             if CLOSE[act] > 0:
-                sell[s] = CLOSE[act]
+                close_share[s] = CLOSE[act]
+                if close_share[s] < 1 and abs(self.units[s] * close_t[s]) * (1 - close_share[s]) < dust:
+                    close_share[s] = 1.0
             elif OPEN[act] > 0:
-                cap = min(max(float(budgets[s]), 0.0), p["max_position"]) * self.equity
-                wanted[s] = min(OPEN[act] * self.equity, max(cap - abs(self.units[s] * close_t[s]), 0.0))
+                budget = float(budgets[s]) if math.isfinite(float(budgets[s])) else 0.0
+                cap = min(max(budget, 0.0), p["max_position"]) * self.equity
+                opened[s] = SIDE[act] * min(OPEN[act] * self.equity, max(cap - abs(self.units[s] * close_t[s]), 0.0))
 
-        cost, traded_value = 0.0, 0.0
+        # The total limit, at the opens: what the closes keep plus every open stays within limit x equity there.
+        kept = [0.0 if close_share[s] >= 1 else self.units[s] * (1 - close_share[s]) for s in range(S)]
+        equity_open = self.cash + sum(self.units[s] * open_n[s] for s in range(S))
+        room = max(self.total_limit * equity_open - sum(abs(kept[s]) * open_n[s] for s in range(S)), 0.0)
+        asked = sum(abs(v) for v in opened)
+        cut = min(1.0, room / asked) if asked > 0 else 1.0
+        opened = [v * cut if abs(v * cut) >= dust else 0.0 for v in opened]
+
+        cost, traded_value, realised = 0.0, 0.0, [0.0] * S
         was_holding = [u != 0 for u in self.units]
-        for s in range(S):  # phase 1: sells
-            if sell[s] > 0:
-                sold = self.units[s] * sell[s]
+        closed_pnl = {}
+        for s in range(S):  # phase 1: closes and short sales
+            if close_share[s] > 0 and self.units[s] > 0:
+                sold = self.units[s] * close_share[s]
                 gross = sold * open_n[s] * (1 - slip)
-                self.cash += gross * (1 - c)
+                proceeds = gross * (1 - c)
+                self.cash += proceeds
+                realised[s] = proceeds - sold * self.entry[s]
                 cost += gross * c + sold * open_n[s] * slip
                 traded_value += sold * open_n[s]
-                self.units[s] = 0.0 if sell[s] >= 1 else self.units[s] - sold
-                if self.units[s] == 0:
-                    self.entry[s] = 0.0
+                self.units[s] = 0.0 if close_share[s] >= 1 else self.units[s] - sold
+            elif close_share[s] > 0 and self.units[s] < 0:
+                bought = -self.units[s] * close_share[s]
+                notional = bought * open_n[s] * (1 + slip)
+                paid = notional * (1 + c)
+                self.cash -= paid
+                realised[s] = bought * self.entry[s] - paid
+                cost += notional * c + bought * open_n[s] * slip
+                traded_value += bought * open_n[s]
+                self.units[s] = 0.0 if close_share[s] >= 1 else self.units[s] + bought
+            elif opened[s] < 0:
+                sold = -opened[s] / open_n[s]
+                gross = sold * open_n[s] * (1 - slip)
+                proceeds = gross * (1 - c)
+                basis = -self.units[s] * self.entry[s] + proceeds
+                self.units[s] -= sold
+                self.entry[s] = basis / -self.units[s]
+                self.cash += proceeds
+                self.trade_basis[s] += proceeds
+                cost += gross * c + sold * open_n[s] * slip
+                traded_value += sold * open_n[s]
+            if self.units[s] == 0:
+                self.entry[s] = 0.0
+        wanted = [max(v, 0.0) for v in opened]
         total = sum(wanted)
-        room = max(self.total_limit * self.equity - sum(abs(self.units[s] * close_t[s]) for s in range(S)), 0.0)
-        scale = min(1.0, min(max(self.cash, 0.0), room) / total) if total > 0 else 1.0
-        for s in range(S):  # phase 2: buys, pro rata
+        scale = min(1.0, max(self.cash, 0.0) / total) if total > 0 else 1.0
+        for s in range(S):  # phase 2: buys, pro rata to the cash
             spend = wanted[s] * scale
+            spend = spend if spend >= dust else 0.0
             if spend > 0:
                 notional = spend / (1 + c)
                 bought = notional / (open_n[s] * (1 + slip))
@@ -97,11 +163,21 @@ class ReferencePortfolio:
                 self.units[s] += bought
                 self.entry[s] = basis / self.units[s]
                 self.cash -= spend
+                self.trade_basis[s] += spend
                 cost += (spend - notional) + bought * open_n[s] * slip
                 traded_value += bought * open_n[s]
-            elif OPEN[executed[s]] > 0:
-                executed[s] = HOLD  # budget, cash or total limit left nothing to buy
+            elif wanted[s] > 0:
+                opened[s] = 0.0  # the cash left it below the minimum order
+            if OPEN[executed[s]] > 0 and opened[s] == 0:
+                executed[s] = HOLD  # budget, cash, total limit or the minimum order left nothing to buy
+        borrow = [max(-self.units[s], 0.0) * close_n[s] * p["borrow_bps"] * 1e-4 / p["bars_per_year"]
+                  for s in range(S)]
+        self.cash -= sum(borrow)
         for s in range(S):
+            self.trade_pnl[s] += realised[s] - borrow[s]
+            if was_holding[s] and self.units[s] == 0:
+                closed_pnl[s] = _div(self.trade_pnl[s], self.trade_basis[s])
+                self.trade_pnl[s] = self.trade_basis[s] = 0.0
             self.hold[s] = self.hold[s] + 1 if self.units[s] != 0 else 0
 
         values = [self.units[s] * close_n[s] for s in range(S)]
@@ -109,15 +185,15 @@ class ReferencePortfolio:
         self.peak = max(self.peak, self.equity)
         self.t += 1
         self.steps += 1
-        ret = self.equity / equity_before - 1
+        ret = (self.equity - equity_before) / abs(equity_before)
         gross = sum(abs(v) for v in values)
         dd = 1 - self.equity / self.peak
         year = p["bars_per_year"]
         vol = _div(sum(abs(values[s]) * self.vol[s, t] for s in range(S)), gross)
-        exposure = gross / self.equity
+        exposure = _div(gross, self.equity)
         idle = gross == 0 and not any(was_holding) and all(a == HOLD for a in executed)
         comp = {
-            "pnl": 100 * math.log1p(ret),
+            "pnl": 100 * math.log(max(1 + ret, 1e-3)),
             "cost": -100 * (1 - (1 - slip) * (1 - c)) * (gross - gross_before) / equity_before,
             "time_efficiency": -100 * exposure * p["hurdle_rate"] / year,
             "sharpe": float(np.clip(_div(ret, vol), -10, 10)),
@@ -126,9 +202,10 @@ class ReferencePortfolio:
             "hold": -1.0 if idle else 0.0,
         }
         components = np.array([comp[n] for n in REWARD_COMPONENTS])
-        terminated = (p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]) or (
+        terminated = self.equity <= 0 or (p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]) or (
             p["max_drawdown"] > 0 and dd >= p["max_drawdown"])
         truncated = not terminated and (self.steps >= p["horizon"] or self.t + 1 >= self.end)
-        info = {"executed": executed, "invalid": invalid, "cost": cost, "turnover": traded_value / equity_before,
-                "scale": scale}
+        info = {"executed": executed, "invalid": invalid, "exit_reason": exits, "cost": cost,
+                "turnover": traded_value / equity_before, "scale": min(scale, cut), "trade_return": closed_pnl,
+                "borrow": sum(borrow)}
         return float(components @ p["reward_weights"]), terminated, truncated, info

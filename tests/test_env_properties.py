@@ -17,11 +17,14 @@ NUM_ENVS, NUM_STEPS = 64, 120
 FEATURES = FeatureConfig(norm_window=20)  # warm-up 139 bars
 
 
-def hostile_market(seed, scale, vol, crash_bar, crash, gap_bars, open_jump) -> MarketData:
-    """Random-walk bars with a one-bar crash, large opening jumps and missing bars on symbol 1."""
+def hostile_market(seed, scale, vol, crash_bar, crash, gap_bars, open_jump, jump_prob=0.0) -> MarketData:
+    """Random-walk bars with a one-bar crash, large opening jumps and missing bars on symbol 1; with
+    `jump_prob`, each bar's close also jumps by up to +-90 % with that probability."""
     rng = np.random.default_rng(seed)
     log_ret = rng.normal(0.0, vol, (S, T))
     log_ret[:, crash_bar] += np.log1p(-crash)
+    jumps = rng.random((S, T)) < jump_prob
+    log_ret += np.where(jumps, np.log1p(rng.uniform(-0.9, 0.9, (S, T))), 0.0)
     close = scale * np.exp(np.cumsum(log_ret, axis=1))
     prev = np.concatenate([close[:, :1], close[:, :-1]], axis=1)
     jump = np.exp(rng.uniform(-open_jump, open_jump, (S, T)))

@@ -34,10 +34,15 @@ def _params(stocks, total_limit=0.6, **env):
     return make_portfolio_params(data, feats, cfg, bars=(0, data.num_bars), total_limit=total_limit)
 
 
-def _plan(seed: int, S: int, steps: int):
-    """Random actions biased to buying (so cash and the limits bind) and random budgets, some zero."""
+LONG = [0.25, 0.15, 0.15, 0.2, 0.05, 0.03, 0.17]
+
+
+def _plan(seed: int, S: int, steps: int, short: bool = False):
+    """Random actions biased to opening (so cash and the limits bind) and random budgets, some zero; with
+    `short`, the long actions half as often and the short ones (7-12) mirrored."""
     rng = np.random.default_rng(seed)
-    actions = rng.choice(7, size=(steps, S), p=[0.25, 0.15, 0.15, 0.2, 0.05, 0.03, 0.17])
+    p = [LONG[0]] + [x / 2 for x in LONG[1:]] * 2 if short else LONG
+    actions = rng.choice(len(p), size=(steps, S), p=np.asarray(p) / sum(p))
     budgets = rng.uniform(0.0, 0.5, size=(steps, S)) * (rng.random((steps, S)) > 0.1)
     return actions.astype(np.int32), budgets.astype(np.float32)
 
@@ -52,19 +57,23 @@ def _run(env, params, bar, actions, budgets):
     return jax.jit(lambda s: jax.lax.scan(body, s, (actions, budgets)))(state)
 
 
-@pytest.mark.parametrize("start", ["before GOOG lists", "all four listed"])
+@pytest.mark.parametrize("start", ["before GOOG lists", "all four listed", "long-short"])
 def test_matches_the_reference_step_by_step(stocks, start):
-    params = _params(stocks, stop_loss=0.05, take_profit=0.08, max_hold=40)
+    short = start == "long-short"
+    # Long-short, borrow 1 bp a bar (the account-wide buy-in, which needs a short book above equity / margin, is
+    # checked by hand in test_book_rules.py).
+    rules = dict(allow_short=True, short_margin=0.9, borrow_bps=252.0) if short else {}
+    params = _params(stocks, stop_loss=0.05, take_profit=0.08, max_hold=40, **rules)
     tradeable = np.asarray(params.tradeable)
     goog = stocks[0].symbols.index("GOOG")
     bars = np.asarray(params.start_bars)
     bar = int(bars[~tradeable[goog, bars]][-STEPS // 2]) if start == "before GOOG lists" else int(bars[-600])
-    actions, budgets = _plan(1, params.num_symbols, STEPS)
-    _, (states, rewards, term, trunc, infos) = _run(PortfolioEnv(), params, bar, jnp.asarray(actions),
-                                                    jnp.asarray(budgets))
-    ref = ReferencePortfolio(reference_params(params.env), tradeable, int(params.end), 0.6)
+    actions, budgets = _plan(1, params.num_symbols, STEPS, short)
+    _, (states, rewards, term, trunc, infos) = _run(PortfolioEnv(actions=params.env.actions), params, bar,
+                                                    jnp.asarray(actions), jnp.asarray(budgets))
+    ref = ReferencePortfolio(reference_params(params.env), tradeable, int(params.end), 0.6, allow_short=short)
     ref.start(bar)
-    scaled = untradeable = 0
+    scaled = untradeable = closed = 0
     for i in range(STEPS):
         reward, r_term, r_trunc, info = ref.step(actions[i], budgets[i])
         where = f"step {i} (bar {bar + i})"
@@ -79,10 +88,20 @@ def test_matches_the_reference_step_by_step(stocks, start):
         np.testing.assert_allclose(float(rewards[i]), reward, rtol=1e-3, atol=2e-4, err_msg=where)
         np.testing.assert_allclose(float(infos.cost[i]), info["cost"], rtol=1e-4, atol=1e-3, err_msg=where)
         assert (bool(term[i]), bool(trunc[i])) == (r_term, r_trunc), where
+        assert list(np.asarray(infos.exit_reason[i])) == info["exit_reason"], where
+        np.testing.assert_allclose(float(infos.borrow[i]), info["borrow"], rtol=1e-4, atol=1e-3, err_msg=where)
+        # Each closed round trip's return (PnL / cash committed), from tallies that do not cancel.
+        assert sorted(np.flatnonzero(np.asarray(infos.trade_closed[i]))) == sorted(info["trade_return"]), where
+        for sym, want in info["trade_return"].items():
+            np.testing.assert_allclose(float(infos.trade_return[i, sym]), want, rtol=1e-3, atol=1e-5, err_msg=where)
         scaled += info["scale"] < 1
         untradeable += not tradeable[goog, bar + i]
-    assert scaled > 0  # cash or the total limit bound at least once
+        closed += len(info["trade_return"])
+    assert scaled > 0 and closed > 10  # cash or the total limit bound at least once; trades closed
     assert untradeable > 0 if start == "before GOOG lists" else untradeable == 0
+    if short:
+        side = np.sign(np.asarray(states.sleeves.units))
+        assert (side < 0).mean() > 0.2 and (side > 0).mean() > 0.2
 
 
 def test_conservation_budgets_limits_and_masked_symbols(stocks):
@@ -118,8 +137,12 @@ def test_conservation_budgets_limits_and_masked_symbols(stocks):
     assert bought.sum() > 50
     assert (after[bought] <= cap[bought] * (1 + 1e-5) + 1e-2).all()
     buys = bought.any(1)
-    assert (after.sum(1)[buys] <= 0.8 * equity_before[buys] * (1 + 1e-5) + 1e-2).all()
-    assert (after.sum(1)[buys] >= 0.8 * equity_before[buys] * (1 - 1e-3)).any()  # the total limit did bind
+    # The total limit, at the fill: gross value at the opens after the fills <= 0.8 x equity at those opens.
+    cash_before = np.concatenate([[initial], np.asarray(states.cash)[:-1]])
+    open_n = np.asarray(params.env.market.open)[:, t + 1].T
+    gross_open, equity_open = np.abs(units * open_n).sum(1), cash_before + (held * open_n).sum(1)
+    assert (gross_open[buys] <= 0.8 * equity_open[buys] * (1 + 1e-5)).all()
+    assert (gross_open[buys] >= 0.8 * equity_open[buys] * (1 - 1e-3)).any()  # the total limit did bind
     assert np.asarray(infos.scaled).any()
     # A symbol that cannot trade at a bar is never traded there, and asking is flagged invalid.
     frozen = ~tradeable[:, t].T

@@ -160,6 +160,9 @@ def test_short_stop_gaps_through_and_take_profit_mirrors(params):
 
 def test_long_only_env_ignores_short_actions(params):
     env = TradingEnv()
+    with pytest.raises(ConfigError, match=r"action table \(7 actions, long only\) differs .* \(13 actions, long-short"):
+        env.reset(jax.random.key(0), params)  # params made for the long-short table
+    params = params.replace(actions=LONG_ONLY)
     state = initial_state(jnp.int32(S), jnp.int32(T), params)
     _, nxt, _, _, _, info = jax.jit(env.step_env)(jax.random.key(0), state, ShortAction.SHORT_LARGE, params)
     assert bool(info.invalid_action) and float(nxt.units) == 0.0

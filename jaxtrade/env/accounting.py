@@ -53,6 +53,7 @@ class Fill(NamedTuple):
     traded_units: jax.Array  # () units bought (> 0) or sold (< 0)
     cost: jax.Array  # () commission + slippage paid, >= 0
     realised_pnl: jax.Array  # () for closes: net cash of the units closed - their entry value
+    committed: jax.Array  # () for opens and adds: cash committed to the position (spent long, received short)
 
     @property
     def book(self) -> Book:
@@ -88,7 +89,7 @@ def buy(
     new_entry = jnp.where(new_units > 0, basis / jnp.where(new_units > 0, new_units, 1.0), 0.0)
     # Commission as spend * c / (1 + c), not spend - notional, which cancels in float32.
     cost = spend * (c / (1.0 + c)) + bought * open_price * s
-    return Fill(new_units, cash - spend, new_entry, bought, cost, jnp.zeros_like(cash))
+    return Fill(new_units, cash - spend, new_entry, bought, cost, jnp.zeros_like(cash), spend)
 
 
 def sell(
@@ -119,7 +120,7 @@ def sell(
     proceeds = gross * (1.0 - c)
     cost = gross * c + sold * open_price * s
     new_entry = jnp.where(new_units > 0, entry_price, 0.0)
-    return Fill(new_units, cash + proceeds, new_entry, -sold, cost, proceeds - sold * entry_price)
+    return Fill(new_units, cash + proceeds, new_entry, -sold, cost, proceeds - sold * entry_price, jnp.zeros_like(cash))
 
 
 def short(
@@ -150,7 +151,7 @@ def short(
     basis = -units * entry_price + proceeds
     new_entry = jnp.where(new_units < 0, basis / jnp.where(new_units < 0, -new_units, 1.0), 0.0)
     cost = gross * c + sold * open_price * s
-    return Fill(new_units, cash + proceeds, new_entry, -sold, cost, jnp.zeros_like(cash))
+    return Fill(new_units, cash + proceeds, new_entry, -sold, cost, jnp.zeros_like(cash), proceeds)
 
 
 def cover(
@@ -181,7 +182,7 @@ def cover(
     paid = notional * (1.0 + c)
     cost = notional * c + bought * open_price * s
     new_entry = jnp.where(new_units < 0, entry_price, 0.0)
-    return Fill(new_units, cash - paid, new_entry, bought, cost, bought * entry_price - paid)
+    return Fill(new_units, cash - paid, new_entry, bought, cost, bought * entry_price - paid, jnp.zeros_like(cash))
 
 
 def execute(book: Book, order: Order, open_price: jax.Array, costs: Costs, allow_short: bool = True) -> Fill:
@@ -206,7 +207,7 @@ def execute(book: Book, order: Order, open_price: jax.Array, costs: Costs, allow
         opened = jax.tree.map(lambda lo, sh: jnp.where(order.value > 0, lo, sh), opened,
                               short(open_price, -order.value, *book, *rates))
     zero = jnp.zeros_like(book.cash)
-    unchanged = Fill(*book, zero, zero, zero)
+    unchanged = Fill(*book, zero, zero, zero, zero)
     return jax.tree.map(lambda c, o, u: jnp.where(order.close > 0, c, jnp.where(order.value != 0, o, u)),
                         closed, opened, unchanged)
 

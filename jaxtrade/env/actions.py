@@ -283,11 +283,13 @@ def forced_exit(
     max_hold: jax.Array,
     equity: jax.Array | None = None,
     short_margin: jax.Array | float = 0.0,
+    short_book: jax.Array | None = None,
 ) -> jax.Array:
     """The `ExitReason` (int32 ()) that closes the position at the next open, or NONE.
 
-    Checked at the decision bar's close, in priority order: margin call (a short
-    whose equity < short_margin * |position value|), stop loss (the position's
+    Checked at the decision bar's close, in priority order: margin call (a short,
+    on an account whose equity < short_margin * the value of its whole short book:
+    every short is bought in), stop loss (the position's
     return side * (price / entry - 1) <= -stop_loss), take profit (>= take_profit),
     max hold time (hold_time >= max_hold bars). A threshold <= 0 switches its rule off.
 
@@ -298,13 +300,16 @@ def forced_exit(
       hold_time: () bars the position has been open.
       stop_loss, take_profit: () fractional thresholds, e.g. 0.05 and 0.10.
       max_hold: () bars.
-      equity: () book equity at `price` (needed for the margin call only).
-      short_margin: () maintenance margin of a short, as a share of its value.
+      equity: () the account's equity at `price` (needed for the margin call only).
+      short_margin: () maintenance margin, as a share of the short book's value.
+      short_book: () value of every short the account holds at this close (default: this position's own, a
+        single-symbol account); a portfolio passes the sum over its symbols.
     """
     holding = units != 0
     ret = jnp.sign(units) * (price / jnp.where(entry_price > 0, entry_price, price) - 1.0)
+    short_book = jnp.maximum(-units, 0.0) * price if short_book is None else short_book
     margin_call = jnp.zeros((), bool) if equity is None else (
-        (units < 0) & (short_margin > 0) & (equity < short_margin * -units * price))
+        (units < 0) & (short_margin > 0) & (equity < short_margin * short_book))
     stop = holding & (stop_loss > 0) & (ret <= -stop_loss)
     take = holding & (take_profit > 0) & (ret >= take_profit)
     hold = holding & (max_hold > 0) & (hold_time >= max_hold)

@@ -22,8 +22,9 @@ from jaxtrade.errors import ConfigError
 def _check_weights(self) -> None:
     for f in fields(self):
         v = getattr(self, f.name)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ConfigError(f"env.reward.{f.name}: must be a finite number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) <= 1e4:
+            raise ConfigError(f"env.reward.{f.name}: must be a number in [-10000, 10000] (larger weights overflow "
+                              f"float32 rewards), got {v!r}")
 
 
 def _as_tuple(self) -> tuple[float, ...]:
@@ -63,7 +64,9 @@ class EnvConfig:
     ruin: float = 0.50  # terminate when equity <= ruin * initial_cash; 0 = off
     allow_short: bool = False  # add short entries and covers to the actions (Discrete(13) instead of 7)
     borrow_bps: float = 50.0  # annual fee on a short position's value, basis points, charged per bar
-    short_margin: float = 0.30  # buy a short in when equity < short_margin * its value; 0 = off
+    short_margin: float = 0.30  # buy every short in when equity < short_margin * the short book's value; 0 = off
+    min_order: float = 0.001  # smallest order, a share of equity: smaller opens are dropped, and a partial close
+    # that would leave a smaller position closes all of it (no dust positions); 0 = off
     hurdle_rate: float = 0.02  # annual return a held position must beat (time_efficiency reward), >= 0
     drawdown_free: float = 0.0  # drawdown below which the drawdown reward charges nothing, in [0, 1)
     vol_halflife: int = 20  # bars; half-life of the EWMA volatility that scales the sharpe reward
@@ -91,6 +94,8 @@ class EnvConfig:
             raise ConfigError(f"env.allow_short: must be true or false, got {self.allow_short!r}")
         _check("borrow_bps", self.borrow_bps, 0 <= self.borrow_bps < 10_000, "in [0, 10000) basis points per year")
         _check("short_margin", self.short_margin, 0 <= self.short_margin < 1, "in [0, 1) (0 switches it off)")
+        _check("min_order", self.min_order, 0 <= self.min_order <= 0.02,
+               "in [0, 0.02] (a share of equity, below the smallest action's 2.5 %)")
         _check("hurdle_rate", self.hurdle_rate, 0 <= self.hurdle_rate < 1, "in [0, 1) per year")
         _check("drawdown_free", self.drawdown_free, 0 <= self.drawdown_free < 1, "in [0, 1)")
         _check("vol_halflife", self.vol_halflife, isinstance(self.vol_halflife, int) and self.vol_halflife >= 1,

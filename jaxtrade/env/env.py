@@ -23,6 +23,7 @@ from jaxtrade.env.generator import StartGenerator, uniform_start
 from jaxtrade.env.rewards import RewardFn, StepOutcome, shaped_reward, total_reward
 from jaxtrade.env.stats import running_sharpe, running_sortino, running_update
 from jaxtrade.env.types import EnvParams, EnvState, Observation, StepInfo, observation_shapes
+from jaxtrade.errors import ConfigError
 from jaxtrade.numeric import safe_div
 
 STAT_CLIP = 10.0  # bound on the Sharpe/Sortino fed to the agent
@@ -44,6 +45,15 @@ class Trade(NamedTuple):
     ret: jax.Array  # () its PnL / the cash committed to it (0 when none closed)
 
 
+def check_actions(mine: ActionTable, theirs: ActionTable, what: str) -> None:
+    """Raise `ConfigError` naming both tables when a `what` built for `mine` is given params made for `theirs`."""
+    if mine != theirs:
+        name = lambda t: f"{t.num_actions} actions, {'long-short' if t.allows_short else 'long only'}"  # noqa: E731
+        raise ConfigError(
+            f"the {what}'s action table ({name(mine)}) differs from the one its params were made for "
+            f"({name(theirs)}, from env.allow_short): build it with actions=params.actions")
+
+
 def costs(params: EnvParams) -> Costs:
     """The params' trading and holding costs."""
     return Costs(params.rules.commission_bps, params.rules.slippage_bps, params.rules.borrow_bps, params.rules.bars_per_year)
@@ -54,17 +64,25 @@ def book(state: EnvState) -> Book:
 
 
 def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: EnvParams,
-                table: ActionTable) -> Decision:
-    """Validate `action` against the mask, let the risk rules override it, and decode the order."""
+                table: ActionTable, short_book: jax.Array | None = None) -> Decision:
+    """Validate `action` against the mask, let the risk rules override it, and decode the order.
+
+    `short_book` is the value of every short on the account (default: this symbol's own), which the
+    maintenance margin applies to (`forced_exit`).
+    """
     action = jnp.asarray(action, jnp.int32)
     mask = action_mask(state.units, state.cash, close, params.rules.max_position, table, state.equity)
     valid = (action >= 0) & (action < table.num_actions) & mask[jnp.clip(action, 0, table.num_actions - 1)]
     exit_reason = forced_exit(state.units, state.entry_price, close, state.hold_time, params.rules.stop_loss,
                               params.rules.take_profit, params.rules.max_hold, state.equity,
-                              params.rules.short_margin)
+                              params.rules.short_margin, short_book)
     executed = jnp.where(valid, action, 0)
     executed = jnp.where(exit_reason != ExitReason.NONE, close_all(state.units, table), executed)
-    return Decision(decide(executed, state.equity, table), executed, valid, exit_reason)
+    order = decide(executed, state.equity, table)
+    # A partial close that would leave a position below the minimum order closes all of it (no dust).
+    left = jnp.abs(state.units * close) * (1.0 - order.close)
+    dust = (order.close > 0) & (order.close < 1) & (left < params.rules.min_order * state.equity)
+    return Decision(order._replace(close=jnp.where(dust, 1.0, order.close)), executed, valid, exit_reason)
 
 
 def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Array,
@@ -74,7 +92,7 @@ def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Ar
     closed = was_holding & ~holding
     entry = (fill.units * fill.traded_units) > 0  # traded in the position's direction: an open or an add
     trade_pnl = state.trade_pnl + fill.realised_pnl - borrow
-    trade_basis = state.trade_basis + jnp.where(entry, jnp.abs(fill.cash - state.cash), 0.0)
+    trade_basis = state.trade_basis + jnp.where(entry, fill.committed, 0.0)
     closed_pnl = jnp.where(closed, trade_pnl, 0.0)
     cash = fill.cash - borrow
     equity = cash + fill.units * close_n
@@ -102,10 +120,13 @@ def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Ar
 
 
 def stopped(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
-    """() bool: the rules end the episode (terminated): equity at or below ruin x initial cash, or a drawdown
-    from the peak of at least max_drawdown (a threshold of 0 switches its rule off)."""
+    """() bool: the episode ends (terminated): the account is bankrupt (equity <= 0, whatever the rules), equity
+    is at or below ruin x initial cash, or a drawdown from the peak of at least max_drawdown (a threshold of 0
+    switches its rule off). A non-finite equity also ends it, so a NaN never runs on to the horizon."""
+    bankrupt = ~(equity > 0)  # NaN compares false: it ends the episode too
     ruined = (rules.ruin > 0) & (equity <= rules.ruin * rules.initial_cash)
-    return ruined | ((rules.max_drawdown > 0) & (1.0 - equity / peak_equity >= rules.max_drawdown))
+    return bankrupt | ~jnp.isfinite(equity) | ruined | (
+        (rules.max_drawdown > 0) & (1.0 - equity / peak_equity >= rules.max_drawdown))
 
 
 def auto_reset(env, key: jax.Array, state, action, params):
@@ -147,8 +168,9 @@ class TradingEnv:
     - Reward: an injected `RewardFn` of the step's `StepOutcome` (default
         `shaped_reward`: 7 components, all in `info.reward_components`),
         weighted by `params.reward_weights`.
-    - Termination: equity <= ruin * initial cash, or drawdown >= max_drawdown
-        (no bootstrap). Truncation: `horizon` steps taken, or no next bar in the
+    - Termination: equity <= 0 (bankrupt, whatever the rules: a gap through a
+        short can take it below zero, and the record keeps the deficit), equity
+        <= ruin * initial cash, or drawdown >= max_drawdown (no bootstrap). Truncation: `horizon` steps taken, or no next bar in the
         split (bootstrap from `info.final_observation`).
     - State (`EnvState`): symbol, bar, cash, signed units, entry price, hold time,
         equity and its peak, trade tallies and online return statistics.
@@ -182,8 +204,13 @@ class TradingEnv:
         state = self.start_generator(key, params)
         return self.observe(state, params), state
 
+    def check_actions(self, params: EnvParams) -> None:
+        """Raise `ConfigError` when `params` were made for another action table (at trace time: no cost)."""
+        check_actions(self.actions, params.actions, "env")
+
     def observe(self, state: EnvState, params: EnvParams) -> Observation:
         """The agent's view of `state` at its decision bar's close."""
+        self.check_actions(params)
         s, t, W = state.symbol, state.bar, params.window
         F = params.market.technical.shape[-1]
         technical = lax.dynamic_slice(params.market.technical, (s, t - W + 1, 0), (1, W, F))[0]
@@ -245,7 +272,7 @@ class TradingEnv:
         # close_t -> open_n, minus costs. Exactly 0 when nothing is traded and the close is unchanged.
         pnl = (fill.units * (close_n - close_t) - fill.traded_units * (open_n - close_t)
                - fill.cost - borrow)
-        step_return = safe_div(pnl, state.equity)
+        step_return = safe_div(pnl, jnp.abs(state.equity))  # |E|: a loss reads as a loss even below zero
         next_state, trade = book_keeping(state, fill, borrow, close_n, step_return)
 
         value_after = fill.units * close_n

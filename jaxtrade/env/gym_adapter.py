@@ -55,6 +55,13 @@ def _numpy_info(info: StepInfo) -> dict[str, Any]:
     return out
 
 
+def _env_for(params: EnvParams, env: TradingEnv | None) -> TradingEnv:
+    """`env`, or a default env on the params' action table; a table that differs from the params' is refused."""
+    env = env or TradingEnv(actions=params.actions)
+    env.check_actions(params)
+    return env
+
+
 def _key_from(rng: np.random.Generator) -> jax.Array:
     return jax.random.key(int(rng.integers(0, 2**31 - 1)))
 
@@ -64,13 +71,14 @@ class TradingGymEnv(gymnasium.Env):
 
     Args:
       params: `EnvParams` from `make_params` (market data, costs, limits).
-      env: the JAX env to wrap; default `TradingEnv()`.
+      env: the JAX env to wrap; default `TradingEnv(actions=params.actions)` (the action table the params
+        were made for: Discrete(13) under `env.allow_short`); another table is an error.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, params: EnvParams, env: TradingEnv | None = None):
-        self.env = env or TradingEnv()
+        self.env = _env_for(params, env)
         self.params = params
         self.observation_space = observation_space(self.env, params)
         self.action_space = spaces.Discrete(self.env.num_actions)
@@ -103,7 +111,7 @@ class TradingGymEnv(gymnasium.Env):
         return obs, float(reward), bool(terminated), bool(truncated), info
 
     def action_masks(self) -> np.ndarray:
-        """(7,) bool valid actions now (the sb3-contrib MaskablePPO hook)."""
+        """(A,) bool valid actions now (the sb3-contrib MaskablePPO hook)."""
         return self._mask.copy()
 
 
@@ -113,7 +121,8 @@ class TradingVectorEnv(gymnasium.vector.VectorEnv):
     Args:
       params: `EnvParams` shared by all sub-envs.
       num_envs: number of parallel episodes.
-      env: the JAX env to wrap; default `TradingEnv()`.
+      env: the JAX env to wrap; default `TradingEnv(actions=params.actions)` (the action table the params
+        were made for: Discrete(13) under `env.allow_short`); another table is an error.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -121,7 +130,7 @@ class TradingVectorEnv(gymnasium.vector.VectorEnv):
     def __init__(self, params: EnvParams, num_envs: int, env: TradingEnv | None = None):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        self.env = env or TradingEnv()
+        self.env = _env_for(params, env)
         self.params = params
         self.num_envs = num_envs
         self.single_observation_space = observation_space(self.env, params)
@@ -160,5 +169,5 @@ class TradingVectorEnv(gymnasium.vector.VectorEnv):
         return obs, np.asarray(reward), np.asarray(terminated), np.asarray(truncated), infos
 
     def action_masks(self) -> np.ndarray:
-        """(num_envs, 7) bool valid actions now."""
+        """(num_envs, A) bool valid actions now."""
         return self._mask.copy()

@@ -125,7 +125,7 @@ def make_params(
                     count=jnp.asarray(start_symbol.size, jnp.int32))
     rules = rules_from_config(cfg, cfg.bars_per_year or data.bars_per_year())
     return EnvParams(market=market, starts=starts, rules=rules, reward_weights=f32(cfg.reward.as_tuple()),
-                     window=window)
+                     window=window, actions=cfg.actions)
 
 
 def params_axes(params: EnvParams, market=None, starts=None, rules=None, reward_weights=None) -> EnvParams:
@@ -136,7 +136,8 @@ def params_axes(params: EnvParams, market=None, starts=None, rules=None, reward_
     """
     axis = lambda tree, a: jax.tree.map(lambda _: a, tree)  # noqa: E731
     return EnvParams(market=axis(params.market, market), starts=axis(params.starts, starts),
-                     rules=axis(params.rules, rules), reward_weights=reward_weights, window=params.window)
+                     rules=axis(params.rules, rules), reward_weights=reward_weights, window=params.window,
+                     actions=params.actions)
 
 
 def select_starts(params: EnvParams, keep: np.ndarray, length: int | None = None) -> EnvParams:

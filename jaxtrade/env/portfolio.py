@@ -12,12 +12,20 @@ them on one book:
   there is invalid (`info.invalid_action`), and its risk exits wait until it
   trades again.
 - Budgets: an open or add never takes a symbol's |value| past
-  min(budget, `max_position`) x equity at the decision close, and all buys
-  together never take the gross exposure past `total_limit` x equity.
+  min(budget, `max_position`) x equity at the decision close; a budget that is
+  not a finite number counts as 0 (`info.invalid_budget`).
+- Total limit, on both sides: after the fills, the gross value of every
+  position, long and short, at the fill's opens, never exceeds `total_limit` x
+  the account's equity at those opens (before the fills' costs). Closes make
+  room first; opens (buys and short sales) share what is left pro rata.
+- Margin, on the account: when equity at a close is below `short_margin` x the
+  value of the whole short book, every short that can trade is bought in at the
+  next open (`ExitReason.MARGIN_CALL`).
 - Execution at the next open, in two phases: closes and short sales first
   (their proceeds join the cash), then buys, scaled down pro rata when together
-  they ask for more cash (or room under `total_limit`) than there is
-  (`info.scaled` says whose were). Costs as in `accounting.execute`.
+  they ask for more cash than there is (`info.scaled` says whose open was cut).
+  An open cut below `min_order` x equity is dropped. Costs as in
+  `accounting.execute`.
 - Book: `cash` is the account's; each symbol's sleeve (`PortfolioState.sleeves`,
   an `EnvState` with a leading symbol axis) holds its units, entry price, hold
   time and trade tallies, its net cash flow since the episode began (`cash`, from
@@ -27,7 +35,7 @@ them on one book:
 - Reward: the env's reward function on the portfolio's `StepOutcome` (gross
   values, gross exposure, exposure-weighted volatility), with `total_limit` as
   the position cap of the sizing component.
-- Termination: portfolio ruin or drawdown (the rules' thresholds); truncation:
+- Termination: bankruptcy (equity <= 0), portfolio ruin or drawdown (the rules' thresholds); truncation:
   `horizon` steps or the end of the split.
 
 Observation (`PortfolioObservation`): every symbol agent's own `Observation`
@@ -93,7 +101,7 @@ class PortfolioParams:
     start_bars: jax.Array  # (N,) int32 decision bars a portfolio episode may start at
     start_count: jax.Array  # () int32 entries of start_bars in use
     end: jax.Array  # () int32 the split's end bar: a step from t needs t + 1 < end
-    total_limit: jax.Array  # () float32 cap on the gross exposure / equity that buys may reach
+    total_limit: jax.Array  # () float32 cap on the gross exposure (long and short) / equity at the fill
 
     @property
     def num_symbols(self) -> int:
@@ -149,7 +157,8 @@ class PortfolioInfo:
     executed_action: jax.Array  # (S,) int32 action carried out per symbol
     invalid_action: jax.Array  # (S,) bool: requested action masked, out of range, or a trade where not tradeable
     exit_reason: jax.Array  # (S,) int32 `ExitReason`
-    scaled: jax.Array  # (S,) bool: the symbol's buy was cut to fit its budget, the cash or the total limit
+    scaled: jax.Array  # (S,) bool: the symbol's open was cut by its budget, the cash, the total limit or dust
+    invalid_budget: jax.Array  # (S,) bool: the budget was not a finite number (NaN, inf): treated as 0
     trade_closed: jax.Array  # (S,) bool
     trade_return: jax.Array  # (S,) that trade's PnL / cash committed
     final_observation: PortfolioObservation | None = None  # `step` only: the episode's last observation
@@ -249,41 +258,54 @@ class PortfolioEnv:
         close_t, open_n, close_n = p.market.close[:, t], p.market.open[:, nb], p.market.close[:, nb]
         ok = params.tradeable[:, t]
         requested = jnp.asarray(action.actions, jnp.int32)
-        decision = jax.vmap(lambda v, a, c: decide_step(v, a, c, p, table))(self.views(state), requested, close_t)
+        budget_ok = jnp.isfinite(action.budget)
+        budget = jnp.where(budget_ok, action.budget, 0.0)  # a diverging master's NaN buys nothing (flagged)
+        sleeves = state.sleeves
+        # The maintenance margin applies to the account's whole short book (`forced_exit`).
+        short_book = (jnp.maximum(-sleeves.units, 0.0) * close_t).sum()
+        decision = jax.vmap(lambda v, a, c: decide_step(v, a, c, p, table, short_book))(
+            self.views(state), requested, close_t)
         # Not tradeable here: no order, no risk exit (it waits for the symbol's next bar), a trade request invalid.
         order = Order(value=jnp.where(ok, decision.order.value, 0.0), close=jnp.where(ok, decision.order.close, 0.0))
         executed = jnp.where(ok, decision.executed, 0)
         exit_reason = jnp.where(ok, decision.exit_reason, ExitReason.NONE)
         valid = jnp.where(ok, decision.valid, requested == 0)
 
-        sleeves = state.sleeves
-        cap = jnp.minimum(jnp.clip(action.budget, 0.0, None), p.rules.max_position) * state.equity
+        cap = jnp.minimum(jnp.clip(budget, 0.0, None), p.rules.max_position) * state.equity
         held = jnp.abs(sleeves.units * close_t)  # each symbol's |position value| at the decision close
         room = jnp.maximum(cap - held, 0.0)
         opened = jnp.sign(order.value) * jnp.minimum(jnp.abs(order.value), room)  # within the symbol's budget
+        # The total limit binds both sides at the fill: the gross value after all fills, at the next opens, stays
+        # within total_limit x the account's equity there. Closes make room first; opens share the rest pro rata.
+        kept = jnp.where(order.close >= 1.0, 0.0, sleeves.units * (1.0 - order.close))
+        equity_open = state.cash + (sleeves.units * open_n).sum()
+        gross_room = jnp.maximum(params.total_limit * equity_open - (jnp.abs(kept) * open_n).sum(), 0.0)
+        opened = opened * jnp.minimum(1.0, safe_div(gross_room, jnp.abs(opened).sum(), 1.0))
+        dust = p.rules.min_order * state.equity  # an open cut below the minimum order is dropped
+        opened = jnp.where(jnp.abs(opened) < dust, 0.0, opened)
         rates = costs(p)
         fill = jax.vmap(execute, in_axes=(0, 0, 0, None, None))  # (book, order, open, costs, allow_short)
 
         # Phase 1: closes and short sales, from cash 0, so each fill's cash is the flow it brings.
         sold = fill(Book(sleeves.units, jnp.zeros_like(close_t), sleeves.entry_price),
                     Order(value=jnp.minimum(opened, 0.0), close=order.close), open_n, rates, table.allows_short)
-        # Phase 2: buys, scaled pro rata to the cash there is and the room under the total limit.
+        # Phase 2: buys, scaled pro rata to the cash there is.
         wanted = jnp.maximum(opened, 0.0)
         available = jnp.maximum(state.cash + sold.cash.sum(), 0.0)
-        gross_room = jnp.maximum(params.total_limit * state.equity - jnp.abs(sold.units * close_t).sum(), 0.0)
-        scale = jnp.minimum(1.0, safe_div(jnp.minimum(available, gross_room), wanted.sum(), 1.0))
-        allowance = wanted * scale
+        allowance = wanted * jnp.minimum(1.0, safe_div(available, wanted.sum(), 1.0))
+        allowance = jnp.where(allowance < dust, 0.0, allowance)
         bought = fill(Book(sold.units, allowance, sold.entry_price), Order(value=allowance, close=jnp.zeros_like(allowance)),
                       open_n, rates, table.allows_short)
         flow = sold.cash + bought.cash - allowance  # each symbol's net cash flow this step
         both = bought._replace(cash=sleeves.cash + flow, traded_units=sold.traded_units + bought.traded_units,
-                               cost=sold.cost + bought.cost, realised_pnl=sold.realised_pnl + bought.realised_pnl)
+                               cost=sold.cost + bought.cost, realised_pnl=sold.realised_pnl + bought.realised_pnl,
+                               committed=sold.committed + bought.committed)
         borrow = borrow_fee(both.units, close_n, rates)
 
         # PnL from its parts, per symbol (as the single-symbol step): held units move close_t -> close_n,
         # traded units moved close_t -> open_n, minus costs.
         pnl = both.units * (close_n - close_t) - both.traded_units * (open_n - close_t) - both.cost - borrow
-        step_return = safe_div(pnl.sum(), state.equity)
+        step_return = safe_div(pnl.sum(), jnp.abs(state.equity))  # a loss reads as a loss even below zero
         sleeves, trade = jax.vmap(book_keeping)(sleeves, both, borrow, close_n, safe_div(pnl, state.equity))
         cash = state.cash + flow.sum() - borrow.sum()
         value_after = both.units * close_n
@@ -312,7 +334,7 @@ class PortfolioEnv:
             turnover=safe_div((jnp.abs(both.traded_units) * open_n).sum(), state.equity),
             executed_action=jnp.where((order.value != 0) & (both.traded_units == 0), 0, executed),  # cut to nothing
             invalid_action=~valid, exit_reason=exit_reason,
-            scaled=(opened != order.value) | ((wanted > 0) & (scale < 1.0)),
+            scaled=(opened != order.value) | (allowance < wanted), invalid_budget=~budget_ok,
             trade_closed=trade.closed, trade_return=trade.ret)
         reward = total_reward(components, p.reward_weights)
         return self.observe(next_state, params), next_state, reward, terminated, truncated, info

@@ -14,6 +14,8 @@ x' the gross exposure (|position value| / E') after the step, Y = bars per year:
                                                    costs: the only place PnL and costs are counted,
                                                    and an episode sums to 100 * log(E_end / E_start),
                                                    so its sum orders episodes exactly as their returns.
+                                                   E' / E is floored at 1e-3: a step into bankruptcy
+                                                   (E' <= 0, which ends the episode) scores -691.
     cost             -100 * (L' - L) / E          change of the cost of closing the position,
                      L = |value| (1 - (1-s)(1-c))  L (commission c and slippage s of a sale at the
                                                    close). Entering charges the exit cost at once,
@@ -94,8 +96,13 @@ def exit_cost_rate(params: EnvParams) -> jax.Array:
     return s + c - s * c  # not 1 - (1-s)(1-c), which cancels in float32
 
 
+# The pnl component's floor on E'/E: a step that takes equity to zero or below (a gap through a short, which
+# ends the episode) counts as a loss of 99.9 % (-691) instead of log of a negative number (NaN).
+MIN_EQUITY_RATIO = 1e-3
+
+
 def pnl(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return 100.0 * jnp.log1p(o.step_return)
+    return 100.0 * jnp.log1p(jnp.maximum(o.step_return, MIN_EQUITY_RATIO - 1.0))
 
 
 def cost(o: StepOutcome, params: EnvParams) -> jax.Array:

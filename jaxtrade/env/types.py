@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import jax
 from flax import struct
 
-from jaxtrade.env.actions import NUM_ACTIONS
+from jaxtrade.env.actions import LONG_ONLY, NUM_ACTIONS, ActionTable
 from jaxtrade.env.config import Rules
 from jaxtrade.env.stats import RunningStats
 
@@ -79,6 +79,8 @@ class EnvParams:
     reward_weights: jax.Array  # (C,) float32 in REWARD_COMPONENTS order
     window: int = struct.field(pytree_node=False, default=24)  # bars per observation window (static): the
     # starts were validated for it and the env reads it here, so it is set once, by `make_params`
+    actions: ActionTable = struct.field(pytree_node=False, default=LONG_ONLY)  # the action table the config
+    # allows (static): an env or adapter built on these params takes it from here, or must agree with it
 
     @property
     def num_starts(self) -> int:
