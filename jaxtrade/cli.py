@@ -6,18 +6,25 @@ Argument parsing and error printing only; the workflows are `jaxtrade.experiment
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import signal
 import sys
 import time
 
-from jaxtrade.errors import ConfigError, DataError
+from jaxtrade.errors import ConfigError, DataError, TrainingError
+
+
+def _cache(args: argparse.Namespace):
+    """The feature cache folder the workflows take: --cache-dir, None for the default, False for --no-cache."""
+    return False if args.no_cache else args.cache_dir
 
 
 def _summary(args: argparse.Namespace) -> int:
     from jaxtrade.experiment import load_experiment, summary
 
     t0 = time.perf_counter()
-    exp = load_experiment(args.config, args.cache_dir, use_cache=not args.no_cache)
+    exp = load_experiment(args.config, _cache(args))
     print(f"jaxtrade summary: {args.config} (data and features ready in {time.perf_counter() - t0:.2f}s)")
     summary(exp, args.envs)
     return 0
@@ -30,7 +37,7 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.distributed:
         jax.distributed.initialize()  # coordinator and process ids from the cluster (SLURM, ...) or JAX_* vars
-    exp = load_experiment(args.config, args.cache_dir)
+    exp = load_experiment(args.config, _cache(args))
     if jax.process_index() == 0:
         print(f"jaxtrade train: {args.config}")
     train(exp, args.checkpoint_dir, args.resume, args.eval_episodes, args.report, args.plots)
@@ -40,7 +47,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_portfolio(args: argparse.Namespace) -> int:
     from jaxtrade.experiment import load_experiment, train_portfolio
 
-    exp = load_experiment(args.config, args.cache_dir)
+    exp = load_experiment(args.config, _cache(args))
     print(f"jaxtrade train-portfolio: {args.config}")
     train_portfolio(exp, args.checkpoint_dir, args.resume, args.plots)
     return 0
@@ -49,7 +56,7 @@ def _train_portfolio(args: argparse.Namespace) -> int:
 def _eval_portfolio(args: argparse.Namespace) -> int:
     from jaxtrade.experiment import evaluate_portfolio
 
-    evaluate_portfolio(args.checkpoint, args.split, args.cache_dir, args.report, args.plots)
+    evaluate_portfolio(args.checkpoint, args.split, _cache(args), args.report, args.plots)
     return 0
 
 
@@ -57,7 +64,7 @@ def _eval(args: argparse.Namespace) -> int:
     from jaxtrade.experiment import evaluate_checkpoint
 
     evaluate_checkpoint(args.checkpoint, args.split, args.step, args.episodes, args.report, args.plots,
-                        args.cache_dir)
+                        _cache(args))
     return 0
 
 
@@ -76,58 +83,53 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.updates is not None:
         cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=args.updates))
     print(f"jaxtrade sweep: {args.config}")
-    sweep_report(load_experiment(cfg, args.cache_dir), spec, args.episodes, args.report)
+    sweep_report(load_experiment(cfg, _cache(args)), spec, args.episodes, args.report)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    common = argparse.ArgumentParser(add_help=False)  # the options every command takes
+    common.add_argument("--cache-dir", default=None,
+                        help="feature cache folder (default $JAXTRADE_CACHE_DIR or ~/.cache/jaxtrade/features)")
+    common.add_argument("--no-cache", action="store_true", help="compute features without reading or writing "
+                                                                 "the cache")
+    common.add_argument("-v", "--verbose", action="store_true")
     parser = argparse.ArgumentParser(prog="jaxtrade", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("summary", help="load data, build features, print a summary")
+    p = sub.add_parser("summary", parents=[common], help="load data, build features, print a summary")
     p.add_argument("--config", required=True, help="YAML config file")
-    p.add_argument("--cache-dir", default=None, help="feature cache folder")
-    p.add_argument("--no-cache", action="store_true", help="always recompute features")
     p.add_argument("--envs", type=int, default=1024, help="parallel envs in the random-policy rollout")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p = sub.add_parser("train", help="train a PPO agent, then backtest it on held-out bars")
+    p = sub.add_parser("train", parents=[common], help="train a PPO agent, then backtest it on held-out bars")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--checkpoint-dir", default=None, help="save an orbax checkpoint after every chunk here")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint if there is one (bit-exact)")
-    p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("--eval-episodes", type=int, default=512, help="validation backtest episodes per policy")
     p.add_argument("--report", default=None, help="write the validation backtest to this .json or .csv")
     p.add_argument("--plots", default=None, help="write PNG plots (walk-forward equity, training curves) here")
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() and train over every process's devices")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p = sub.add_parser("train-portfolio", help="train a master agent on one account over trained symbol agents "
-                                               "(portfolio.mode: master) or with them (mode: joint), then "
-                                               "backtest it")
+    p = sub.add_parser("train-portfolio", parents=[common],
+                       help="train a master agent on one account over trained symbol agents (portfolio.mode: "
+                            "master) or with them (mode: joint), then backtest it")
     p.add_argument("--config", required=True, help="YAML config file with a portfolio: block")
     p.add_argument("--checkpoint-dir", default=None, help="save the run's checkpoints (and metrics) here")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint if there is one")
-    p.add_argument("--cache-dir", default=None, help="feature cache folder")
     p.add_argument("--plots", default=None, help="write PNG plots (portfolio equity and allocation) here")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p = sub.add_parser("eval-portfolio", help="restore a train-portfolio run (either mode) and backtest the "
-                                              "portfolio on a split")
+    p = sub.add_parser("eval-portfolio", parents=[common],
+                       help="restore a train-portfolio run (either mode) and backtest the portfolio on a split")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory written by `jaxtrade train-portfolio`")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("--report", default=None, help="write the portfolio table to this .json or .csv")
     p.add_argument("--plots", default=None, help="write PNG plots (portfolio equity and allocation) here")
-    p.add_argument("--cache-dir", default=None, help="feature cache folder")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p = sub.add_parser("eval", help="restore a checkpoint and backtest it against the baselines")
+    p = sub.add_parser("eval", parents=[common], help="restore a checkpoint and backtest it against the baselines")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory written by `jaxtrade train`")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
     p.add_argument("--episodes", type=int, default=512, help="episodes per policy")
     p.add_argument("--report", default=None, help="write the backtest to this .json or .csv")
     p.add_argument("--plots", default=None, help="write PNG plots (walk-forward equity, training curves) here")
-    p.add_argument("--cache-dir", default=None, help="feature cache folder")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p = sub.add_parser("sweep", help="train many runs (symbols x seeds x settings) as one program; "
-                                     "validation table")
+    p = sub.add_parser("sweep", parents=[common],
+                       help="train many runs (symbols x seeds x settings) as one program; validation table")
     p.add_argument("--config", required=True, help="YAML config file (the base of every run)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--per-symbol", action="store_true", help="one agent per symbol (trained on its starts only)")
@@ -138,17 +140,61 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
     p.add_argument("--episodes", type=int, default=256, help="validation episodes per run")
     p.add_argument("--report", default=None, help="write the results table to this .json or .csv")
-    p.add_argument("--cache-dir", default=None, help="feature cache folder")
-    p.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     commands = {"summary": _summary, "train": _train, "train-portfolio": _train_portfolio, "eval": _eval,
                 "eval-portfolio": _eval_portfolio, "sweep": _sweep}
+    previous = signal.signal(signal.SIGTERM, _terminated)  # what schedulers and `timeout` send: stop as on Ctrl-C
     try:
         return commands[args.command](args)
-    except (ConfigError, DataError) as exc:
+    except (ConfigError, DataError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(f"stopped by {'SIGTERM' if isinstance(exc, Terminated) else 'Ctrl-C'}: {_resume_hint(args)}",
+              file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    except OSError as exc:  # a path of the wrong kind, a read-only or full filesystem
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if "No space left on device" in str(exc) or "RESOURCE_EXHAUSTED" in str(exc):  # orbax / tensorstore
+            print(f"error: no space left on the device while writing; {_resume_hint(args)} (free some space first)",
+                  file=sys.stderr)
+            return 2
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python next runs (after the device computation in flight)."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """What was kept and how to go on, for a run stopped part-way."""
+    folder = getattr(args, "checkpoint_dir", None)
+    if folder is None:
+        return "nothing is resumable (no --checkpoint-dir)" if hasattr(args, "checkpoint_dir") else "nothing to resume"
+    return (f"the chunk in flight was dropped, the checkpoints in {folder} are intact; run the same command with "
+            f"--resume to continue from the last one")
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for an operating-system error: the path, what is wrong, and what to do."""
+    path = exc.filename or "a file"
+    what = {errno.EISDIR: "is a directory, a file was expected",
+            errno.ENOTDIR: "a file stands where a directory was expected",
+            errno.EEXIST: "a file stands where a directory was expected",
+            errno.EROFS: "is on a read-only filesystem; choose a writable location",
+            errno.EACCES: "permission denied; choose a location you can write",
+            errno.ENOSPC: "no space left on the device; free some space, then resume with --resume",
+            errno.ENOENT: "not found"}.get(exc.errno, exc.strerror or str(exc))
+    return f"{path}: {what}"
 
 
 if __name__ == "__main__":

@@ -7,3 +7,7 @@ class DataError(ValueError):
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (it diverged); the message names the update, the quantity and what to try."""

@@ -49,14 +49,43 @@ def test_cache_key_changes_with_data_and_config(small_market):
     assert key != cache_key(small_market.replace(symbols=("A", "B")), CFG)
 
 
-def test_corrupt_cache_entry_is_recomputed(small_market, tmp_path):
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated zip", "another shape"])
+def test_an_unreadable_cache_entry_is_a_miss_deleted_and_named(small_market, tmp_path, caplog, damage):
     cached_features(small_market, CFG, tmp_path)
     (entry,) = tmp_path.glob("features-*.npz")
-    entry.write_bytes(b"truncated")
+    whole = entry.read_bytes()
+    if damage == "another shape":
+        np.savez(entry, technical=np.zeros((1, 5, 23)), regime=np.zeros((1, 5, 10)), ready=np.zeros((1, 5), bool))
+    else:
+        entry.write_bytes({"garbage": b"truncated", "empty": b"", "truncated zip": whole[: len(whole) // 2]}[damage])
     feats, hit = cached_features(small_market, CFG, tmp_path)
     assert not hit and np.isfinite(np.asarray(feats.technical)).all()
-    _, hit = cached_features(small_market, CFG, tmp_path)
-    assert hit
+    assert f"feature cache entry {entry} is unreadable" in caplog.text and "deleted, recomputing" in caplog.text
+    _, hit = cached_features(small_market, CFG, tmp_path)  # rewritten whole: the next command reads it
+    assert hit and entry.read_bytes() == whole
+
+
+def test_an_unwritable_cache_folder_is_a_warning(small_market, tmp_path, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    feats, hit = cached_features(small_market, CFG, blocker / "cache")
+    assert not hit and np.isfinite(np.asarray(feats.technical)).all()
+    assert "could not write the feature cache" in caplog.text and "--no-cache" in caplog.text
+    full = tmp_path / "full"
+    full.mkdir()
+
+    def no_space(*_):
+        raise OSError(28, "No space left on device")
+
+    import jaxtrade.files
+
+    original = jaxtrade.files.os.fsync
+    jaxtrade.files.os.fsync = no_space  # the disk fills during the write
+    try:
+        _, hit = cached_features(small_market, CFG, full)
+    finally:
+        jaxtrade.files.os.fsync = original
+    assert not hit and list(full.iterdir()) == []  # no entry, no temporary file left behind
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -83,7 +112,12 @@ def test_shipped_configs_load_and_round_trip(path):
         ({"env": {"horizon": 0}}, r"env.horizon: must be an integer >= 1"),
         ({"env": {"commision_bps": 1.0}}, r"env: unknown key\(s\) \['commision_bps'\]"),
         ({"env": {"reward": {"pnl": "high"}}}, r"env.reward.pnl: expected a number"),
-        ({"env": {"reward": {"pnl": float("inf")}}}, r"env.reward.pnl: must be a finite number"),
+        ({"env": {"reward": {"pnl": float("inf")}}}, r"env.reward.pnl: must be a number in \[-10000, 10000\]"),
+        ({"env": {"reward": {"pnl": 1e30}}}, r"env.reward.pnl: must be a number in \[-10000, 10000\]"),
+        ({"ppo": {"learning_rate": 1e30}}, r"ppo.learning_rate: must be in \(0, 1\]"),
+        ({"ppo": {"ent_coef": 1e30}}, r"ppo.ent_coef: must be in \[0, 1000\]"),
+        ({"ppo": {"max_grad_norm": float("nan")}}, r"ppo.max_grad_norm: must be in \(0, 1e\+06\]"),
+        ({"env": {"min_order": 0.5}}, r"env.min_order: must be in \[0, 0.02\]"),
         ({"window": 0}, r"window: must be an integer >= 1"),
         ({"split": {"train_end": "yesterday"}}, r"split.train_end: 'yesterday' is not an ISO date"),
         ({"split": {"train_end": "2012-01-01", "valid_end": "2011-01-01"}}, r"split: train_end .* before valid_end"),
@@ -155,6 +189,70 @@ def test_cli_reports_bad_config_without_traceback(capsys, tmp_path):
     assert cli.main(["summary", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "features.normalization" in err and "Traceback" not in err
+
+
+TINY = str(Path(__file__).parents[1] / "configs" / "tiny.yaml")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["summary", "--config", "{tmp}"], "is a directory, not a config file"),
+    (["train", "--config", TINY, "--checkpoint-dir", "{tmp}/file"], "is a file, not a checkpoint directory"),
+    (["eval", "--checkpoint", "{tmp}/file"], "is a file, not a checkpoint directory"),
+    (["train", "--config", TINY, "--checkpoint-dir", "{tmp}/file/run"], "a file stands where a directory"),
+])
+def test_cli_paths_of_the_wrong_kind_are_one_line_errors(capsys, tmp_path, args, message):
+    (tmp_path / "file").write_text("not a folder")
+    assert cli.main([a.replace("{tmp}", str(tmp_path)) for a in args] + ["--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_every_command_takes_the_common_options(capsys):
+    for command in ("summary", "train", "train-portfolio", "eval", "eval-portfolio", "sweep"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "--no-cache" in out and "--cache-dir" in out and "--verbose" in out, command
+
+
+def test_cli_ctrl_c_says_how_to_resume(capsys, monkeypatch):
+    def interrupted(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("jaxtrade.experiment.load_experiment", interrupted)
+    assert cli.main(["train", "--config", TINY, "--checkpoint-dir", "runs/x"]) == 130
+    err = capsys.readouterr().err
+    assert err == ("stopped by Ctrl-C: the chunk in flight was dropped, the checkpoints in runs/x are intact; run "
+                   "the same command with --resume to continue from the last one\n")
+
+
+def test_cli_sigterm_stops_cleanly_with_a_resume_hint(tmp_path):
+    """A real SIGTERM (what `timeout` and schedulers send) to a training run after its first checkpoint: exit
+    143 with one line saying how to resume, no traceback; the checkpoints and the history it kept agree."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "long.yaml"
+    cfg.write_text(Path(TINY).read_text().replace("num_updates: 6", "num_updates: 400"))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "jaxtrade", "train", "--config", str(cfg), "--checkpoint-dir", str(run),
+           "--no-cache", "--eval-episodes", "8"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    deadline = time.time() + 300
+    while not (run / "2").is_dir() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-2000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("stopped by SIGTERM: the chunk in")
+    assert "--resume" in err
+    saved = sorted(int(p.name) for p in run.iterdir() if p.name.isdigit())
+    assert saved and saved[-1] < 400
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["update"] >= saved[-1]
 
 
 def test_export_features_script(tmp_path):

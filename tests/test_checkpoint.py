@@ -161,3 +161,63 @@ def test_resume_skips_a_damaged_newest_step(tiny_setup, tmp_path):
     lines = []
     resumed, _ = fit(tiny_setup, checkpoint_dir=other, resume=True, log=lines.append)
     assert any("skipped a damaged checkpoint: step 4" in x for x in lines) and int(resumed.updates_done) == 6
+
+
+def test_a_diverging_run_stops_before_saving_and_names_the_update(tiny_setup, tmp_path):
+    """Resumed from a good checkpoint at update 2 with a learning rate of 1e30 (beyond what the config accepts):
+    the run stops at the first non-finite update, naming it, and leaves the good checkpoint and history alone;
+    a checkpoint holding non-finite parameters is refused on restore and passed over by a resume or eval."""
+    import dataclasses
+    import json
+
+    import jax.numpy as jnp
+
+    from jaxtrade.errors import TrainingError
+    from jaxtrade.train.checkpoint import Checkpointer
+    from jaxtrade.train.loop import METRICS_FILE, read_history
+
+    _run_until(tiny_setup, tmp_path, stop_after=2)
+    hot = dataclasses.replace(tiny_setup, hp=tiny_setup.hp.replace(learning_rate=jnp.float32(1e30)))
+    with pytest.raises(TrainingError, match=r"training diverged at update [34]: .*not finite; nothing of this "
+                                            r"chunk was saved; the last good checkpoint is update 2 in .* Try a "
+                                            r"smaller ppo.learning_rate"):
+        fit(hot, checkpoint_dir=tmp_path, resume=True, log=None)
+    ckpt = Checkpointer(tmp_path, create=False)
+    assert ckpt.latest_step() == 2 and list(read_history(tmp_path)["update"]) == [1, 2]
+    for line in (tmp_path / METRICS_FILE).read_text().splitlines():  # strict JSON: no NaN / Infinity tokens
+        json.loads(line, parse_constant=lambda token: pytest.fail(f"non-JSON token {token}"))
+
+    # A checkpoint with NaN parameters (as older versions wrote): refused by step, skipped when none is named.
+    abstract = jax.eval_shape(tiny_setup.trainer.init, jax.random.key(0), tiny_setup.hp, tiny_setup.env_params)
+    good, _ = ckpt.restore(abstract)
+    ckpt.close()
+    nan = good._replace(train_state=jax.tree.map(lambda x: x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating)
+                                                 else x, good.train_state),
+                        updates_done=good.updates_done + 2)
+    writer = Checkpointer(tmp_path)
+    writer.save(nan, tiny_setup.config)
+    with pytest.raises(ConfigError, match="step 4 holds non-finite network parameters"):
+        writer.restore(abstract, 4)
+    runner, meta, skipped = writer.restore_newest_valid(abstract)
+    assert meta["update"] == 2 and "non-finite" in skipped[0]
+    writer.close()
+
+
+def test_eval_beside_a_live_run_finds_the_newest_step(tiny_setup, tmp_path):
+    """A reader that opened the folder before the writer saved more (and rotated old steps away) still restores
+    the newest step, never an error about the steps it listed first."""
+    from jaxtrade.train.checkpoint import Checkpointer
+
+    _run_until(tiny_setup, tmp_path, stop_after=2)
+    reader = Checkpointer(tmp_path, create=False)
+    assert reader.latest_step() == 2
+    abstract = jax.eval_shape(tiny_setup.trainer.init, jax.random.key(0), tiny_setup.hp, tiny_setup.env_params)
+    writer = Checkpointer(tmp_path, max_to_keep=1)
+    runner, _ = writer.restore(abstract)
+    for more in (2, 4):  # the live run saves updates 4 and 6; keeping 1, step 2 is rotated away
+        writer.save(runner._replace(updates_done=runner.updates_done + more), tiny_setup.config)
+    assert not (tmp_path / "2").exists()
+    restored, meta, skipped = reader.restore_newest_valid(abstract)
+    assert meta["update"] == 6 and skipped == [] and reader.metadata()["update"] == 6
+    reader.close()
+    writer.close()

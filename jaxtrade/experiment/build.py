@@ -75,16 +75,17 @@ class Experiment:
                                      total_limit=total_limit)
 
 
-def load_experiment(config: Config | str | Path, cache_dir: str | Path | None = None,
+def load_experiment(config: Config | str | Path, cache_dir: str | Path | None | bool = None,
                     use_cache: bool = True) -> Experiment:
-    """Load a config (or take one), its market data and its features (from the cache unless `use_cache` is off).
+    """Load a config (or take one), its market data and its features (from the cache unless `use_cache` is off
+    or `cache_dir` is False; None is the default cache folder).
 
     Raises:
       ConfigError, DataError: a bad config or bad data, with what to fix.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     data = load_data(cfg.data, min_bars=cfg.min_bars)
-    if use_cache:
+    if use_cache and cache_dir is not False:
         features, hit = cached_features(data, cfg.features, cache_dir)
     else:
         features, hit = compute_features(data, cfg.features), False

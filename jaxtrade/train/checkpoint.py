@@ -40,6 +40,8 @@ class Checkpointer:
           ConfigError: `create` is off and `directory` does not exist.
         """
         self.directory = Path(directory).absolute()
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ConfigError(f"{self.directory}: is a file, not a checkpoint directory (name a folder)")
         if not create and not self.directory.is_dir():
             raise ConfigError(f"{self.directory}: no checkpoint directory there (runs are written by "
                               f"`jaxtrade train --checkpoint-dir DIR`)")
@@ -66,7 +68,7 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def metadata(self, step: int | None = None) -> dict:
-        """The JSON metadata of a checkpoint (default: the latest)."""
+        """The JSON metadata of a checkpoint (default: the latest, listed afresh)."""
         step = self._step(step)
         return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
@@ -94,6 +96,10 @@ class Checkpointer:
         if "checksum" in meta and checksum(state) != meta["checksum"]:
             raise ConfigError(f"{self.directory}: step {step}'s saved state does not match its checksum "
                               f"(the files were changed or damaged after saving)")
+        if not all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.train_state)
+                   if np.issubdtype(x.dtype, np.inexact) and getattr(x, "is_fully_addressable", True)):
+            raise ConfigError(f"{self.directory}: step {step} holds non-finite network parameters (the run "
+                              f"diverged before it); restore an earlier step, or train again")
         return state._replace(key=jax.random.wrap_key_data(state.key)), meta
 
     def newest_metadata(self) -> dict:
@@ -102,6 +108,7 @@ class Checkpointer:
         Raises:
           ConfigError: no step's metadata reads.
         """
+        self.manager.reload()
         for step in sorted(self.manager.all_steps(), reverse=True):
             try:
                 return self.metadata(step)
@@ -119,17 +126,29 @@ class Checkpointer:
         Raises:
           ConfigError: no step restores (each one's reason listed).
         """
-        skipped = []
-        for step in sorted(self.manager.all_steps(), reverse=True):
+        skipped, tried = [], set()
+        while True:
+            # Listed afresh each time: a run still training beside us saves new steps and rotates old ones away.
+            self.manager.reload()
+            steps = [s for s in sorted(self.manager.all_steps(), reverse=True) if s not in tried]
+            if not steps:
+                break
+            step = steps[0]
+            tried.add(step)
             try:
                 runner, meta = self.restore(abstract_runner, step, sharding)
             except Exception as exc:  # orbax and tensorstore raise many kinds for damaged files
+                self.manager.reload()
+                if step not in self.manager.all_steps():
+                    continue  # rotated away by the live run while we read it: not damaged, try the newest again
                 skipped.append(f"step {step}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
                 continue
             return runner, meta, skipped
         raise ConfigError(f"{self.directory}: no checkpoint restores: " + "; ".join(skipped or ["none saved"]))
 
     def _step(self, step: int | None) -> int:
+        if step is None:
+            self.manager.reload()  # the newest now, not when this reader opened the folder
         steps = sorted(self.manager.all_steps())
         if not steps:
             raise ConfigError(f"{self.directory}: no checkpoint to restore")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import jax
@@ -43,15 +42,16 @@ class PPOConfig:
         if self.rollout_len % self.num_minibatches:
             raise ConfigError(f"ppo.num_minibatches: {self.num_minibatches} does not divide rollout_len = "
                               f"{self.rollout_len} (each minibatch takes an equal share of every env's steps)")
-        for name, lo, hi in (("learning_rate", 0, math.inf), ("gamma", 0, 1), ("gae_lambda", 0, 1),
-                             ("clip_eps", 0, math.inf), ("max_grad_norm", 0, math.inf)):
+        # Upper bounds far past any sensible setting, so that float32 arithmetic on them stays finite.
+        for name, lo, hi in (("learning_rate", 0, 1), ("gamma", 0, 1), ("gae_lambda", 0, 1),
+                             ("clip_eps", 0, 10), ("max_grad_norm", 0, 1e6)):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not (lo < v <= hi) or not math.isfinite(v):
-                raise ConfigError(f"ppo.{name}: must be in ({lo}, {hi}], got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo < v <= hi):
+                raise ConfigError(f"ppo.{name}: must be in ({lo}, {hi:g}], got {v!r}")
         for name in ("vf_coef", "ent_coef"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not (0 <= v < math.inf):
-                raise ConfigError(f"ppo.{name}: must be a finite number >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v <= 1e3):
+                raise ConfigError(f"ppo.{name}: must be in [0, 1000], got {v!r}")
 
     @property
     def batch_size(self) -> int:

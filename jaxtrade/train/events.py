@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from jaxtrade.files import replace_file
+
 EVENTS_FILE = "events.out.tfevents.jaxtrade"  # TensorBoard reads every file whose name holds "tfevents"
 
 
@@ -82,27 +84,36 @@ def _scalars(row: dict, tag: Callable[[str], str], skip: tuple[str, ...]) -> dic
     return {tag(k): float(v) for k, v in row.items() if k not in skip and isinstance(v, int | float)}
 
 
+def _events(rows: Iterable[dict], head: bool, step_key: str, tag: Callable[[str], str], skip: tuple[str, ...]
+            ) -> bytes:
+    """The records of one event per metrics row (its numbers as scalars, tagged by `tag`), after the file's
+    header record when `head`."""
+    now = time.time()
+    first = record(event(0, now, file_version="brain.Event:2")) if head else b""
+    return first + b"".join(record(event(int(r[step_key]), now, _scalars(r, tag, skip))) for r in rows)
+
+
 def append_events(directory: str | Path, rows: Iterable[dict], step_key: str = "env_steps",
                   tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = ("update", "env_steps")) -> Path:
     """Append one event per metrics row (its numbers as scalars, tagged by `tag`) and force them to disk."""
     path = Path(directory) / EVENTS_FILE
-    now = time.time()
-    head = b"" if path.exists() and path.stat().st_size else record(event(0, now, file_version="brain.Event:2"))
-    body = b"".join(record(event(int(r[step_key]), now, _scalars(r, tag, skip))) for r in rows)
+    data = _events(rows, not (path.exists() and path.stat().st_size), step_key, tag, skip)
     with path.open("ab") as f:
-        f.write(head + body)
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     return path
 
 
-def rewrite_events(directory: str | Path, rows: Iterable[dict], **kwargs) -> None:
-    """Replace the event file with the given rows (a resume's kept history); no file when there are none."""
+def rewrite_events(directory: str | Path, rows: Iterable[dict], step_key: str = "env_steps",
+                   tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = ("update", "env_steps")) -> None:
+    """Replace the event file whole with the given rows (a resume's kept history); no file when there are none."""
     path = Path(directory) / EVENTS_FILE
-    path.unlink(missing_ok=True)
     rows = list(rows)
     if rows:
-        append_events(directory, rows, **kwargs)
+        replace_file(path, _events(rows, True, step_key, tag, skip))
+    else:
+        path.unlink(missing_ok=True)
 
 
 __all__ = ["EVENTS_FILE", "append_events", "crc32c", "event", "record", "rewrite_events"]

@@ -32,7 +32,8 @@ from jax.sharding import PartitionSpec as P
 from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams
-from jaxtrade.errors import ConfigError
+from jaxtrade.errors import ConfigError, TrainingError
+from jaxtrade.files import replace_file
 from jaxtrade.progress import Progress, working
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
@@ -125,6 +126,45 @@ def metrics_fields(metrics: Metrics) -> dict:
     return fields
 
 
+def first_non_finite(metrics: Metrics) -> tuple[int, list[str]] | None:
+    """(index, names) of the first update in a chunk's (K,)-stacked host metrics with a NaN or infinite value,
+    and which quantities are; None when all are finite."""
+    bad = {k: ~(np.isfinite(np.asarray(v, np.float64)).reshape(len(v), -1).all(axis=1))  # (K,) any non-finite
+           for k, v in metrics_fields(metrics).items()}
+    rows = [int(np.flatnonzero(b)[0]) for b in bad.values() if b.any()]
+    if not rows:
+        return None
+    i = min(rows)
+    return i, [k for k, b in bad.items() if b[i]]
+
+
+def finite_learning_state(runner: RunnerState) -> bool:
+    """Whether every network parameter and optimiser statistic is finite (one device reduction)."""
+    leaves = [x for x in jax.tree.leaves(runner.train_state) if jax.numpy.issubdtype(x.dtype, jax.numpy.inexact)]
+    return bool(to_host(jax.jit(lambda xs: jax.numpy.all(jax.numpy.stack(
+        [jax.numpy.isfinite(x).all() for x in xs])))(leaves)))
+
+
+def diverged(update: int, what: list[str], ppo: PPOConfig, ckpt: Checkpointer | None) -> TrainingError:
+    """The error that stops a run at its first non-finite update, naming it, what was kept and what to try."""
+    kept = (f"nothing of this chunk was saved; the last good checkpoint is update {ckpt.latest_step()} in "
+            f"{ckpt.directory}" if ckpt is not None and ckpt.latest_step() is not None
+            else "nothing of this chunk was saved")
+    return TrainingError(
+        f"training diverged at update {update}: {', '.join(what)} not finite; {kept}. Try a smaller "
+        f"ppo.learning_rate (now {ppo.learning_rate:g}) or ppo.max_grad_norm (now {ppo.max_grad_norm:g}), "
+        f"smaller env.reward weights, or ppo.normalize_rewards: true, then train into a new directory")
+
+
+def _json_value(v):
+    """A metrics value as strict JSON: NaN and infinities (which strict readers reject) become null."""
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    if isinstance(v, list):
+        return [_json_value(x) for x in v]
+    return v
+
+
 def metrics_rows(metrics: Metrics, first_update: int, batch_size: int) -> list[dict]:
     """One JSON-able dict per update of a chunk's (K,)-stacked host metrics; `update` counts from 1."""
     fields = metrics_fields(metrics)
@@ -132,7 +172,7 @@ def metrics_rows(metrics: Metrics, first_update: int, batch_size: int) -> list[d
     for i in range(np.asarray(metrics.reward).shape[0]):
         update = first_update + i + 1
         row = {"update": update, "env_steps": update * batch_size}
-        row.update({k: np.asarray(v[i]).tolist() for k, v in fields.items()})
+        row.update({k: _json_value(np.asarray(v[i]).tolist()) for k, v in fields.items()})
         rows.append(row)
     return rows
 
@@ -182,8 +222,8 @@ def _keep_history(directory: Path, upto: int) -> None:
     the TensorBoard events are rebuilt from the rows kept."""
     path = directory / METRICS_FILE
     rows = [r for r in _metric_rows(path) if r["update"] <= upto] if path.exists() else []
-    if path.exists():
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if path.exists():  # replaced whole: a kill mid-write leaves the old history, never a truncated one
+        replace_file(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows).encode())
     rewrite_events(directory, rows, tag=_event_tag)
 
 
@@ -191,7 +231,7 @@ def _append_history(directory: Path, rows: list[dict]) -> None:
     """Append rows (metrics.jsonl and TensorBoard events) and force them to disk (before the checkpoint that
     counts them is written)."""
     with (directory / METRICS_FILE).open("a") as f:
-        f.writelines(json.dumps(row) + "\n" for row in rows)
+        f.writelines(json.dumps(row, allow_nan=False) + "\n" for row in rows)
         f.flush()
         os.fsync(f.fileno())
     append_events(directory, rows, tag=_event_tag)
@@ -293,6 +333,12 @@ def fit(
             runner, metrics = compiled[n](runner, hp, env_params)
             metrics = to_host(metrics)
             dt = time.perf_counter() - t
+            # A non-finite update stops the run before anything of its chunk is written (the checkpoints kept
+            # are the last good ones), naming the first bad update and quantity.
+            bad = first_non_finite(metrics)
+            if bad is not None or not finite_learning_state(runner):
+                i, what = bad if bad is not None else (n - 1, ["the network parameters"])
+                raise diverged(update + i + 1, what, ppo, ckpt)
             history.append(metrics)
             first, update = update, int(to_host(runner.updates_done))
             if ckpt is not None:
