@@ -35,7 +35,13 @@ def _config(tmp_path, agents, extra=""):
     return path
 
 
-def test_train_portfolio_checkpoints_resumes_and_reports_the_learned_master(agents, tmp_path, capsys):
+def test_train_portfolio_checkpoints_resumes_and_reports_the_learned_master(agents, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    # Trained from tmp_path with the agents' folder named relative to it (a copy: extended below).
+    shutil.copytree(agents, tmp_path / "agents")
+    monkeypatch.chdir(tmp_path)
+    agents = "agents"
     master = tmp_path / "master"
     args = ["train-portfolio", "--config", str(_config(tmp_path, agents)), "--checkpoint-dir", str(master),
             "--plots", str(tmp_path / "plots")]
@@ -60,6 +66,10 @@ def test_train_portfolio_checkpoints_resumes_and_reports_the_learned_master(agen
                     log=lines.append)
     assert int(runner.updates_done) == 6 and lines == [f"resumed from {master} at update 6"]
 
+    # Evaluated from another working directory: the run stored the agents' folder as an absolute path.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     report = tmp_path / "test.json"
     assert cli.main(["eval-portfolio", "--checkpoint", str(master), "--split", "test", "--report", str(report)]) == 0
     out = capsys.readouterr().out
@@ -67,6 +77,24 @@ def test_train_portfolio_checkpoints_resumes_and_reports_the_learned_master(agen
     assert "seed targets on the learned master's portfolio equity: return >= +12 %:" in out
     saved = json.loads(report.read_text())
     assert saved["meta"]["split"] == "test" and "agents + learned master" in {r["policy"] for r in saved["rows"]}
+    assert saved["meta"]["record"]["symbol_agents"]["path"] == str(tmp_path / "agents")
+
+    # The agents' run is extended after the master trained: eval-portfolio still reads the agents the master was
+    # trained over (update 6, checksum verified); once that update is rotated away, it refuses.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "agents.yaml").write_text(BASE)
+    base = experiment_of(load_config(tmp_path / "agents.yaml"))
+    for updates in (8, 12):
+        cfg = replace(base.cfg, ppo=replace(base.cfg.ppo, num_updates=updates))
+        fit(training_setup(type(base)(cfg, base.data, base.features)), checkpoint_dir=tmp_path / "agents",
+            resume=True, log=None)
+        code = cli.main(["eval-portfolio", "--checkpoint", str(master), "--split", "test"])
+        captured = capsys.readouterr()
+        if updates == 8:
+            assert code == 0 and f"symbol agents of {tmp_path / 'agents'} (update 6," in captured.out
+        else:
+            assert code == 2 and "no longer holds update 6, the agents this run was trained over (it keeps " \
+                                  "[8, 10, 12])" in captured.err
 
 
 def test_train_portfolio_refuses_agents_of_another_market_or_none(agents, tmp_path, capsys):

@@ -58,12 +58,20 @@ class EpisodeResults(NamedTuple):
         return jnp.arange(self.step_returns.shape[-1]) < self.steps[:, None]
 
 
+def max_steps(params: EnvParams, horizon: int) -> int:
+    """`horizon`, capped at the steps the data's bars allow: no episode can take more, and the per-step arrays
+    of a backtest are this long (an env horizon of millions would otherwise allocate that many)."""
+    return max(1, min(int(horizon), params.market.close.shape[-1] - 1))
+
+
 def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array, num_episodes: int,
                  horizon: int, init: tuple[Observation, EnvState] | None = None) -> EpisodeResults:
-    """Run `num_episodes` episodes of up to `horizon` steps under `act` (jit-able; horizon is static).
+    """Run `num_episodes` episodes of up to `horizon` steps under `act` (jit-able; horizon is static, capped by
+    `max_steps`).
 
     `init`: batched (observation, state) to start from; default: `env.reset` draws.
     """
+    horizon = max_steps(params, horizon)
     k_reset, k_run = jax.random.split(key)
     if init is None:
         init = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), params)
@@ -131,6 +139,7 @@ def hold_episodes(params: EnvParams, state: EnvState, horizon: int) -> EpisodeRe
     Returns:
       `EpisodeResults` of the E episodes (no closed trades; the entry cost in total_cost).
     """
+    horizon = max_steps(params, horizon)
     s, t0 = state.symbol, state.bar
     last = params.market.close.shape[1] - 1
     open1 = params.market.open[s, jnp.minimum(t0 + 1, last)]

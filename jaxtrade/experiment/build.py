@@ -22,6 +22,7 @@ from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.params import make_params
 from jaxtrade.env.portfolio import PortfolioParams, make_portfolio_params
 from jaxtrade.env.types import EnvParams
+from jaxtrade.experiment.provenance import data_record, resolve_paths
 from jaxtrade.features.cache import cached_features
 from jaxtrade.features.pipeline import Features, compute_features
 from jaxtrade.train.loop import Setup, make_setup
@@ -44,8 +45,13 @@ class Experiment:
 
     @property
     def config_dict(self) -> dict:
-        """The resolved config as plain data (saved with checkpoints and reports)."""
-        return config_to_dict(self.cfg)
+        """The resolved config as plain data, file paths absolute (saved with checkpoints and reports)."""
+        return resolve_paths(config_to_dict(self.cfg))
+
+    @property
+    def record(self) -> dict:
+        """What identifies the run's data beyond its config (`provenance.data_record`), saved with checkpoints."""
+        return {"data": data_record(self)}
 
     def network(self) -> ActorCritic:
         """The actor-critic the config describes, sized to the env's action space."""
@@ -98,4 +104,5 @@ def training_setup(exp: Experiment, devices: list | None = None) -> Setup:
     Raises:
       ConfigError: ppo.num_envs not divisible by the number of devices.
     """
-    return make_setup(exp.cfg.ppo, exp.env, exp.params("train"), exp.network(), exp.config_dict, devices)
+    return make_setup(exp.cfg.ppo, exp.env, exp.params("train"), exp.network(), exp.config_dict, devices,
+                      record=exp.record)

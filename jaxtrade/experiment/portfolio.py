@@ -43,7 +43,8 @@ from jaxtrade.env.portfolio import PortfolioEnv, PortfolioParams
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import target_report, write_report
 from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
-from jaxtrade.experiment.workflows import portfolio_report, restore_runner
+from jaxtrade.experiment.provenance import compare_data
+from jaxtrade.experiment.workflows import check_data, portfolio_report, restore_runner
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.loop import (
     Setup,
@@ -59,13 +60,16 @@ SHARED_SETTINGS = ("data", "features", "window", "env", "split")
 Log = Callable[[str], None]
 
 
-def symbol_agents(exp: Experiment, log: Log = print, settings: tuple[str, ...] = SHARED_SETTINGS
-                  ) -> tuple[Setup, object, int]:
-    """The symbol agents named by `portfolio.symbol_agents`: (their setup, their parameters on the host, the
-    update they were saved at); their checkpoint's config must match this one's in `settings`.
+def symbol_agents(exp: Experiment, log: Log = print, settings: tuple[str, ...] = SHARED_SETTINGS,
+                  pinned: dict | None = None) -> tuple[Setup, object, dict]:
+    """The symbol agents named by `portfolio.symbol_agents`: (their setup, their parameters on the host, what
+    identifies them: {"path", "update", "checksum"}); their checkpoint's config must match this one's in
+    `settings`, and their training bars this experiment's. `pinned` (a run's record of them) restores exactly
+    that update, checked against its checksum, instead of the newest.
 
     Raises:
-      ConfigError: no checkpoint named, none there, or one trained on other market settings.
+      ConfigError: no checkpoint named, none there, one trained on other market settings or data, or the
+        pinned update gone or changed.
     """
     path = exp.cfg.portfolio.symbol_agents
     if not path:
@@ -81,10 +85,27 @@ def symbol_agents(exp: Experiment, log: Log = print, settings: tuple[str, ...] =
                               + describe_differences(saved, now, differ, "there", "here")
                               + f" (use the same {', '.join(settings)} as the symbol agents)")
         setup = training_setup(Experiment(config_from_dict(saved), exp.data, exp.features))
-        runner, _ = restore_runner(ckpt, setup, log=log)
+        if pinned is None:
+            runner, meta = restore_runner(ckpt, setup, log=log)
+        else:
+            kept = sorted(ckpt.manager.all_steps())
+            if pinned["update"] not in kept:
+                raise ConfigError(f"portfolio.symbol_agents: {path} no longer holds update {pinned['update']}, the "
+                                  f"agents this run was trained over (it keeps {kept}); restore that checkpoint "
+                                  f"there, or train the master again")
+            runner, meta = restore_runner(ckpt, setup, pinned["update"], log=log)
+            if meta.get("checksum") != pinned["checksum"]:
+                raise ConfigError(f"portfolio.symbol_agents: update {pinned['update']} in {path} is not the one "
+                                  f"this run was trained over (its checksum differs: the agents were trained "
+                                  f"again); train the master again over them")
+        problems, _ = compare_data((meta.get("record") or {}).get("data"), exp, "train")
+        if problems:
+            raise ConfigError(f"portfolio.symbol_agents: {path} was trained on other data: " + "; ".join(problems))
     finally:
         ckpt.close()
-    return setup, to_host(runner.train_state.params), int(to_host(runner.updates_done))
+    update = int(to_host(runner.updates_done))
+    record = {"path": str(Path(path).absolute()), "update": update, "checksum": meta.get("checksum")}
+    return setup, to_host(runner.train_state.params), record
 
 
 def master_network(pc: PortfolioConfig) -> MasterNetwork:
@@ -92,14 +113,17 @@ def master_network(pc: PortfolioConfig) -> MasterNetwork:
     return MasterNetwork(hidden=pc.hidden, conviction_prior=pc.conviction_prior)
 
 
-def master_setup(exp: Experiment, agents: Setup, agent_params, split: str = "train") -> Setup:
-    """The master's training setup: `MasterEnv` over the frozen agents on `split`, `MasterNetwork`, PPO."""
+def master_setup(exp: Experiment, agents: Setup, agent_params, split: str = "train",
+                 agents_record: dict | None = None) -> Setup:
+    """The master's training setup: `MasterEnv` over the frozen agents on `split`, `MasterNetwork`, PPO; the
+    agents' record (`symbol_agents`) goes into every checkpoint, so later commands read the same agents."""
     pc = exp.cfg.portfolio
     env = MasterEnv(PortfolioEnv(actions=exp.env.actions), network_proposals(agents.network, pc.deterministic),
                     pc.tolerance)
     params = MasterParams(exp.portfolio_params(split, pc.total_limit), agent_params)
+    record = {**exp.record, **({"symbol_agents": agents_record} if agents_record else {})}
     return make_setup(exp.cfg.ppo, env, params, master_network(pc), exp.config_dict,
-                      distribution=logistic_normal)
+                      distribution=logistic_normal, record=record)
 
 
 def joint_setup(exp: Experiment, agent_params=None, split: str = "train") -> Setup:
@@ -114,7 +138,7 @@ def joint_setup(exp: Experiment, agent_params=None, split: str = "train") -> Set
         initial = jax.jit(init_joint, static_argnums=(0, 1))(network, env, params, jax.random.key(exp.cfg.ppo.seed),
                                                              agent_params)
     return make_setup(exp.cfg.ppo, env, params, network, exp.config_dict, distribution=joint_distribution,
-                      initial_params=initial)
+                      initial_params=initial, record=exp.record)
 
 
 class PortfolioRun(NamedTuple):
@@ -126,23 +150,26 @@ class PortfolioRun(NamedTuple):
     about: str  # what trains, for the log
 
 
-def portfolio_run(exp: Experiment, log: Log = print, warm_start: bool = True) -> PortfolioRun:
+def portfolio_run(exp: Experiment, log: Log = print, warm_start: bool = True, pinned: dict | None = None
+                  ) -> PortfolioRun:
     """The run `exp.cfg.portfolio` describes (`warm_start` off: a joint run's agents are not read from their
-    checkpoint, e.g. before a restore).
+    checkpoint, e.g. before a restore; `pinned`: the symbol agents a master run recorded, restored exactly).
 
     Raises:
-      ConfigError: the symbol agents' checkpoint is missing (mode master) or was trained on other settings.
+      ConfigError: the symbol agents' checkpoint is missing (mode master), was trained on other settings, or no
+        longer holds the pinned agents.
     """
     pc = exp.cfg.portfolio
     if pc.mode == "master":
-        agents, agent_params, update = symbol_agents(exp, log)
-        return PortfolioRun(master_setup(exp, agents, agent_params), agents, lambda params: (agent_params, params),
-                            f"a learned master over the symbol agents of {pc.symbol_agents} (update {update}, "
-                            f"{'greedy' if pc.deterministic else 'sampled'}, frozen)")
+        agents, agent_params, record = symbol_agents(exp, log, pinned=pinned)
+        return PortfolioRun(master_setup(exp, agents, agent_params, agents_record=record), agents,
+                            lambda params: (agent_params, params),
+                            f"a learned master over the symbol agents of {pc.symbol_agents} (update "
+                            f"{record['update']}, {'greedy' if pc.deterministic else 'sampled'}, frozen)")
     agent_params, start = None, "from scratch"
     if pc.symbol_agents and warm_start:
-        _, agent_params, update = symbol_agents(exp, log, SHARED_SETTINGS + ("agent",))
-        start = f"from {pc.symbol_agents} (update {update})"
+        _, agent_params, record = symbol_agents(exp, log, SHARED_SETTINGS + ("agent",))
+        start = f"from {pc.symbol_agents} (update {record['update']})"
     return PortfolioRun(joint_setup(exp, agent_params), training_setup(exp), split_joint,
                         f"the symbol agents ({start}) and a learned master, trained jointly")
 
@@ -152,7 +179,8 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
     """Train the learned master (with the symbol agents in mode joint), then the validation split's portfolio
     table."""
     say = log or (lambda _: None)
-    run = portfolio_run(exp, say, warm_start=not (resume and _holds_checkpoint(checkpoint_dir)))
+    saved = _saved_record(checkpoint_dir) if resume else None
+    run = portfolio_run(exp, say, warm_start=saved is None, pinned=(saved or {}).get("symbol_agents"))
     setup, ppo, lead = run.setup, exp.cfg.ppo, jax.process_index() == 0
     if log and lead:
         log(f"jaxtrade train-portfolio: {run.about}; {exp.data.num_symbols} symbols on one account, "
@@ -171,13 +199,14 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
     return setup, runner
 
 
-def _holds_checkpoint(directory: str | None) -> bool:
-    """A resumed joint run restores its agents from its own checkpoint, not from `symbol_agents`."""
+def _saved_record(directory: str | None) -> dict | None:
+    """The record of the run checkpointed in `directory`, None when it holds none: a resumed joint run restores
+    its agents from its own checkpoint, a resumed master run the agents it recorded."""
     if not directory or not Path(directory).is_dir():
-        return False
+        return None
     ckpt = Checkpointer(directory, create=False)
     try:
-        return ckpt.latest_step() is not None
+        return ckpt.newest_metadata().get("record", {}) if ckpt.latest_step() is not None else None
     finally:
         ckpt.close()
 
@@ -201,14 +230,20 @@ def evaluate_portfolio(checkpoint: str, split: str = "test", cache_dir: str | No
     portfolio table on `split`, with the seed's targets on the learned master's equity."""
     ckpt = Checkpointer(checkpoint, create=False)
     try:
-        exp = load_experiment(config_from_dict(ckpt.newest_metadata()["config"]), cache_dir)
-        run = portfolio_run(exp, log, warm_start=False)  # a joint run's agents are in its own checkpoint
+        newest = ckpt.newest_metadata()
+        exp = load_experiment(config_from_dict(newest["config"]), cache_dir)
+        if exp.bars(split)[0] == exp.bars(split)[1]:
+            raise ConfigError(f"--split {split}: the {split} split of {checkpoint} is empty (see `split:` in its "
+                              f"config); choose another split")
+        check_data(newest, exp, split, checkpoint, log)
+        # A joint run's agents are in its own checkpoint; a master run's are the ones it recorded.
+        run = portfolio_run(exp, log, warm_start=False, pinned=(newest.get("record") or {}).get("symbol_agents"))
         runner, meta = restore_runner(ckpt, run.setup, log=log)
     finally:
         ckpt.close()
     first, end = exp.bars(split)
     log(f"jaxtrade eval-portfolio: {checkpoint} at update {int(to_host(runner.updates_done))}, the {split} split "
-        f"(bars {first}..{end - 1})")
+        f"(bars {first}..{end - 1}); {run.about}")
     rows = _report(exp, run, runner, split, log, plots)
     learned = next((r for r in rows if r["policy"] == "agents + learned master"), None)
     if learned:

@@ -42,6 +42,7 @@ from jaxtrade.evaluate.shared_book import (
     run_variants,
 )
 from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
+from jaxtrade.experiment.provenance import compare_data
 from jaxtrade.experiment.sweep import (
     SweepSpec,
     best_run,
@@ -114,6 +115,9 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
     buy-and-hold (held, and rebalanced); one table of portfolio metrics."""
     cfg = exp.cfg
     limit, total = cfg.env.max_position, (cfg.portfolio.total_limit if learned else 1.0)
+    if exp.bars(split)[0] == exp.bars(split)[1]:
+        log(f"no portfolio backtest: the {split} split is empty (see `split:` in the config)")
+        return []
     try:
         params = exp.portfolio_params(split, total_limit=total)
     except DataError as exc:
@@ -174,7 +178,7 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
         log(f"no {split} backtest: {exc}")
         return
     ts = data.timestamps()
-    horizon = cfg.env.horizon
+    horizon = min(cfg.env.horizon, bars[1] - bars[0])  # no episode is longer than the split
     log(f"backtest on the {split} split, bars {bars[0]}..{bars[1] - 1} ({str(ts[bars[0]])[:10]} .. "
         f"{str(ts[bars[1] - 1])[:10]}): {episodes} episodes of up to {horizon} steps, the same starts for "
         f"every policy")
@@ -276,6 +280,21 @@ def restore_runner(ckpt: Checkpointer, setup: Setup, step: int | None = None, lo
     return runner, meta
 
 
+def check_data(meta: dict, exp: Experiment, split: str, checkpoint: str, log: Log = print) -> None:
+    """Compare the data a checkpoint recorded with `exp`'s before evaluating it on `split` (`compare_data`): a
+    change to the training bars or an overlap with them is an error, any other change a note.
+
+    Raises:
+      ConfigError: naming what changed.
+    """
+    problems, notes = compare_data((meta.get("record") or {}).get("data"), exp, split)
+    if problems:
+        raise ConfigError(f"{checkpoint}: the data are not those the run trained on: " + "; ".join(problems)
+                          + " (restore the data it trained on, or train again on these)")
+    for note in notes:
+        log(f"note: the data differ from the run's: {note}")
+
+
 def evaluate_checkpoint(checkpoint: str, split: str = "test", step: int | None = None, episodes: int = 512,
                         report: str | None = None, plots: str | None = None, cache_dir: str | None = None,
                         log: Log = print) -> None:
@@ -286,6 +305,7 @@ def evaluate_checkpoint(checkpoint: str, split: str = "test", step: int | None =
     setup = training_setup(exp)
     runner, meta = restore_runner(ckpt, setup, step, log)
     ckpt.close()
+    check_data(meta, exp, split, checkpoint, log)
     log(f"jaxtrade eval: {checkpoint} at update {int(runner.updates_done)} ({meta.get('env_steps', 0):,} env steps)")
     backtest_report(setup, exp, runner, split, episodes, report, plots, checkpoint, log)
 

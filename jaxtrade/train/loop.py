@@ -20,7 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from jaxtrade.progress import Progress, working
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
 from jaxtrade.train.events import append_events, rewrite_events
+from jaxtrade.train.memory import check_fits, tree_bytes
 from jaxtrade.train.ppo import Metrics, RunnerState, Trainer, categorical, make_train
 from jaxtrade.train.types import Distribution
 
@@ -55,6 +56,8 @@ class Setup:
     mesh: Mesh  # 1-D ("data",) mesh the env axis is sharded over
     config: dict  # the run's resolved config: saved with every checkpoint, compared on resume
     initial_params: Any = None  # a fresh run starts from these network parameters (a warm start), else from init
+    record: dict = field(default_factory=dict)  # what identifies the run's inputs beyond its config (the data's
+    # fingerprints and splits, a master's symbol agents): saved with every checkpoint, compared on resume
 
     @property
     def replicated(self) -> NamedSharding:
@@ -87,15 +90,15 @@ def data_mesh(num_envs: int, devices: list | None = None) -> Mesh:
 
 def make_setup(ppo: PPOConfig, env: TradingEnv, env_params: EnvParams, network: ActorCritic, config: dict,
                devices: list | None = None, distribution: Distribution = categorical,
-               initial_params: Any = None) -> Setup:
+               initial_params: Any = None, record: dict | None = None) -> Setup:
     """Shard the params over a data mesh and build the trainer (data parallel over `devices`); any env and
     actor-critic the trainer takes (`train.types`), with its action `distribution`; a fresh run starts from
-    `initial_params` when given (the network's full parameter tree)."""
+    `initial_params` when given (the network's full parameter tree); `record` identifies its inputs."""
     mesh = data_mesh(ppo.num_envs, devices)
     env_params = jax.device_put(env_params, NamedSharding(mesh, P()))
     trainer = make_train(ppo, env, network, batch_sharding=NamedSharding(mesh, P("data")), distribution=distribution)
     hp = jax.device_put(PPOHyperparams.from_config(ppo), NamedSharding(mesh, P()))
-    return Setup(ppo, env, env_params, network, trainer, hp, mesh, config, initial_params)
+    return Setup(ppo, env, env_params, network, trainer, hp, mesh, config, initial_params, record or {})
 
 
 def to_host(tree):
@@ -251,9 +254,18 @@ def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
             out += config_differences(x, y, path + ".")
         elif (x is None and isinstance(y, dict)) or (y is None and isinstance(x, dict)):
             continue  # a whole section one side predates (e.g. `portfolio:`, added later): nothing to compare
-        elif x != y:
+        elif x != y and not _same_path(x, y):
             out.append(path)
     return out
+
+
+def _same_path(saved, now) -> bool:
+    """A path (or list of paths) a run saved relative, before configs stored them absolute, is the same setting
+    as its absolute form now."""
+    if isinstance(saved, list) and isinstance(now, list) and len(saved) == len(now):
+        return all(_same_path(a, b) for a, b in zip(saved, now, strict=True))
+    return (isinstance(saved, str) and isinstance(now, str) and os.path.isabs(now) and not os.path.isabs(saved)
+            and os.path.abspath(saved) == now)
 
 
 def setting_at(config: dict, path: str):
@@ -289,6 +301,9 @@ def fit(
     key = jax.jit(lambda: jax.random.key(ppo.seed), out_shardings=setup.replicated)()
     abstract = jax.eval_shape(trainer.init, key, hp, env_params)
     sharding = setup.runner_sharding(abstract)
+    size_hint = "lower ppo.num_envs or ppo.rollout_len (or train on a device with more memory)"
+    check_fits(f"the training carry of {ppo.num_envs:,} envs (their states, observations, the networks)",
+               tree_bytes(abstract) // len(setup.mesh.devices.flat), size_hint)
     ckpt = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
     try:
         if resume and ckpt is None:
@@ -303,6 +318,13 @@ def fit(
                 raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config: "
                                   + describe_differences(saved, setup.config, changed, "saved", "now")
                                   + " (resume with the saved config, or train into another directory)")
+            saved_record = ckpt.newest_metadata().get("record")
+            drift = config_differences(saved_record, setup.record) if saved_record is not None else []
+            if drift:
+                raise ConfigError(f"{checkpoint_dir}: the run's inputs changed since its checkpoint: "
+                                  + describe_differences(saved_record, setup.record, drift, "saved", "now")
+                                  + " (resume with the data and agents it trained on, or train into another "
+                                    "directory)")
             runner, _, skipped = ckpt.restore_newest_valid(abstract, sharding=sharding)
             _keep_history(ckpt.directory, int(to_host(runner.updates_done)))
             if log:
@@ -328,6 +350,10 @@ def fit(
                 with working(f"compiling the training program ({n} updates of {ppo.batch_size:,} env steps "
                              f"per call)", log):
                     compiled[n] = run_chunk.lower(runner, hp, env_params, n).compile()
+                use = compiled[n].memory_analysis()
+                if use is not None:  # per device; the carry is donated, so the temporaries are what it adds
+                    check_fits(f"one training call ({n} updates of {ppo.batch_size:,} env steps)",
+                               int(use.temp_size_in_bytes), size_hint)
             bar = bar or Progress(ppo.num_updates, update, "updates")  # made after the compile: ETA from running
             t = time.perf_counter()
             runner, metrics = compiled[n](runner, hp, env_params)
@@ -346,7 +372,7 @@ def fit(
                 # which a resume drops (`_keep_history`), never a checkpoint whose rows are missing.
                 if jax.process_index() == 0:
                     _append_history(ckpt.directory, metrics_rows(metrics, first, ppo.batch_size))
-                ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size})
+                ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size, "record": setup.record})
             bar.advance(update - first)
             if log:
                 last = jax.tree.map(lambda x: x[-1], metrics)
