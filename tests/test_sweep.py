@@ -107,6 +107,11 @@ def test_a_run_that_never_trades_is_not_marked_best():
     lines = format_sweep(rows, []).splitlines()
     assert lines[3].startswith("*") and not lines[1].startswith("*")
     assert best_run([rows[0]]) is None and not format_sweep([rows[0]], []).splitlines()[1].startswith("*")
+    # A diverged run (its statistics NaN) is listed as such and never marked best, however high its Sharpe.
+    nan = {**rows[1], "run": 3, "valid_sharpe": float("nan"), "diverged": "update 4 (policy_loss not finite)"}
+    assert best_run(rows + [nan]) == 2
+    assert format_sweep(rows + [nan], []).splitlines()[4].endswith("diverged at update 4 (policy_loss not finite): "
+                                                                    "not evaluated")
 
 
 def test_sweep_rejects_bad_settings(tiny):
@@ -123,15 +128,35 @@ def test_sweep_rejects_bad_settings(tiny):
         SweepSpec(seeds=(1, 1))
 
 
-def test_cli_sweep_writes_a_results_table(tmp_path, capsys):
+def test_cli_sweep_writes_a_results_table(tmp_path, capsys, monkeypatch):
+    # The runs with ent_coef 0.02 are given a learning rate of 1e30 (beyond what a config accepts): they diverge
+    # inside the one program, and are reported as such, never evaluated, ranked or pooled.
+    import importlib
+
+    import jax.numpy as jnp
+
+    sweep_mod = importlib.import_module("jaxtrade.experiment.sweep")
+
+    real = sweep_mod.PPOHyperparams.from_config
+
+    class Hot:
+        @staticmethod
+        def from_config(cfg):
+            hp = real(cfg)
+            return hp.replace(learning_rate=jnp.float32(1e30)) if cfg.ent_coef == 0.02 else hp
+
+    monkeypatch.setattr(sweep_mod, "PPOHyperparams", Hot)
     report = tmp_path / "sweep.csv"
     assert cli.main(["sweep", "--config", str(TINY), "--seeds", "0,1", "--set", "ppo.ent_coef=0.0,0.02",
-                     "--episodes", "16", "--updates", "1", "--report", str(report)]) == 0
+                     "--episodes", "16", "--updates", "2", "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "4 runs" in out and "valid ret" in out
+    assert out.count("diverged at update") == 2 and out.count(": not evaluated") == 2
+    assert "ent_coef 0.02 (2 diverged seed(s) left out)" not in out  # every seed diverged: no pooled row
     import pandas as pd
 
     table = pd.read_csv(report)
     assert len(table) == 4 and list(table["seed"]) == [0, 0, 1, 1] and list(table["ppo.ent_coef"]) == [0.0, 0.02] * 2
+    assert table["diverged"].isna().tolist() == [True, False, True, False]
     assert cli.main(["sweep", "--config", str(TINY), "--set", "ppo.warp=1"]) == 2
     assert "cannot be swept" in capsys.readouterr().err

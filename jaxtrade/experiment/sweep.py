@@ -36,6 +36,7 @@ from jaxtrade.evaluate.rollout import agent_policy, run_policies
 from jaxtrade.experiment.build import Experiment
 from jaxtrade.progress import Progress, working
 from jaxtrade.train.config import PPOHyperparams
+from jaxtrade.train.loop import first_non_finite
 from jaxtrade.train.ppo import make_train
 
 HYPERPARAMS = tuple(f"ppo.{f.name}" for f in fields(PPOHyperparams))
@@ -151,10 +152,16 @@ def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
                     for n in {min(ppo.updates_per_chunk, ppo.num_updates),
                               ppo.num_updates % ppo.updates_per_chunk or ppo.updates_per_chunk}}
     bar, last = Progress(ppo.num_updates, 0, "updates"), None
+    diverged = [None] * R  # each run's first non-finite update: it is reported, never evaluated or ranked
     while bar.done < ppo.num_updates:
         n = min(ppo.updates_per_chunk, ppo.num_updates - bar.done)
         runner, metrics = compiled[n](runner, hps, train_params)
-        last = jax.tree.map(lambda x: np.asarray(x[:, -1]), metrics)
+        host = jax.tree.map(np.asarray, metrics)
+        for i in range(R):
+            bad = None if diverged[i] else first_non_finite(jax.tree.map(lambda x, i=i: x[i], host))
+            if bad is not None:
+                diverged[i] = f"update {bar.done + bad[0] + 1} ({', '.join(bad[1])} not finite)"
+        last = jax.tree.map(lambda x: x[:, -1], host)
         bar.advance(n)
         if log:
             log(f"sweep: {R} runs {bar} | {R * bar.done * ppo.batch_size:,} env steps | mean return of finished "
@@ -170,9 +177,12 @@ def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
         stats = jax.jit(jax.vmap(evaluate, in_axes=(0, valid_axes, None)))(
             runner.train_state.params, valid_params, jax.random.key(1))
         stats = jax.tree.map(np.asarray, stats)
+    finite = jax.jit(jax.vmap(lambda p: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(p)]))))(
+        runner.train_state.params)
     rows = []
     for i, r in enumerate(runs):
-        row = {"run": i, "symbol": "all" if r["symbol"] is None else data.symbols[r["symbol"]], "seed": r["seed"]}
+        row = {"run": i, "symbol": "all" if r["symbol"] is None else data.symbols[r["symbol"]], "seed": r["seed"],
+               "diverged": diverged[i] or (None if bool(finite[i]) else "its parameters (not finite)")}
         row.update({name: r[name] for name, _ in spec.grid})
         row.update({"train_episode_return": float(last.env.episode_return[i]), "train_reward": float(last.reward[i]),
                     "train_entropy": float(last.entropy[i])})
@@ -187,13 +197,18 @@ SUMMARY_STATS = ("mean_return", "sharpe", "sortino", "max_drawdown", "trades_per
                  "profit_factor", "exposure")
 def seed_summary(rows: list[dict], grid_names: list[str]) -> list[dict]:
     """Runs that differ only in their seed, pooled: mean and 95 % interval over seeds of each validation
-    statistic of the greedy agent, beside literal buy-and-hold on the same starts."""
+    statistic of the greedy agent, beside literal buy-and-hold on the same starts. Diverged runs are counted
+    (`diverged`), not pooled; a setting whose every seed diverged has no row."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["symbol"], *(r[n] for n in grid_names)), []).append(r)
     out = []
-    for key, runs in groups.items():
-        row = {"symbol": key[0], **dict(zip(grid_names, key[1:], strict=True)), "seeds": len(runs)}
+    for key, every in groups.items():
+        runs = [r for r in every if not r.get("diverged")]
+        if not runs:
+            continue
+        row = {"symbol": key[0], **dict(zip(grid_names, key[1:], strict=True)), "seeds": len(runs),
+               "diverged": len(every) - len(runs)}
         for stat in SUMMARY_STATS:
             row[stat] = mean_interval([r[f"valid_{stat}"] for r in runs])
         for stat in HOLD_STATS:
@@ -209,6 +224,7 @@ def format_seed_summary(summary: list[dict], grid_names: list[str]) -> str:
         where = ", ".join([f"symbol {r['symbol']}"] + [f"{n.rsplit('.', 1)[1]} {r[n]:g}" for n in grid_names])
         fmt = lambda v, pct: (f"{v[0]:+.2%} [{v[1]:+.2%}, {v[2]:+.2%}]" if pct  # noqa: E731
                               else f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]")
+        where += f" ({r['diverged']} diverged seed(s) left out)" if r.get("diverged") else ""
         lines.append(f"  {where}, {r['seeds']} seeds: return {fmt(r['mean_return'], True)}, Sharpe "
                      f"{fmt(r['sharpe'], False)}, max DD {fmt(r['max_drawdown'], True)}, win rate "
                      f"{fmt(r['win_rate'], True)}, PF {fmt(r['profit_factor'], False)}; buy-and-hold "
@@ -218,8 +234,9 @@ def format_seed_summary(summary: list[dict], grid_names: list[str]) -> str:
 
 
 def best_run(rows: list[dict]) -> int | None:
-    """Index of the highest validation Sharpe among runs with any exposure; None when no run traded."""
-    traded = [i for i, r in enumerate(rows) if r["valid_exposure"] > 0]
+    """Index of the highest validation Sharpe among runs that trained without diverging and held any exposure;
+    None when no run did."""
+    traded = [i for i, r in enumerate(rows) if not r.get("diverged") and r["valid_exposure"] > 0]
     return max(traded, key=lambda i: rows[i]["valid_sharpe"]) if traded else None
 
 
@@ -234,6 +251,11 @@ def format_sweep(rows: list[dict], grid_names: list[str]) -> str:
               f"{'win rate':>8} {'PF':>6} {'exposure':>8}")
     lines = [head]
     for i, r in enumerate(rows):
+        if r.get("diverged"):
+            lines.append(f"  {r['run']:>4} {r['symbol']:<8} {r['seed']:>4} "
+                         + "".join(f"{r[n]:>14.6g} " for n in grid_names)
+                         + f"diverged at {r['diverged']}: not evaluated")
+            continue
         lines.append(
             f"{'*' if i == best else ' '} {r['run']:>4} {r['symbol']:<8} {r['seed']:>4} "
             + "".join(f"{r[n]:>14.6g} " for n in grid_names)
