@@ -67,6 +67,21 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXTRADE_CACHE_DIR", str(tmp_path / "cache"))
 
 
+def run_until(setup, ckpt_dir, stop_after: int) -> None:
+    """Train chunk by chunk with checkpoints and stop (as if killed) once `stop_after` updates are saved."""
+    from jaxtrade.train.loop import fit
+
+    class Stop(Exception):
+        pass
+
+    def log(line):
+        if f"] {stop_after}/" in line:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(setup, checkpoint_dir=ckpt_dir, log=log)
+
+
 def run_optimised(script: str | Path, timeout: int = 900) -> dict:
     """Run a test module as a script in a subprocess with XLA's usual optimisation, for compute-bound learning
     runs (the suite's -O0 above makes them several times slower); its last stdout line, parsed as JSON. Import

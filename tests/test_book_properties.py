@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_env_properties import FEATURES, NUM_ENVS, NUM_STEPS, S, T, hostile_market, padded
+from test_env_properties import FEATURES, NUM_STEPS, S, T, hostile_market, padded, random_rollout
 
 from jaxtrade.env import LONG_SHORT, EnvConfig, TradingEnv, make_params
 from jaxtrade.env.portfolio import PortfolioAction, PortfolioEnv, make_portfolio_params
@@ -41,27 +41,9 @@ def _finite(tree, what):
         assert np.isfinite(np.asarray(leaf, np.float64)).all(), what
 
 
-SINGLE = TradingEnv(actions=LONG_SHORT)
-
-
-@jax.jit
-def single_rollout(params, key):
-    k_reset, k_run = jax.random.split(key)
-    obs, state = jax.vmap(SINGLE.reset, in_axes=(0, None))(jax.random.split(k_reset, NUM_ENVS), params)
-    step = jax.vmap(SINGLE.step, in_axes=(0, 0, 0, None))
-
-    def body(carry, key):
-        obs, state = carry
-        k_act, k_step = jax.random.split(key)
-        # Biased to opening on both sides, so positions grow to the cap and gaps hit them.
-        logits = jnp.where(obs.action_mask, jnp.asarray([0.0] + [1.0, 1.0, 1.5, 0.0, -1.0, 1.0] * 2), -jnp.inf)
-        action = jax.random.categorical(k_act, logits)
-        obs, new_state, reward, terminated, truncated, info = step(
-            jax.random.split(k_step, NUM_ENVS), state, action, params)
-        return (obs, new_state), dict(obs=obs, final=info.final_observation, reward=reward, info=info,
-                                      before=state, terminated=terminated, truncated=truncated)
-
-    return jax.lax.scan(body, (obs, state), jax.random.split(k_run, NUM_STEPS))[1]
+# Biased to opening on both sides, so positions grow to the cap and gaps hit them.
+OPENING = jnp.asarray([0.0] + [1.0, 1.0, 1.5, 0.0, -1.0, 1.0] * 2)
+single_rollout = random_rollout(TradingEnv(actions=LONG_SHORT), OPENING)
 
 
 @settings(max_examples=10, deadline=None)
@@ -71,15 +53,15 @@ def test_long_short_books_stay_finite_and_sign_their_losses(seed, scale, vol, cr
     data, features = _market(seed, scale, vol, crash_bar, crash, gap_bars, open_jump, jump_prob)
     params = padded(make_params(data, features, EnvConfig(max_position=max_position, **NO_STOPS)))
     out = jax.tree.map(np.asarray, single_rollout(params, jax.random.key(seed)))
-    info = out["info"]
+    info, before = out["info"], out["state"]
     _finite((out["obs"], out["final"], out["reward"], info), "single env")
     # A loss reads as a loss, from above or below zero; an account at or below zero has ended its episode.
-    change = info.equity - out["before"].equity
-    clear = np.abs(change) > 1e-4 * np.abs(out["before"].equity) + 1e-6
+    change = info.equity - before.equity
+    clear = np.abs(change) > 1e-4 * np.abs(before.equity) + 1e-6
     assert (np.sign(info.step_return[clear]) == np.sign(change[clear])).all()
     assert out["terminated"][info.equity <= 0].all()
-    assert (out["before"].equity > 0).all()  # no step ever starts from a bankrupt book
-    assert (out["before"].units < 0).any() and (out["before"].units > 0).any()  # both sides were held
+    assert (before.equity > 0).all()  # no step ever starts from a bankrupt book
+    assert (before.units < 0).any() and (before.units > 0).any()  # both sides were held
 
 
 PORTFOLIO = PortfolioEnv(actions=LONG_SHORT)
@@ -95,8 +77,7 @@ def portfolio_rollout(params, key):
     def body(carry, key):
         obs, state = carry
         k_act, k_budget, k_nan, k_step = jax.random.split(key, 4)
-        logits = jnp.where(obs.symbols.action_mask, jnp.asarray([0.0] + [1.0, 1.0, 1.5, 0.0, -1.0, 1.0] * 2),
-                           -jnp.inf)
+        logits = jnp.where(obs.symbols.action_mask, OPENING, -jnp.inf)
         actions = jax.random.categorical(k_act, logits)
         budget = jax.random.uniform(k_budget, (N, S), maxval=1.2)
         budget = jnp.where(jax.random.uniform(k_nan, (N, S)) < 0.05, jnp.nan, budget)  # a diverging master

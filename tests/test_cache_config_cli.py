@@ -333,3 +333,31 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     assert (tmp_path / "test_plots" / "equity_test.png").read_bytes()[:4] == b"\x89PNG"
     assert cli.main(["eval", "--checkpoint", str(tmp_path / "none")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["metrics", "orbax"])
+def test_cli_a_full_disk_is_one_line(capsys, tmp_path, monkeypatch, where):
+    """The disk fills while a chunk's history (an OSError) or its checkpoint (orbax/tensorstore's own error) is
+    written: one line naming the problem and how to go on."""
+    import errno
+
+    if where == "metrics":
+        def full(directory, rows):
+            raise OSError(errno.ENOSPC, "No space left on device", str(directory / "metrics.jsonl"))
+
+        monkeypatch.setattr("jaxtrade.train.loop._append_history", full)
+    else:
+        def full(self, *args, **kwargs):
+            raise ValueError("RESOURCE_EXHAUSTED: Error writing local file: No space left on device [source ...]")
+
+        monkeypatch.setattr("jaxtrade.train.checkpoint.Checkpointer.save", full)
+    run = tmp_path / "run"
+    assert cli.main(["train", "--config", TINY, "--checkpoint-dir", str(run), "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    if where == "metrics":
+        assert err == f"error: {run / 'metrics.jsonl'}: no space left on the device; free some space, then resume " \
+                      "with --resume\n"
+    else:
+        assert err.startswith("error: no space left on the device while writing; the chunk in flight was dropped, "
+                              f"the checkpoints in {run} are intact")

@@ -7,7 +7,7 @@ from dataclasses import replace
 import jax
 import numpy as np
 import pytest
-from conftest import experiment_of
+from conftest import experiment_of, run_until
 
 from jaxtrade.errors import ConfigError
 from jaxtrade.experiment import Experiment, training_setup
@@ -27,7 +27,7 @@ def test_chunked_training_runs_and_resumes_bit_exactly(tiny_exp, tiny_setup, tmp
     assert np.concatenate([m.episodes for m in history]).sum() > 0
 
     # The same run stopped (as if killed) after its checkpoint at update 4, then resumed from disk.
-    _run_until(tiny_setup, tmp_path, stop_after=4)
+    run_until(tiny_setup, tmp_path, stop_after=4)
     half = training_setup(experiment_of(tiny_exp.cfg))  # rebuilt from scratch
     resumed, _ = fit(half, checkpoint_dir=tmp_path, resume=True, log=None)
     assert int(resumed.updates_done) == 6
@@ -36,21 +36,8 @@ def test_chunked_training_runs_and_resumes_bit_exactly(tiny_exp, tiny_setup, tmp
     np.testing.assert_array_equal(jax.random.key_data(straight.key), jax.random.key_data(resumed.key))
 
 
-def _run_until(setup, ckpt_dir, stop_after):
-    """Train chunk by chunk with checkpoints and stop (as if killed) once `stop_after` updates are saved."""
-    class Stop(Exception):
-        pass
-
-    def log(line):
-        if f"] {stop_after}/" in line:
-            raise Stop
-
-    with pytest.raises(Stop):
-        fit(setup, checkpoint_dir=ckpt_dir, log=log)
-
-
 def test_checkpoint_dir_guards(tiny_exp, tiny_setup, tmp_path):
-    _run_until(tiny_setup, tmp_path, stop_after=2)
+    run_until(tiny_setup, tmp_path, stop_after=2)
     with pytest.raises(ConfigError, match="already holds checkpoints"):
         fit(tiny_setup, checkpoint_dir=tmp_path, log=None)
     cfg = tiny_exp.cfg
@@ -84,7 +71,7 @@ def test_metrics_and_checkpoint_agree_after_a_crash_between_them(tiny_setup, tmp
 
     from jaxtrade.train.loop import METRICS_FILE, read_history
 
-    _run_until(tiny_setup, tmp_path, stop_after=4)
+    run_until(tiny_setup, tmp_path, stop_after=4)
     path = tmp_path / METRICS_FILE
     rows = [json.loads(x) for x in path.read_text().splitlines()]
     assert [r["update"] for r in rows] == [1, 2, 3, 4]
@@ -116,7 +103,7 @@ def test_reading_a_run_never_creates_folders_and_checks_the_step(tiny_setup, tmp
     with pytest.raises(ConfigError, match="no checkpoint directory there"):
         Checkpointer(tmp_path / "tpyo", create=False)
     assert not (tmp_path / "tpyo").exists()
-    _run_until(tiny_setup, tmp_path / "run", stop_after=4)
+    run_until(tiny_setup, tmp_path / "run", stop_after=4)
     ckpt = Checkpointer(tmp_path / "run", create=False)
     with pytest.raises(ConfigError, match=r"no checkpoint at step 99; the steps kept are \[2, 4\]"):
         ckpt.metadata(99)
@@ -144,7 +131,7 @@ def test_resume_skips_a_damaged_newest_step(tiny_setup, tmp_path):
 
     from jaxtrade.train.loop import read_history
 
-    _run_until(tiny_setup, tmp_path, stop_after=4)
+    run_until(tiny_setup, tmp_path, stop_after=4)
     meta_file = tmp_path / "4" / "meta" / "metadata"
     meta = json.loads(meta_file.read_text())
     meta_file.write_text(json.dumps({**meta, "checksum": "0" * 64}))  # as if the state had been changed
@@ -155,7 +142,7 @@ def test_resume_skips_a_damaged_newest_step(tiny_setup, tmp_path):
     assert int(resumed.updates_done) == 6 and list(read_history(tmp_path)["update"]) == [1, 2, 3, 4, 5, 6]
 
     other = tmp_path / "truncated"
-    _run_until(tiny_setup, other, stop_after=4)
+    run_until(tiny_setup, other, stop_after=4)
     for data in (other / "4" / "state").rglob("d/*"):
         data.write_bytes(data.read_bytes()[:7])
     lines = []
@@ -176,7 +163,7 @@ def test_a_diverging_run_stops_before_saving_and_names_the_update(tiny_setup, tm
     from jaxtrade.train.checkpoint import Checkpointer
     from jaxtrade.train.loop import METRICS_FILE, read_history
 
-    _run_until(tiny_setup, tmp_path, stop_after=2)
+    run_until(tiny_setup, tmp_path, stop_after=2)
     hot = dataclasses.replace(tiny_setup, hp=tiny_setup.hp.replace(learning_rate=jnp.float32(1e30)))
     with pytest.raises(TrainingError, match=r"training diverged at update [34]: .*not finite; nothing of this "
                                             r"chunk was saved; the last good checkpoint is update 2 in .* Try a "
@@ -208,7 +195,7 @@ def test_eval_beside_a_live_run_finds_the_newest_step(tiny_setup, tmp_path):
     the newest step, never an error about the steps it listed first."""
     from jaxtrade.train.checkpoint import Checkpointer
 
-    _run_until(tiny_setup, tmp_path, stop_after=2)
+    run_until(tiny_setup, tmp_path, stop_after=2)
     reader = Checkpointer(tmp_path, create=False)
     assert reader.latest_step() == 2
     abstract = jax.eval_shape(tiny_setup.trainer.init, jax.random.key(0), tiny_setup.hp, tiny_setup.env_params)

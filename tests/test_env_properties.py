@@ -52,27 +52,33 @@ def padded(params):
     return select_starts(params, np.ones(params.num_starts, bool), S * T)
 
 
-ENV = TradingEnv()
+def random_rollout(env: TradingEnv, preference=0.0):
+    """A jitted (params, key) -> per-step record of NUM_ENVS auto-resetting episodes under a random masked
+    policy (`preference`: logits added per action, e.g. to favour opening)."""
+
+    @jax.jit
+    def rollout(params, key):
+        k_reset, k_run = jax.random.split(key)
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, NUM_ENVS), params)
+        step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+        def body(carry, key):
+            obs, state = carry
+            k_act, k_step = jax.random.split(key)
+            action = jax.random.categorical(k_act, jnp.where(obs.action_mask, jnp.asarray(preference), -jnp.inf))
+            mask_before = obs.action_mask
+            obs, new_state, reward, terminated, truncated, info = step(
+                jax.random.split(k_step, NUM_ENVS), state, action, params)
+            final = info.final_observation
+            return (obs, new_state), dict(obs=obs, final=final, reward=reward, info=info, mask=mask_before,
+                                          state=state, terminated=terminated, truncated=truncated)
+
+        return jax.lax.scan(body, (obs, state), jax.random.split(k_run, NUM_STEPS))[1]
+
+    return rollout
 
 
-@jax.jit
-def rollout(params, key):
-    k_reset, k_run = jax.random.split(key)
-    obs, state = jax.vmap(ENV.reset, in_axes=(0, None))(jax.random.split(k_reset, NUM_ENVS), params)
-    step = jax.vmap(ENV.step, in_axes=(0, 0, 0, None))
-
-    def body(carry, key):
-        obs, state = carry
-        k_act, k_step = jax.random.split(key)
-        action = jax.random.categorical(k_act, jnp.where(obs.action_mask, 0.0, -jnp.inf))
-        mask_before = obs.action_mask
-        obs, new_state, reward, terminated, truncated, info = step(
-            jax.random.split(k_step, NUM_ENVS), state, action, params)
-        final = info.final_observation
-        return (obs, new_state), dict(obs=obs, final=final, reward=reward, info=info, mask=mask_before,
-                                      state=state, terminated=terminated, truncated=truncated)
-
-    return jax.lax.scan(body, (obs, state), jax.random.split(k_run, NUM_STEPS))[1]
+rollout = random_rollout(TradingEnv())
 
 
 @settings(max_examples=12, deadline=None)

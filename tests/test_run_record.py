@@ -8,7 +8,7 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import TINY, run_until
 
 from jaxtrade import cli
 from jaxtrade.errors import ConfigError
@@ -48,15 +48,7 @@ def test_the_data_record_names_what_changed(tiny_exp):
 
 
 def test_a_resume_on_changed_data_is_refused(tiny_setup, tmp_path):
-    class Stop(Exception):
-        pass
-
-    def stop(line):
-        if "] 2/" in line:
-            raise Stop
-
-    with pytest.raises(Stop):
-        fit(tiny_setup, checkpoint_dir=tmp_path, log=stop)
+    run_until(tiny_setup, tmp_path, stop_after=2)
     record = tiny_setup.record["data"]
     sym = next(iter(record["fingerprints"]))
     changed = {**record, "fingerprints": {**record["fingerprints"], sym: {**record["fingerprints"][sym],
