@@ -157,9 +157,9 @@ class ReferenceEnv:
                 exit_reason = 3
         if exit_reason:
             act = SELL_ALL if self.units > 0 else COVER_ALL
+        if 0 < CLOSE[act] < 1 and abs(self.units * close_t) * (1 - CLOSE[act]) < p["min_order"] * self.equity:
+            act = SELL_ALL if self.units > 0 else COVER_ALL  # a partial close would leave dust: close it all
         close_share = CLOSE[act]
-        if 0 < close_share < 1 and abs(self.units * close_t) * (1 - close_share) < p["min_order"] * self.equity:
-            close_share = 1.0  # what a partial close would leave is below the minimum order: close it all
 
         was_holding = self.units != 0
         equity_before = self.equity

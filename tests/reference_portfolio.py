@@ -97,11 +97,11 @@ class ReferencePortfolio:
                     exits[s] = 3
                 if exits[s]:
                     act = SELL_ALL if side > 0 else COVER_ALL
+            if 0 < CLOSE[act] < 1 and abs(self.units[s] * close_t[s]) * (1 - CLOSE[act]) < dust:
+                act = SELL_ALL if self.units[s] > 0 else COVER_ALL  # a partial close would leave dust
             executed[s] = act
             if CLOSE[act] > 0:
                 close_share[s] = CLOSE[act]
-                if close_share[s] < 1 and abs(self.units[s] * close_t[s]) * (1 - close_share[s]) < dust:
-                    close_share[s] = 1.0
             elif OPEN[act] > 0:
                 budget = float(budgets[s]) if math.isfinite(float(budgets[s])) else 0.0
                 cap = min(max(budget, 0.0), p["max_position"]) * self.equity

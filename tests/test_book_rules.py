@@ -173,6 +173,7 @@ def test_dust_orders_are_not_placed_and_dust_positions_close_whole(stocks):
     sell = [[Action.SELL_PARTIAL] + [0] * (S - 1)]
     (_, after, _, _, info), = _steps(env, params, bar + 1, sell, [[0.0] * S], held)
     assert float(after.sleeves.units[0]) == 0 and bool(info.trade_closed[0])
+    assert int(info.executed_action[0]) == Action.SELL_ALL  # carried out as the whole close
     # The single-symbol env closes a would-be dust remainder the same way.
     single = _single(stocks)
     s, t = 0, 2000

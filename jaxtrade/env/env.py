@@ -77,12 +77,13 @@ def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: En
                               params.rules.take_profit, params.rules.max_hold, state.equity,
                               params.rules.short_margin, short_book)
     executed = jnp.where(valid, action, 0)
-    executed = jnp.where(exit_reason != ExitReason.NONE, close_all(state.units, table), executed)
-    order = decide(executed, state.equity, table)
-    # A partial close that would leave a position below the minimum order closes all of it (no dust).
-    left = jnp.abs(state.units * close) * (1.0 - order.close)
-    dust = (order.close > 0) & (order.close < 1) & (left < params.rules.min_order * state.equity)
-    return Decision(order._replace(close=jnp.where(dust, 1.0, order.close)), executed, valid, exit_reason)
+    # A partial close that would leave a position below the minimum order is carried out as the whole close
+    # (no dust). Chosen as an action, not as an edited order: the order stays a lookup in the table.
+    share = jnp.asarray(table.column("close"), jnp.float32)[executed]
+    dust = (share > 0) & (share < 1) & (
+        jnp.abs(state.units * close) * (1.0 - share) < params.rules.min_order * state.equity)
+    executed = jnp.where((exit_reason != ExitReason.NONE) | dust, close_all(state.units, table), executed)
+    return Decision(decide(executed, state.equity, table), executed, valid, exit_reason)
 
 
 def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Array,
