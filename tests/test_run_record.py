@@ -93,3 +93,37 @@ def test_an_empty_validation_split_skips_the_portfolio_backtest_with_a_word(tiny
     lines = []
     assert portfolio_report(training_setup(exp), exp, "validation", None, lines.append) == []
     assert lines == ["no portfolio backtest: the validation split is empty (see `split:` in the config)"]
+
+
+def test_eval_refuses_data_the_run_did_not_train_on_and_notes_later_changes(tiny_exp):
+    from jaxtrade.experiment.workflows import check_data
+
+    meta = {"record": tiny_exp.record}
+    a = tiny_exp.bars("train")[0]
+    edited = _with(tiny_exp, tiny_exp.data.replace(prices=tiny_exp.data.prices.at[0, a + 50, 3].multiply(0.9)))
+    with pytest.raises(ConfigError, match=r"runs/x: the data are not those the run trained on: the training bars of "
+                                          r"SYN000 differ .* \(restore the data it trained on, or train again"):
+        check_data(meta, edited, "test", "runs/x")
+    lines = []
+    later = _with(tiny_exp, tiny_exp.data.replace(prices=tiny_exp.data.prices.at[0, -3, 3].multiply(0.9)))
+    check_data(meta, later, "test", "runs/x", lines.append)
+    assert lines == ["note: the data differ from the run's: bars after training differ (SYN000 test)"]
+
+
+def test_history_files_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    import jaxtrade.files
+    from jaxtrade.files import replace_file
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("old rows\n")
+
+    def killed(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jaxtrade.files.os, "replace", killed)
+    with pytest.raises(OSError):
+        replace_file(path, b"new rows\n")
+    assert path.read_text() == "old rows\n" and [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
+    monkeypatch.undo()
+    replace_file(path, b"new rows\n")
+    assert path.read_text() == "new rows\n" and [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
