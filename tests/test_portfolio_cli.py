@@ -49,7 +49,7 @@ def test_train_portfolio_checkpoints_resumes_and_reports_the_learned_master(agen
     out = capsys.readouterr().out
     assert f"a learned master over the symbol agents of {agents} (update 6, greedy, frozen); 2 symbols on one " \
            "account" in out
-    assert "] 6/6 updates 100%" in out and "buys never past 90% gross" in out
+    assert "] 6/6 updates 100%" in out and "opens (long or short) never past 90% gross" in out
     for row in ("agents ", "agents + master", "agents + learned master", "equal weight, held"):
         assert f"\n  {row}" in out, row
     assert sorted(int(p.name) for p in master.iterdir() if p.name.isdigit()) == [2, 4, 6]

@@ -71,7 +71,7 @@ class PortfolioConfig:
     # Checkpoint folder of the symbol agents (`jaxtrade train --checkpoint-dir`): frozen in mode master (required);
     # in mode joint the agents start from it (same `agent:` architecture), or from scratch when empty.
     symbol_agents: str = ""
-    total_limit: float = 1.0  # cap on gross exposure / equity that buys may reach
+    total_limit: float = 1.0  # cap on gross exposure (long and short) / equity that opens may reach
     tolerance: float = 0.02  # a symbol this far over its budget is reduced (`gate_actions`)
     deterministic: bool = True  # mode master: symbol agents act greedily (else they sample) while the master trains
     hidden: int = 64  # width of the master network's layers

@@ -171,7 +171,8 @@ class TradingEnv:
         weighted by `params.reward_weights`.
     - Termination: equity <= 0 (bankrupt, whatever the rules: a gap through a
         short can take it below zero, and the record keeps the deficit), equity
-        <= ruin * initial cash, or drawdown >= max_drawdown (no bootstrap). Truncation: `horizon` steps taken, or no next bar in the
+        <= ruin * initial cash, or drawdown >= max_drawdown (no bootstrap).
+        Truncation: `horizon` steps taken, or no next bar in the
         split (bootstrap from `info.final_observation`).
     - State (`EnvState`): symbol, bar, cash, signed units, entry price, hold time,
         equity and its peak, trade tallies and online return statistics.

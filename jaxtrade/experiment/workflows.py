@@ -142,8 +142,8 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
     first = int(results["agents"].start_bar)
     log(f"portfolio: all {exp.data.num_symbols} symbols on one account (shared cash) from bar {first} "
         f"({str(exp.data.timestamps()[first])[:10]}) to the split's end; symbols join as they can trade; each "
-        f"capped at {limit:.0%} of equity and buys never past {total:.0%} gross; the rule-based master "
-        f"(ConfidenceAllocator) gives the budget to the symbols whose agents most confidently want a position"
+        f"capped at {limit:.0%} of equity and opens (long or short) never past {total:.0%} gross; the rule-based "
+        f"master (ConfidenceAllocator) gives the budget to the symbols whose agents most confidently want a position"
         + ("; the learned master sets budgets from its network's mean allocation" if learned else "")
         + f"; equal weight buys {min(total / exp.data.num_symbols, limit):.1%} of equity per symbol through the "
         f"env's orders (rebalanced: sells "

@@ -141,11 +141,15 @@ def first_non_finite(metrics: Metrics) -> tuple[int, list[str]] | None:
     return i, [k for k, b in bad.items() if b[i]]
 
 
+@jax.jit
+def _all_finite(leaves: list) -> jax.Array:
+    return jax.numpy.all(jax.numpy.stack([jax.numpy.isfinite(x).all() for x in leaves]))
+
+
 def finite_learning_state(runner: RunnerState) -> bool:
-    """Whether every network parameter and optimiser statistic is finite (one device reduction)."""
+    """Whether every network parameter and optimiser statistic is finite (one device reduction, compiled once)."""
     leaves = [x for x in jax.tree.leaves(runner.train_state) if jax.numpy.issubdtype(x.dtype, jax.numpy.inexact)]
-    return bool(to_host(jax.jit(lambda xs: jax.numpy.all(jax.numpy.stack(
-        [jax.numpy.isfinite(x).all() for x in xs])))(leaves)))
+    return bool(to_host(_all_finite(leaves)))
 
 
 def diverged(update: int, what: list[str], ppo: PPOConfig, ckpt: Checkpointer | None) -> TrainingError:
@@ -166,6 +170,11 @@ def _json_value(v):
     if isinstance(v, list):
         return [_json_value(x) for x in v]
     return v
+
+
+def _json_row(row: dict) -> str:
+    """One strict JSON line (rows an older version wrote with NaN tokens are cleaned on the way)."""
+    return json.dumps({k: _json_value(v) for k, v in row.items()}, allow_nan=False) + "\n"
 
 
 def metrics_rows(metrics: Metrics, first_update: int, batch_size: int) -> list[dict]:
@@ -226,7 +235,7 @@ def _keep_history(directory: Path, upto: int) -> None:
     path = directory / METRICS_FILE
     rows = [r for r in _metric_rows(path) if r["update"] <= upto] if path.exists() else []
     if path.exists():  # replaced whole: a kill mid-write leaves the old history, never a truncated one
-        replace_file(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows).encode())
+        replace_file(path, "".join(_json_row(r) for r in rows).encode())
     rewrite_events(directory, rows, tag=_event_tag)
 
 
@@ -234,7 +243,7 @@ def _append_history(directory: Path, rows: list[dict]) -> None:
     """Append rows (metrics.jsonl and TensorBoard events) and force them to disk (before the checkpoint that
     counts them is written)."""
     with (directory / METRICS_FILE).open("a") as f:
-        f.writelines(json.dumps(row, allow_nan=False) + "\n" for row in rows)
+        f.writelines(_json_row(row) for row in rows)
         f.flush()
         os.fsync(f.fileno())
     append_events(directory, rows, tag=_event_tag)
