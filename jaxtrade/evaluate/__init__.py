@@ -1,6 +1,6 @@
 """Evaluation: fixed-length episodes under any policy, baseline policies, and performance metrics."""
 
-from jaxtrade.evaluate import metrics
+from jaxtrade.evaluate import metrics, statistics
 from jaxtrade.evaluate.rollout import (
     BASELINES,
     EpisodeResults,
@@ -17,6 +17,6 @@ from jaxtrade.evaluate.rollout import (
     walk_forward_policies,
 )
 
-__all__ = ["metrics", "BASELINES", "EpisodeResults", "agent_policy", "always_long_policy", "cash_policy", "hold_episodes", "random_policy",
+__all__ = ["metrics", "statistics", "BASELINES", "EpisodeResults", "agent_policy", "always_long_policy", "cash_policy", "hold_episodes", "random_policy",
            "run_episodes", "run_policies", "sma_crossover_policy", "stack_policies", "walk_forward",
            "walk_forward_policies"]
