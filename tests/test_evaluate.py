@@ -203,3 +203,28 @@ def test_targets_phase3_and_seed_intervals():
     m, lo, hi = mean_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and hi - m == pytest.approx(4.303 * 1.0 / np.sqrt(3), rel=1e-4) and lo == pytest.approx(4 - hi)
     assert mean_interval([5.0]) == (5.0, 5.0, 5.0)
+
+
+def test_ratios_of_short_records_print_na_and_count_nowhere():
+    from jaxtrade.evaluate.backtest import (
+        MIN_RATIO_BARS,
+        format_symbol_summary,
+        format_table,
+        phase3_report,
+    )
+
+    def row(symbol, sharpe, steps, trades):
+        return {"policy": "agent", "symbol": symbol, "mean_return": 0.01, "sharpe": sharpe, "sortino": sharpe,
+                "max_drawdown": -0.05, "steps": steps, "trades_per_episode": trades, "avg_trade_bars": 3.0,
+                "win_rate": 1.0, "profit_factor": float("inf"), "turnover": 1.0, "exposure": 0.5, "mean_cost": 10.0}
+
+    # A symbol whose record is 3 bars long (a fragment) with an absurd Sharpe, beside two full records.
+    rows = [row("FRAG", 51.79, 3, 1), row("AAA", 0.8, 250, 12), row("BBB", 0.1, 250, 12)]
+    table = format_table(rows).splitlines()
+    frag = next(x for x in table if x.startswith("  FRAG"))
+    assert "51.79" not in frag and frag.split().count("n/a") == 4  # Sharpe, Sortino, win rate, profit factor
+    assert "n/a" not in next(x for x in table if x.startswith("  AAA"))
+    summary = format_symbol_summary(rows).splitlines()[1].split()
+    assert summary[1] == "3" and summary[9] == "50%" and summary[10] == "1"  # > 0.3 share over 2, 1 n/a
+    assert phase3_report(rows) == ("phase-3 criterion (walk-forward Sharpe > 0.3 on at least half of the symbols): "
+                                   f"1 of 2 symbols, met (1 left out: records under {MIN_RATIO_BARS} bars)")

@@ -27,6 +27,28 @@ TARGETS = (
     ("profit factor >= 1.3", ("profit_factor",), 1.3),
 )
 PHASE3_SHARPE = 0.3  # the seed's phase-3 criterion: validation Sharpe > 0.3 on at least half of the symbol agents
+# Ratios of a record too short to mean anything print n/a and enter no median, best/worst list or phase-3 count:
+MIN_RATIO_BARS = 20  # Sharpe and Sortino need at least this many bars (about a month of daily bars)
+MIN_RATIO_TRADES = 5  # trade win rate and profit factor need at least this many closed trades
+
+
+def bars_of(row: dict) -> float:
+    """Bars a row's ratios were measured over (all its episodes)."""
+    return row["steps"] * row.get("episodes", 1)
+
+
+def sharpe_ok(row: dict) -> bool:
+    """The row's Sharpe and Sortino rest on at least `MIN_RATIO_BARS` bars."""
+    return bars_of(row) >= MIN_RATIO_BARS
+
+
+def trades_ok(row: dict) -> bool:
+    """The row's trade win rate and profit factor rest on at least `MIN_RATIO_TRADES` closed trades."""
+    return row["trades_per_episode"] * row.get("episodes", 1) >= MIN_RATIO_TRADES - 1e-9
+
+
+def _ratio(value: float, ok: bool, width: int, spec: str) -> str:
+    return f"{value:>{width}{spec}}" if ok else f"{'n/a':>{width}}"
 
 
 def summarize_episodes(r: EpisodeResults, bars_per_year: jax.Array | float,
@@ -145,13 +167,16 @@ def format_table(rows: list[dict]) -> str:
              + f"{'bars':>6} {'trades':>7} {'bars/tr':>7} {'win rate':>8} {'PF':>6} {'turnover':>8} {'exposure':>8} "
                f"{'costs':>9}"]
     for r in rows:
+        long_enough, traded = sharpe_ok(r), trades_ok(r)
         lines.append(
             (f"  {r['symbol']:<8} " if per_symbol else "  ") + f"{r['policy']:<14} {r['mean_return']:>+8.2%} "
             + ("" if per_symbol else f"{r['std_return']:>7.2%} ")
-            + f"{r['sharpe']:>7.2f} {r['sortino']:>8.2f} {r['max_drawdown']:>7.2%} "
+            + f"{_ratio(r['sharpe'], long_enough, 7, '.2f')} {_ratio(r['sortino'], long_enough, 8, '.2f')} "
+              f"{r['max_drawdown']:>7.2%} "
             + ("" if per_symbol else f"{r['winning_episodes']:>7.1%} ")
-            + f"{r['steps']:>6.1f} {r['trades_per_episode']:>7.2f} {r['avg_trade_bars']:>7.1f} {r['win_rate']:>8.1%} "
-            f"{r['profit_factor']:>6.2f} {r['turnover']:>7.2f}x {r['exposure']:>8.1%} {r['mean_cost']:>9,.0f}")
+            + f"{r['steps']:>6.1f} {r['trades_per_episode']:>7.2f} {r['avg_trade_bars']:>7.1f} "
+              f"{_ratio(r['win_rate'], traded, 8, '.1%')} {_ratio(r['profit_factor'], traded, 6, '.2f')} "
+              f"{r['turnover']:>7.2f}x {r['exposure']:>8.1%} {r['mean_cost']:>9,.0f}")
     return "\n".join(lines)
 
 
@@ -159,16 +184,17 @@ def format_symbol_summary(per_symbol_rows: list[dict]) -> str:
     """Walk-forward rows of many symbols summarised per policy: the distribution of their returns and Sharpe
     ratios over the symbols (quartiles), the share with Sharpe above the phase-3 bar, mean trades and exposure."""
     lines = [f"  {'policy':<14} {'symbols':>7} {'return: q25':>11} {'median':>8} {'q75':>8} {'mean':>8} "
-             f"{'Sharpe: q25':>11} {'median':>7} {'q75':>7} {f'> {PHASE3_SHARPE:g}':>6} {'trades':>7} "
+             f"{'Sharpe: q25':>11} {'median':>7} {'q75':>7} {f'> {PHASE3_SHARPE:g}':>6} {'n/a':>4} {'trades':>7} "
              f"{'exposure':>8}"]
     for policy in dict.fromkeys(r["policy"] for r in per_symbol_rows):
         rows = [r for r in per_symbol_rows if r["policy"] == policy]
         ret = np.percentile([r["mean_return"] for r in rows], [25, 50, 75])
-        sharpe = np.array([r["sharpe"] for r in rows])
-        q = np.percentile(sharpe, [25, 50, 75])
+        sharpe = np.array([r["sharpe"] for r in rows if sharpe_ok(r)])  # n/a ratios enter no statistic
+        q = np.percentile(sharpe, [25, 50, 75]) if sharpe.size else np.full(3, np.nan)
+        share = f"{(sharpe > PHASE3_SHARPE).mean():>6.0%}" if sharpe.size else f"{'n/a':>6}"
         lines.append(f"  {policy:<14} {len(rows):>7} {ret[0]:>+11.2%} {ret[1]:>+8.2%} {ret[2]:>+8.2%} "
                      f"{np.mean([r['mean_return'] for r in rows]):>+8.2%} {q[0]:>11.2f} {q[1]:>7.2f} {q[2]:>7.2f} "
-                     f"{(sharpe > PHASE3_SHARPE).mean():>6.0%} "
+                     f"{share} {len(rows) - sharpe.size:>4} "
                      f"{np.mean([r['trades_per_episode'] for r in rows]):>7.1f} "
                      f"{np.mean([r['exposure'] for r in rows]):>8.1%}")
     return "\n".join(lines)
@@ -197,11 +223,14 @@ def target_report(row: dict) -> str:
 
 def phase3_report(per_symbol_rows: list[dict], policy: str = "agent") -> str:
     """The phase-3 criterion on walk-forward rows: Sharpe > 0.3 on at least half of the symbols."""
-    sharpes = [r["sharpe"] for r in per_symbol_rows if r["policy"] == policy]
+    rows = [r for r in per_symbol_rows if r["policy"] == policy]
+    sharpes = [r["sharpe"] for r in rows if sharpe_ok(r)]  # a record under MIN_RATIO_BARS is not counted
     passed = sum(x > PHASE3_SHARPE for x in sharpes)
     ok = passed * 2 >= len(sharpes) > 0
+    left_out = len(rows) - len(sharpes)
     return (f"phase-3 criterion (walk-forward Sharpe > {PHASE3_SHARPE} on at least half of the symbols): "
-            f"{passed} of {len(sharpes)} symbols, {'met' if ok else 'NOT met'}")
+            f"{passed} of {len(sharpes)} symbols, {'met' if ok else 'NOT met'}"
+            + (f" ({left_out} left out: records under {MIN_RATIO_BARS} bars)" if left_out else ""))
 
 
 def write_report(rows: list[dict], path: str | Path, meta: dict | None = None,

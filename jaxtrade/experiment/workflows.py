@@ -25,6 +25,7 @@ from jaxtrade.evaluate.backtest import (
     format_symbol_summary,
     format_table,
     phase3_report,
+    sharpe_ok,
     table_legend,
     target_report,
     walk_forward_backtest,
@@ -206,7 +207,7 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
     else:
         log(f"  over the {data.num_symbols} symbols (a row per symbol in the report, `--report`):")
         log(format_symbol_summary(wf_rows))
-        agent = sorted((r for r in wf_rows if r["policy"] == "agent"), key=lambda r: r["sharpe"])
+        agent = sorted((r for r in wf_rows if r["policy"] == "agent" and sharpe_ok(r)), key=lambda r: r["sharpe"])
         named = lambda rows: ", ".join(  # noqa: E731
             f"{r['symbol']} {r['mean_return']:+.1%} (Sharpe {r['sharpe']:.2f})" for r in rows)
         log(f"  the agent's best: {named(agent[:-4:-1])}; worst: {named(agent[:3])}")
