@@ -152,6 +152,7 @@ def test_cli_sweep_writes_a_results_table(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "4 runs" in out and "valid ret" in out
     assert out.count("diverged at update") == 2 and out.count(": not evaluated") == 2
+    assert "4 configurations tried: the number of trials a deflated Sharpe ratio" in out
     assert "ent_coef 0.02 (2 diverged seed(s) left out)" not in out  # every seed diverged: no pooled row
     import pandas as pd
 

@@ -327,11 +327,14 @@ def sweep_report(exp: Experiment, spec: SweepSpec, episodes: int = 256, report: 
     log(format_sweep(rows, grid_names))
     if best_run(rows) is None:
         log("  no run held a position on the validation split: none is marked best")
+    log(f"  {len(rows)} configurations tried: the number of trials a deflated Sharpe ratio of the one chosen here "
+        f"must correct for (`trials` in the report)")
     if len(spec.seeds) > 1:
         log("across seeds (mean [95 % t interval]; Sharpe from the pooled step returns of the episodes):")
         log(format_seed_summary(seed_summary(rows, grid_names), grid_names))
     if report:
-        log(f"report written to {write_report(rows, report, {'config': exp.config_dict, 'seeds': list(spec.seeds)})}")
+        meta = {"config": exp.config_dict, "seeds": list(spec.seeds), "trials": len(rows)}
+        log(f"report written to {write_report(rows, report, meta)}")
     return rows
 
 
