@@ -127,3 +127,16 @@ def test_history_files_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.undo()
     replace_file(path, b"new rows\n")
     assert path.read_text() == "new rows\n" and [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
+
+
+def test_memory_limits_of_the_process_count(monkeypatch):
+    import resource
+
+    from jaxtrade.train import memory
+
+    free = memory.available_bytes()
+    assert free is not None and free > 0
+    monkeypatch.setattr(resource, "getrlimit", lambda what: (1 << 20, 1 << 20))  # `ulimit -v 1024`
+    assert memory.available_bytes() == 0  # the process already maps more than 1 MiB
+    with pytest.raises(ConfigError, match=r"the carry needs about 0.0 GB, and 0.0 GB are available: smaller"):
+        memory.check_fits("the carry", 1000, "smaller")

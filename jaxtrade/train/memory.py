@@ -32,9 +32,26 @@ def _cgroup_limit() -> int | None:
     return None
 
 
+def _address_space_left() -> int | None:
+    """What this process may still map under `ulimit -v` (RLIMIT_AS), if it is limited."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return max(limit - int(line.split()[1]) * 1024, 0)
+        return limit
+    except (ImportError, OSError, ValueError):
+        return None
+
+
 def available_bytes(device=None) -> int | None:
     """Memory a computation on `device` (default the first) may still take: an accelerator's free memory, else
-    the host's available memory (within a cgroup's limit); None when unknown."""
+    the host's available memory (within a cgroup's limit and the process's address-space limit); None when
+    unknown."""
     device = device or jax.devices()[0]
     stats = device.memory_stats() if device.platform != "cpu" else None
     if stats and "bytes_limit" in stats:
@@ -43,8 +60,8 @@ def available_bytes(device=None) -> int | None:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
-    limit = _cgroup_limit()
-    return free if limit is None else min(free, limit)
+    limits = [x for x in (_cgroup_limit(), _address_space_left()) if x is not None]
+    return min([free, *limits])
 
 
 def check_fits(what: str, need: int, hint: str, device=None) -> None:
