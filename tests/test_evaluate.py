@@ -197,7 +197,8 @@ def test_targets_phase3_and_seed_intervals():
     report = target_report(row)
     assert "return >= +12 %: +13.0% met" in report and "annualised >= 15 %: +14.0% NOT met" in report
     assert "max drawdown <= 25 %: -30.0% NOT met" in report and "profit factor >= 1.3: 1.20 NOT met" in report
-    wf = [{"policy": "agent", "sharpe": s} for s in (0.5, 0.2, 0.31, -1.0)] + [{"policy": "cash", "sharpe": 9.0}]
+    wf = [{"policy": "agent", "sharpe": s, "steps": 250} for s in (0.5, 0.2, 0.31, -1.0)] + [
+        {"policy": "cash", "sharpe": 9.0, "steps": 250}]
     assert "2 of 4 symbols, met" in phase3_report(wf)
     assert "1 of 3 symbols, NOT met" in phase3_report(wf[1:])
     m, lo, hi = mean_interval([1.0, 2.0, 3.0])
