@@ -10,6 +10,7 @@ import errno
 import logging
 import signal
 import sys
+import threading
 import time
 
 from jaxtrade.errors import ConfigError, DataError, TrainingError
@@ -144,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     commands = {"summary": _summary, "train": _train, "train-portfolio": _train_portfolio, "eval": _eval,
                 "eval-portfolio": _eval_portfolio, "sweep": _sweep}
-    previous = signal.signal(signal.SIGTERM, _terminated)  # what schedulers and `timeout` send: stop as on Ctrl-C
+    main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be caught
+    # SIGTERM, what schedulers and `timeout` send, stops the run as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return commands[args.command](args)
     except (ConfigError, DataError, TrainingError) as exc:
@@ -158,13 +161,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_os_error(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
-        if "No space left on device" in str(exc) or "RESOURCE_EXHAUSTED" in str(exc):  # orbax / tensorstore
+        text = str(exc)
+        if "No space left on device" in text:  # orbax / tensorstore wrap it in their own errors
             print(f"error: no space left on the device while writing; {_resume_hint(args)} (free some space first)",
                   file=sys.stderr)
             return 2
+        if "RESOURCE_EXHAUSTED" in text and "memory" in text.lower():  # XLA ran out of device memory
+            print(f"error: out of memory ({text.splitlines()[0][:200]}): lower ppo.num_envs or ppo.rollout_len "
+                  f"(training) or --episodes (backtests)", file=sys.stderr)
+            return 2
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class Terminated(KeyboardInterrupt):

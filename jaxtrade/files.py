@@ -1,9 +1,13 @@
-"""Files replaced whole or not at all (the ground floor: used by the feature cache and the run history)."""
+"""Files replaced whole or not at all, and writes that a signal does not cut in half (the ground floor: used by
+the feature cache, the run history and checkpoints)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -27,3 +31,22 @@ def replace_file(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def deferred_signals(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
+    """Hold Ctrl-C and SIGTERM that arrive inside the block until it ends, then deliver them to the handlers in
+    force before: a checkpoint or history write is finished, never cut in half. Outside the main thread (where
+    Python cannot catch signals) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in signums}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(held):
+            signal.raise_signal(s)

@@ -335,10 +335,10 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     assert "no checkpoint" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("where", ["metrics", "orbax"])
+@pytest.mark.parametrize("where", ["metrics", "orbax", "device memory"])
 def test_cli_a_full_disk_is_one_line(capsys, tmp_path, monkeypatch, where):
     """The disk fills while a chunk's history (an OSError) or its checkpoint (orbax/tensorstore's own error) is
-    written: one line naming the problem and how to go on."""
+    written, or XLA runs out of device memory: one line naming the problem and how to go on."""
     import errno
 
     if where == "metrics":
@@ -346,9 +346,14 @@ def test_cli_a_full_disk_is_one_line(capsys, tmp_path, monkeypatch, where):
             raise OSError(errno.ENOSPC, "No space left on device", str(directory / "metrics.jsonl"))
 
         monkeypatch.setattr("jaxtrade.train.loop._append_history", full)
-    else:
+    elif where == "orbax":
         def full(self, *args, **kwargs):
             raise ValueError("RESOURCE_EXHAUSTED: Error writing local file: No space left on device [source ...]")
+
+        monkeypatch.setattr("jaxtrade.train.checkpoint.Checkpointer.save", full)
+    else:
+        def full(self, *args, **kwargs):
+            raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 91.2GiB.\nmore")
 
         monkeypatch.setattr("jaxtrade.train.checkpoint.Checkpointer.save", full)
     run = tmp_path / "run"
@@ -358,6 +363,9 @@ def test_cli_a_full_disk_is_one_line(capsys, tmp_path, monkeypatch, where):
     if where == "metrics":
         assert err == f"error: {run / 'metrics.jsonl'}: no space left on the device; free some space, then resume " \
                       "with --resume\n"
+    elif where == "device memory":
+        assert err.startswith("error: out of memory (RESOURCE_EXHAUSTED: Out of memory while trying to allocate "
+                              "91.2GiB.): lower ppo.num_envs")
     else:
         assert err.startswith("error: no space left on the device while writing; the chunk in flight was dropped, "
                               f"the checkpoints in {run} are intact")

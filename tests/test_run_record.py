@@ -140,3 +140,26 @@ def test_memory_limits_of_the_process_count(monkeypatch):
     assert memory.available_bytes() == 0  # the process already maps more than 1 MiB
     with pytest.raises(ConfigError, match=r"the carry needs about 0.0 GB, and 0.0 GB are available: smaller"):
         memory.check_fits("the carry", 1000, "smaller")
+
+
+def test_a_signal_during_a_write_is_delivered_after_it():
+    import os
+    import signal
+
+    from jaxtrade.files import deferred_signals
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stop
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    finished = []
+    try:
+        with pytest.raises(Stop), deferred_signals():
+            os.kill(os.getpid(), signal.SIGTERM)  # as if sent while a checkpoint is being written
+            finished.append("the write")
+        assert finished == ["the write"] and signal.getsignal(signal.SIGTERM) is stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -33,7 +33,7 @@ from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams
 from jaxtrade.errors import ConfigError, TrainingError
-from jaxtrade.files import replace_file
+from jaxtrade.files import deferred_signals, replace_file
 from jaxtrade.progress import Progress, working
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
@@ -378,10 +378,12 @@ def fit(
             first, update = update, int(to_host(runner.updates_done))
             if ckpt is not None:
                 # Metrics first, then the checkpoint: a crash between them leaves rows past the checkpoint,
-                # which a resume drops (`_keep_history`), never a checkpoint whose rows are missing.
-                if jax.process_index() == 0:
-                    _append_history(ckpt.directory, metrics_rows(metrics, first, ppo.batch_size))
-                ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size, "record": setup.record})
+                # which a resume drops (`_keep_history`), never a checkpoint whose rows are missing. Ctrl-C or
+                # SIGTERM during the writes stops the run after them.
+                with deferred_signals():
+                    if jax.process_index() == 0:
+                        _append_history(ckpt.directory, metrics_rows(metrics, first, ppo.batch_size))
+                    ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size, "record": setup.record})
             bar.advance(update - first)
             if log:
                 last = jax.tree.map(lambda x: x[-1], metrics)
