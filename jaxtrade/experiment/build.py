@@ -11,6 +11,7 @@ start from an `Experiment`:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from jaxtrade.agents.networks import ActorCritic
@@ -48,9 +49,10 @@ class Experiment:
         """The resolved config as plain data, file paths absolute (saved with checkpoints and reports)."""
         return resolve_paths(config_to_dict(self.cfg))
 
-    @property
+    @cached_property
     def record(self) -> dict:
-        """What identifies the run's data beyond its config (`provenance.data_record`), saved with checkpoints."""
+        """What identifies the run's data beyond its config (`provenance.data_record`), saved with checkpoints;
+        hashed once per experiment."""
         return {"data": data_record(self)}
 
     def network(self) -> ActorCritic:

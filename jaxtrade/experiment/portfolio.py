@@ -232,7 +232,8 @@ def evaluate_portfolio(checkpoint: str, split: str = "test", cache_dir: str | No
     try:
         newest = ckpt.newest_metadata()
         exp = load_experiment(config_from_dict(newest["config"]), cache_dir)
-        if exp.bars(split)[0] == exp.bars(split)[1]:
+        first, end = exp.bars(split)
+        if first == end:
             raise ConfigError(f"--split {split}: the {split} split of {checkpoint} is empty (see `split:` in its "
                               f"config); choose another split")
         check_data(newest, exp, split, checkpoint, log)
@@ -241,7 +242,6 @@ def evaluate_portfolio(checkpoint: str, split: str = "test", cache_dir: str | No
         runner, meta = restore_runner(ckpt, run.setup, log=log)
     finally:
         ckpt.close()
-    first, end = exp.bars(split)
     log(f"jaxtrade eval-portfolio: {checkpoint} at update {int(to_host(runner.updates_done))}, the {split} split "
         f"(bars {first}..{end - 1}); {run.about}")
     rows = _report(exp, run, runner, split, log, plots)

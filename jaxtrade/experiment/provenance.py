@@ -70,7 +70,7 @@ def compare_data(saved: dict | None, exp: Experiment, split: str) -> tuple[list[
     """
     if not saved:
         return [], []
-    now = data_record(exp)
+    now = exp.record["data"]
     problems, notes = [], []
     trained = saved["splits"]["train"]["dates"]
     if now["splits"]["train"]["dates"] != trained:

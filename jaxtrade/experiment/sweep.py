@@ -36,7 +36,7 @@ from jaxtrade.evaluate.rollout import agent_policy, run_policies
 from jaxtrade.experiment.build import Experiment
 from jaxtrade.progress import Progress, working
 from jaxtrade.train.config import PPOHyperparams
-from jaxtrade.train.loop import first_non_finite
+from jaxtrade.train.loop import all_finite, first_non_finite
 from jaxtrade.train.ppo import make_train
 
 HYPERPARAMS = tuple(f"ppo.{f.name}" for f in fields(PPOHyperparams))
@@ -177,8 +177,7 @@ def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
         stats = jax.jit(jax.vmap(evaluate, in_axes=(0, valid_axes, None)))(
             runner.train_state.params, valid_params, jax.random.key(1))
         stats = jax.tree.map(np.asarray, stats)
-    finite = jax.jit(jax.vmap(lambda p: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(p)]))))(
-        runner.train_state.params)
+    finite = np.asarray(jax.vmap(all_finite)(runner.train_state.params))
     rows = []
     for i, r in enumerate(runs):
         row = {"run": i, "symbol": "all" if r["symbol"] is None else data.symbols[r["symbol"]], "seed": r["seed"],

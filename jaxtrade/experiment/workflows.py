@@ -116,7 +116,8 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
     buy-and-hold (held, and rebalanced); one table of portfolio metrics."""
     cfg = exp.cfg
     limit, total = cfg.env.max_position, (cfg.portfolio.total_limit if learned else 1.0)
-    if exp.bars(split)[0] == exp.bars(split)[1]:
+    bars = exp.bars(split)
+    if bars[0] == bars[1]:
         log(f"no portfolio backtest: the {split} split is empty (see `split:` in the config)")
         return []
     try:

@@ -142,14 +142,10 @@ def first_non_finite(metrics: Metrics) -> tuple[int, list[str]] | None:
 
 
 @jax.jit
-def _all_finite(leaves: list) -> jax.Array:
+def all_finite(tree) -> jax.Array:
+    """() bool: every floating-point leaf of `tree` is finite (one device reduction; vmap it over a run axis)."""
+    leaves = [x for x in jax.tree.leaves(tree) if jax.numpy.issubdtype(x.dtype, jax.numpy.inexact)]
     return jax.numpy.all(jax.numpy.stack([jax.numpy.isfinite(x).all() for x in leaves]))
-
-
-def finite_learning_state(runner: RunnerState) -> bool:
-    """Whether every network parameter and optimiser statistic is finite (one device reduction, compiled once)."""
-    leaves = [x for x in jax.tree.leaves(runner.train_state) if jax.numpy.issubdtype(x.dtype, jax.numpy.inexact)]
-    return bool(to_host(_all_finite(leaves)))
 
 
 def diverged(update: int, what: list[str], ppo: PPOConfig, ckpt: Checkpointer | None) -> TrainingError:
@@ -321,13 +317,14 @@ def fit(
             raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
                               f"resume from them or choose another directory")
         if resume and ckpt.latest_step() is not None:
-            saved = ckpt.newest_metadata()["config"]  # compared before restoring: another model cannot restore
+            newest = ckpt.newest_metadata()
+            saved = newest["config"]  # compared before restoring: another model cannot restore
             changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]
             if changed:
                 raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config: "
                                   + describe_differences(saved, setup.config, changed, "saved", "now")
                                   + " (resume with the saved config, or train into another directory)")
-            saved_record = ckpt.newest_metadata().get("record")
+            saved_record = newest.get("record")
             drift = config_differences(saved_record, setup.record) if saved_record is not None else []
             if drift:
                 raise ConfigError(f"{checkpoint_dir}: the run's inputs changed since its checkpoint: "
@@ -371,7 +368,7 @@ def fit(
             # A non-finite update stops the run before anything of its chunk is written (the checkpoints kept
             # are the last good ones), naming the first bad update and quantity.
             bad = first_non_finite(metrics)
-            if bad is not None or not finite_learning_state(runner):
+            if bad is not None or not bool(to_host(all_finite(runner.train_state))):
                 i, what = bad if bad is not None else (n - 1, ["the network parameters"])
                 raise diverged(update + i + 1, what, ppo, ckpt)
             history.append(metrics)
