@@ -44,6 +44,24 @@ def small_market():
     return generate(jax.random.key(1), SyntheticConfig(num_symbols=2, num_bars=700)).data
 
 
+def with_gaps(data, rate: float, seed: int = 0, ends: dict | None = None):
+    """`data` with a share `rate` of each symbol's bars after its first missing, stored as the loaders store a
+    gap: the last real close repeated as open/high/low/close, zero volume. `ends`: {symbol: bar} where that
+    symbol's data stops for good (a delisting)."""
+    import numpy as np
+
+    from jaxtrade.data.loaders import align
+    valid = np.asarray(data.valid).copy()
+    holes = np.random.default_rng(seed).random(valid.shape) < rate
+    holes[:, :1] = False
+    valid &= ~holes
+    for sym, bar in (ends or {}).items():
+        valid[data.symbols.index(sym), bar + 1:] = False
+    times, prices = data.epoch_seconds(), np.asarray(data.prices, np.float64)
+    return align({sym: {"time": times[valid[i]], "ohlcv": prices[i, valid[i]]}
+                  for i, sym in enumerate(data.symbols)})
+
+
 def experiment_of(cfg) -> Experiment:
     """The experiment of `cfg`, its features computed (no cache)."""
     data = load_data(cfg.data, cfg.min_bars)

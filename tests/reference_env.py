@@ -3,7 +3,8 @@
 It shares no code with `jaxtrade.env` (only the market arrays are read), so the
 JAX env is checked against an independent implementation of the same rules:
 decide at bar t's close, fill at bar t+1's open with slippage and commission,
-mark at t+1's close; masks, forced exits, termination, truncation, the reward
+mark at t+1's close; missing bars (no fill, the position carried at the last
+close), masks, forced exits, termination or (backtests) liquidation, truncation, the reward
 components and the observation. Running statistics keep the whole return list
 and recompute means with NumPy, rather than Welford updates; the volatility is
 recomputed from the closes with an explicit loop. Only the component names and
@@ -58,8 +59,10 @@ def ewma_volatility(close: np.ndarray, halflife: int) -> np.ndarray:
 class ReferenceEnv:
     """One symbol, one episode at a time. `p` is `reference_params(env_params)`."""
 
-    def __init__(self, p: dict, window: int = 24, vol_halflife: int = 20, allow_short: bool = False):
+    def __init__(self, p: dict, window: int = 24, vol_halflife: int = 20, allow_short: bool = False,
+                 on_stop: str = "terminate"):
         self.p = p
+        self.on_stop = on_stop
         self.window = window
         self.num_actions = 13 if allow_short else 7
         self.vol = ewma_volatility(p["close"], vol_halflife)
@@ -78,6 +81,7 @@ class ReferenceEnv:
         self.trade_basis = 0.0
         self.trades = self.wins = self.trade_bars = 0
         self.returns: list[float] = []
+        self.stop_reason, self.stop_bar = 0, -1
         return self.observe()
 
     def mask(self) -> list[bool]:
@@ -85,6 +89,8 @@ class ReferenceEnv:
         close = float(p["close"][self.s, self.t])
         equity = self.cash + self.units * close
         out = [True] + [False] * (self.num_actions - 1)
+        if not p["tradeable"][self.s, self.t] or self.stop_reason:
+            return out  # a missing bar ahead or here, or a stopped account: only HOLD
         for a in range(1, self.num_actions):
             mine = self.units * SIDE[a]  # > 0: a position on this action's side
             if CLOSE[a] > 0:
@@ -155,10 +161,14 @@ class ReferenceEnv:
                 exit_reason = 2
             elif p["max_hold"] > 0 and self.hold >= p["max_hold"]:
                 exit_reason = 3
+        if self.stop_reason and self.units != 0:
+            exit_reason = 5  # the account stopped (backtests): liquidated at this open
         if exit_reason:
             act = SELL_ALL if self.units > 0 else COVER_ALL
         if 0 < CLOSE[act] < 1 and abs(self.units * close_t) * (1 - CLOSE[act]) < p["min_order"] * self.equity:
             act = SELL_ALL if self.units > 0 else COVER_ALL  # a partial close would leave dust: close it all
+        if not p["tradeable"][s, t]:  # nothing fills into or out of a missing bar; exits wait for the next one
+            act, exit_reason = HOLD, 0
         close_share = CLOSE[act]
 
         was_holding = self.units != 0
@@ -243,9 +253,13 @@ class ReferenceEnv:
         }
         components = np.array([values[name] for name in REWARD_COMPONENTS])
         reward = float(components @ p["reward_weights"])
-        terminated = self.equity <= 0 or (p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]) or (
-            p["max_drawdown"] > 0 and dd_after >= p["max_drawdown"])
+        reason = (3 if not self.equity > 0 or not math.isfinite(self.equity)
+                  else 2 if p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]
+                  else 1 if p["max_drawdown"] > 0 and dd_after >= p["max_drawdown"] else 0)
+        if reason and not self.stop_reason:
+            self.stop_reason, self.stop_bar = reason, self.t
+        terminated = bool(self.stop_reason) and self.on_stop == "terminate"
         truncated = not terminated and (self.steps >= p["horizon"] or not p["next_ok"][s, self.t])
-        info = {"equity": self.equity, "cost": cost, "borrow": borrow, "executed_action": act, "invalid_action": invalid,
+        info = {"equity": self.equity, "cost": cost, "stop_reason": self.stop_reason, "stop_bar": self.stop_bar, "borrow": borrow, "executed_action": act, "invalid_action": invalid,
                 "exit_reason": exit_reason, "components": components}
         return self.observe(), reward, terminated, truncated, info

@@ -9,7 +9,9 @@ sides) are cut pro rata to the room under the total limit (gross value at the
 opens against equity at the opens), short sales and closes fill first, then buys
 scaled pro rata to the cash; opens below the minimum order are dropped and a
 partial close that would leave less closes it all; shorts pay borrow; marks at
-t+1's closes; bankruptcy (equity <= 0) ends the episode whatever the rules.
+t+1's closes; bankruptcy (equity <= 0) ends the episode whatever the rules; a symbol whose data ended for
+good is sold at its last close; in a backtest (`on_stop="liquidate"`) a terminal rule closes every position at
+the next opens and the account stays in cash.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from jaxtrade.env.rewards import REWARD_COMPONENTS
 
 class ReferencePortfolio:
     def __init__(self, p: dict, tradeable: np.ndarray, end: int, total_limit: float, vol_halflife: int = 20,
-                 allow_short: bool = False):
+                 allow_short: bool = False, on_stop: str = "terminate"):
         self.p, self.ok, self.end, self.total_limit = p, np.asarray(tradeable), end, total_limit
+        self.on_stop = on_stop
         self.S = self.ok.shape[0]
         self.A = 13 if allow_short else 7
         self.vol = ewma_volatility(p["close"], vol_halflife)
@@ -50,11 +53,12 @@ class ReferencePortfolio:
         self.trade_pnl = [0.0] * self.S
         self.trade_basis = [0.0] * self.S
         self.equity = self.peak = self.cash
+        self.stop_reason, self.stop_bar = 0, -1
 
     def mask(self, s: int) -> list[bool]:
         p, t = self.p, self.t
         out = [True] + [False] * (self.A - 1)
-        if not self.ok[s, t]:
+        if not self.ok[s, t] or self.stop_reason:
             return out
         close = float(p["close"][s, t])
         for a in range(1, self.A):
@@ -95,10 +99,14 @@ class ReferencePortfolio:
                     exits[s] = 2
                 elif p["max_hold"] > 0 and self.hold[s] >= p["max_hold"]:
                     exits[s] = 3
+                if self.stop_reason:
+                    exits[s] = 5  # the account stopped (a backtest): every position liquidated
                 if exits[s]:
                     act = SELL_ALL if side > 0 else COVER_ALL
             if 0 < CLOSE[act] < 1 and abs(self.units[s] * close_t[s]) * (1 - CLOSE[act]) < dust:
                 act = SELL_ALL if self.units[s] > 0 else COVER_ALL  # a partial close would leave dust
+            if not p["next_ok"][s, t] and self.units[s] != 0:  # no real bar left: sold at this close
+                act, exits[s] = (SELL_ALL if self.units[s] > 0 else COVER_ALL), 6
             executed[s] = act
             if CLOSE[act] > 0:
                 close_share[s] = CLOSE[act]
@@ -118,36 +126,37 @@ class ReferencePortfolio:
         cost, traded_value, realised = 0.0, 0.0, [0.0] * S
         was_holding = [u != 0 for u in self.units]
         closed_pnl = {}
+        px = [close_t[s] if exits[s] == 6 else open_n[s] for s in range(S)]  # the last close, data ended
         for s in range(S):  # phase 1: closes and short sales
             if close_share[s] > 0 and self.units[s] > 0:
                 sold = self.units[s] * close_share[s]
-                gross = sold * open_n[s] * (1 - slip)
+                gross = sold * px[s] * (1 - slip)
                 proceeds = gross * (1 - c)
                 self.cash += proceeds
                 realised[s] = proceeds - sold * self.entry[s]
-                cost += gross * c + sold * open_n[s] * slip
-                traded_value += sold * open_n[s]
+                cost += gross * c + sold * px[s] * slip
+                traded_value += sold * px[s]
                 self.units[s] = 0.0 if close_share[s] >= 1 else self.units[s] - sold
             elif close_share[s] > 0 and self.units[s] < 0:
                 bought = -self.units[s] * close_share[s]
-                notional = bought * open_n[s] * (1 + slip)
+                notional = bought * px[s] * (1 + slip)
                 paid = notional * (1 + c)
                 self.cash -= paid
                 realised[s] = bought * self.entry[s] - paid
-                cost += notional * c + bought * open_n[s] * slip
-                traded_value += bought * open_n[s]
+                cost += notional * c + bought * px[s] * slip
+                traded_value += bought * px[s]
                 self.units[s] = 0.0 if close_share[s] >= 1 else self.units[s] + bought
             elif opened[s] < 0:
-                sold = -opened[s] / open_n[s]
-                gross = sold * open_n[s] * (1 - slip)
+                sold = -opened[s] / px[s]
+                gross = sold * px[s] * (1 - slip)
                 proceeds = gross * (1 - c)
                 basis = -self.units[s] * self.entry[s] + proceeds
                 self.units[s] -= sold
                 self.entry[s] = basis / -self.units[s]
                 self.cash += proceeds
                 self.trade_basis[s] += proceeds
-                cost += gross * c + sold * open_n[s] * slip
-                traded_value += sold * open_n[s]
+                cost += gross * c + sold * px[s] * slip
+                traded_value += sold * px[s]
             if self.units[s] == 0:
                 self.entry[s] = 0.0
         wanted = [max(v, 0.0) for v in opened]
@@ -202,10 +211,14 @@ class ReferencePortfolio:
             "hold": -1.0 if idle else 0.0,
         }
         components = np.array([comp[n] for n in REWARD_COMPONENTS])
-        terminated = self.equity <= 0 or (p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]) or (
-            p["max_drawdown"] > 0 and dd >= p["max_drawdown"])
+        reason = (3 if not self.equity > 0 or not math.isfinite(self.equity)
+                  else 2 if p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]
+                  else 1 if p["max_drawdown"] > 0 and dd >= p["max_drawdown"] else 0)
+        if reason and not self.stop_reason:
+            self.stop_reason, self.stop_bar = reason, self.t
+        terminated = bool(self.stop_reason) and self.on_stop == "terminate"
         truncated = not terminated and (self.steps >= p["horizon"] or self.t + 1 >= self.end)
         info = {"executed": executed, "invalid": invalid, "exit_reason": exits, "cost": cost,
                 "turnover": traded_value / equity_before, "scale": min(scale, cut), "trade_return": closed_pnl,
-                "borrow": sum(borrow)}
+                "borrow": sum(borrow), "stop_reason": self.stop_reason, "stop_bar": self.stop_bar}
         return float(components @ p["reward_weights"]), terminated, truncated, info

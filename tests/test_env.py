@@ -25,6 +25,7 @@ from jaxtrade.env import (
     params_axes,
     select_starts,
     symbol_params,
+    trading_bars,
 )
 from jaxtrade.errors import ConfigError, DataError
 from jaxtrade.features import FeatureConfig, compute_features
@@ -47,19 +48,26 @@ def state_at(params, symbol, bar, **fields):
         **{k: jnp.asarray(v, getattr(initial_state(0, 0, params), k).dtype) for k, v in fields.items()})
 
 
-def test_episode_starts_need_a_full_ready_window_and_a_next_bar():
+def test_trading_bars_carry_gaps_and_end_where_the_data_ends():
     ready = np.zeros((2, 12), bool)
     ready[0, 2:12] = True
-    ready[0, 6] = False  # a gap: windows may not span it
-    ready[1, 0:5] = True
+    ready[0, 6] = False  # a gap: no fill into or out of it, but the record carries through it
+    ready[1, 0:5] = True  # data ends for good after bar 4
     symbols, bars = episode_starts(ready, window=3, first_bar=0, end_bar=12)
-    # Symbol 0: ready runs 2..5 and 7..11; a start needs 3 ready bars ending at t and t+1 ready.
-    # Symbol 1: ready 0..4 -> t in {2, 3}.
+    # Symbol 0: first ready bar 2, so windows end at t >= 4; t and t + 1 real: 4, 7, 8, 9, 10 (not 5: 6 is
+    # missing; not 6: it is missing). Symbol 1: 2, 3.
     assert list(zip(symbols.tolist(), bars.tolist(), strict=True)) == [
-        (0, 4), (0, 9), (0, 10), (1, 2), (1, 3)]
+        (0, 4), (0, 7), (0, 8), (0, 9), (0, 10), (1, 2), (1, 3)]
     # A split [0, 11) may not step into bar 11; [3, 12) may not decide before bar 3.
-    assert episode_starts(ready, 3, 0, 11)[1].tolist() == [4, 9, 2, 3]
-    assert episode_starts(ready, 3, 3, 12)[1].tolist() == [4, 9, 10, 3]
+    assert episode_starts(ready, 3, 0, 11)[1].tolist() == [4, 7, 8, 9, 2, 3]
+    assert episode_starts(ready, 3, 3, 12)[1].tolist() == [4, 7, 8, 9, 10, 3]
+    ok, next_ok = trading_bars(ready, 3, 0, 12)
+    assert (ok == np.isin(np.arange(12), [4, 7, 8, 9, 10])[None] * [[1], [0]]
+            | np.isin(np.arange(12), [2, 3])[None] * [[0], [1]]).all()
+    # An episode steps on through the gap (5 -> 6 -> 7) and stops at the last real bar of the split or the data.
+    assert next_ok[0].tolist() == [False] * 2 + [True] * 9 + [False]
+    assert next_ok[1].tolist() == [True] * 4 + [False] * 8
+    assert trading_bars(ready, 3, 0, 10)[1][0].tolist() == [False] * 2 + [True] * 7 + [False] * 3
 
 
 def test_make_params_rejects_impossible_splits(market):

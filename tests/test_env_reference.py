@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import with_gaps
 from reference_env import ReferenceEnv, reference_params
 
 from jaxtrade.env import EnvConfig, RewardWeights, TradingEnv, make_params
@@ -28,8 +29,10 @@ def random_rollout(env, params, key, num_envs, num_steps):
         action = jnp.where(jax.random.uniform(k_mix, (num_envs,)) < 0.8, masked, anything)
         obs, state, reward, terminated, truncated, info = step(
             jax.random.split(k_step, num_envs), state, action, params)
+        done = terminated | truncated  # the state was reset: its stop record is the new episode's
         out = dict(action=action, reward=reward, terminated=terminated, truncated=truncated, info=info,
-                   obs=obs, symbol=state.symbol, bar=state.bar, side=info.final_observation.position[:, 4])
+                   obs=obs, symbol=state.symbol, bar=state.bar, side=info.final_observation.position[:, 4],
+                   stop_reason=jnp.where(done, -9, state.stop_reason), stop_bar=jnp.where(done, -9, state.stop_bar))
         return (obs, state), out
 
     run = jax.jit(lambda o, s, k: jax.lax.scan(body, (o, s), jax.random.split(k, num_steps))[1])
@@ -44,8 +47,10 @@ CASES = {
         horizon=60, max_position=0.09, stop_loss=0.02, take_profit=0.03, max_hold=10, max_drawdown=0.03,
         ruin=0.99, commission_bps=20.0, slippage_bps=10.0,
         reward=RewardWeights(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0))),
-    # Synthetic regime-switching bars, default costs and weights, short norm window.
-    "synthetic-default": ("small_market", EnvConfig(horizon=50, max_drawdown=0.05)),
+    # Synthetic regime-switching bars with 4 % of the bars missing (carried at the last close, nothing fills),
+    # default costs and weights, short norm window, run as a backtest: a drawdown stop liquidates and the
+    # episode runs on in cash (no stop loss, so positions are still open when it fires).
+    "synthetic-gaps-backtest": ("small_market", EnvConfig(horizon=50, max_drawdown=0.02, stop_loss=0.0)),
     # Long and short on real stocks, positions up to half of equity, a 3 %/yr borrow fee, mirrored exits,
     # and a maintenance margin set above 1 in the params (not a valid config value) so buy-ins fire often.
     "stocks-short": ("stocks", EnvConfig(
@@ -59,14 +64,19 @@ MARGIN_OVERRIDE = {"stocks-short": 2.5}
 def test_env_matches_reference_step_by_step(case, request):
     fixture, cfg = CASES[case]
     data = request.getfixturevalue(fixture)
+    backtest = case.endswith("backtest")
+    if backtest:
+        data = with_gaps(data, 0.04)
     features = compute_features(data, FeatureConfig(norm_window=60 if fixture == "small_market" else 252))
     params = make_params(data, features, cfg)
+    if backtest:
+        params = params.evaluation()
     if case in MARGIN_OVERRIDE:
         params = params.replace(rules=params.rules.replace(short_margin=jnp.float32(MARGIN_OVERRIDE[case])))
     env = TradingEnv(actions=cfg.actions)
     obs0, state0, out = random_rollout(env, params, jax.random.key(7), NUM_ENVS, NUM_STEPS)
     p = reference_params(params)
-    ref = ReferenceEnv(p, allow_short=cfg.allow_short)
+    ref = ReferenceEnv(p, allow_short=cfg.allow_short, on_stop=params.on_stop)
 
     final = out["info"].final_observation
     components = np.stack(out["info"].reward_components, axis=-1)
@@ -86,6 +96,8 @@ def test_env_matches_reference_step_by_step(case, request):
             assert info["executed_action"] == out["info"].executed_action[t, i], where
             assert info["invalid_action"] == out["info"].invalid_action[t, i], where
             assert info["exit_reason"] == out["info"].exit_reason[t, i], where
+            if not (terminated or truncated):
+                assert (info["stop_reason"], info["stop_bar"]) == (out["stop_reason"][t, i], out["stop_bar"][t, i]), where
             for name in ("technical", "regime", "aux", "action_mask"):
                 np.testing.assert_array_equal(o[name], getattr(final, name)[t, i], err_msg=f"{name} {where}")
             want["reward"][t, i], want["components"][t, i] = reward, info["components"]
@@ -117,6 +129,10 @@ def test_env_matches_reference_step_by_step(case, request):
         assert np.isin([1, 2, 3], info.exit_reason).all()  # stop loss, take profit, max hold
         assert out["terminated"].sum() > 10
         assert (components[..., 6] != 0).any()
+    if backtest:  # gaps were stepped through, stops liquidated and the episodes ran on flat
+        assert not out["terminated"].any()
+        assert (~np.asarray(params.market.tradeable)[out["symbol"], out["bar"] - 1]).sum() > 100
+        assert (info.exit_reason == 5).sum() > 20 and (out["stop_reason"] == 1).sum() > 1000
     if case == "stocks-short":
         assert (out["side"] < 0).mean() > 0.2 and (out["side"] > 0).mean() > 0.2  # both sides held
         assert np.isin([1, 2, 3, 4], info.exit_reason).all()  # stop, take profit, max hold, buy-in

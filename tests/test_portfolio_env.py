@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import with_gaps
 from reference_env import reference_params
 from reference_portfolio import ReferencePortfolio
 
@@ -57,13 +58,26 @@ def _run(env, params, bar, actions, budgets):
     return jax.jit(lambda s: jax.lax.scan(body, s, (actions, budgets)))(state)
 
 
-@pytest.mark.parametrize("start", ["before GOOG lists", "all four listed", "long-short"])
-def test_matches_the_reference_step_by_step(stocks, start):
+@pytest.fixture(scope="module")
+def gappy_stocks(stocks):
+    """The bundled stocks with 3 % of their bars missing and IBM's data ending for good 60 bars into the
+    parity test's run."""
+    data = with_gaps(stocks[0], 0.03, ends={"IBM": stocks[0].num_bars - 540})
+    return data, compute_features(data, FeatureConfig(norm_window=60))
+
+
+@pytest.mark.parametrize("start", ["before GOOG lists", "all four listed", "long-short", "gaps, delisting, backtest"])
+def test_matches_the_reference_step_by_step(stocks, start, request):
     short = start == "long-short"
+    backtest = start.endswith("backtest")
     # Long-short, borrow 1 bp a bar (the account-wide buy-in, which needs a short book above equity / margin, is
     # checked by hand in test_book_rules.py).
     rules = dict(allow_short=True, short_margin=0.9, borrow_bps=252.0) if short else {}
+    if backtest:  # a drawdown stop that liquidates the account, and the episode runs on
+        stocks, rules = request.getfixturevalue("gappy_stocks"), dict(max_drawdown=0.04)
     params = _params(stocks, stop_loss=0.05, take_profit=0.08, max_hold=40, **rules)
+    if backtest:
+        params = params.replace(env=params.env.evaluation())
     tradeable = np.asarray(params.tradeable)
     goog = stocks[0].symbols.index("GOOG")
     bars = np.asarray(params.start_bars)
@@ -71,7 +85,8 @@ def test_matches_the_reference_step_by_step(stocks, start):
     actions, budgets = _plan(1, params.num_symbols, STEPS, short)
     _, (states, rewards, term, trunc, infos) = _run(PortfolioEnv(actions=params.env.actions), params, bar,
                                                     jnp.asarray(actions), jnp.asarray(budgets))
-    ref = ReferencePortfolio(reference_params(params.env), tradeable, int(params.end), 0.6, allow_short=short)
+    ref = ReferencePortfolio(reference_params(params.env), tradeable, int(params.end), 0.6, allow_short=short,
+                             on_stop=params.env.on_stop)
     ref.start(bar)
     scaled = untradeable = closed = 0
     for i in range(STEPS):
@@ -90,6 +105,7 @@ def test_matches_the_reference_step_by_step(stocks, start):
         assert (bool(term[i]), bool(trunc[i])) == (r_term, r_trunc), where
         assert list(np.asarray(infos.exit_reason[i])) == info["exit_reason"], where
         np.testing.assert_allclose(float(infos.borrow[i]), info["borrow"], rtol=1e-4, atol=1e-3, err_msg=where)
+        assert (int(states.stop_reason[i]), int(states.stop_bar[i])) == (info["stop_reason"], info["stop_bar"]), where
         # Each closed round trip's return (PnL / cash committed), from tallies that do not cancel.
         assert sorted(np.flatnonzero(np.asarray(infos.trade_closed[i]))) == sorted(info["trade_return"]), where
         for sym, want in info["trade_return"].items():
@@ -98,7 +114,13 @@ def test_matches_the_reference_step_by_step(stocks, start):
         untradeable += not tradeable[goog, bar + i]
         closed += len(info["trade_return"])
     assert scaled > 0 and closed > 10  # cash or the total limit bound at least once; trades closed
-    assert untradeable > 0 if start == "before GOOG lists" else untradeable == 0
+    assert untradeable > 0 if start in ("before GOOG lists", "gaps, delisting, backtest") else untradeable == 0
+    if backtest:  # the stop liquidated the account, IBM was sold at its last close, and the run went on flat
+        reasons = np.asarray(infos.exit_reason)
+        stop = int(states.stop_bar[-1]) - bar
+        assert 0 < stop < STEPS - 10 and (reasons[stop] == 5).any() and not np.asarray(term).any()
+        held = np.abs(np.asarray(states.sleeves.units[stop:]))
+        assert (reasons == 6).sum() == 1 and (np.diff(held, axis=0) <= 0).all() and (held[10:] == 0).all()
     if short:
         side = np.sign(np.asarray(states.sleeves.units))
         assert (side < 0).mean() > 0.2 and (side > 0).mean() > 0.2

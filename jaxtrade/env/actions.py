@@ -175,6 +175,19 @@ class ExitReason(IntEnum):
     TAKE_PROFIT = 2
     MAX_HOLD = 3
     MARGIN_CALL = 4  # a short's equity fell below the maintenance margin: bought in
+    ACCOUNT_STOP = 5  # the account hit a terminal rule in an evaluation run (`EnvParams.on_stop`): liquidated
+    DATA_END = 6  # the symbol's data ended for good inside a portfolio episode: sold at its last close
+
+
+class StopReason(IntEnum):
+    """Which terminal rule stopped the account (0: none did). In training the episode ends there
+    (terminated); in an evaluation run (`EnvParams.on_stop == "liquidate"`) the book is closed at the next
+    open and stays in cash to the end of the period."""
+
+    NONE = 0
+    DRAWDOWN = 1  # equity fell max_drawdown below its peak
+    RUIN = 2  # equity at or below ruin x initial cash
+    BANKRUPT = 3  # equity at or below 0, or not a finite number
 
 
 class Order(NamedTuple):

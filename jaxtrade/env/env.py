@@ -14,6 +14,7 @@ from jaxtrade.env.actions import (
     ActionTable,
     ExitReason,
     Order,
+    StopReason,
     action_mask,
     close_all,
     decide,
@@ -68,14 +69,18 @@ def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: En
     """Validate `action` against the mask, let the risk rules override it, and decode the order.
 
     `short_book` is the value of every short on the account (default: this symbol's own), which the
-    maintenance margin applies to (`forced_exit`).
+    maintenance margin applies to (`forced_exit`). After a terminal rule (`state.stop_reason`, evaluation
+    runs only: training episodes end there) the position is closed and only HOLD is valid.
     """
     action = jnp.asarray(action, jnp.int32)
+    halted = state.stop_reason != StopReason.NONE
     mask = action_mask(state.units, state.cash, close, params.rules.max_position, table, state.equity)
-    valid = (action >= 0) & (action < table.num_actions) & mask[jnp.clip(action, 0, table.num_actions - 1)]
+    valid = ((action >= 0) & (action < table.num_actions) & mask[jnp.clip(action, 0, table.num_actions - 1)]
+             & (~halted | (action == 0)))
     exit_reason = forced_exit(state.units, state.entry_price, close, state.hold_time, params.rules.stop_loss,
                               params.rules.take_profit, params.rules.max_hold, state.equity,
                               params.rules.short_margin, short_book)
+    exit_reason = jnp.where(halted & (state.units != 0), ExitReason.ACCOUNT_STOP, exit_reason)
     executed = jnp.where(valid, action, 0)
     # A partial close that would leave a position below the minimum order is carried out as the whole close
     # (no dust). Chosen as an action, not as an edited order: the order stays a lookup in the table.
@@ -84,6 +89,15 @@ def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: En
         jnp.abs(state.units * close) * (1.0 - share) < params.rules.min_order * state.equity)
     executed = jnp.where((exit_reason != ExitReason.NONE) | dust, close_all(state.units, table), executed)
     return Decision(decide(executed, state.equity, table), executed, valid, exit_reason)
+
+
+def gate(decision: Decision, ok: jax.Array, requested: jax.Array) -> Decision:
+    """`decision` where the symbol can trade at this bar (`ok`, from `Market.tradeable`); elsewhere (a missing
+    bar ahead or here, not listed yet) no order, no risk exit (it waits for the symbol's next bar), and a
+    request other than HOLD is invalid."""
+    order = Order(value=jnp.where(ok, decision.order.value, 0.0), close=jnp.where(ok, decision.order.close, 0.0))
+    return Decision(order, jnp.where(ok, decision.executed, 0), jnp.where(ok, decision.valid, requested == 0),
+                    jnp.where(ok, decision.exit_reason, ExitReason.NONE))
 
 
 def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Array,
@@ -120,14 +134,29 @@ def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Ar
     return next_state, Trade(closed, jnp.where(closed, safe_div(trade_pnl, trade_basis), 0.0))
 
 
-def stopped(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
-    """() bool: the episode ends (terminated): the account is bankrupt (equity <= 0, whatever the rules), equity
-    is at or below ruin x initial cash, or a drawdown from the peak of at least max_drawdown (a threshold of 0
-    switches its rule off). A non-finite equity also ends it, so a NaN never runs on to the horizon."""
-    bankrupt = ~(equity > 0)  # NaN compares false: it ends the episode too
+def stop_reason(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
+    """() int32 `StopReason`: bankrupt (equity <= 0 whatever the rules, or not a finite number, so a NaN never
+    runs on), ruined (equity <= ruin x initial cash), a drawdown from the peak of at least max_drawdown, or
+    NONE. A threshold of 0 switches its rule off."""
+    bankrupt = ~(equity > 0) | ~jnp.isfinite(equity)  # NaN compares false: bankrupt too
     ruined = (rules.ruin > 0) & (equity <= rules.ruin * rules.initial_cash)
-    return bankrupt | ~jnp.isfinite(equity) | ruined | (
-        (rules.max_drawdown > 0) & (1.0 - equity / peak_equity >= rules.max_drawdown))
+    drawdown = (rules.max_drawdown > 0) & (1.0 - equity / peak_equity >= rules.max_drawdown)
+    return jnp.select([bankrupt, ruined, drawdown], [StopReason.BANKRUPT, StopReason.RUIN, StopReason.DRAWDOWN],
+                      StopReason.NONE).astype(jnp.int32)
+
+
+def stopped(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
+    """() bool: a terminal rule holds (`stop_reason`)."""
+    return stop_reason(equity, peak_equity, rules) != StopReason.NONE
+
+
+def record_stop(before, after, rules):
+    """`after` (an `EnvState` or `PortfolioState`) with the first terminal rule hit this episode recorded:
+    `stop_reason` and `stop_bar` (the bar at whose close it was hit) keep the first and never change after."""
+    reason = stop_reason(after.equity, after.peak_equity, rules)
+    first = (before.stop_reason == StopReason.NONE) & (reason != StopReason.NONE)
+    return after.replace(stop_reason=jnp.where(first, reason, before.stop_reason),
+                         stop_bar=jnp.where(first, after.bar, before.stop_bar))
 
 
 def auto_reset(env, key: jax.Array, state, action, params):
@@ -143,9 +172,18 @@ def auto_reset(env, key: jax.Array, state, action, params):
     return obs, state, reward, terminated, truncated, info.replace(final_observation=obs_st)
 
 
+def ends_on_stop(state, params: EnvParams) -> jax.Array:
+    """() bool: a terminal rule ends the episode here: one was hit and `params.on_stop` is "terminate"
+    (training). Under "liquidate" (backtests) the episode runs on, flat, to its horizon or the data's end."""
+    if params.on_stop not in ("terminate", "liquidate"):
+        raise ConfigError(f"on_stop: must be 'terminate' or 'liquidate', got {params.on_stop!r}")
+    hit = (state.stop_reason != StopReason.NONE) | stopped(state.equity, state.peak_equity, params.rules)
+    return hit & (params.on_stop == "terminate")
+
+
 def episode_end(state: EnvState, params: EnvParams) -> tuple[jax.Array, jax.Array]:
     """(terminated, truncated) after a step that led to `state`."""
-    terminated = stopped(state.equity, state.peak_equity, params.rules)
+    terminated = ends_on_stop(state, params)
     truncated = ~terminated & ((state.steps >= params.rules.horizon) | ~params.market.next_ok[state.symbol, state.bar])
     return terminated, truncated
 
@@ -169,11 +207,17 @@ class TradingEnv:
     - Reward: an injected `RewardFn` of the step's `StepOutcome` (default
         `shaped_reward`: 7 components, all in `info.reward_components`),
         weighted by `params.reward_weights`.
+    - Missing bars: where the symbol cannot trade (`Market.tradeable`: a gap
+        ahead or here) no order fills and only HOLD is valid; the position is
+        carried at the last close and the episode steps on.
     - Termination: equity <= 0 (bankrupt, whatever the rules: a gap through a
         short can take it below zero, and the record keeps the deficit), equity
-        <= ruin * initial cash, or drawdown >= max_drawdown (no bootstrap).
-        Truncation: `horizon` steps taken, or no next bar in the
-        split (bootstrap from `info.final_observation`).
+        <= ruin * initial cash, or drawdown >= max_drawdown (no bootstrap);
+        `state.stop_reason` / `stop_bar` record it. Under `params.on_stop ==
+        "liquidate"` (backtests) the episode does not end there: the position
+        is closed at the next open and the account stays in cash.
+        Truncation: `horizon` steps taken, or no real bar of the symbol left in
+        the split (bootstrap from `info.final_observation`).
     - State (`EnvState`): symbol, bar, cash, signed units, entry price, hold time,
         equity and its peak, trade tallies and online return statistics.
 
@@ -244,7 +288,9 @@ class TradingEnv:
             position=position.astype(jnp.float32),
             portfolio=portfolio.astype(jnp.float32),
             regime=params.market.regime[s, t],
-            action_mask=action_mask(units, state.cash, close, params.rules.max_position, self.actions, equity),
+            action_mask=action_mask(units, state.cash, close, params.rules.max_position, self.actions, equity)
+            & ((params.market.tradeable[s, t] & (state.stop_reason == StopReason.NONE))
+               | (jnp.arange(self.num_actions) == 0)),
         )
 
     def step_env(
@@ -265,7 +311,9 @@ class TradingEnv:
         s, t, nb = state.symbol, state.bar, state.bar + 1
         close_t, open_n, close_n = params.market.close[s, t], params.market.open[s, nb], params.market.close[s, nb]
 
-        decision = decide_step(state, action, close_t, params, self.actions)
+        # No order fills where the symbol cannot trade (a missing bar): the position is carried at the last close.
+        decision = gate(decide_step(state, action, close_t, params, self.actions), params.market.tradeable[s, t],
+                        jnp.asarray(action, jnp.int32))
         rates = costs(params)
         fill = execute(book(state), decision.order, open_n, rates, self.actions.allows_short)
         borrow = borrow_fee(fill.units, close_n, rates)
@@ -276,6 +324,7 @@ class TradingEnv:
                - fill.cost - borrow)
         step_return = safe_div(pnl, jnp.abs(state.equity))  # |E|: a loss reads as a loss even below zero
         next_state, trade = book_keeping(state, fill, borrow, close_n, step_return)
+        next_state = record_stop(state, next_state, params.rules)
 
         value_after = fill.units * close_n
         outcome = StepOutcome(

@@ -40,6 +40,8 @@ def initial_state(symbol: jax.Array, bar: jax.Array, params: EnvParams) -> EnvSt
         gross_profit=zf,
         gross_loss=zf,
         returns=RunningStats.zeros(),
+        stop_reason=zi,
+        stop_bar=jnp.full((), -1, jnp.int32),
     )
 
 

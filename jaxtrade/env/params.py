@@ -5,11 +5,15 @@ into `EnvParams` and builds a flat table of every valid episode start, so that
 `reset` (which select-reset auto-reset runs on every step) is one uniform
 integer draw and two gathers, O(1) whatever the data size.
 
-A start (s, t) is valid when the whole observation window t-W+1..t is `ready`
-(a real bar past the feature warm-up), t is inside the split, and bar t+1 is
-ready and inside the split, so at least one step can be taken. An episode
-stops (`truncated`) at the first bar whose successor is missing or outside
-the split.
+A symbol trades at bar t (`tradeable`) when bars t and t+1 are real (`ready`:
+past the feature warm-up), its observation window t-W+1..t starts at or after
+its first ready bar, and t, t+1 lie inside the split; every such bar is an
+episode start. A missing bar (a holiday the others trade, a suspension, a day
+absent from the file) does not end an episode: the position is carried at the
+last close (the market arrays repeat it on missing bars), no order fills there,
+and the symbol trades again at its next real bar. An episode stops
+(`truncated`) only where the symbol has no real bar left in the split (`next_ok`
+false: the split ends, or the symbol's data ends for good).
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ from jaxtrade.features.pipeline import Features
 from jaxtrade.features.rolling import ema
 
 
-def tradeable(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> np.ndarray:
-    """(S, T) bool: symbol s can decide at bar t, inside bars [first_bar, end_bar).
+def trading_bars(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> tuple[np.ndarray, np.ndarray]:
+    """(tradeable, next_ok), both (S, T) bool, for decisions inside bars [first_bar, end_bar).
 
-    True when the observation window t-W+1..t is ready, t is in the split and bar t+1 is ready and in it.
+    tradeable[s, t]: s can trade at t: bars t and t+1 are ready, the window t-W+1..t starts at or after s's
+    first ready bar (gaps inside it carry the last close), and first_bar <= t, t + 1 < end_bar.
+    next_ok[s, t]: an episode of s at t may step on: t is at or after s's first ready bar and s has a ready
+    bar in (t, end_bar). False from s's last ready bar of the split on (the split or s's data ends).
 
     Args:
-      ready: (S, T) bool feature readiness.
+      ready: (S, T) bool feature readiness (a real bar past the warm-up).
       window: bars per observation window.
       first_bar, end_bar: the split's bar range; windows may reach back before
         first_bar (they only hold past data), decisions and fills may not leave it.
@@ -40,12 +47,20 @@ def tradeable(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> n
     ready = np.asarray(ready, bool)
     T = ready.shape[1]
     bars = np.arange(T)[None, :]
-    # run[s, t] = consecutive ready bars ending at t = t - (last non-ready bar <= t).
-    last_gap = np.maximum.accumulate(np.where(ready, -1, bars), axis=1)
-    run = bars - last_gap
+    listed = ready.any(axis=1)
+    first_ready = np.where(listed, np.argmax(ready, axis=1), T)[:, None]
+    inside = ready & (bars < end_bar)
+    last_ready = np.where(inside.any(axis=1), T - 1 - np.argmax(inside[:, ::-1], axis=1), -1)[:, None]
     nxt = np.zeros_like(ready)
     nxt[:, :-1] = ready[:, 1:]
-    return (run >= window) & nxt & (bars >= first_bar) & (bars + 1 < end_bar)
+    tradeable = ready & nxt & (bars - window + 1 >= first_ready) & (bars >= first_bar) & (bars + 1 < end_bar)
+    next_ok = (bars >= first_ready) & (bars < last_ready)
+    return tradeable, next_ok
+
+
+def tradeable(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> np.ndarray:
+    """(S, T) bool: symbol s can trade at bar t inside bars [first_bar, end_bar) (`trading_bars`)."""
+    return trading_bars(ready, window, first_bar, end_bar)[0]
 
 
 def episode_starts(ready: np.ndarray, window: int, first_bar: int, end_bar: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,16 +116,14 @@ def make_params(
     if not isinstance(window, int) or window < 1:
         raise ConfigError(f"window: must be an integer >= 1, got {window!r}")
     ready = np.asarray(features.ready)
-    start_symbol, start_bar = episode_starts(ready, window, first, end)
+    ok, nxt = trading_bars(ready, window, first, end)
+    start_symbol, start_bar = (x.astype(np.int32) for x in np.nonzero(ok))
     if start_symbol.size == 0:
         ready_bars = ready[:, first:end].sum(axis=1).tolist()
         raise DataError(
-            f"no episode can start in bars [{first}, {end}): each start needs {window} consecutive ready bars "
-            f"and one more to step into; ready bars per symbol {dict(zip(data.symbols, ready_bars, strict=True))}"
+            f"no episode can start in bars [{first}, {end}): a start needs {window} bars from the symbol's first "
+            f"ready bar to fill its window, and a ready bar after it; ready bars per symbol {dict(zip(data.symbols, ready_bars, strict=True))}"
         )
-    nxt = np.zeros_like(ready)
-    nxt[:, :-1] = ready[:, 1:]
-    nxt &= (np.arange(T) + 1 < end)[None, :]
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     market = Market(
         technical=f32(features.technical),
@@ -119,6 +132,7 @@ def make_params(
         open=f32(data.prices[..., OPEN]),
         close=f32(data.prices[..., CLOSE]),
         volatility=ewma_volatility(data.prices[..., CLOSE], cfg.vol_halflife),
+        tradeable=jnp.asarray(ok),
         next_ok=jnp.asarray(nxt),
     )
     starts = Starts(symbol=jnp.asarray(start_symbol), bar=jnp.asarray(start_bar),
@@ -137,7 +151,7 @@ def params_axes(params: EnvParams, market=None, starts=None, rules=None, reward_
     axis = lambda tree, a: jax.tree.map(lambda _: a, tree)  # noqa: E731
     return EnvParams(market=axis(params.market, market), starts=axis(params.starts, starts),
                      rules=axis(params.rules, rules), reward_weights=reward_weights, window=params.window,
-                     actions=params.actions)
+                     actions=params.actions, on_stop=params.on_stop)
 
 
 def select_starts(params: EnvParams, keep: np.ndarray, length: int | None = None) -> EnvParams:

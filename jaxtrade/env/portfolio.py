@@ -7,10 +7,12 @@ them on one book:
 - Decisions per symbol are the single-symbol env's (`decide_step`: mask, risk
   exits, order), vmapped over symbols, with orders sized on the *portfolio's*
   equity and the mask checking the *shared* cash. A symbol that cannot trade at
-  this bar (`tradeable` false: its window or next bar is missing, or it is not
+  this bar (`tradeable` false: this or the next bar is missing, or it is not
   listed yet) places no order and is marked at its last close; a trade requested
   there is invalid (`info.invalid_action`), and its risk exits wait until it
-  trades again.
+  trades again. A symbol whose data ends for good inside the episode (no real
+  bar left in the split: a delisting, a file that stops) is sold at its last
+  close, with the env's costs (`ExitReason.DATA_END`), and never trades again.
 - Budgets: an open or add never takes a symbol's |value| past
   min(budget, `max_position`) x equity at the decision close; a budget that is
   not a finite number counts as 0 (`info.invalid_budget`).
@@ -35,8 +37,10 @@ them on one book:
 - Reward: the env's reward function on the portfolio's `StepOutcome` (gross
   values, gross exposure, exposure-weighted volatility), with `total_limit` as
   the position cap of the sizing component.
-- Termination: bankruptcy (equity <= 0), portfolio ruin or drawdown (the rules' thresholds); truncation:
-  `horizon` steps or the end of the split.
+- Termination: bankruptcy (equity <= 0), portfolio ruin or drawdown (the rules' thresholds), recorded in
+  `state.stop_reason` / `stop_bar`; under `on_stop == "liquidate"` (backtests) every position is closed at the
+  next opens instead and the account stays in cash to the period's end. Truncation: `horizon` steps or the end
+  of the split.
 
 Observation (`PortfolioObservation`): every symbol agent's own `Observation`
 (its position from the shared book; the portfolio block reads the account:
@@ -54,7 +58,7 @@ from flax import struct
 
 from jaxtrade.data.types import MarketData
 from jaxtrade.env.accounting import Book, borrow_fee, execute
-from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order
+from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order, close_all
 from jaxtrade.env.config import EnvConfig
 from jaxtrade.env.env import (
     STAT_CLIP,
@@ -63,10 +67,12 @@ from jaxtrade.env.env import (
     book_keeping,
     costs,
     decide_step,
-    stopped,
+    ends_on_stop,
+    gate,
+    record_stop,
 )
 from jaxtrade.env.generator import initial_state
-from jaxtrade.env.params import make_params, tradeable
+from jaxtrade.env.params import make_params
 from jaxtrade.env.rewards import (
     RewardComponents,
     RewardFn,
@@ -97,7 +103,7 @@ class PortfolioParams:
     """What a portfolio step reads: the symbols' market and rules, which symbol can trade when, the starts."""
 
     env: EnvParams  # market (S symbols x T bars), rules (per-symbol limit `max_position`, costs, stops), weights
-    tradeable: jax.Array  # (S, T) bool: symbol s can decide at bar t (window ready, next bar ready, in the split)
+    tradeable: jax.Array  # (S, T) bool: symbol s can trade at bar t (`env.market.tradeable`)
     start_bars: jax.Array  # (N,) int32 decision bars a portfolio episode may start at
     start_count: jax.Array  # () int32 entries of start_bars in use
     end: jax.Array  # () int32 the split's end bar: a step from t needs t + 1 < end
@@ -120,6 +126,8 @@ class PortfolioState:
     realised_pnl: jax.Array  # () float32 realised PnL this episode (borrow fees included)
     total_cost: jax.Array  # () float32 commission + slippage + borrow paid this episode
     returns: RunningStats  # Welford moments of the account's step returns
+    stop_reason: jax.Array  # () int32 `StopReason` of the first terminal rule the account hit (0 none)
+    stop_bar: jax.Array  # () int32 the bar at whose close it was hit (-1 none)
     sleeves: EnvState  # (S,) per symbol: units, entry, hold time, trade tallies, net cash flow, PnL contribution
 
 
@@ -179,7 +187,7 @@ def make_portfolio_params(data: MarketData, features: Features, cfg: EnvConfig =
     env = make_params(data, features, cfg, window, bars)
     T = data.valid.shape[1]
     first, end = (0, T) if bars is None else bars
-    ok = tradeable(np.asarray(features.ready), window, first, end)
+    ok = np.asarray(env.market.tradeable)
     start_bars = np.flatnonzero(ok.any(axis=0)).astype(np.int32)
     if start_bars.size == 0:
         raise DataError(f"no bar in [{first}, {end}) where any symbol can trade")
@@ -214,7 +222,9 @@ class PortfolioEnv:
         cash = params.env.rules.initial_cash.astype(jnp.float32)
         state = PortfolioState(bar=jnp.asarray(bar, jnp.int32), steps=jnp.zeros((), jnp.int32), cash=cash,
                                equity=cash, peak_equity=cash, realised_pnl=jnp.zeros((), jnp.float32),
-                               total_cost=jnp.zeros((), jnp.float32), returns=RunningStats.zeros(), sleeves=sleeves)
+                               total_cost=jnp.zeros((), jnp.float32), returns=RunningStats.zeros(),
+                               stop_reason=jnp.zeros((), jnp.int32), stop_bar=jnp.full((), -1, jnp.int32),
+                               sleeves=sleeves)
         return self.observe(state, params), state
 
     def views(self, state: PortfolioState) -> EnvState:
@@ -224,13 +234,15 @@ class PortfolioEnv:
         return state.sleeves.replace(bar=every(state.bar), steps=every(state.steps), cash=every(state.cash),
                                      equity=every(state.equity), peak_equity=every(state.peak_equity),
                                      realised_pnl=every(state.realised_pnl),
-                                     returns=jax.tree.map(every, state.returns))
+                                     returns=jax.tree.map(every, state.returns),
+                                     stop_reason=every(state.stop_reason), stop_bar=every(state.stop_bar))
 
     def observe(self, state: PortfolioState, params: PortfolioParams) -> PortfolioObservation:
         ok = params.tradeable[:, state.bar]
         obs = jax.vmap(self.symbol_env.observe, in_axes=(0, None))(self.views(state), params.env)
         hold_only = jnp.arange(self.num_actions) == 0
-        obs = obs.replace(action_mask=obs.action_mask & (ok[:, None] | hold_only[None, :]))
+        obs = obs.replace(action_mask=obs.action_mask & (ok[:, None] | hold_only[None, :]))  # (the env's view
+        # masks a halted account already)
         value = state.sleeves.units * params.env.market.close[:, state.bar]
         rules = params.env.rules
         book = jnp.stack([
@@ -263,13 +275,16 @@ class PortfolioEnv:
         sleeves = state.sleeves
         # The maintenance margin applies to the account's whole short book (`forced_exit`).
         short_book = (jnp.maximum(-sleeves.units, 0.0) * close_t).sum()
-        decision = jax.vmap(lambda v, a, c: decide_step(v, a, c, p, table, short_book))(
-            self.views(state), requested, close_t)
-        # Not tradeable here: no order, no risk exit (it waits for the symbol's next bar), a trade request invalid.
-        order = Order(value=jnp.where(ok, decision.order.value, 0.0), close=jnp.where(ok, decision.order.close, 0.0))
-        executed = jnp.where(ok, decision.executed, 0)
-        exit_reason = jnp.where(ok, decision.exit_reason, ExitReason.NONE)
-        valid = jnp.where(ok, decision.valid, requested == 0)
+        decision = jax.vmap(lambda v, a, c, o: gate(decide_step(v, a, c, p, table, short_book), o, a))(
+            self.views(state), requested, close_t, ok)
+        # A symbol with no real bar left in the split (its data ended for good) is sold at this close.
+        ended = ~p.market.next_ok[:, t] & (sleeves.units != 0)
+        order = Order(value=jnp.where(ended, 0.0, decision.order.value),
+                      close=jnp.where(ended, 1.0, decision.order.close))
+        executed = jnp.where(ended, close_all(sleeves.units, table), decision.executed)
+        exit_reason = jnp.where(ended, ExitReason.DATA_END, decision.exit_reason)
+        valid = decision.valid
+        fill_price = jnp.where(ended, close_t, open_n)
 
         cap = jnp.minimum(jnp.clip(budget, 0.0, None), p.rules.max_position) * state.equity
         held = jnp.abs(sleeves.units * close_t)  # each symbol's |position value| at the decision close
@@ -288,7 +303,7 @@ class PortfolioEnv:
 
         # Phase 1: closes and short sales, from cash 0, so each fill's cash is the flow it brings.
         sold = fill(Book(sleeves.units, jnp.zeros_like(close_t), sleeves.entry_price),
-                    Order(value=jnp.minimum(opened, 0.0), close=order.close), open_n, rates, table.allows_short)
+                    Order(value=jnp.minimum(opened, 0.0), close=order.close), fill_price, rates, table.allows_short)
         # Phase 2: buys, scaled pro rata to the cash there is.
         wanted = jnp.maximum(opened, 0.0)
         available = jnp.maximum(state.cash + sold.cash.sum(), 0.0)
@@ -304,7 +319,7 @@ class PortfolioEnv:
 
         # PnL from its parts, per symbol (as the single-symbol step): held units move close_t -> close_n,
         # traded units moved close_t -> open_n, minus costs.
-        pnl = both.units * (close_n - close_t) - both.traded_units * (open_n - close_t) - both.cost - borrow
+        pnl = both.units * (close_n - close_t) - both.traded_units * (fill_price - close_t) - both.cost - borrow
         step_return = safe_div(pnl.sum(), jnp.abs(state.equity))  # a loss reads as a loss even below zero
         sleeves, trade = jax.vmap(book_keeping)(sleeves, both, borrow, close_n, safe_div(pnl, state.equity))
         cash = state.cash + flow.sum() - borrow.sum()
@@ -314,7 +329,9 @@ class PortfolioEnv:
             bar=nb, steps=state.steps + 1, cash=cash, equity=equity, peak_equity=jnp.maximum(state.peak_equity, equity),
             realised_pnl=state.realised_pnl + (both.realised_pnl - borrow).sum(),
             total_cost=state.total_cost + (both.cost + borrow).sum(),
-            returns=running_update(state.returns, step_return), sleeves=sleeves)
+            returns=running_update(state.returns, step_return), stop_reason=state.stop_reason,
+            stop_bar=state.stop_bar, sleeves=sleeves)
+        next_state = record_stop(state, next_state, p.rules)
 
         gross_after = jnp.abs(value_after).sum()
         outcome = StepOutcome(
@@ -331,7 +348,7 @@ class PortfolioEnv:
             episode_return=(equity - p.rules.initial_cash) / p.rules.initial_cash,
             drawdown=outcome.drawdown_after, cost=both.cost.sum(), borrow=borrow.sum(),
             gross_exposure=outcome.exposure,
-            turnover=safe_div((jnp.abs(both.traded_units) * open_n).sum(), state.equity),
+            turnover=safe_div((jnp.abs(both.traded_units) * fill_price).sum(), state.equity),
             executed_action=jnp.where((order.value != 0) & (both.traded_units == 0), 0, executed),  # cut to nothing
             invalid_action=~valid, exit_reason=exit_reason,
             scaled=(opened != order.value) | (allowance < wanted), invalid_budget=~budget_ok,
@@ -342,7 +359,7 @@ class PortfolioEnv:
     @staticmethod
     def episode_end(state: PortfolioState, params: PortfolioParams) -> tuple[jax.Array, jax.Array]:
         """(terminated, truncated) after a step that led to `state`."""
-        terminated = stopped(state.equity, state.peak_equity, params.env.rules)
+        terminated = ends_on_stop(state, params.env)
         truncated = ~terminated & ((state.steps >= params.env.rules.horizon) | (state.bar + 1 >= params.end))
         return terminated, truncated
 

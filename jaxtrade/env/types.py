@@ -53,7 +53,9 @@ class Market:
     open: jax.Array  # (S, T) float32 bar open (fill price before slippage)
     close: jax.Array  # (S, T) float32 bar close (marking and decision price)
     volatility: jax.Array  # (S, T) float32 per-bar volatility of log returns up to bar t (EWMA)
-    next_ok: jax.Array  # (S, T) bool: bar t+1 is ready and inside the split, so a step from t is possible
+    tradeable: jax.Array  # (S, T) bool: an order decided at t fills at t+1 (both real bars, window filled, in split)
+    next_ok: jax.Array  # (S, T) bool: the symbol has a real bar after t in the split, so an episode steps on from
+    # t (through missing bars, where no order fills and the position is carried at the last close)
 
 
 @struct.dataclass
@@ -81,11 +83,18 @@ class EnvParams:
     # starts were validated for it and the env reads it here, so it is set once, by `make_params`
     actions: ActionTable = struct.field(pytree_node=False, default=LONG_ONLY)  # the action table the config
     # allows (static): an env or adapter built on these params takes it from here, or must agree with it
+    on_stop: str = struct.field(pytree_node=False, default="terminate")  # what a terminal rule (drawdown, ruin,
+    # bankruptcy) does (static): "terminate" ends the episode (training); "liquidate" closes the book at the
+    # next open and keeps it in cash to the period's end, so a backtest's record covers all of it (`evaluation`)
 
     @property
     def num_starts(self) -> int:
         """Episode starts in use (host only)."""
         return int(self.starts.count)
+
+    def evaluation(self) -> EnvParams:
+        """These params for a backtest: a terminal rule liquidates and the record runs on (`on_stop`)."""
+        return self.replace(on_stop="liquidate")
 
 
 @struct.dataclass
@@ -111,6 +120,8 @@ class EnvState:
     gross_profit: jax.Array  # () float32 PnL summed over winning closed trades
     gross_loss: jax.Array  # () float32 -PnL summed over losing closed trades (>= 0)
     returns: RunningStats  # Welford moments of step returns
+    stop_reason: jax.Array  # () int32 `StopReason` of the first terminal rule hit this episode (0 none)
+    stop_bar: jax.Array  # () int32 the bar at whose close it was hit (-1 none)
 
 
 @struct.dataclass
