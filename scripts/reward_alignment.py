@@ -25,7 +25,7 @@ from jaxtrade.data import load_data
 from jaxtrade.data.splits import split_bars
 from jaxtrade.env import TradingEnv, make_params
 from jaxtrade.errors import ConfigError, DataError
-from jaxtrade.evaluate import BASELINES
+from jaxtrade.evaluate import BASELINES, HOLD_RULES
 from jaxtrade.evaluate.alignment import (
     clear_pairs,
     format_rewards,
@@ -36,7 +36,7 @@ from jaxtrade.evaluate.alignment import (
 )
 from jaxtrade.features import cached_features
 
-POLICIES = {"oracle (peeks)": next_bar_oracle, "always_long": BASELINES["always_long"],
+POLICIES = {"oracle (peeks)": next_bar_oracle, "always_long": BASELINES[HOLD_RULES],
             "half held": target_exposure_policy(0.5), "sma_crossover": BASELINES["sma_crossover"],
             "cash": BASELINES["cash"], "random": BASELINES["random"]}
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  always-long (env orders) under the risk rules ({split}):")
         for name, variant in rule_variants(cfg.env).items():
             p = make_params(data, features, variant, window=cfg.window, bars=splits[split])
-            row = policy_rewards(env, p, {"bh": BASELINES["always_long"]}, jax.random.key(0), args.episodes, h)[0]
+            row = policy_rewards(env, p, {"bh": BASELINES[HOLD_RULES]}, jax.random.key(0), args.episodes, h)[0]
             print(f"    {name:<22} {row['mean_return']:>+8.2%}  {row['trades']:>5.1f} round trips")
     return 0
 

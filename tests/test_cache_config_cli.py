@@ -177,7 +177,7 @@ def test_cli_summary_on_real_data(capsys, tmp_path):
     # IBM: 3270 bars - warm-up 179 - window 23 - one step = 3067 starts; GOOG listed later.
     assert "episode starts (IBM 3067, GOOG " in out and "horizon 20" in out
     assert "compiling a rollout of 32 episodes ...\ncompiling a rollout of 32 episodes: done in" in out
-    assert "32 episodes of up to 20 steps" in out and "; 0 terminated, mean 20 steps" in out
+    assert "32 episodes of up to 20 steps" in out and "; 0 stopped by the drawdown/ruin rules (then held in cash), mean 20 steps" in out
     assert "mean reward components per step: pnl" in out
     assert cli.main(args) == 0
     assert "features read from cache" in capsys.readouterr().out
@@ -288,7 +288,7 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "] 2/2 updates 100%" in out and "backtest on the validation split, bars 490..594" in out
-    for policy in ("agent ", "agent_sampled", "always_long", "buy_and_hold", "cash", "random", "sma_crossover"):
+    for policy in ("agent ", "agent_sampled", "buy_and_hold_rules", "buy_and_hold", "cash", "random", "sma_crossover"):
         assert f"\n  {policy}" in out
     assert "seed targets on the agents' portfolio equity: return >= +12 %:" in out
     assert "profit factor >= 1.3:" in out and "phase-3 criterion" in out

@@ -120,5 +120,8 @@ def test_rollouts_stay_finite_solvent_and_respect_masks(seed, scale, vol, crash_
     allowed = np.take_along_axis(out["mask"], executed[..., None], axis=-1)[..., 0]
     assert (allowed | (info.exit_reason > 0)).all()
     assert (executed != 0).mean() > 0.3 and (state.units > 0).any()  # the policy really traded
-    # Episodes never run across a missing bar or past the data.
-    assert np.asarray(features.ready)[state.symbol, state.bar].all()
+    # Missing bars are stepped through but never traded into or out of (nothing fills where the symbol cannot
+    # trade, not even a forced exit), and no episode decides past the symbol's data.
+    tradeable = np.asarray(params.market.tradeable)[state.symbol, state.bar]
+    assert (tradeable | ((executed == 0) & (info.turnover == 0))).all()
+    assert np.asarray(params.market.next_ok)[state.symbol, state.bar].all()

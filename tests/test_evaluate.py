@@ -63,7 +63,7 @@ def test_literal_buy_and_hold_buys_the_cap_once_and_holds_to_the_end(setup):
     cash, held = jax.tree.map(lambda x: np.asarray(x[0]), r), jax.tree.map(lambda x: np.asarray(x[1]), r)
     np.testing.assert_array_equal(held.steps, cash.steps)
     np.testing.assert_array_equal(held.start_bar, cash.start_bar)
-    assert held.trades.sum() == 0 and not held.terminated.any()
+    assert held.trades.sum() == 0 and not held.stop_reason.any() and (held.stop_bar == -1).all()
     close, open_ = np.asarray(params.market.close, np.float64), np.asarray(params.market.open, np.float64)
     cap, c, s = float(params.rules.max_position), 10e-4, 5e-4
     for i in range(0, 128, 9):
@@ -181,7 +181,7 @@ def test_episode_sharpe_pools_the_steps_so_its_sign_follows_the_mean_return():
     z = jnp.zeros(2)
     r = EpisodeResults(symbol=jnp.zeros(2, jnp.int32), start_bar=jnp.zeros(2, jnp.int32),
                        total_return=jnp.prod(1 + rets, 1) - 1, steps=n, trades=n * 0, trade_bars=n * 0,
-                       wins=n * 0, gross_profit=z, gross_loss=z, total_cost=z, terminated=z > 0,
+                       wins=n * 0, gross_profit=z, gross_loss=z, total_cost=z, stop_reason=n * 0, stop_bar=n * 0 - 1,
                        step_returns=rets, exposure=jnp.ones_like(rets), turnover=z, reward=z,
                        reward_components=jnp.zeros((2, 7)))
     stats = summarize_episodes(r, 252.0)
@@ -229,3 +229,51 @@ def test_ratios_of_short_records_print_na_and_count_nowhere():
     assert summary[1] == "3" and summary[9] == "50%" and summary[10] == "1"  # > 0.3 share over 2, 1 n/a
     assert phase3_report(rows) == ("phase-3 criterion (walk-forward Sharpe > 0.3 on at least half of the symbols): "
                                    f"1 of 2 symbols, met (1 left out: records under {MIN_RATIO_BARS} bars)")
+
+
+def test_a_stop_liquidates_and_the_record_covers_the_whole_period():
+    """Hand case: flat at 100, one bar that closes at 70, then a climb back to 100; a scripted policy buys 9 %
+    once. The 2.7 % loss hits the 2 % drawdown limit at the crash bar's close: the book is sold at the next
+    open (70, no costs) and stays in cash; the record runs to the split's end, its statistics are over all of
+    it, and the row names the rule and the date. Symbol B (the same prices) has no data after bar T - 30."""
+    from jaxtrade.data.loaders import align
+    from jaxtrade.env import SIDE
+    from jaxtrade.evaluate.backtest import HOLD, walk_forward_backtest
+
+    T, window, k = 260, 24, 162
+    close = np.full(T, 100.0)
+    close[k:] = np.linspace(70.0, 100.0, T - k)
+    open_ = np.concatenate([[100.0], close[:-1]])
+    ohlcv = np.stack([open_, np.maximum(open_, close), np.minimum(open_, close), close, np.full(T, 1e6)], -1)
+    times = np.datetime64("2020-01-01", "s").astype(np.int64) + 86_400 * np.arange(T)
+    end_b = T - 30
+    data = align({"A": {"time": times, "ohlcv": ohlcv}, "B": {"time": times[:end_b + 1], "ohlcv": ohlcv[:end_b + 1]}})
+    cfg = EnvConfig(commission_bps=0.0, slippage_bps=0.0, stop_loss=0.0, take_profit=0.0, max_hold=0,
+                    max_drawdown=0.02, ruin=0.0, bars_per_year=252.0)
+    params = make_params(data, compute_features(data, FeatureConfig(norm_window=10)), cfg, window)
+    t0 = 120 + 10 - 1 + window - 1  # the first start: warm-up, then a full window
+
+    def buy_once(key, obs, state, params):
+        can = obs.action_mask[:, Action.BUY_LARGE] & (obs.position[:, SIDE] == 0)
+        return jnp.where(can, Action.BUY_LARGE, Action.HOLD)
+
+    rows, results = walk_forward_backtest(TradingEnv(), params, {"scripted": buy_once}, jax.random.key(0),
+                                          data.symbols, data.timestamps(), T)
+    row = {(r["policy"], r["symbol"]): r for r in rows}
+    a, b = row["scripted", "A"], row["scripted", "B"]
+    r = jax.tree.map(np.asarray, results["scripted"])  # (symbols, ...): A first
+    steps = T - 1 - t0
+    assert int(r.start_bar[0]) == t0 and int(r.steps[0]) == steps  # to the end, not to the stop
+    want = np.zeros(steps)
+    want[k - t0 - 1] = -90 * 30 / 100_000  # 90 units bought at 100, marked at 70 at bar k's close
+    np.testing.assert_allclose(r.step_returns[0, :steps], want, atol=1e-7)  # flat (in cash) after the stop
+    assert (a["stop"], a["stop_bar"], a["stop_date"], a["data_end"]) == ("drawdown", k, "2020-06-11", "")
+    assert a["last_bar"] == T - 1 and a["steps"] == steps and a["mean_return"] == pytest.approx(-0.027, abs=1e-6)
+    sharpe = want.mean() / want.std(ddof=1) * np.sqrt(252)
+    assert a["sharpe"] == pytest.approx(sharpe, rel=1e-4) and a["max_drawdown"] == pytest.approx(-0.027, abs=1e-6)
+    assert int(r.stop_reason[0]) == 1 and int(r.trades[0]) == 1
+    # B's data end, inside the split, ends its record there, marked at the last close, and the row says so.
+    assert b["stop"] == "drawdown" and b["last_bar"] == end_b and b["data_end"] == "2020-08-18"
+    # Literal buy-and-hold rides through: no stop, the whole period, back to where it started (30 % at 100).
+    hold = row[HOLD, "A"]
+    assert hold["stop"] == "" and hold["steps"] == steps and hold["mean_return"] == pytest.approx(0.0, abs=1e-5)

@@ -55,7 +55,7 @@ def test_agent_beats_random_and_buy_and_hold_and_holds_through_trends():
         ret = np.asarray(r.total_return[i])
         results[name] = (ret.mean(), ret.std() / np.sqrt(n))
     agent, agent_se = results["agent"]
-    for baseline in ("random", "buy_and_hold", "always_long", "cash"):
+    for baseline in ("random", "buy_and_hold", "buy_and_hold_rules", "cash"):
         mean, se = results[baseline]
         margin = agent - mean
         assert margin > 0.03 and margin > 4 * np.hypot(agent_se, se), (results, baseline)

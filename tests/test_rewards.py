@@ -20,7 +20,7 @@ from jaxtrade.env import (
     TradingEnv,
     make_params,
 )
-from jaxtrade.evaluate import BASELINES
+from jaxtrade.evaluate import BASELINES, HOLD_RULES
 from jaxtrade.evaluate.alignment import (
     clear_pairs,
     next_bar_oracle,
@@ -46,7 +46,7 @@ def quickstart_rows(stocks):
     cfg = load_config(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
     features = compute_features(stocks, cfg.features)
     env = TradingEnv(actions=cfg.env.actions)
-    policies = {"oracle": next_bar_oracle, "always_long": BASELINES["always_long"],
+    policies = {"oracle": next_bar_oracle, "always_long": BASELINES[HOLD_RULES],
                 "half": target_exposure_policy(0.5), "sma": BASELINES["sma_crossover"],
                 "cash": BASELINES["cash"], "random": BASELINES["random"]}
     out = {}

@@ -3,6 +3,7 @@
 from jaxtrade.evaluate import metrics, statistics
 from jaxtrade.evaluate.rollout import (
     BASELINES,
+    HOLD_RULES,
     EpisodeResults,
     agent_policy,
     always_long_policy,
@@ -17,6 +18,6 @@ from jaxtrade.evaluate.rollout import (
     walk_forward_policies,
 )
 
-__all__ = ["metrics", "statistics", "BASELINES", "EpisodeResults", "agent_policy", "always_long_policy", "cash_policy", "hold_episodes", "random_policy",
+__all__ = ["metrics", "statistics", "BASELINES", "HOLD_RULES", "EpisodeResults", "agent_policy", "always_long_policy", "cash_policy", "hold_episodes", "random_policy",
            "run_episodes", "run_policies", "sma_crossover_policy", "stack_policies", "walk_forward",
            "walk_forward_policies"]

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtrade.env.actions import StopReason
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.types import EnvParams
 from jaxtrade.evaluate import metrics
@@ -47,7 +48,29 @@ def trades_ok(row: dict) -> bool:
     return row["trades_per_episode"] * row.get("episodes", 1) >= MIN_RATIO_TRADES - 1e-9
 
 
-def _ratio(value: float, ok: bool, width: int, spec: str) -> str:
+def stop_name(reason: int) -> str:
+    """'drawdown', 'ruin' or 'bankrupt' for a `StopReason`; '' for none."""
+    return StopReason(int(reason)).name.lower() if int(reason) else ""
+
+
+def date_of(dates, bar: int) -> str:
+    """The day of `bar` (YYYY-MM-DD) when `dates` are given, else 'bar N'; '' for a bar < 0."""
+    if bar < 0:
+        return ""
+    return str(dates[bar])[:10] if dates is not None else f"bar {bar}"
+
+
+def stop_text(row: dict) -> str:
+    """What ended or stopped a walk-forward or portfolio row early: 'drawdown 2020-03-16', 'data end 2012-11-30'
+    (both, joined), or '-'."""
+    parts = [f"{row['stop']} {row['stop_date']}"] if row.get("stop") else []
+    if row.get("data_end"):
+        parts.append(f"data end {row['data_end']}")
+    return "; ".join(parts) or "-"
+
+
+def ratio_text(value: float, ok: bool, width: int, spec: str) -> str:
+    """`value` formatted to `width` when `ok`, else 'n/a' (a ratio on too short a record)."""
     return f"{value:>{width}{spec}}" if ok else f"{'n/a':>{width}}"
 
 
@@ -62,7 +85,7 @@ def summarize_episodes(r: EpisodeResults, bars_per_year: jax.Array | float,
     return over the mean max drawdown; pooled over all closed trades: trades per episode, average trade
     duration (bars), win rate, profit factor (gross profit / gross loss; inf with
     profit and no loss, 0 without closed trades); turnover (traded value / equity, per episode), exposure (mean position
-    value / equity over the steps taken), costs, share terminated.
+    value / equity over the steps taken), costs, share stopped by a terminal rule (liquidated, then in cash).
 
     Args:
       r: `EpisodeResults` of E episodes.
@@ -97,7 +120,7 @@ def summarize_episodes(r: EpisodeResults, bars_per_year: jax.Array | float,
         "turnover": mean(r.turnover),
         "exposure": (w[:, None] * r.exposure).sum() / jnp.maximum(steps, 1),
         "mean_cost": mean(r.total_cost),
-        "terminated": mean(r.terminated),
+        "stopped": mean(r.stop_reason != StopReason.NONE),
         "steps": steps / n,
     }
 
@@ -129,9 +152,18 @@ def backtest(env: TradingEnv, params: EnvParams, policies: dict[str, ActFn], key
 
 
 def walk_forward_backtest(env: TradingEnv, params: EnvParams, policies: dict[str, ActFn], key: jax.Array,
-                          symbols: list[str] | tuple[str, ...]) -> tuple[list[dict], dict[str, EpisodeResults]]:
+                          symbols: list[str] | tuple[str, ...], dates=None, end_bar: int | None = None
+                          ) -> tuple[list[dict], dict[str, EpisodeResults]]:
     """Every policy through the whole split, one episode per symbol (all policies and symbols in one rollout),
     and literal buy-and-hold (`buy_and_hold`).
+
+    Each record runs to the split's end: a terminal rule liquidates and the book stays in cash (`stop`,
+    `stop_bar`, `stop_date` say which and when); only a symbol whose data ends inside the split ends earlier,
+    marked at its last close (`data_end`: that bar's date).
+
+    Args:
+      dates: (T,) timestamps of the bars, for the dates in the rows (None: 'bar N').
+      end_bar: the split's end bar (exclusive); None: the latest bar any record reached + 1.
 
     Returns:
       rows (one per policy and symbol, `symbol` and the first/last bar included) and
@@ -142,13 +174,17 @@ def walk_forward_backtest(env: TradingEnv, params: EnvParams, policies: dict[str
     stats = jax.jit(jax.vmap(per_symbol, in_axes=(0, None, None)))(
         r, params.rules.bars_per_year, jnp.eye(r.symbol.shape[1]))  # (P, S) per statistic
     stats = {k: np.asarray(v) for k, v in stats.items() if k not in ("episodes", "std_return", "winning_episodes")}
+    last = np.asarray(r.start_bar) + np.asarray(r.steps)
+    end_bar = int(last.max()) + 1 if end_bar is None else int(end_bar)
     rows, results = [], {}
     for j, name in enumerate([*policies, HOLD]):
         results[name] = jax.tree.map(lambda x, j=j: x[j], r)
         for i, s in enumerate(np.asarray(r.symbol[j])):
-            first = int(r.start_bar[j, i])
+            first, stop_bar = int(r.start_bar[j, i]), int(r.stop_bar[j, i])
             rows.append(_row(name, {k: v[j, i] for k, v in stats.items()}, symbol=symbols[s], first_bar=first,
-                             last_bar=first + int(r.steps[j, i])))
+                             last_bar=int(last[j, i]), stop=stop_name(r.stop_reason[j, i]), stop_bar=stop_bar,
+                             stop_date=date_of(dates, stop_bar),
+                             data_end=date_of(dates, int(last[j, i])) if last[j, i] < end_bar - 1 else ""))
     return rows, results
 
 
@@ -157,46 +193,51 @@ def format_table(rows: list[dict]) -> str:
 
     Units: return, std, max DD, win rates and exposure in %; Sharpe/Sortino annualised; `bars` the mean bars an
     episode ran; `bars/tr` bars per closed trade; turnover a multiple of equity (traded value / equity, summed
-    over the episode); costs (commission + slippage) per episode in the account's currency (`table_legend`).
+    over the episode); costs (commission + slippage) per episode in the account's currency (`table_legend`);
+    stopped: the share of episodes a terminal rule liquidated, or per symbol which rule and when (`stop_text`).
     """
     per_symbol = "symbol" in rows[0]
     head = f"  {'symbol':<8} " if per_symbol else "  "
-    lines = [head + f"{'policy':<14} {'return':>8} " + ("" if per_symbol else f"{'std':>7} ")
+    lines = [head + f"{'policy':<18} {'return':>8} " + ("" if per_symbol else f"{'std':>7} ")
              + f"{'Sharpe':>7} {'Sortino':>8} {'max DD':>7} "
              + ("" if per_symbol else f"{'win eps':>7} ")
              + f"{'bars':>6} {'trades':>7} {'bars/tr':>7} {'win rate':>8} {'PF':>6} {'turnover':>8} {'exposure':>8} "
-               f"{'costs':>9}"]
+               f"{'costs':>9} " + (f"{'stopped':<22}" if per_symbol else f"{'stopped':>7}")]
     for r in rows:
         long_enough, traded = sharpe_ok(r), trades_ok(r)
         lines.append(
-            (f"  {r['symbol']:<8} " if per_symbol else "  ") + f"{r['policy']:<14} {r['mean_return']:>+8.2%} "
+            (f"  {r['symbol']:<8} " if per_symbol else "  ") + f"{r['policy']:<18} {r['mean_return']:>+8.2%} "
             + ("" if per_symbol else f"{r['std_return']:>7.2%} ")
-            + f"{_ratio(r['sharpe'], long_enough, 7, '.2f')} {_ratio(r['sortino'], long_enough, 8, '.2f')} "
+            + f"{ratio_text(r['sharpe'], long_enough, 7, '.2f')} {ratio_text(r['sortino'], long_enough, 8, '.2f')} "
               f"{r['max_drawdown']:>7.2%} "
             + ("" if per_symbol else f"{r['winning_episodes']:>7.1%} ")
             + f"{r['steps']:>6.1f} {r['trades_per_episode']:>7.2f} {r['avg_trade_bars']:>7.1f} "
-              f"{_ratio(r['win_rate'], traded, 8, '.1%')} {_ratio(r['profit_factor'], traded, 6, '.2f')} "
-              f"{r['turnover']:>7.2f}x {r['exposure']:>8.1%} {r['mean_cost']:>9,.0f}")
+              f"{ratio_text(r['win_rate'], traded, 8, '.1%')} {ratio_text(r['profit_factor'], traded, 6, '.2f')} "
+              f"{r['turnover']:>7.2f}x {r['exposure']:>8.1%} {r['mean_cost']:>9,.0f} "
+            + (f"{stop_text(r):<22}" if per_symbol else f"{r['stopped']:>7.1%}"))
     return "\n".join(lines)
 
 
 def format_symbol_summary(per_symbol_rows: list[dict]) -> str:
     """Walk-forward rows of many symbols summarised per policy: the distribution of their returns and Sharpe
-    ratios over the symbols (quartiles), the share with Sharpe above the phase-3 bar, mean trades and exposure."""
-    lines = [f"  {'policy':<14} {'symbols':>7} {'return: q25':>11} {'median':>8} {'q75':>8} {'mean':>8} "
+    ratios over the symbols (quartiles), the share with Sharpe above the phase-3 bar, mean trades and exposure,
+    the share of symbols a terminal rule stopped and the share whose data ended inside the split."""
+    lines = [f"  {'policy':<18} {'symbols':>7} {'return: q25':>11} {'median':>8} {'q75':>8} {'mean':>8} "
              f"{'Sharpe: q25':>11} {'median':>7} {'q75':>7} {f'> {PHASE3_SHARPE:g}':>6} {'n/a':>4} {'trades':>7} "
-             f"{'exposure':>8}"]
+             f"{'exposure':>8} {'stopped':>7} {'data end':>8}"]
     for policy in dict.fromkeys(r["policy"] for r in per_symbol_rows):
         rows = [r for r in per_symbol_rows if r["policy"] == policy]
         ret = np.percentile([r["mean_return"] for r in rows], [25, 50, 75])
         sharpe = np.array([r["sharpe"] for r in rows if sharpe_ok(r)])  # n/a ratios enter no statistic
         q = np.percentile(sharpe, [25, 50, 75]) if sharpe.size else np.full(3, np.nan)
         share = f"{(sharpe > PHASE3_SHARPE).mean():>6.0%}" if sharpe.size else f"{'n/a':>6}"
-        lines.append(f"  {policy:<14} {len(rows):>7} {ret[0]:>+11.2%} {ret[1]:>+8.2%} {ret[2]:>+8.2%} "
+        lines.append(f"  {policy:<18} {len(rows):>7} {ret[0]:>+11.2%} {ret[1]:>+8.2%} {ret[2]:>+8.2%} "
                      f"{np.mean([r['mean_return'] for r in rows]):>+8.2%} {q[0]:>11.2f} {q[1]:>7.2f} {q[2]:>7.2f} "
                      f"{share} {len(rows) - sharpe.size:>4} "
                      f"{np.mean([r['trades_per_episode'] for r in rows]):>7.1f} "
-                     f"{np.mean([r['exposure'] for r in rows]):>8.1%}")
+                     f"{np.mean([r['exposure'] for r in rows]):>8.1%} "
+                     f"{np.mean([bool(r.get('stop')) for r in rows]):>7.0%} "
+                     f"{np.mean([bool(r.get('data_end')) for r in rows]):>8.0%}")
     return "\n".join(lines)
 
 
@@ -207,30 +248,40 @@ def table_legend(initial_cash: float) -> str:
             f"costs: commission + slippage per episode, in account currency (initial cash {initial_cash:,.0f})")
 
 
-def target_report(row: dict) -> str:
-    """The seed targets for one row, each with the row's value and 'met' / 'NOT met' (skipped when the row lacks
-    the statistic)."""
+def target_checks(row: dict) -> list[dict]:
+    """The seed targets for one row: [{target, key, value, threshold, met}] (targets whose statistic the row
+    lacks are left out)."""
     out = []
     for label, keys, threshold in TARGETS:
         key = next((k for k in keys if k in row), None)
-        if key is None:
-            continue
-        value = row[key]
-        shown = f"{value:.2f}" if key in ("sharpe", "profit_factor") else f"{value:+.1%}"
-        out.append(f"{label}: {shown} {'met' if value >= threshold else 'NOT met'}")
-    return "; ".join(out)
+        if key is not None:
+            out.append({"target": label, "key": key, "value": row[key], "threshold": threshold,
+                        "met": bool(row[key] >= threshold)})
+    return out
 
 
-def phase3_report(per_symbol_rows: list[dict], policy: str = "agent") -> str:
-    """The phase-3 criterion on walk-forward rows: Sharpe > 0.3 on at least half of the symbols."""
+def target_report(row: dict) -> str:
+    """The seed targets for one row, each with the row's value and 'met' / 'NOT met' (`target_checks`)."""
+    shown = lambda c: f"{c['value']:.2f}" if c["key"] in ("sharpe", "profit_factor") else f"{c['value']:+.1%}"  # noqa: E731
+    return "; ".join(f"{c['target']}: {shown(c)} {'met' if c['met'] else 'NOT met'}" for c in target_checks(row))
+
+
+def phase3_check(per_symbol_rows: list[dict], policy: str = "agent") -> dict:
+    """The phase-3 criterion on walk-forward rows: Sharpe > 0.3 on at least half of the symbols whose record
+    has at least `MIN_RATIO_BARS` bars: {policy, passed, counted, left_out, met}."""
     rows = [r for r in per_symbol_rows if r["policy"] == policy]
     sharpes = [r["sharpe"] for r in rows if sharpe_ok(r)]  # a record under MIN_RATIO_BARS is not counted
     passed = sum(x > PHASE3_SHARPE for x in sharpes)
-    ok = passed * 2 >= len(sharpes) > 0
-    left_out = len(rows) - len(sharpes)
+    return {"policy": policy, "threshold": PHASE3_SHARPE, "passed": passed, "counted": len(sharpes),
+            "left_out": len(rows) - len(sharpes), "met": bool(passed * 2 >= len(sharpes) > 0)}
+
+
+def phase3_report(per_symbol_rows: list[dict], policy: str = "agent") -> str:
+    """The phase-3 criterion on walk-forward rows as a sentence (`phase3_check`)."""
+    c = phase3_check(per_symbol_rows, policy)
     return (f"phase-3 criterion (walk-forward Sharpe > {PHASE3_SHARPE} on at least half of the symbols): "
-            f"{passed} of {len(sharpes)} symbols, {'met' if ok else 'NOT met'}"
-            + (f" ({left_out} left out: records under {MIN_RATIO_BARS} bars)" if left_out else ""))
+            f"{c['passed']} of {c['counted']} symbols, {'met' if c['met'] else 'NOT met'}"
+            + (f" ({c['left_out']} left out: records under {MIN_RATIO_BARS} bars)" if c["left_out"] else ""))
 
 
 def write_report(rows: list[dict], path: str | Path, meta: dict | None = None,

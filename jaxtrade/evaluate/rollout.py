@@ -2,8 +2,12 @@
 
 `run_episodes` starts `num_episodes` episodes from the env's start generator (or
 given initial states) and steps each one for up to `horizon` steps without
-auto-reset; an episode stops at its first terminated or truncated step and keeps
-its final book. `walk_forward` runs one episode per symbol through a whole split,
+auto-reset, as a backtest (`EnvParams.evaluation`): a terminal rule (drawdown
+limit, ruin) closes the book at the next open and the episode runs on in cash,
+so its record covers its whole period (`stop_reason` and `stop_bar` say whether
+and when it stopped); an episode ends at its horizon or where the symbol has no
+real bar left in the split (a missing bar is stepped through), and keeps its
+final book. `walk_forward` runs one episode per symbol through a whole split,
 the classic backtest. `run_policies` / `walk_forward_policies` run several policies
 from the same starts as one rollout (one compiled env step; each policy acts on its
 own block of the batch, so nothing is computed twice). Policies are
@@ -46,7 +50,8 @@ class EpisodeResults(NamedTuple):
     gross_profit: jax.Array  # (E,) PnL of winning closed trades
     gross_loss: jax.Array  # (E,) -PnL of losing closed trades
     total_cost: jax.Array  # (E,) commission + slippage paid
-    terminated: jax.Array  # (E,) bool: ended by ruin or the drawdown limit
+    stop_reason: jax.Array  # (E,) int32 `StopReason` of the terminal rule that liquidated the book (0 none)
+    stop_bar: jax.Array  # (E,) int32 the bar at whose close it was hit (-1 none)
     step_returns: jax.Array  # (E, H) per-step returns (0 after the episode ended)
     exposure: jax.Array  # (E, H) position value / equity after each step (0 after the end)
     turnover: jax.Array  # (E,) traded value / equity, summed over the steps
@@ -66,12 +71,13 @@ def max_steps(params: EnvParams, horizon: int) -> int:
 
 def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array, num_episodes: int,
                  horizon: int, init: tuple[Observation, EnvState] | None = None) -> EpisodeResults:
-    """Run `num_episodes` episodes of up to `horizon` steps under `act` (jit-able; horizon is static, capped by
-    `max_steps`).
+    """Run `num_episodes` backtest episodes of up to `horizon` steps under `act` (jit-able; horizon is static,
+    capped by `max_steps`): a terminal rule liquidates and the episode runs on in cash (`EnvParams.evaluation`).
 
     `init`: batched (observation, state) to start from; default: `env.reset` draws.
     """
     horizon = max_steps(params, horizon)
+    params = params.evaluation()
     k_reset, k_run = jax.random.split(key)
     if init is None:
         init = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), params)
@@ -79,11 +85,10 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
     first_bar = state.bar
     step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
     alive = jnp.ones((num_episodes,), bool)
-    terminated_any = jnp.zeros((num_episodes,), bool)
     rewards = (jnp.zeros((num_episodes,)), jnp.zeros((num_episodes, len(REWARD_COMPONENTS))))
 
     def body(carry, key):
-        obs, state, alive, term_any, (reward_sum, component_sum) = carry
+        obs, state, alive, (reward_sum, component_sum) = carry
         k_act, k_env = jax.random.split(key)
         action = act(k_act, obs, state, params)
         new_obs, new_state, reward, terminated, truncated, info = step(
@@ -96,12 +101,11 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
                    component_sum + jnp.where(alive[:, None], jnp.stack(info.reward_components, -1), 0.0))
         state = jax.tree.map(keep, new_state, state)
         obs = jax.tree.map(keep, new_obs, obs)
-        term_any = term_any | (alive & terminated)
         alive = alive & ~terminated & ~truncated
-        return (obs, state, alive, term_any, rewards), per_step
+        return (obs, state, alive, rewards), per_step
 
-    (_, state, _, term_any, (reward_sum, component_sum)), (rets, exposure, turnover) = jax.lax.scan(
-        body, (obs, state, alive, terminated_any, rewards), jax.random.split(k_run, horizon))
+    (_, state, _, (reward_sum, component_sum)), (rets, exposure, turnover) = jax.lax.scan(
+        body, (obs, state, alive, rewards), jax.random.split(k_run, horizon))
     return EpisodeResults(
         symbol=state.symbol,
         start_bar=first_bar,
@@ -113,7 +117,8 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
         gross_profit=state.gross_profit,
         gross_loss=state.gross_loss,
         total_cost=state.total_cost,
-        terminated=term_any,
+        stop_reason=state.stop_reason,
+        stop_bar=state.stop_bar,
         step_returns=rets.T,
         exposure=exposure.T,
         turnover=turnover.sum(0),
@@ -165,7 +170,7 @@ def hold_episodes(params: EnvParams, state: EnvState, horizon: int) -> EpisodeRe
     return EpisodeResults(
         symbol=s, start_bar=t0, total_return=(equity - params.rules.initial_cash) / params.rules.initial_cash,
         steps=took.sum(0).astype(jnp.int32), trades=zi, trade_bars=zi, wins=zi, gross_profit=zf, gross_loss=zf,
-        total_cost=fill.cost, terminated=jnp.zeros_like(took[0]), step_returns=rets.T, exposure=exposure.T,
+        total_cost=fill.cost, stop_reason=zi, stop_bar=zi - 1, step_returns=rets.T, exposure=exposure.T,
         turnover=fill.traded_units * open1 / state.equity, reward=zf,
         reward_components=jnp.zeros(zf.shape + (len(REWARD_COMPONENTS),), zf.dtype))
 
@@ -261,9 +266,10 @@ def walk_forward(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
                  common_start: bool = False) -> EpisodeResults:
     """One episode per symbol from its first start in `params` to the end of the split (or an earlier end).
 
-    The horizon is lifted to the split's length, so an episode only ends on the
-    env's own rules (ruin, drawdown limit) or at the split's last bar or a missing
-    bar. Symbols without a start are left out. Host-side setup, jitted rollout.
+    The horizon is lifted to the split's length, so an episode runs to the split's
+    last bar (or the symbol's, where its data ends first), through missing bars and
+    terminal rules (which liquidate: the book stays in cash to the end). Symbols
+    without a start are left out. Host-side setup, jitted rollout.
     `common_start`: every symbol starts at the latest first start, so the episodes
     run in lockstep on the same bars (a portfolio; `act` sees all symbols at once).
 
@@ -298,8 +304,9 @@ def go_flat(obs: Observation) -> jax.Array:
 
 
 def always_long_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
-    """As long as the env's orders allow: the largest fitting buy every bar, never sell (the env's forced
-    exits and terminations still apply). Literal buy-and-hold is `hold_episodes`."""
+    """Buy-and-hold under the env's rules: the largest fitting buy every bar up to the position limit, never
+    sell; the env's costs, forced exits (after which it buys again) and terminal rules apply as to the agent.
+    Literal buy-and-hold, with no rules, is `hold_episodes`."""
     return go_long(obs.action_mask)
 
 
@@ -332,8 +339,9 @@ def agent_policy(network, net_params, deterministic: bool = True) -> ActFn:
     return act
 
 
+HOLD_RULES = "buy_and_hold_rules"  # buy-and-hold under the agent's rules (`always_long_policy`)
 BASELINES: dict[str, ActFn] = {
-    "always_long": always_long_policy,
+    HOLD_RULES: always_long_policy,
     "cash": cash_policy,
     "random": random_policy,
     "sma_crossover": sma_crossover_policy(10, 50),

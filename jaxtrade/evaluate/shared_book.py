@@ -3,7 +3,10 @@
 A `PortfolioPolicy` maps the portfolio observation to every symbol's action and
 the budgets. `walk_forward_book` runs one through a split from its first bar
 where a symbol can trade to its end, on one account: cash moves between
-symbols, costs are the env's, untradeable bars are masked. The policies:
+symbols, costs are the env's, untradeable bars are masked, and a terminal rule
+(drawdown limit, ruin) liquidates the account, which stays in cash to the end
+of the split (`BookResults.stop_reason`, `stop_bar`), so every record covers
+the whole period. The policies:
 
 - `agents_policy`: the symbol agents alone, each budget the per-symbol limit;
 - `master_policy`: the symbol agents under a master (`ConfidenceAllocator`,
@@ -30,6 +33,14 @@ from jaxtrade.env.portfolio import (
     PortfolioEnv,
     PortfolioObservation,
     PortfolioParams,
+)
+from jaxtrade.evaluate.backtest import (
+    MIN_RATIO_BARS,
+    MIN_RATIO_TRADES,
+    date_of,
+    ratio_text,
+    stop_name,
+    stop_text,
 )
 from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
 
@@ -139,6 +150,8 @@ class BookResults(NamedTuple):
     gross_profit: jax.Array  # () PnL summed over winning closed trades
     gross_loss: jax.Array  # () -PnL summed over losing closed trades
     cost: jax.Array  # () commission + slippage + borrow paid
+    stop_reason: jax.Array  # () int32 `StopReason` of the terminal rule that liquidated the account (0 none)
+    stop_bar: jax.Array  # () int32 the bar at whose close it was hit (-1 none)
 
 
 def split_steps(params: PortfolioParams) -> int:
@@ -148,9 +161,10 @@ def split_steps(params: PortfolioParams) -> int:
 
 def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: PortfolioPolicy, policy_params: Any,
                       key: jax.Array, steps: int) -> BookResults:
-    """One episode from the split's first start bar for up to `steps` steps (jit-able; `steps` static), with
-    no horizon: it runs to the split's end (or the rules' drawdown / ruin stop)."""
-    params = params.replace(env=params.env.replace(rules=params.env.rules.replace(
+    """One backtest episode from the split's first start bar for up to `steps` steps (jit-able; `steps` static),
+    with no horizon: it runs to the split's end; a drawdown / ruin stop liquidates and the account stays in cash
+    (`EnvParams.evaluation`)."""
+    params = params.replace(env=params.env.evaluation().replace(rules=params.env.rules.replace(
         horizon=jnp.asarray(steps, params.env.rules.horizon.dtype))))
     obs, state = env.reset_at(params.start_bars[0], params)
     first = state.bar
@@ -172,7 +186,8 @@ def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: Portfo
     return BookResults(start_bar=first, steps=live.sum(), equity=jnp.concatenate([jnp.ones(1), jnp.cumprod(1 + rets)]),
                        step_returns=rets, gross_exposure=gross, weights=weights, trades=sleeves.trades.sum(),
                        wins=sleeves.wins.sum(), gross_profit=sleeves.gross_profit.sum(),
-                       gross_loss=sleeves.gross_loss.sum(), cost=state.total_cost)
+                       gross_loss=sleeves.gross_loss.sum(), cost=state.total_cost, stop_reason=state.stop_reason,
+                       stop_bar=state.stop_bar)
 
 
 def run_book(env: PortfolioEnv, params: PortfolioParams, policies: dict[str, tuple[PortfolioPolicy, Any]],
@@ -184,8 +199,10 @@ def run_book(env: PortfolioEnv, params: PortfolioParams, policies: dict[str, tup
             for name, (policy, policy_params) in policies.items()}
 
 
-def book_row(name: str, r: BookResults, bars_per_year: float) -> dict:
-    """Return-series metrics of a shared-book run (`metrics.summarize`), its mean gross exposure and trades."""
+def book_row(name: str, r: BookResults, bars_per_year: float, dates=None) -> dict:
+    """Return-series metrics of a shared-book run (`metrics.summarize`) over its whole period, its mean gross
+    exposure and trades, and the terminal rule that liquidated it (`stop`, `stop_bar`, `stop_date`; dates from
+    `dates`, (T,) timestamps, else 'bar N')."""
     steps = int(r.steps)
     mask = jnp.arange(r.step_returns.shape[0]) < steps
     stats = summarize(r.step_returns, bars_per_year, mask)
@@ -193,19 +210,24 @@ def book_row(name: str, r: BookResults, bars_per_year: float) -> dict:
     return {"policy": name, "steps": steps, **{k: float(v) for k, v in stats.items()},
             "exposure": float(jnp.where(mask, r.gross_exposure, 0.0).sum() / max(steps, 1)),
             "trades": trades, "win_rate": float(r.wins) / trades if trades else 0.0,
-            "profit_factor": float(profit_factor_of_totals(r.gross_profit, r.gross_loss)), "cost": float(r.cost)}
+            "profit_factor": float(profit_factor_of_totals(r.gross_profit, r.gross_loss)), "cost": float(r.cost),
+            "stop": stop_name(r.stop_reason), "stop_bar": int(r.stop_bar), "stop_date": date_of(dates, int(r.stop_bar))}
 
 
 def format_portfolio(rows: list[dict]) -> str:
-    """A text table of `book_row`s: return-series metrics (in %, Sharpe/Sortino/Calmar annualised), mean gross
-    exposure, closed trades, their win rate and profit factor."""
-    lines = [f"  {'policy':<22} {'return':>8} {'annual':>8} {'vol':>7} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} "
-             f"{'Calmar':>7} {'exposure':>8} {'trades':>6} {'win rate':>8} {'PF':>6}"]
+    """A text table of `book_row`s: return-series metrics over the whole period (in %, Sharpe/Sortino/Calmar
+    annualised; n/a under `MIN_RATIO_BARS` bars), mean gross exposure, closed trades, their win rate and profit
+    factor (n/a under `MIN_RATIO_TRADES`), and the terminal rule that liquidated the account, with its date."""
+    lines = [f"  {'policy':<24} {'return':>8} {'annual':>8} {'vol':>7} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} "
+             f"{'Calmar':>7} {'exposure':>8} {'trades':>6} {'win rate':>8} {'PF':>6} {'stopped':<20}"]
     for r in rows:
-        lines.append(f"  {r['policy']:<22} {r['total_return']:>+8.2%} {r['annualised_return']:>+8.2%} "
-                     f"{r['volatility']:>7.2%} {r['sharpe']:>7.2f} {r['sortino']:>8.2f} {r['max_drawdown']:>7.2%} "
-                     f"{r['calmar']:>7.2f} {r['exposure']:>8.1%} {r['trades']:>6} {r['win_rate']:>8.1%} "
-                     f"{r['profit_factor']:>6.2f}")
+        long_enough, traded = r["steps"] >= MIN_RATIO_BARS, r["trades"] >= MIN_RATIO_TRADES
+        lines.append(f"  {r['policy']:<24} {r['total_return']:>+8.2%} {r['annualised_return']:>+8.2%} "
+                     f"{r['volatility']:>7.2%} {ratio_text(r['sharpe'], long_enough, 7, '.2f')} "
+                     f"{ratio_text(r['sortino'], long_enough, 8, '.2f')} {r['max_drawdown']:>7.2%} "
+                     f"{ratio_text(r['calmar'], long_enough, 7, '.2f')} {r['exposure']:>8.1%} {r['trades']:>6} "
+                     f"{ratio_text(r['win_rate'], traded, 8, '.1%')} {ratio_text(r['profit_factor'], traded, 6, '.2f')} "
+                     f"{stop_text(r):<20}")
     return "\n".join(lines)
 
 

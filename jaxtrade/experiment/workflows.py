@@ -24,14 +24,22 @@ from jaxtrade.evaluate.backtest import (
     backtest,
     format_symbol_summary,
     format_table,
+    phase3_check,
     phase3_report,
     sharpe_ok,
     table_legend,
+    target_checks,
     target_report,
     walk_forward_backtest,
     write_report,
 )
-from jaxtrade.evaluate.rollout import BASELINES, agent_policy, random_policy, run_episodes
+from jaxtrade.evaluate.rollout import (
+    BASELINES,
+    HOLD_RULES,
+    agent_policy,
+    random_policy,
+    run_episodes,
+)
 from jaxtrade.evaluate.shared_book import (
     AGENT_VARIANTS,
     REBALANCE_TOLERANCE,
@@ -102,7 +110,8 @@ def env_summary(exp: Experiment, num_envs: int = 1024, log: Log = print) -> None
     dt = time.perf_counter() - t
     steps = int(r.steps.sum())
     log(f"random masked policy, {num_envs} episodes of up to {cfg.env.horizon} steps: {steps / dt:,.0f} steps/s; "
-        f"{int(r.terminated.sum())} terminated, mean {steps / num_envs:.0f} steps, mean return "
+        f"{int((r.stop_reason > 0).sum())} stopped by the drawdown/ruin rules (then held in cash), mean "
+        f"{steps / num_envs:.0f} steps, mean return "
         f"{float(r.total_return.mean()):+.2%}")
     per_step = np.asarray(r.reward_components).sum(0) / max(steps, 1)
     log("  mean reward components per step: " + ", ".join(
@@ -140,7 +149,7 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
                 network_proposals(setup.network), learned_master), (net_params, learned[1]))}, jax.random.key(3)))
         results.update(run_equal_weight(env, holding, total, jax.random.key(3)))
     bpy = float(params.env.rules.bars_per_year)
-    rows = [book_row(name, r, bpy) for name, r in results.items()]
+    rows = [book_row(name, r, bpy, exp.data.timestamps()) for name, r in results.items()]
     first = int(results["agents"].start_bar)
     log(f"portfolio: all {exp.data.num_symbols} symbols on one account (shared cash) from bar {first} "
         f"({str(exp.data.timestamps()[first])[:10]}) to the split's end; symbols join as they can trade; each "
@@ -149,7 +158,9 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
         + ("; the learned master sets budgets from its network's mean allocation" if learned else "")
         + f"; equal weight buys {min(total / exp.data.num_symbols, limit):.1%} of equity per symbol through the "
         f"env's orders (rebalanced: sells "
-        f"half of a symbol {REBALANCE_TOLERANCE:.0%} over its weight and buys back), without stops")
+        f"half of a symbol {REBALANCE_TOLERANCE:.0%} over its weight and buys back), without stop loss, take "
+        f"profit or holding limit; every row is under the account's drawdown/ruin rules, which liquidate it and "
+        f"hold cash to the split's end (`stopped`), and a symbol whose data ends is sold at its last close")
     log(format_portfolio(rows))
     if plots:
         from jaxtrade.evaluate.plots import plot_book  # matplotlib only when asked
@@ -193,16 +204,21 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
     log(format_table(rows))
     log(table_legend(cfg.env.initial_cash))
     log(f"  episodes ran {min(r['steps'] for r in rows):.1f}-{max(r['steps'] for r in rows):.1f} bars on average "
-        f"(up to {horizon}: an episode also ends at the split's last bar, or on the env's drawdown/ruin stop)")
+        f"(up to {horizon}: an episode also ends at the split's last bar); the drawdown/ruin rules liquidate an "
+        f"episode and it runs on in cash (`stopped`: the share so stopped)")
     log(f"  Sharpe/Sortino annualised with {rows[0]['bars_per_year']:.0f} bars/year from the step returns pooled "
         f"over all episodes; max drawdown a per-episode mean; win rate and profit factor over all closed trades; "
-        f"buy_and_hold buys {cfg.env.max_position:.0%} at the first open and holds (no exits), always_long "
-        f"buys every bar through the env")
-    log(f"walk-forward on the {split} split: one episode per symbol from its first start to the end "
-        f"(or the env's drawdown/ruin stop), all symbols in parallel")
+        f"buy_and_hold buys {cfg.env.max_position:.0%} at the first open and holds (no exits, no stops: the "
+        f"benchmark as usually quoted); {HOLD_RULES} buys up to {cfg.env.max_position:.0%} through the env and "
+        f"never sells, under the agent's rules (costs, exits, stops): the like-for-like benchmark")
+    log(f"walk-forward on the {split} split: one episode per symbol from its first start to the split's end, "
+        f"all symbols in parallel; a missing bar is carried at the last close; a drawdown/ruin stop liquidates "
+        f"and the record runs on in cash (`stopped`: rule and date); a symbol whose data ends inside the split "
+        f"ends there, marked at its last close (`data end`)")
     with working(f"[2/{stages}] walk-forward, {data.num_symbols} symbols x {len(policies) + 1} policies "
                  f"(compile and run)", log):
-        wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols)
+        wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols, ts,
+                                            bars[1])
     if data.num_symbols <= SYMBOL_ROWS:
         log(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
     else:
@@ -215,13 +231,17 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
     log(f"  {phase3_report(wf_rows)}")
     portfolio = (portfolio_report(setup, exp, split, net_params, log, plots, stage="[3/3] ")
                  if data.num_symbols > 1 else [])
+    judged = portfolio[0] if portfolio else rows[0]
     if portfolio:
-        log(f"  seed targets on the agents' portfolio equity: {target_report(portfolio[0])}")
+        log(f"  seed targets on the agents' portfolio equity: {target_report(judged)}")
     else:
-        log(f"  seed targets (agent, episode means): {target_report(rows[0])}")
+        log(f"  seed targets (agent, episode means): {target_report(judged)}")
     if report:
         meta = {"split": split, "bars": list(bars), "update": int(to_host(runner.updates_done)),
-                "config": exp.config_dict, "portfolio": portfolio}
+                "config": exp.config_dict, "portfolio": portfolio,
+                "targets": {"policy": judged["policy"], "on": "portfolio" if portfolio else "episodes",
+                            "checks": target_checks(judged)},
+                "phase3": phase3_check(wf_rows)}
         log(f"report written to {write_report(rows, report, meta, per_symbol=wf_rows)}")
     if plots:
         from jaxtrade.evaluate.plots import (  # matplotlib only when asked
