@@ -1,4 +1,4 @@
-"""Command line: `jaxtrade summary|train|train-portfolio|sweep --config X.yaml`, `jaxtrade eval --checkpoint DIR`.
+"""Command line: `jaxtrade summary|train|train-portfolio|sweep|walkforward --config X.yaml`, `jaxtrade eval --checkpoint DIR`.
 
 Argument parsing and error printing only; the workflows are `jaxtrade.experiment` functions.
 """
@@ -75,16 +75,43 @@ def _sweep(args: argparse.Namespace) -> int:
     from jaxtrade.config import load_config
     from jaxtrade.experiment import SweepSpec, load_experiment, parse_setting, sweep_report
 
-    try:
-        seeds = tuple(int(s) for s in args.seeds.split(","))
-    except ValueError:
-        raise ConfigError(f"--seeds: expected integers like 0,1,2, got {args.seeds!r}") from None
-    spec = SweepSpec(seeds=seeds, per_symbol=args.per_symbol, grid=tuple(parse_setting(s) for s in args.set))
+    spec = SweepSpec(seeds=_seeds(args.seeds), per_symbol=args.per_symbol, grid=tuple(parse_setting(s) for s in args.set))
     cfg = load_config(args.config)
     if args.updates is not None:
         cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=args.updates))
     print(f"jaxtrade sweep: {args.config}")
     sweep_report(load_experiment(cfg, _cache(args)), spec, args.episodes, args.report)
+    return 0
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--seeds: expected integers like 0,1,2, got {text!r}") from None
+
+
+def _walkforward(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from jaxtrade.config import load_config
+    from jaxtrade.data.splits import parse_scheme
+    from jaxtrade.experiment import WalkForwardSpec, load_experiment, walkforward_report
+
+    folds = args.folds if args.folds == "yearly" else None
+    if folds is None:
+        try:
+            folds = int(args.folds)
+        except ValueError:
+            raise ConfigError(f"--folds: 'yearly' or a number of folds, got {args.folds!r}") from None
+    parse_scheme(args.scheme)  # a bad scheme fails before the data load
+    spec = WalkForwardSpec(folds=folds, seeds=_seeds(args.seeds), scheme=args.scheme, embargo=args.embargo,
+                           start=args.start, min_train_bars=args.min_train_bars, trials=args.trials)
+    cfg = load_config(args.config)
+    if args.updates is not None:
+        cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=args.updates))
+    print(f"jaxtrade walkforward: {args.config}")
+    walkforward_report(load_experiment(cfg, _cache(args)), spec, args.report, args.plots)
     return 0
 
 
@@ -141,10 +168,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
     p.add_argument("--episodes", type=int, default=256, help="validation episodes per run")
     p.add_argument("--report", default=None, help="write the results table to this .json or .csv")
+    p = sub.add_parser("walkforward", parents=[common],
+                       help="retrain from scratch per fold (folds x seeds as one program), test each fold on the "
+                            "period after it, and judge the stitched out-of-sample record")
+    p.add_argument("--config", required=True, help="YAML config file (every fold trains with it)")
+    p.add_argument("--folds", default="yearly", help="'yearly' (a test period per calendar year) or a number N "
+                                                     "of equal test periods")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds per fold, e.g. 0,1,2")
+    p.add_argument("--scheme", default="expanding", help="training range: 'expanding' (all bars before the fold) "
+                                                         "or 'rolling:YEARS'")
+    p.add_argument("--embargo", type=int, default=None,
+                   help="bars between a fold's training end and its first decision (default and minimum: the "
+                        "observation window)")
+    p.add_argument("--start", default=None, help="first out-of-sample date (default: the first fold boundary "
+                                                 "after --min-train-bars ready training bars)")
+    p.add_argument("--min-train-bars", type=int, default=504,
+                   help="ready bars the first fold trains on, for the default start (504: two trading years)")
+    p.add_argument("--trials", type=int, default=1,
+                   help="configurations tried before this one (a sweep's 'trials'): the deflated Sharpe's N")
+    p.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
+    p.add_argument("--report", default=None, help="write the stitched tables to this .json")
+    p.add_argument("--plots", default=None, help="write the stitched equity, drawdown and per-fold Sharpe PNG here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     commands = {"summary": _summary, "train": _train, "train-portfolio": _train_portfolio, "eval": _eval,
-                "eval-portfolio": _eval_portfolio, "sweep": _sweep}
+                "eval-portfolio": _eval_portfolio, "sweep": _sweep, "walkforward": _walkforward}
     main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be caught
     # SIGTERM, what schedulers and `timeout` send, stops the run as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None

@@ -64,3 +64,76 @@ def split_bars(cfg: SplitConfig, data: MarketData) -> dict[str, tuple[int, int]]
         raise ConfigError(f"split: cuts at bars {a} and {b} of {T} ({ts[0]} .. {ts[-1]}) leave an empty train or "
                           f"test split")
     return {"train": (0, a), "validation": (a, b), "test": (b, T)}
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward fold as bar ranges of the time axis (first, end), end exclusive.
+
+    `train`: the bars its agent trains on (episodes decide, fill and are marked only inside them).
+    `test`: (B - 1, B'): the agent decides from the close of bar B - 1, so the fold's record marks bars
+    B .. B' - 1, and the next fold's test starts at (B' - 1, ...): the folds' records join without a gap.
+    """
+
+    train: tuple[int, int]
+    test: tuple[int, int]
+
+
+def parse_scheme(scheme: str) -> float | None:
+    """'expanding' -> None (train from the first bar); 'rolling:YEARS' -> YEARS of training before each test."""
+    if scheme == "expanding":
+        return None
+    kind, _, years = scheme.partition(":")
+    try:
+        value = float(years)
+    except ValueError:
+        value = math.nan
+    if kind != "rolling" or not value > 0:
+        raise ConfigError(f"walk-forward scheme: {scheme!r} is not 'expanding' or 'rolling:YEARS' (e.g. rolling:3)")
+    return value
+
+
+def walk_forward_folds(data: MarketData, folds: str | int, first_test: int, embargo: int, window: int,
+                       scheme: str = "expanding") -> list[Fold]:
+    """Folds whose test periods tile the bars from `first_test` to the end of the data.
+
+    Args:
+      folds: "yearly" (a test period per calendar year, the first from `first_test`, the last to the data's end)
+        or N (N test periods of equal bar counts).
+      first_test: the first bar marked out of sample.
+      embargo: bars left out between a fold's training end and the first bar its agent decides on; at least
+        `window`, so no bar of the training range is inside a test observation.
+      scheme: "expanding" (train from bar 0) or "rolling:YEARS" (the YEARS before the test period).
+
+    Raises:
+      ConfigError: an embargo below the window, too few bars, or an unknown scheme.
+    """
+    T = data.num_bars
+    if not isinstance(embargo, int) or embargo < window:
+        raise ConfigError(f"walk-forward embargo: need at least the observation window ({window} bars), got "
+                          f"{embargo!r}")
+    years = parse_scheme(scheme)
+    if not 0 < first_test < T - 1:
+        raise ConfigError(f"walk-forward: the first test bar {first_test} leaves no bars before or after it "
+                          f"(data of {T} bars)")
+    ts = data.timestamps()
+    if folds == "yearly":
+        year = ts.astype("datetime64[Y]")
+        cuts = [first_test] + [int(b) for b in np.flatnonzero(year[1:] != year[:-1]) + 1 if b > first_test]
+    elif isinstance(folds, int) and not isinstance(folds, bool) and folds >= 1:
+        cuts = [int(round(first_test + i * (T - first_test) / folds)) for i in range(folds)]
+    else:
+        raise ConfigError(f"walk-forward folds: 'yearly' or a number of folds >= 1, got {folds!r}")
+    ends = cuts[1:] + [T]
+    out = []
+    for begin, end in zip(cuts, ends, strict=True):
+        if end - begin < 2:
+            raise ConfigError(f"walk-forward: a test period of {end - begin} bar(s) at bar {begin}; use fewer folds")
+        train_end = begin - embargo
+        start = 0 if years is None else int(np.searchsorted(
+            ts, ts[begin] - np.timedelta64(int(round(years * 365.25 * 86_400)), "s")))
+        if train_end - start < 2:
+            raise ConfigError(f"walk-forward: the fold tested from {ts[begin]} has no training bars before its "
+                              f"embargo of {embargo} bars; start testing later")
+        out.append(Fold(train=(start, train_end), test=(begin - 1, end)))
+    return out

@@ -154,6 +154,38 @@ def params_axes(params: EnvParams, market=None, starts=None, rules=None, reward_
                      actions=params.actions, on_stop=params.on_stop)
 
 
+def range_params(params: EnvParams, ready: np.ndarray, bars: tuple[int, int], length: int | None = None
+                 ) -> EnvParams:
+    """`params` made over every bar, restricted to episodes inside `bars` = (first, end) (host-side): the
+    `tradeable` and `next_ok` tables and the start table are those `make_params(..., bars=bars)` would build
+    (`trading_bars`), the start table padded to `length` entries by repetition (`Starts.count` excludes them).
+    Every other array is shared, so params of many ranges stack by their tables alone (walk-forward folds:
+    vmap with `range_axes`).
+
+    Raises:
+      DataError: no episode can start in the range. ConfigError: `length` below the number of starts.
+    """
+    ok, nxt = trading_bars(ready, params.window, *bars)
+    sym, bar = (x.astype(np.int32) for x in np.nonzero(ok))
+    if sym.size == 0:
+        raise DataError(f"no episode can start in bars [{bars[0]}, {bars[1]}): no symbol has a full window and a "
+                        f"next bar there")
+    length = sym.size if length is None else length
+    if length < sym.size:
+        raise ConfigError(f"length: {length} is below the {sym.size} starts in bars {bars}")
+    table = np.arange(length) % sym.size
+    return params.replace(market=params.market.replace(tradeable=jnp.asarray(ok), next_ok=jnp.asarray(nxt)),
+                          starts=Starts(symbol=jnp.asarray(sym[table]), bar=jnp.asarray(bar[table]),
+                                        count=jnp.asarray(sym.size, jnp.int32)))
+
+
+def range_axes(params: EnvParams) -> EnvParams:
+    """The vmap in_axes of `range_params` outputs stacked on a leading axis: the tables and starts batched,
+    every other array shared."""
+    market = jax.tree.map(lambda _: None, params.market).replace(tradeable=0, next_ok=0)
+    return params_axes(params, starts=0).replace(market=market)
+
+
 def select_starts(params: EnvParams, keep: np.ndarray, length: int | None = None) -> EnvParams:
     """Params whose episodes start only at the starts where `keep` is true (host-side).
 

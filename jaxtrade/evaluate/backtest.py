@@ -286,7 +286,8 @@ def phase3_report(per_symbol_rows: list[dict], policy: str = "agent") -> str:
 
 def write_report(rows: list[dict], path: str | Path, meta: dict | None = None,
                  per_symbol: list[dict] | None = None) -> Path:
-    """Save rows as JSON (with `meta` and the `per_symbol` walk-forward rows) or CSV, by the file suffix.
+    """Save rows as JSON (with `meta` and the `per_symbol` walk-forward rows; strict: non-finite numbers as
+    null) or CSV, by the file suffix.
 
     As CSV the per-symbol rows go to a second file beside it, `<stem>_per_symbol.csv`.
     """
@@ -300,8 +301,21 @@ def write_report(rows: list[dict], path: str | Path, meta: dict | None = None,
         body = {"meta": meta or {}, "rows": rows}
         if per_symbol is not None:
             body["per_symbol"] = per_symbol
-        path.write_text(json.dumps(body, indent=2) + "\n")
+        path.write_text(json.dumps(_strict(body), indent=2, allow_nan=False) + "\n")
     return path
+
+
+def _strict(x):
+    """`x` with every non-finite float (an n/a ratio, an infinite profit factor) as null: strict JSON."""
+    if isinstance(x, dict):
+        return {k: _strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def _write_csv(rows: list[dict], path: Path) -> None:

@@ -158,3 +158,52 @@ def _save(fig, path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     _pyplot().close(fig)
     return path
+
+
+def plot_stitched(result, timestamps: np.ndarray, path: str | Path, folds: list[dict]) -> Path:
+    """The stitched out-of-sample record of a walk-forward retraining (`experiment.walkforward`): equity and
+    drawdown of every policy, all symbols equally weighted, with fold boundaries (dotted) and the dates a
+    terminal rule stopped a symbol (x on the curve); and the per-fold Sharpe of the ensemble vs buy-and-hold.
+
+    Args:
+      result: a `WalkForwardResult`.
+      timestamps: (T,) bar times.
+      folds: `walkforward.fold_rows` (per-fold mean Sharpe).
+    """
+    plt = _pyplot()
+    st = result.stitched
+    t = np.asarray(timestamps)[st.first:st.first + st.returns.shape[-1]]
+    fig, axes = plt.subplots(3, 1, figsize=(11, 9), gridspec_kw={"height_ratios": [2.2, 1, 1.2]})
+    bounds = [t[int(np.argmax(st.fold == f))] for f in range(1, int(st.fold.max()) + 1)]
+    for p, name in enumerate(result.policies):
+        live = st.live[p].any(0)
+        mean = np.where(live, np.where(st.live[p], st.returns[p], 0.0).sum(0) / np.maximum(st.live[p].sum(0), 1), 0.0)
+        equity = np.cumprod(1.0 + mean)
+        drawdown = equity / np.maximum.accumulate(equity) - 1.0
+        style = dict(color=f"C{p}", lw=1.6 if name == "agent ensemble" else 0.9,
+                     ls="-" if not name.startswith("agent seed") else ":")
+        axes[0].plot(t, equity, label=name, **style)
+        axes[1].plot(t, drawdown, **style)
+        stops = [int(b) - st.first for b in st.stop_bar[:, p].ravel() if b >= st.first]
+        if stops:
+            axes[0].plot(t[stops], equity[stops], "x", color=f"C{p}", ms=6)
+    for ax in axes[:2]:
+        for b in bounds:
+            ax.axvline(b, color="grey", ls=":", lw=0.7)
+    axes[0].set_ylabel("equity (all symbols, equal weight)")
+    axes[0].legend(fontsize=7, ncol=3)
+    axes[1].set_ylabel("drawdown")
+    x = np.arange(len(folds))
+    axes[2].bar(x - 0.2, [f["ensemble_sharpe"] for f in folds], 0.4, label="agent ensemble")
+    axes[2].bar(x + 0.2, [f["buy_and_hold_sharpe"] for f in folds], 0.4, label="buy_and_hold")
+    axes[2].set_xticks(x, [f["test"][0][:7] for f in folds])
+    axes[2].axhline(0.0, color="black", lw=0.6)
+    axes[2].set_ylabel("fold Sharpe (symbol mean)")
+    axes[2].legend(fontsize=7)
+    fig.suptitle("walk-forward retraining: stitched out-of-sample record (x: a stop; dotted: fold boundaries)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -24,6 +24,12 @@ from jaxtrade.experiment.sweep import (
     sweep,
     sweep_runs,
 )
+from jaxtrade.experiment.walkforward import (
+    WalkForwardResult,
+    WalkForwardSpec,
+    walk_forward_retrain,
+    walkforward_report,
+)
 from jaxtrade.experiment.workflows import (
     backtest_report,
     env_summary,
@@ -38,5 +44,6 @@ __all__ = [
     "SPLITS", "SWEEPABLE", "Experiment", "SweepSpec", "backtest_report", "env_summary", "evaluate_checkpoint",
     "format_seed_summary", "format_sweep", "load_experiment", "parse_setting", "portfolio_report", "seed_summary",
     "summary", "sweep", "sweep_report", "sweep_runs", "train", "training_setup", "master_setup", "symbol_agents",
-    "train_portfolio", "evaluate_portfolio", "joint_setup", "portfolio_run", "PortfolioRun",
+    "train_portfolio", "evaluate_portfolio", "joint_setup", "portfolio_run", "PortfolioRun", "WalkForwardResult",
+    "WalkForwardSpec", "walk_forward_retrain", "walkforward_report",
 ]

@@ -118,6 +118,44 @@ def _run_params(params: EnvParams, runs: list[dict], per_symbol: bool) -> tuple[
     return out, params_axes(params, starts=starts, rules=0, reward_weights=0)
 
 
+def train_runs(trainer, ppo, keys: jax.Array, hps, params: EnvParams, axes: EnvParams, what: str,
+               log: Callable[[str], None] | None = print):
+    """Train R runs as one vmapped program (`Trainer.init` and `run_chunk` over a leading run axis of the keys,
+    hyperparameters and the params' batched leaves, `axes`), chunk by chunk, checking each run's metrics.
+
+    Returns:
+      (runner state with a leading run axis, the last update's metrics per run, each run's first non-finite
+      update as text or None: a diverged run is reported, never evaluated or ranked).
+    """
+    R = keys.shape[0]
+    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, 0, axes)))
+    chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, 0, axes, None)), static_argnums=3, donate_argnums=0)
+    with working(f"{what}: compiling the {R} runs' training program", log):
+        runner = init(keys, hps, params)
+        compiled = {n: chunk.lower(runner, hps, params, n).compile()
+                    for n in {min(ppo.updates_per_chunk, ppo.num_updates),
+                              ppo.num_updates % ppo.updates_per_chunk or ppo.updates_per_chunk}}
+    bar, last = Progress(ppo.num_updates, 0, "updates"), None
+    diverged = [None] * R
+    while bar.done < ppo.num_updates:
+        n = min(ppo.updates_per_chunk, ppo.num_updates - bar.done)
+        runner, metrics = compiled[n](runner, hps, params)
+        host = jax.tree.map(np.asarray, metrics)
+        for i in range(R):
+            bad = None if diverged[i] else first_non_finite(jax.tree.map(lambda x, i=i: x[i], host))
+            if bad is not None:
+                diverged[i] = f"update {bar.done + bad[0] + 1} ({', '.join(bad[1])} not finite)"
+        last = jax.tree.map(lambda x: x[:, -1], host)
+        bar.advance(n)
+        if log:
+            log(f"{what}: {R} runs {bar} | {R * bar.done * ppo.batch_size:,} env steps | mean return of finished "
+                f"episodes, best run {float(last.env.episode_return.max()):+.3%}, worst "
+                f"{float(last.env.episode_return.min()):+.3%}")
+    finite = np.asarray(jax.vmap(all_finite)(runner.train_state.params))
+    diverged = [d or (None if bool(f) else "its parameters (not finite)") for d, f in zip(diverged, finite, strict=True)]
+    return runner, last, diverged
+
+
 def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
           log: Callable[[str], None] | None = print) -> list[dict]:
     """Train every run of `spec` in one vmapped program, then backtest each on the validation split.
@@ -143,30 +181,7 @@ def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
     keys = jnp.stack([jax.random.key(r["seed"]) for r in runs])
     hps = _stack([PPOHyperparams.from_config(r["config"].ppo) for r in runs])
 
-    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, 0, train_axes)))
-    chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, 0, train_axes, None)), static_argnums=3,
-                    donate_argnums=0)
-    with working(f"sweep: compiling the {R} runs' training program", log):
-        runner = init(keys, hps, train_params)
-        compiled = {n: chunk.lower(runner, hps, train_params, n).compile()
-                    for n in {min(ppo.updates_per_chunk, ppo.num_updates),
-                              ppo.num_updates % ppo.updates_per_chunk or ppo.updates_per_chunk}}
-    bar, last = Progress(ppo.num_updates, 0, "updates"), None
-    diverged = [None] * R  # each run's first non-finite update: it is reported, never evaluated or ranked
-    while bar.done < ppo.num_updates:
-        n = min(ppo.updates_per_chunk, ppo.num_updates - bar.done)
-        runner, metrics = compiled[n](runner, hps, train_params)
-        host = jax.tree.map(np.asarray, metrics)
-        for i in range(R):
-            bad = None if diverged[i] else first_non_finite(jax.tree.map(lambda x, i=i: x[i], host))
-            if bad is not None:
-                diverged[i] = f"update {bar.done + bad[0] + 1} ({', '.join(bad[1])} not finite)"
-        last = jax.tree.map(lambda x: x[:, -1], host)
-        bar.advance(n)
-        if log:
-            log(f"sweep: {R} runs {bar} | {R * bar.done * ppo.batch_size:,} env steps | mean return of finished "
-                f"episodes, best run {float(last.env.episode_return.max()):+.3%}, worst "
-                f"{float(last.env.episode_return.min()):+.3%}")
+    runner, last, diverged = train_runs(trainer, ppo, keys, hps, train_params, train_axes, "sweep", log)
 
     def evaluate(net_params, params, key):  # the greedy agent and literal buy-and-hold from the same starts
         act = agent_policy(network, net_params)
@@ -177,11 +192,10 @@ def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
         stats = jax.jit(jax.vmap(evaluate, in_axes=(0, valid_axes, None)))(
             runner.train_state.params, valid_params, jax.random.key(1))
         stats = jax.tree.map(np.asarray, stats)
-    finite = np.asarray(jax.vmap(all_finite)(runner.train_state.params))
     rows = []
     for i, r in enumerate(runs):
         row = {"run": i, "symbol": "all" if r["symbol"] is None else data.symbols[r["symbol"]], "seed": r["seed"],
-               "diverged": diverged[i] or (None if bool(finite[i]) else "its parameters (not finite)")}
+               "diverged": diverged[i]}
         row.update({name: r[name] for name, _ in spec.grid})
         row.update({"train_episode_return": float(last.env.episode_return[i]), "train_reward": float(last.reward[i]),
                     "train_entropy": float(last.entropy[i])})

@@ -1,0 +1,335 @@
+"""Walk-forward retraining: every fold trains from scratch on its own past and is tested on the period after it,
+folds x seeds as one compiled program, and the test periods stitched into one out-of-sample record.
+
+    spec = WalkForwardSpec(folds="yearly", seeds=(0, 1, 2))
+    result = walk_forward_retrain(load_experiment("configs/quickstart.yaml"), spec)
+
+Fold k (`data.splits.walk_forward_folds`) trains on bars [a_k, B_k - embargo) (expanding: a_k = 0; rolling: the
+YEARS before B_k): its episodes start, fill and are marked only there (`env.params.range_params`: the fold's
+tradeable/next-bar tables and start table), so no training step reads a bar past its training end, and the
+embargo (at least the observation window) keeps every test observation clear of training bars. Its agents are
+tested from the close of bar B_k - 1 to the close of B_{k+1} - 1: per symbol, through the whole period (a stop
+liquidates and the record runs on in cash), beside literal buy-and-hold, buy-and-hold under the same rules, SMA
+crossover, cash, and the seed ensemble (the mean of the seeds' action probabilities). All F x K training runs
+are one vmapped program (`sweep.train_runs`), and all folds' tests another.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtrade.data.splits import Fold, walk_forward_folds
+from jaxtrade.env.generator import initial_state
+from jaxtrade.env.params import range_axes, range_params
+from jaxtrade.errors import ConfigError, TrainingError
+from jaxtrade.evaluate.backtest import HOLD, phase3_check, target_checks, target_report
+from jaxtrade.evaluate.metrics import mean_interval
+from jaxtrade.evaluate.rollout import (
+    HOLD_RULES,
+    agent_policy,
+    always_long_policy,
+    cash_policy,
+    ensemble_policy,
+    run_policies,
+    sma_crossover_policy,
+)
+from jaxtrade.evaluate.stitch import Stitched, fold_sharpe, record_row, stitch
+from jaxtrade.experiment.build import Experiment
+from jaxtrade.experiment.sweep import train_runs
+from jaxtrade.train.config import PPOHyperparams
+from jaxtrade.train.ppo import make_train
+
+Log = Callable[[str], None]
+ENSEMBLE = "agent ensemble"
+BASELINE_POLICIES = (HOLD_RULES, "sma_crossover", "cash")  # run through the env, then literal buy_and_hold
+
+
+@dataclass(frozen=True)
+class WalkForwardSpec:
+    """The folds and seeds of a walk-forward retraining."""
+
+    folds: str | int = "yearly"  # "yearly" (a test period per calendar year) or N equal test periods
+    seeds: tuple[int, ...] = (0, 1, 2)
+    scheme: str = "expanding"  # "expanding" or "rolling:YEARS"
+    embargo: int | None = None  # bars between a fold's training end and its first decision; None: the window
+    start: str | None = None  # first out-of-sample date; None: the first fold boundary after `min_train_bars`
+    min_train_bars: int = 504  # ready bars of the longest-listed symbol the first fold trains on (auto start)
+    trials: int = 1  # configurations tried before this one (a sweep's `trials`): the deflated Sharpe's N
+
+    def __post_init__(self):
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"walkforward seeds: need distinct seeds, got {self.seeds!r}")
+        if not isinstance(self.trials, int) or self.trials < 1:
+            raise ConfigError(f"walkforward trials: need an integer >= 1, got {self.trials!r}")
+        if not isinstance(self.min_train_bars, int) or self.min_train_bars < 1:
+            raise ConfigError(f"walkforward min_train_bars: need an integer >= 1, got {self.min_train_bars!r}")
+
+
+def first_test_bar(exp: Experiment, spec: WalkForwardSpec, embargo: int) -> int:
+    """The first out-of-sample bar: `spec.start`, or the first bar whose training range (before the embargo)
+    holds `min_train_bars` ready bars of some symbol, moved to the next calendar year for yearly folds."""
+    ts = exp.data.timestamps()
+    if spec.start is not None:
+        try:
+            return int(np.searchsorted(ts, np.datetime64(spec.start, "s")))
+        except ValueError:
+            raise ConfigError(f"walkforward start: {spec.start!r} is not an ISO date (e.g. 2004-01-01)") from None
+    ready = np.cumsum(np.asarray(exp.features.ready), axis=1).max(axis=0)  # (T,) most ready bars up to t
+    enough = np.flatnonzero(ready >= spec.min_train_bars)
+    if enough.size == 0:
+        raise ConfigError(f"walkforward: no symbol has {spec.min_train_bars} ready bars to train the first fold on "
+                          f"(lower min_train_bars, or use more data)")
+    bar = int(enough[0]) + 1 + embargo
+    if spec.folds == "yearly":
+        year = ts.astype("datetime64[Y]")
+        later = np.flatnonzero((year[1:] != year[:-1]) & (np.arange(1, len(ts)) >= bar)) + 1
+        bar = int(later[0]) if later.size else bar
+    return bar
+
+
+def plan_folds(exp: Experiment, spec: WalkForwardSpec) -> list[Fold]:
+    """The spec's folds on the experiment's bars."""
+    window = exp.cfg.window
+    embargo = window if spec.embargo is None else spec.embargo
+    return walk_forward_folds(exp.data, spec.folds, first_test_bar(exp, spec, embargo), embargo, window,
+                              spec.scheme)
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *x: jnp.stack(x), *trees)
+
+
+def _range_tables(base, ready: np.ndarray, ranges: list[tuple[int, int]], rows: np.ndarray | None = None):
+    """`base` with the tradeable/next-bar tables and start tables of `range_params` for each range stacked on a
+    leading axis (start tables padded to one length; `rows`: the ranges' order on that axis, e.g. repeated per
+    seed), every other array shared (vmap with `range_axes(base)`)."""
+    each = [range_params(base, ready, r) for r in ranges]
+    length = max(int(p.starts.count) for p in each)
+    each = [range_params(base, ready, r, length) for r in ranges]
+    rows = np.arange(len(ranges)) if rows is None else rows
+    pick = lambda get: jnp.stack([get(each[i]) for i in rows])  # noqa: E731
+    starts = jax.tree.map(lambda *x: jnp.stack([x[i] for i in rows]), *[p.starts for p in each])
+    return base.replace(market=base.market.replace(tradeable=pick(lambda p: p.market.tradeable),
+                                                   next_ok=pick(lambda p: p.market.next_ok)), starts=starts)
+
+
+@dataclass
+class WalkForwardResult:
+    """What a walk-forward retraining measured (host data)."""
+
+    folds: list[Fold]
+    seeds: tuple[int, ...]
+    policies: list[str]  # the record's policy axis: agent per seed, the ensemble, the baselines, buy_and_hold
+    symbols: tuple[str, ...]
+    stitched: Stitched
+    bars_per_year: float
+    seconds: dict  # wall time: {"train": ..., "test": ..., "total": ...}
+    net_params: object  # the trained networks' params, leading axes (fold, seed)
+
+
+def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None = print) -> WalkForwardResult:
+    """Train every fold x seed from scratch as one program, test every fold as another, stitch the records.
+
+    Raises:
+      ConfigError: a bad spec or too little data for it. TrainingError: a run diverged (no record is made of it).
+    """
+    cfg, env, data = exp.cfg, exp.env, exp.data
+    folds = plan_folds(exp, spec)
+    embargo = folds[0].test[0] + 1 - folds[0].train[1]
+    ts = data.timestamps()
+    K, F, S = len(spec.seeds), len(folds), data.num_symbols
+    if log:
+        log(f"walk-forward: {F} folds x {K} seeds = {F * K} training runs as one program ({spec.scheme}, embargo "
+            f"{embargo} bars); out of sample "
+            f"{str(ts[folds[0].test[0] + 1])[:10]} .. {str(ts[-1])[:10]}")
+        for i, f in enumerate(folds):
+            log(f"  fold {i}: train {str(ts[f.train[0]])[:10]} .. {str(ts[f.train[1] - 1])[:10]}, test "
+                f"{str(ts[f.test[0] + 1])[:10]} .. {str(ts[f.test[1] - 1])[:10]} ({f.test[1] - f.test[0] - 1} bars)")
+    base = exp.params()
+    ready = np.asarray(exp.features.ready)
+    t0 = time.perf_counter()
+
+    # Training: run r = (fold r // K, seed r % K); each fold's tables and starts, every other array shared.
+    train_params = _range_tables(base, ready, [f.train for f in folds], np.repeat(np.arange(F), K))
+    keys = jnp.stack([jax.random.fold_in(jax.random.key(seed), f) for f in range(F) for seed in spec.seeds])
+    hps = _stack([PPOHyperparams.from_config(cfg.ppo)] * (F * K))
+    network = exp.network()
+    runner, _, diverged = train_runs(make_train(cfg.ppo, env, network), cfg.ppo, keys, hps, train_params,
+                                     range_axes(base), "walk-forward", log)
+    bad = [(i, d) for i, d in enumerate(diverged) if d]
+    if bad:
+        raise TrainingError("walk-forward: " + "; ".join(
+            f"fold {i // K} seed {spec.seeds[i % K]} diverged at {d}" for i, d in bad)
+            + ": no out-of-sample record is made of a diverged run (lower ppo.learning_rate or raise "
+              "ppo.max_grad_norm's clipping, then rerun)")
+    net = jax.tree.map(lambda x: x.reshape((F, K) + x.shape[1:]), runner.train_state.params)
+    t_train = time.perf_counter() - t0
+
+    # Testing: every fold's test period, every symbol from its first decision bar there, all policies at once.
+    horizon = max(f.test[1] - f.test[0] - 1 for f in folds)
+    test_params = _range_tables(base, ready, [f.test for f in folds])
+    test_params = test_params.replace(rules=base.rules.replace(horizon=jnp.asarray(horizon + 1, jnp.int32)))
+    ok = np.asarray(test_params.market.tradeable)  # (F, S, T)
+    has_start = np.stack([ok[i, :, f.test[0]:f.test[1]].any(axis=1) for i, f in enumerate(folds)])
+    first = np.stack([np.where(h, f.test[0] + np.argmax(ok[i, :, f.test[0]:f.test[1]], axis=1), f.test[0])
+                      for i, (f, h) in enumerate(zip(folds, has_start, strict=True))]).astype(np.int32)
+    baselines = [always_long_policy, sma_crossover_policy(10, 50), cash_policy]
+
+    def fold_test(stacked, params, first, key):
+        acts = [agent_policy(network, jax.tree.map(lambda x, k=k: x[k], stacked)) for k in range(K)]
+        acts += [ensemble_policy(network, stacked), *baselines]
+        state = jax.vmap(initial_state, in_axes=(0, 0, None))(jnp.arange(S), first, params)
+        obs = jax.vmap(env.observe, in_axes=(0, None))(state, params)
+        return run_policies(env, params, acts, key, S, horizon, init=(obs, state), hold=True)
+
+    t1 = time.perf_counter()
+    if log:
+        log(f"walk-forward: testing {F} folds x {K + 1 + len(baselines) + 1} policies x {S} symbols (one program)")
+    results = jax.jit(jax.vmap(fold_test, in_axes=(0, range_axes(test_params), 0, None)))(
+        net, test_params, jnp.asarray(first), jax.random.key(2))
+    stitched = stitch(results, has_start, folds[0].test[0] + 1, data.num_bars, cfg.env.initial_cash)
+    t_end = time.perf_counter()
+    policies = [f"agent seed {s}" for s in spec.seeds] + [ENSEMBLE, *BASELINE_POLICIES, HOLD]
+    return WalkForwardResult(folds, spec.seeds, policies, data.symbols, stitched, float(base.rules.bars_per_year),
+                             {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net)
+
+
+def _trade_stats(st: Stitched, p: int, symbols) -> dict:
+    trades = int(st.trades[p, symbols].sum())
+    loss = float(st.gross_loss[p, symbols].sum())
+    profit = float(st.gross_profit[p, symbols].sum())
+    return {"trades": trades, "win_rate": float(st.wins[p, symbols].sum()) / trades if trades else 0.0,
+            "profit_factor": profit / loss if loss > 0 else (float("inf") if profit > 0 else 0.0),
+            "turnover": float(st.turnover[p, symbols].sum()), "costs": float(st.cost[p, symbols].sum())}
+
+
+def record_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
+    """One row per policy and symbol, and per policy for all symbols equally weighted (each symbol its own
+    account, the bar's returns averaged over the symbols with a record there), of the stitched record, with
+    the paired Sharpe difference against literal buy-and-hold on the same bars."""
+    st, bpy = result.stitched, result.bars_per_year
+    hold = result.policies.index(HOLD)
+    rows, key = [], jax.random.key(11)
+    for p, name in enumerate(result.policies):
+        for s, sym in enumerate(result.symbols):
+            m = st.live[p, s]
+            if not m.any():
+                continue
+            key, k = jax.random.split(key)
+            row = {"policy": name, "symbol": sym, **record_row(st.returns[p, s, m], bpy, k, st.returns[hold, s, m],
+                                                                trials)}
+            row.update(_trade_stats(st, p, [s]), exposure=float(st.exposure[p, s, m].mean()),
+                       stops="; ".join(st.stops(p, s, dates)))
+            rows.append(row)
+        mean = lambda x, m=st.live[p]: np.where(m, x, 0.0).sum(0)[m.any(0)] / m.sum(0)[m.any(0)]  # noqa: E731
+        key, k = jax.random.split(key)
+        row = {"policy": name, "symbol": "all (equal weight)",
+               **record_row(mean(st.returns[p]), bpy, k, mean(st.returns[hold]), trials)}
+        row.update(_trade_stats(st, p, list(range(len(result.symbols)))), exposure=float(mean(st.exposure[p]).mean()),
+                   stops=f"{sum(bool(st.stops(p, s)) for s in range(len(result.symbols)))} symbol(s) stopped")
+        rows.append(row)
+    for r in rows:
+        r["steps"] = r["bars"]  # the key the n/a rule and the phase-3 count read
+    return rows
+
+
+def seed_rows(result: WalkForwardResult, rows: list[dict]) -> list[dict]:
+    """Per symbol (and all symbols): the seeds' stitched Sharpe ratios, their mean and 95 % t interval."""
+    out = []
+    for sym in dict.fromkeys(r["symbol"] for r in rows):
+        sharpe = [r["sharpe"] for r in rows if r["symbol"] == sym and r["policy"].startswith("agent seed")]
+        if sharpe and np.isfinite(sharpe).all():
+            mean, low, high = mean_interval(sharpe)
+            out.append({"symbol": sym, "seeds": len(sharpe), "sharpe_mean": mean, "sharpe_low": low,
+                        "sharpe_high": high})
+    return out
+
+
+def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
+    """Per fold: its dates and the mean over symbols of the fold's Sharpe, ensemble vs literal buy-and-hold."""
+    st, F = result.stitched, len(result.folds)
+    ens, hold = result.policies.index(ENSEMBLE), result.policies.index(HOLD)
+    each = lambda p: np.array([fold_sharpe(st, p, s, F, result.bars_per_year)  # noqa: E731
+                               for s in range(len(result.symbols))])
+    a, b = each(ens), each(hold)
+    rows = []
+    for f, fold in enumerate(result.folds):
+        mean = lambda x, f=f: float(np.nanmean(x[:, f])) if np.isfinite(x[:, f]).any() else float("nan")  # noqa: E731
+        rows.append({"fold": f, "train": [str(dates[fold.train[0]])[:10], str(dates[fold.train[1] - 1])[:10]],
+                     "test": [str(dates[fold.test[0] + 1])[:10], str(dates[fold.test[1] - 1])[:10]],
+                     "ensemble_sharpe": mean(a), "buy_and_hold_sharpe": mean(b)})
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    """The stitched records as a text table (ratios n/a under the minimum bars)."""
+    def num(v, spec, width):
+        return f"{v:{spec[0] if spec[0] == '+' else ''}{width}{spec.lstrip('+')}}" if np.isfinite(v) else f"{'n/a':>{width}}"
+
+    lines = [f"  {'symbol':<18} {'policy':<18} {'return':>8} {'annual':>7} {'vol':>6} {'Sharpe [95 % CI]':>21} "
+             f"{'Sortino':>7} {'max DD':>7} {'Calmar':>6} {'vs B&H [95 % CI]':>22} {'PSR':>5} {'DSR':>5} "
+             f"{'trades':>6} {'turnover':>8} {'costs':>6}  stopped"]
+    for r in rows:
+        ci = (f"{num(r['sharpe'], '.2f', 5)} [{num(r['sharpe_low'], '.2f', 5)}, {num(r['sharpe_high'], '.2f', 5)}]")
+        diff = (f"{num(r['sharpe_diff'], '+.2f', 5)} [{num(r['sharpe_diff_low'], '+.2f', 5)}, "
+                f"{num(r['sharpe_diff_high'], '+.2f', 5)}]") if r["policy"] != HOLD else ""
+        lines.append(f"  {r['symbol']:<18} {r['policy']:<18} {r['total_return']:>+8.1%} "
+                     f"{r['annualised_return']:>+7.1%} {r['volatility']:>6.1%} {ci:>21} "
+                     f"{num(r['sortino'], '.2f', 7)} {r['max_drawdown']:>7.1%} {num(r['calmar'], '.2f', 6)} "
+                     f"{diff:>22} {num(r['psr'], '.2f', 5)} {num(r['dsr'], '.2f', 5)} {r['trades']:>6} "
+                     f"{r['turnover']:>7.1f}x {r['costs']:>6.1%}  {r['stops'] or '-'}")
+    return "\n".join(lines)
+
+
+def walkforward_report(exp: Experiment, spec: WalkForwardSpec, report: str | None = None,
+                       plots: str | None = None, log: Log = print) -> dict:
+    """`walk_forward_retrain`, then the stitched tables, the seed intervals, the folds, the targets and the
+    phase-3 criterion on the out-of-sample record; the same in `report` (JSON) and `plots` (PNG)."""
+    from pathlib import Path
+
+    from jaxtrade.evaluate.backtest import write_report
+
+    result = walk_forward_retrain(exp, spec, log)
+    dates = exp.data.timestamps()
+    rows = record_rows(result, spec.trials, dates)
+    seeds, per_fold = seed_rows(result, rows), fold_rows(result, dates)
+    pooled = next(r for r in rows if r["policy"] == ENSEMBLE and r["symbol"] == "all (equal weight)")
+    targets = target_checks(pooled)
+    phase3 = phase3_check([r for r in rows if r["symbol"] != "all (equal weight)"], ENSEMBLE)
+    log(f"stitched out-of-sample records ({result.bars_per_year:.0f} bars/year; Sharpe interval: stationary block "
+        f"bootstrap; vs B&H: paired Sharpe difference against literal buy-and-hold on the same bars; DSR for "
+        f"{spec.trials} configuration(s) tried; costs as a share of the initial cash):")
+    log(format_rows(rows))
+    for r in seeds:
+        log(f"  {r['symbol']}: {r['seeds']} seeds' Sharpe {r['sharpe_mean']:.2f} [{r['sharpe_low']:.2f}, "
+            f"{r['sharpe_high']:.2f}] (mean, 95 % t interval)")
+    log("per fold, mean over symbols (ensemble vs literal buy-and-hold Sharpe): " + "; ".join(
+        f"{r['test'][0]} {r['ensemble_sharpe']:.2f} vs {r['buy_and_hold_sharpe']:.2f}" for r in per_fold))
+    log(f"seed targets on the ensemble's stitched record, all symbols equally weighted: {target_report(pooled)}")
+    log(f"phase-3 criterion on the stitched records (ensemble Sharpe > {phase3['threshold']} on at least half "
+        f"of the symbols): {phase3['passed']} of {phase3['counted']}, {'met' if phase3['met'] else 'NOT met'}")
+    log(f"wall time: training {result.seconds['train']:.0f}s, testing {result.seconds['test']:.0f}s, total "
+        f"{result.seconds['total']:.0f}s")
+    out = {"folds": per_fold, "rows": rows, "seeds": seeds, "targets": targets, "phase3": phase3,
+           "seconds": result.seconds, "trials": spec.trials, "config": exp.config_dict,
+           "spec": {"folds": spec.folds, "seeds": list(spec.seeds), "scheme": spec.scheme, "embargo": spec.embargo,
+                    "start": spec.start}}
+    if report:
+        path = write_report(rows, report, {k: v for k, v in out.items() if k != "rows"})
+        log(f"report written to {path}")
+    if plots:
+        from jaxtrade.evaluate.plots import plot_stitched  # matplotlib only when asked
+
+        path = plot_stitched(result, dates, Path(plots) / "walkforward.png", per_fold)
+        log(f"plots: {path}")
+    return out
+
+
+__all__ = ["ENSEMBLE", "WalkForwardResult", "WalkForwardSpec", "first_test_bar", "format_rows", "plan_folds",
+           "record_rows", "walk_forward_retrain", "walkforward_report"]
