@@ -70,18 +70,25 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from jaxtrade.experiment import SweepSpec, parse_setting, sweep_report
+
+    spec = SweepSpec(seeds=_seeds(args.seeds), per_symbol=args.per_symbol, grid=tuple(parse_setting(s) for s in args.set))
+    sweep_report(_experiment(args), spec, args.episodes, args.report)
+    return 0
+
+
+def _experiment(args: argparse.Namespace):
+    """The experiment of --config with --updates applied (sweep, walkforward), announced."""
     from dataclasses import replace
 
     from jaxtrade.config import load_config
-    from jaxtrade.experiment import SweepSpec, load_experiment, parse_setting, sweep_report
+    from jaxtrade.experiment import load_experiment
 
-    spec = SweepSpec(seeds=_seeds(args.seeds), per_symbol=args.per_symbol, grid=tuple(parse_setting(s) for s in args.set))
     cfg = load_config(args.config)
     if args.updates is not None:
         cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=args.updates))
-    print(f"jaxtrade sweep: {args.config}")
-    sweep_report(load_experiment(cfg, _cache(args)), spec, args.episodes, args.report)
-    return 0
+    print(f"jaxtrade {args.command}: {args.config}")
+    return load_experiment(cfg, _cache(args))
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -92,11 +99,8 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 
 def _walkforward(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from jaxtrade.config import load_config
     from jaxtrade.data.splits import parse_scheme
-    from jaxtrade.experiment import WalkForwardSpec, load_experiment, walkforward_report
+    from jaxtrade.experiment import WalkForwardSpec, walkforward_report
 
     folds = args.folds if args.folds == "yearly" else None
     if folds is None:
@@ -107,11 +111,7 @@ def _walkforward(args: argparse.Namespace) -> int:
     parse_scheme(args.scheme)  # a bad scheme fails before the data load
     spec = WalkForwardSpec(folds=folds, seeds=_seeds(args.seeds), scheme=args.scheme, embargo=args.embargo,
                            start=args.start, min_train_bars=args.min_train_bars, trials=args.trials)
-    cfg = load_config(args.config)
-    if args.updates is not None:
-        cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=args.updates))
-    print(f"jaxtrade walkforward: {args.config}")
-    walkforward_report(load_experiment(cfg, _cache(args)), spec, args.report, args.plots)
+    walkforward_report(_experiment(args), spec, args.report, args.plots)
     return 0
 
 

@@ -56,6 +56,17 @@ def ewma_volatility(close: np.ndarray, halflife: int) -> np.ndarray:
     return out
 
 
+def record_stop(book, p: dict, drawdown: float) -> bool:
+    """Record the first terminal rule `book` (a reference env or portfolio, just stepped to `book.t`) hits:
+    3 bankrupt (equity <= 0 or not finite), 2 ruin, 1 drawdown; True when it ends the episode (training)."""
+    reason = (3 if not book.equity > 0 or not math.isfinite(book.equity)
+              else 2 if p["ruin"] > 0 and book.equity <= p["ruin"] * p["initial_cash"]
+              else 1 if p["max_drawdown"] > 0 and drawdown >= p["max_drawdown"] else 0)
+    if reason and not book.stop_reason:
+        book.stop_reason, book.stop_bar = reason, book.t
+    return bool(book.stop_reason) and book.on_stop == "terminate"
+
+
 class ReferenceEnv:
     """One symbol, one episode at a time. `p` is `reference_params(env_params)`."""
 
@@ -253,12 +264,7 @@ class ReferenceEnv:
         }
         components = np.array([values[name] for name in REWARD_COMPONENTS])
         reward = float(components @ p["reward_weights"])
-        reason = (3 if not self.equity > 0 or not math.isfinite(self.equity)
-                  else 2 if p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]
-                  else 1 if p["max_drawdown"] > 0 and dd_after >= p["max_drawdown"] else 0)
-        if reason and not self.stop_reason:
-            self.stop_reason, self.stop_bar = reason, self.t
-        terminated = bool(self.stop_reason) and self.on_stop == "terminate"
+        terminated = record_stop(self, p, dd_after)
         truncated = not terminated and (self.steps >= p["horizon"] or not p["next_ok"][s, self.t])
         info = {"equity": self.equity, "cost": cost, "stop_reason": self.stop_reason, "stop_bar": self.stop_bar, "borrow": borrow, "executed_action": act, "invalid_action": invalid,
                 "exit_reason": exit_reason, "components": components}

@@ -30,6 +30,7 @@ from reference_env import (
     SIDE,
     _div,
     ewma_volatility,
+    record_stop,
 )
 
 from jaxtrade.env.rewards import REWARD_COMPONENTS
@@ -211,12 +212,7 @@ class ReferencePortfolio:
             "hold": -1.0 if idle else 0.0,
         }
         components = np.array([comp[n] for n in REWARD_COMPONENTS])
-        reason = (3 if not self.equity > 0 or not math.isfinite(self.equity)
-                  else 2 if p["ruin"] > 0 and self.equity <= p["ruin"] * p["initial_cash"]
-                  else 1 if p["max_drawdown"] > 0 and dd >= p["max_drawdown"] else 0)
-        if reason and not self.stop_reason:
-            self.stop_reason, self.stop_bar = reason, self.t
-        terminated = bool(self.stop_reason) and self.on_stop == "terminate"
+        terminated = record_stop(self, p, dd)
         truncated = not terminated and (self.steps >= p["horizon"] or self.t + 1 >= self.end)
         info = {"executed": executed, "invalid": invalid, "exit_reason": exits, "cost": cost,
                 "turnover": traded_value / equity_before, "scale": min(scale, cut), "trade_return": closed_pnl,

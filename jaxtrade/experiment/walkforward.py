@@ -133,14 +133,18 @@ class WalkForwardResult:
     net_params: object  # the trained networks' params, leading axes (fold, seed)
 
 
-def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None = print) -> WalkForwardResult:
+def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None = print,
+                         only: list[int] | None = None) -> WalkForwardResult:
     """Train every fold x seed from scratch as one program, test every fold as another, stitch the records.
+
+    `only`: run just these folds of the plan (e.g. one alone: the benchmark's one-after-another baseline).
 
     Raises:
       ConfigError: a bad spec or too little data for it. TrainingError: a run diverged (no record is made of it).
     """
     cfg, env, data = exp.cfg, exp.env, exp.data
     folds = plan_folds(exp, spec)
+    folds = folds if only is None else [folds[i] for i in only]
     embargo = folds[0].test[0] + 1 - folds[0].train[1]
     ts = data.timestamps()
     K, F, S = len(spec.seeds), len(folds), data.num_symbols
@@ -240,11 +244,12 @@ def record_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[
 
 
 def seed_rows(result: WalkForwardResult, rows: list[dict]) -> list[dict]:
-    """Per symbol (and all symbols): the seeds' stitched Sharpe ratios, their mean and 95 % t interval."""
+    """Per symbol (and all symbols): the seeds' stitched Sharpe ratios, their mean and 95 % t interval (with at
+    least two seeds)."""
     out = []
     for sym in dict.fromkeys(r["symbol"] for r in rows):
         sharpe = [r["sharpe"] for r in rows if r["symbol"] == sym and r["policy"].startswith("agent seed")]
-        if sharpe and np.isfinite(sharpe).all():
+        if len(sharpe) > 1 and np.isfinite(sharpe).all():
             mean, low, high = mean_interval(sharpe)
             out.append({"symbol": sym, "seeds": len(sharpe), "sharpe_mean": mean, "sharpe_low": low,
                         "sharpe_high": high})
