@@ -13,19 +13,22 @@ import pytest
 from conftest import TINY
 
 from jaxtrade import cli
+from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.config import load_config
 from jaxtrade.data import load_data
 from jaxtrade.data.splits import walk_forward_folds
 from jaxtrade.data.synthetic import SyntheticConfig, generate
 from jaxtrade.env.params import range_params
+from jaxtrade.env.portfolio import PortfolioEnv, make_portfolio_params
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import HOLD
 from jaxtrade.evaluate.rollout import agent_policy, walk_forward_policies
+from jaxtrade.evaluate.shared_book import run_book, variants_policy
 from jaxtrade.experiment import (
     Experiment,
     WalkForwardSpec,
     walk_forward_retrain,
-    walkforward_report,
+    walkforward_summary,
 )
 from jaxtrade.features import compute_features
 
@@ -83,14 +86,14 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     data = load_data(cfg.data, cfg.min_bars)
     exp = Experiment(cfg, data, compute_features(data, cfg.features))
     spec = WalkForwardSpec(folds=2, seeds=(0,), min_train_bars=250, trials=3)
-    out = walkforward_report(exp, spec, report=str(tmp_path / "wf.json"), log=lambda _: None)
+    a = walk_forward_retrain(exp, spec, log=None)
+    out = walkforward_summary(exp, spec, a, report=str(tmp_path / "wf.json"), log=lambda _: None)
     report = json.loads((tmp_path / "wf.json").read_text())
-    assert {"folds", "targets", "phase3", "seeds", "seconds"} <= set(report["meta"]) and report["rows"]
+    assert {"folds", "portfolio", "targets", "phase3", "seconds"} <= set(report["meta"]) and report["rows"]
     assert len(report["meta"]["folds"]) == 2 and report["meta"]["trials"] == 3
     assert {r["policy"] for r in report["rows"]} >= {"agent seed 0", "agent ensemble", HOLD, "buy_and_hold_rules"}
     assert out["phase3"]["counted"] == 2
 
-    a = walk_forward_retrain(exp, spec, log=None)
     folds = a.folds
     train_end = folds[0].train[1]
     prices = np.asarray(data.prices).copy()
@@ -119,3 +122,18 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
                 np.testing.assert_allclose(st.returns[p, s, at], np.asarray(alone.step_returns[j, i, :n]),
                                            rtol=1e-5, atol=1e-7)
     assert st.live[agent].sum(1).min() == data.num_bars - st.first  # every bar out of sample, once
+
+    # The shared account: the seed's agents on one book, each fold run alone (`run_book`), joined.
+    assert [r["policy"] for r in out["portfolio"]][:2] == ["agents seed 0", "agents + master seed 0"]
+    cfg_env, network = exp.cfg.env, exp.network()
+    master = ConfidenceAllocator(total_limit=1.0, per_symbol_limit=cfg_env.max_position)
+    for f, fold in enumerate(folds):
+        params = make_portfolio_params(data, exp.features, cfg_env, exp.cfg.window, fold.test, 1.0)
+        net = jax.tree.map(lambda x, f=f: x[f, 0], a.net_params)
+        policy = variants_policy(network, master, cfg_env.max_position, jnp.asarray((False, False)))
+        alone = run_book(PortfolioEnv(actions=cfg_env.actions), params, {"a": (policy, (net, {}))},
+                         jax.random.key(3))["a"]
+        at = int(alone.start_bar) + 1 - st.first + np.arange(int(alone.steps))
+        assert a.book_live[at].all()
+        np.testing.assert_allclose(a.books["agents seed 0"][at], np.asarray(alone.step_returns[:int(alone.steps)]),
+                                   rtol=1e-5, atol=1e-7)

@@ -29,6 +29,7 @@ from jaxtrade.experiment.walkforward import (
     WalkForwardSpec,
     walk_forward_retrain,
     walkforward_report,
+    walkforward_summary,
 )
 from jaxtrade.experiment.workflows import (
     backtest_report,
@@ -45,5 +46,5 @@ __all__ = [
     "format_seed_summary", "format_sweep", "load_experiment", "parse_setting", "portfolio_report", "seed_summary",
     "summary", "sweep", "sweep_report", "sweep_runs", "train", "training_setup", "master_setup", "symbol_agents",
     "train_portfolio", "evaluate_portfolio", "joint_setup", "portfolio_run", "PortfolioRun", "WalkForwardResult",
-    "WalkForwardSpec", "walk_forward_retrain", "walkforward_report",
+    "WalkForwardSpec", "walk_forward_retrain", "walkforward_report", "walkforward_summary",
 ]

@@ -24,9 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.data.splits import Fold, walk_forward_folds
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.params import range_axes, range_params
+from jaxtrade.env.portfolio import PortfolioEnv, PortfolioParams
 from jaxtrade.errors import ConfigError, TrainingError
 from jaxtrade.evaluate.backtest import HOLD, phase3_check, target_checks, target_report
 from jaxtrade.evaluate.metrics import mean_interval
@@ -39,6 +41,7 @@ from jaxtrade.evaluate.rollout import (
     run_policies,
     sma_crossover_policy,
 )
+from jaxtrade.evaluate.shared_book import equal_weight_policy, variants_policy, walk_forward_book
 from jaxtrade.evaluate.stitch import Stitched, fold_sharpe, record_row, stitch
 from jaxtrade.experiment.build import Experiment
 from jaxtrade.experiment.sweep import train_runs
@@ -131,6 +134,8 @@ class WalkForwardResult:
     bars_per_year: float
     seconds: dict  # wall time: {"train": ..., "test": ..., "total": ...}
     net_params: object  # the trained networks' params, leading axes (fold, seed)
+    books: dict | None = None  # shared-account portfolio: name -> (N,) stitched account returns (several symbols)
+    book_live: np.ndarray | None = None  # (N,) bool: bars the account's record covers
 
 
 def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None = print,
@@ -198,10 +203,86 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     results = jax.jit(jax.vmap(fold_test, in_axes=(0, range_axes(test_params), 0, None)))(
         net, test_params, jnp.asarray(first), jax.random.key(2))
     stitched = stitch(results, has_start, folds[0].test[0] + 1, data.num_bars, cfg.env.initial_cash)
+    books, book_live = (_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log)
+                        if S > 1 else (None, None))
     t_end = time.perf_counter()
     policies = [f"agent seed {s}" for s in spec.seeds] + [ENSEMBLE, *BASELINE_POLICIES, HOLD]
     return WalkForwardResult(folds, spec.seeds, policies, data.symbols, stitched, float(base.rules.bars_per_year),
-                             {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net)
+                             {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net, books, book_live)
+
+
+def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
+           log: Log | None):
+    """Every fold's test period on one shared account (`PortfolioEnv`, as `jaxtrade eval` does): each seed's
+    symbol agents alone and under the rule-based master, and equal weight held and rebalanced (no stop loss,
+    take profit or holding limit); all folds as one program; the account's returns stitched on the time axis.
+
+    Returns:
+      ({name: (N,) returns}, (N,) bool live).
+    """
+    cfg, F, K = exp.cfg, len(folds), len(seeds)
+    limit, total = cfg.env.max_position, 1.0
+    ok = np.asarray(test_params.market.tradeable)
+    starts = [np.flatnonzero(ok[f].any(axis=0)) for f in range(F)]
+    length = max(x.size for x in starts)
+    book_params = PortfolioParams(
+        env=test_params, tradeable=test_params.market.tradeable,
+        start_bars=jnp.asarray(np.stack([x[np.arange(length) % x.size] for x in starts]).astype(np.int32)),
+        start_count=jnp.asarray([x.size for x in starts], jnp.int32),
+        end=jnp.asarray([f.test[1] for f in folds], jnp.int32), total_limit=jnp.asarray(total, jnp.float32))
+    axes = PortfolioParams(env=range_axes(test_params), tradeable=0, start_bars=0, start_count=0, end=0,
+                           total_limit=None)
+    steps = max(f.test[1] - f.test[0] - 1 for f in folds)
+    env, network = PortfolioEnv(actions=cfg.env.actions), exp.network()
+    master = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
+    names = [f"{n} seed {s}" for s in seeds for n in ("agents", "agents + master")]
+    names += ["equal weight, held", "equal weight, rebal."]
+
+    def fold_books(stacked, params, key):
+        out = []
+        for k in range(K):
+            net_k = jax.tree.map(lambda x, k=k: x[k], stacked)
+            for flags in ((False, False), (False, True)):
+                policy = variants_policy(network, master, limit, jnp.asarray(flags))
+                out.append(walk_forward_book(env, params, policy, (net_k, {}), key, steps))
+        rules = params.env.rules  # the baselines hold: no stop loss, take profit or holding limit
+        holding = params.replace(env=params.env.replace(rules=rules.replace(
+            stop_loss=jnp.zeros_like(rules.stop_loss), take_profit=jnp.zeros_like(rules.take_profit),
+            max_hold=jnp.zeros_like(rules.max_hold))))
+        for rebalance in (False, True):
+            out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
+        return out
+
+    if log:
+        log(f"walk-forward: {F} folds x {len(names)} policies on one shared account (one program)")
+    books = jax.tree.map(np.asarray, jax.jit(jax.vmap(fold_books, in_axes=(0, axes, None)))(
+        net, book_params, jax.random.key(3)))
+    N = exp.data.num_bars - first
+    out, live = {}, np.zeros(N, bool)
+    for name, r in zip(names, books, strict=True):
+        returns = np.zeros(N)
+        for f in range(F):
+            if not has_start[f].any():
+                continue
+            at = int(r.start_bar[f]) + 1 - first + np.arange(int(r.steps[f]))
+            returns[at], live[at] = r.step_returns[f, :int(r.steps[f])], True
+        out[name] = returns
+    return out, live
+
+
+def book_rows(result: WalkForwardResult, trials: int = 1) -> list[dict]:
+    """The stitched shared-account records: one row per policy, with the paired Sharpe difference against equal
+    weight held on the same bars."""
+    if not result.books:
+        return []
+    live, key = result.book_live, jax.random.key(13)
+    bench = result.books["equal weight, held"][live]
+    rows = []
+    for name, r in result.books.items():
+        key, k = jax.random.split(key)
+        rows.append({"policy": name, "symbol": "one account",
+                     **record_row(r[live], result.bars_per_year, k, bench, trials)})
+    return rows
 
 
 def _trade_stats(st: Stitched, p: int, symbols) -> dict:
@@ -272,6 +353,23 @@ def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
     return rows
 
 
+def format_book_rows(rows: list[dict]) -> str:
+    """The stitched shared-account records as a text table."""
+    def num(v, sign=""):
+        return f"{v:{sign}.2f}" if np.isfinite(v) else "n/a"
+
+    lines = [f"  {'policy':<24} {'return':>8} {'annual':>7} {'vol':>6} {'Sharpe [95 % CI]':>21} {'max DD':>7} "
+             f"{'vs EW [95 % CI]':>22} {'PSR':>5} {'DSR':>5}"]
+    for r in rows:
+        ci = f"{num(r['sharpe'])} [{num(r['sharpe_low'])}, {num(r['sharpe_high'])}]"
+        diff = (f"{num(r['sharpe_diff'], '+')} [{num(r['sharpe_diff_low'], '+')}, {num(r['sharpe_diff_high'], '+')}]"
+                if r["policy"] != "equal weight, held" else "")
+        lines.append(f"  {r['policy']:<24} {r['total_return']:>+8.1%} {r['annualised_return']:>+7.1%} "
+                     f"{r['volatility']:>6.1%} {ci:>21} {r['max_drawdown']:>7.1%} {diff:>22} {num(r['psr']):>5} "
+                     f"{num(r['dsr']):>5}")
+    return "\n".join(lines)
+
+
 def format_rows(rows: list[dict]) -> str:
     """The stitched records as a text table (ratios n/a under the minimum bars)."""
     def num(v, spec, width):
@@ -296,14 +394,20 @@ def walkforward_report(exp: Experiment, spec: WalkForwardSpec, report: str | Non
                        plots: str | None = None, log: Log = print) -> dict:
     """`walk_forward_retrain`, then the stitched tables, the seed intervals, the folds, the targets and the
     phase-3 criterion on the out-of-sample record; the same in `report` (JSON) and `plots` (PNG)."""
+    return walkforward_summary(exp, spec, walk_forward_retrain(exp, spec, log), report, plots, log)
+
+
+def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForwardResult, report: str | None = None,
+                        plots: str | None = None, log: Log = print) -> dict:
+    """The tables, report and plots of a `walk_forward_retrain` result (`walkforward_report`)."""
     from pathlib import Path
 
     from jaxtrade.evaluate.backtest import write_report
 
-    result = walk_forward_retrain(exp, spec, log)
     dates = exp.data.timestamps()
     rows = record_rows(result, spec.trials, dates)
     seeds, per_fold = seed_rows(result, rows), fold_rows(result, dates)
+    books = book_rows(result, spec.trials)
     pooled = next(r for r in rows if r["policy"] == ENSEMBLE and r["symbol"] == "all (equal weight)")
     targets = target_checks(pooled)
     phase3 = phase3_check([r for r in rows if r["symbol"] != "all (equal weight)"], ENSEMBLE)
@@ -311,6 +415,10 @@ def walkforward_report(exp: Experiment, spec: WalkForwardSpec, report: str | Non
         f"bootstrap; vs B&H: paired Sharpe difference against literal buy-and-hold on the same bars; DSR for "
         f"{spec.trials} configuration(s) tried; costs as a share of the initial cash):")
     log(format_rows(rows))
+    if books:
+        log("one shared account through the stitched folds (PortfolioEnv; vs EW: paired Sharpe difference against "
+            "equal weight held; agents' budgets at the per-symbol limit; master: the rule-based ConfidenceAllocator):")
+        log(format_book_rows(books))
     for r in seeds:
         log(f"  {r['symbol']}: {r['seeds']} seeds' Sharpe {r['sharpe_mean']:.2f} [{r['sharpe_low']:.2f}, "
             f"{r['sharpe_high']:.2f}] (mean, 95 % t interval)")
@@ -321,7 +429,7 @@ def walkforward_report(exp: Experiment, spec: WalkForwardSpec, report: str | Non
         f"of the symbols): {phase3['passed']} of {phase3['counted']}, {'met' if phase3['met'] else 'NOT met'}")
     log(f"wall time: training {result.seconds['train']:.0f}s, testing {result.seconds['test']:.0f}s, total "
         f"{result.seconds['total']:.0f}s")
-    out = {"folds": per_fold, "rows": rows, "seeds": seeds, "targets": targets, "phase3": phase3,
+    out = {"folds": per_fold, "rows": rows, "portfolio": books, "seeds": seeds, "targets": targets, "phase3": phase3,
            "seconds": result.seconds, "trials": spec.trials, "config": exp.config_dict,
            "spec": {"folds": spec.folds, "seeds": list(spec.seeds), "scheme": spec.scheme, "embargo": spec.embargo,
                     "start": spec.start}}
@@ -336,5 +444,6 @@ def walkforward_report(exp: Experiment, spec: WalkForwardSpec, report: str | Non
     return out
 
 
-__all__ = ["ENSEMBLE", "WalkForwardResult", "WalkForwardSpec", "first_test_bar", "format_rows", "plan_folds",
-           "record_rows", "walk_forward_retrain", "walkforward_report"]
+__all__ = ["ENSEMBLE", "WalkForwardResult", "WalkForwardSpec", "book_rows", "first_test_bar", "format_book_rows",
+           "format_rows", "plan_folds", "record_rows", "walk_forward_retrain", "walkforward_report",
+           "walkforward_summary"]
