@@ -125,6 +125,7 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
 
     # The shared account: the seed's agents on one book, each fold run alone (`run_book`), joined.
     assert [r["policy"] for r in out["portfolio"]][:2] == ["agents seed 0", "agents + master seed 0"]
+    assert all(isinstance(r["stops"], str) for r in out["portfolio"])
     cfg_env, network = exp.cfg.env, exp.network()
     master = ConfidenceAllocator(total_limit=1.0, per_symbol_limit=cfg_env.max_position)
     for f, fold in enumerate(folds):

@@ -30,7 +30,14 @@ from jaxtrade.env.generator import initial_state
 from jaxtrade.env.params import range_axes, range_params
 from jaxtrade.env.portfolio import PortfolioEnv, PortfolioParams
 from jaxtrade.errors import ConfigError, TrainingError
-from jaxtrade.evaluate.backtest import HOLD, phase3_check, target_checks, target_report
+from jaxtrade.evaluate.backtest import (
+    HOLD,
+    date_of,
+    phase3_check,
+    stop_name,
+    target_checks,
+    target_report,
+)
 from jaxtrade.evaluate.metrics import mean_interval
 from jaxtrade.evaluate.rollout import (
     HOLD_RULES,
@@ -136,6 +143,7 @@ class WalkForwardResult:
     net_params: object  # the trained networks' params, leading axes (fold, seed)
     books: dict | None = None  # shared-account portfolio: name -> (N,) stitched account returns (several symbols)
     book_live: np.ndarray | None = None  # (N,) bool: bars the account's record covers
+    book_stops: dict | None = None  # name -> [(StopReason, bar)] of the folds a terminal rule liquidated
 
 
 def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None = print,
@@ -203,12 +211,13 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     results = jax.jit(jax.vmap(fold_test, in_axes=(0, range_axes(test_params), 0, None)))(
         net, test_params, jnp.asarray(first), jax.random.key(2))
     stitched = stitch(results, has_start, folds[0].test[0] + 1, data.num_bars, cfg.env.initial_cash)
-    books, book_live = (_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log)
-                        if S > 1 else (None, None))
+    books, book_live, book_stops = (_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log)
+                                    if S > 1 else (None, None, None))
     t_end = time.perf_counter()
     policies = [f"agent seed {s}" for s in spec.seeds] + [ENSEMBLE, *BASELINE_POLICIES, HOLD]
     return WalkForwardResult(folds, spec.seeds, policies, data.symbols, stitched, float(base.rules.bars_per_year),
-                             {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net, books, book_live)
+                             {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net, books, book_live,
+                             book_stops)
 
 
 def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
@@ -218,7 +227,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
     take profit or holding limit); all folds as one program; the account's returns stitched on the time axis.
 
     Returns:
-      ({name: (N,) returns}, (N,) bool live).
+      ({name: (N,) returns}, (N,) bool live, {name: [(StopReason, bar)] of the folds a stop liquidated}).
     """
     cfg, F, K = exp.cfg, len(folds), len(seeds)
     limit, total = cfg.env.max_position, 1.0
@@ -258,8 +267,10 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
     books = jax.tree.map(np.asarray, jax.jit(jax.vmap(fold_books, in_axes=(0, axes, None)))(
         net, book_params, jax.random.key(3)))
     N = exp.data.num_bars - first
-    out, live = {}, np.zeros(N, bool)
+    out, live, stops = {}, np.zeros(N, bool), {}
     for name, r in zip(names, books, strict=True):
+        stops[name] = [(int(r.stop_reason[f]), int(r.stop_bar[f])) for f in range(F)
+                       if has_start[f].any() and r.stop_reason[f]]
         returns = np.zeros(N)
         for f in range(F):
             if not has_start[f].any():
@@ -267,12 +278,12 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
             at = int(r.start_bar[f]) + 1 - first + np.arange(int(r.steps[f]))
             returns[at], live[at] = r.step_returns[f, :int(r.steps[f])], True
         out[name] = returns
-    return out, live
+    return out, live, stops
 
 
-def book_rows(result: WalkForwardResult, trials: int = 1) -> list[dict]:
+def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
     """The stitched shared-account records: one row per policy, with the paired Sharpe difference against equal
-    weight held on the same bars."""
+    weight held on the same bars, and the stops that liquidated the account (rule and date, per fold)."""
     if not result.books:
         return []
     live, key = result.book_live, jax.random.key(13)
@@ -281,7 +292,9 @@ def book_rows(result: WalkForwardResult, trials: int = 1) -> list[dict]:
     for name, r in result.books.items():
         key, k = jax.random.split(key)
         rows.append({"policy": name, "symbol": "one account",
-                     **record_row(r[live], result.bars_per_year, k, bench, trials)})
+                     **record_row(r[live], result.bars_per_year, k, bench, trials),
+                     "stops": "; ".join(f"{stop_name(reason)} {date_of(dates, bar)}"
+                                        for reason, bar in result.book_stops[name])})
     return rows
 
 
@@ -359,14 +372,14 @@ def format_book_rows(rows: list[dict]) -> str:
         return f"{v:{sign}.2f}" if np.isfinite(v) else "n/a"
 
     lines = [f"  {'policy':<24} {'return':>8} {'annual':>7} {'vol':>6} {'Sharpe [95 % CI]':>21} {'max DD':>7} "
-             f"{'vs EW [95 % CI]':>22} {'PSR':>5} {'DSR':>5}"]
+             f"{'vs EW [95 % CI]':>22} {'PSR':>5} {'DSR':>5}  stopped"]
     for r in rows:
         ci = f"{num(r['sharpe'])} [{num(r['sharpe_low'])}, {num(r['sharpe_high'])}]"
         diff = (f"{num(r['sharpe_diff'], '+')} [{num(r['sharpe_diff_low'], '+')}, {num(r['sharpe_diff_high'], '+')}]"
                 if r["policy"] != "equal weight, held" else "")
         lines.append(f"  {r['policy']:<24} {r['total_return']:>+8.1%} {r['annualised_return']:>+7.1%} "
                      f"{r['volatility']:>6.1%} {ci:>21} {r['max_drawdown']:>7.1%} {diff:>22} {num(r['psr']):>5} "
-                     f"{num(r['dsr']):>5}")
+                     f"{num(r['dsr']):>5}  {r['stops'] or '-'}")
     return "\n".join(lines)
 
 
@@ -407,7 +420,7 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     dates = exp.data.timestamps()
     rows = record_rows(result, spec.trials, dates)
     seeds, per_fold = seed_rows(result, rows), fold_rows(result, dates)
-    books = book_rows(result, spec.trials)
+    books = book_rows(result, spec.trials, dates)
     pooled = next(r for r in rows if r["policy"] == ENSEMBLE and r["symbol"] == "all (equal weight)")
     targets = target_checks(pooled)
     phase3 = phase3_check([r for r in rows if r["symbol"] != "all (equal weight)"], ENSEMBLE)
