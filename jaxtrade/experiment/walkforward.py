@@ -121,7 +121,9 @@ def _range_tables(base, ready: np.ndarray, ranges: list[tuple[int, int]], rows: 
     seed), every other array shared (vmap with `range_axes(base)`)."""
     each = [range_params(base, ready, r) for r in ranges]
     length = max(int(p.starts.count) for p in each)
-    each = [range_params(base, ready, r, length) for r in ranges]
+    pad = lambda st: st.replace(symbol=st.symbol[np.arange(length) % st.symbol.size],  # noqa: E731
+                                bar=st.bar[np.arange(length) % st.bar.size])  # as range_params(..., length) pads
+    each = [p.replace(starts=pad(p.starts)) for p in each]
     rows = np.arange(len(ranges)) if rows is None else rows
     pick = lambda get: jnp.stack([get(each[i]) for i in rows])  # noqa: E731
     starts = jax.tree.map(lambda *x: jnp.stack([x[i] for i in rows]), *[p.starts for p in each])
