@@ -111,7 +111,16 @@ def _walkforward(args: argparse.Namespace) -> int:
     parse_scheme(args.scheme)  # a bad scheme fails before the data load
     spec = WalkForwardSpec(folds=folds, seeds=_seeds(args.seeds), scheme=args.scheme, embargo=args.embargo,
                            start=args.start, min_train_bars=args.min_train_bars, trials=args.trials)
-    walkforward_report(_experiment(args), spec, args.report, args.plots)
+    master = None
+    if args.master:  # read before the data load, so a bad master config fails at once
+        from dataclasses import replace
+
+        from jaxtrade.config import load_config
+
+        master = load_config(args.master)
+        if args.master_updates is not None:
+            master = replace(master, ppo=replace(master.ppo, num_updates=args.master_updates))
+    walkforward_report(_experiment(args), spec, args.report, args.plots, master=master)
     return 0
 
 
@@ -187,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=1,
                    help="configurations tried before this one (a sweep's 'trials'): the deflated Sharpe's N")
     p.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
+    p.add_argument("--master", default=None,
+                   help="a train-portfolio config (mode master, e.g. configs/portfolio.yaml): train a learned master "
+                        "per fold and seed over that run's agents, and test it on the shared account")
+    p.add_argument("--master-updates", type=int, default=None, help="override the master config's ppo.num_updates")
     p.add_argument("--report", default=None, help="write the stitched tables to this .json")
     p.add_argument("--plots", default=None, help="write the stitched equity, drawdown and per-fold Sharpe PNG here")
     args = parser.parse_args(argv)

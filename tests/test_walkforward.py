@@ -13,6 +13,7 @@ import pytest
 from conftest import TINY
 
 from jaxtrade import cli
+from jaxtrade.agents.learned_master import LearnedMaster, MasterNetwork, network_proposals
 from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.config import load_config
 from jaxtrade.data import load_data
@@ -23,13 +24,14 @@ from jaxtrade.env.portfolio import PortfolioEnv, make_portfolio_params
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import HOLD
 from jaxtrade.evaluate.rollout import agent_policy, walk_forward_policies
-from jaxtrade.evaluate.shared_book import run_book, variants_policy
+from jaxtrade.evaluate.shared_book import master_policy, run_book, variants_policy
 from jaxtrade.experiment import (
     Experiment,
     WalkForwardSpec,
     walk_forward_retrain,
     walkforward_summary,
 )
+from jaxtrade.experiment.fold_masters import check_master_config
 from jaxtrade.features import compute_features
 
 
@@ -76,22 +78,39 @@ def test_cli_walkforward_names_a_bad_scheme(capsys):
     assert "not 'expanding' or 'rolling:YEARS'" in capsys.readouterr().err
 
 
+def test_a_master_config_that_does_not_fit_is_named():
+    cfg = load_config(TINY)
+    data = load_data(cfg.data, cfg.min_bars)
+    exp = Experiment(cfg, data, compute_features(data, cfg.features))
+    with pytest.raises(ConfigError, match="mode is 'joint'"):
+        check_master_config(exp, replace(cfg, portfolio=replace(cfg.portfolio, mode="joint")))
+    with pytest.raises(ConfigError, match=r"env.commission_bps: 20.0 master config, 10.0 walk-forward config"):
+        check_master_config(exp, replace(cfg, env=replace(cfg.env, commission_bps=20.0)))
+    check_master_config(exp, replace(cfg, split=replace(cfg.split, train_fraction=0.5)))  # the folds set ranges
+
+
 def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
-    """Two folds x one seed on the tiny config. Leak: every bar after fold 0's training end changed (prices x1.3
-    and their volumes) leaves fold 0's trained parameters bit-identical. Stitching: the stitched record of the
-    agent and of buy-and-hold equals each fold's test backtest run alone (`walk_forward_policies` on the fold's
-    test range), joined. The report carries the folds, rows, seed intervals, targets and the phase-3 count."""
+    """Two folds x one seed on the tiny config, with a learned master per fold. Leak: every bar after fold 0's
+    training end changed (prices x1.3 and their volumes) leaves fold 0's trained agent and master parameters
+    bit-identical. Stitching: the stitched record of the agent and of buy-and-hold equals each fold's test
+    backtest run alone (`walk_forward_policies` on the fold's test range), joined; so do the shared account's
+    records of the agents and of the agents under the learned master (`run_book`). The report carries the folds,
+    rows, seed intervals, targets (on the ensemble's shared account) and the phase-3 count."""
     cfg = load_config(TINY)
     cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=2, updates_per_chunk=2))
+    master = replace(cfg, portfolio=replace(cfg.portfolio, hidden=16), ppo=replace(cfg.ppo, num_envs=8))
     data = load_data(cfg.data, cfg.min_bars)
     exp = Experiment(cfg, data, compute_features(data, cfg.features))
     spec = WalkForwardSpec(folds=2, seeds=(0,), min_train_bars=250, trials=3)
-    a = walk_forward_retrain(exp, spec, log=None)
+    a = walk_forward_retrain(exp, spec, log=None, master=master)
     out = walkforward_summary(exp, spec, a, report=str(tmp_path / "wf.json"), log=lambda _: None)
     report = json.loads((tmp_path / "wf.json").read_text())
-    assert {"folds", "portfolio", "targets", "phase3", "seconds"} <= set(report["meta"]) and report["rows"]
-    assert len(report["meta"]["folds"]) == 2 and report["meta"]["trials"] == 3
+    assert {"folds", "portfolio", "targets", "phase3", "seconds", "master_targets"} <= set(report["meta"])
+    assert len(report["meta"]["folds"]) == 2 and report["meta"]["trials"] == 3 and report["rows"]
     assert {r["policy"] for r in report["rows"]} >= {"agent seed 0", "agent ensemble", HOLD, "buy_and_hold_rules"}
+    assert report["meta"]["targets_on"] == {"policy": "agents ensemble", "symbol": "one account"}
+    assert {c["target"] for c in report["meta"]["master_targets"]["agents + learned master seed 0"]} >= {
+        "Sharpe >= 0.5", "win rate >= 52 %"}
     assert out["phase3"]["counted"] == 2
 
     folds = a.folds
@@ -100,11 +119,13 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     prices[:, train_end:, :4] *= 1.3
     prices[:, train_end:, 4] *= 2.0
     changed = data.replace(prices=jnp.asarray(prices))
-    b = walk_forward_retrain(Experiment(cfg, changed, compute_features(changed, cfg.features)), spec, log=None)
-    same = jax.tree.map(lambda x, y: bool(np.array_equal(x[0, 0], y[0, 0])), a.net_params, b.net_params)
-    assert all(jax.tree.leaves(same))  # fold 0 never read a bar past its training end
-    assert not all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(np.array_equal(x[1, 0], y[1, 0])),
-                                                a.net_params, b.net_params)))  # fold 1 trained on changed bars
+    b = walk_forward_retrain(Experiment(cfg, changed, compute_features(changed, cfg.features)), spec, log=None,
+                             master=master)
+    for trained in ("net_params", "master_params"):
+        same = lambda f, t=trained: all(jax.tree.leaves(jax.tree.map(  # noqa: E731
+            lambda x, y: bool(np.array_equal(x[f, 0], y[f, 0])), getattr(a, t), getattr(b, t))))
+        assert same(0), trained  # fold 0 never read a bar past its training end
+        assert not same(1), trained  # fold 1 trained on changed bars
 
     st, base = a.stitched, exp.params()
     ready = np.asarray(exp.features.ready)
@@ -123,18 +144,24 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
                                            rtol=1e-5, atol=1e-7)
     assert st.live[agent].sum(1).min() == data.num_bars - st.first  # every bar out of sample, once
 
-    # The shared account: the seed's agents on one book, each fold run alone (`run_book`), joined.
-    assert [r["policy"] for r in out["portfolio"]][:2] == ["agents seed 0", "agents + master seed 0"]
-    assert all(isinstance(r["stops"], str) for r in out["portfolio"])
+    # The shared account: the seed's agents on one book, alone and under the learned master, each fold run
+    # alone (`run_book`), joined.
+    assert [r["policy"] for r in out["portfolio"]][:3] == ["agents seed 0", "agents + master seed 0",
+                                                           "agents + learned master seed 0"]
+    assert all(isinstance(r["stops"], str) and r["trades"] >= 0 for r in out["portfolio"])
     cfg_env, network = exp.cfg.env, exp.network()
-    master = ConfidenceAllocator(total_limit=1.0, per_symbol_limit=cfg_env.max_position)
+    rule = ConfidenceAllocator(total_limit=1.0, per_symbol_limit=cfg_env.max_position)
+    learned = LearnedMaster(MasterNetwork(hidden=16), 1.0, master.portfolio.tolerance)
     for f, fold in enumerate(folds):
         params = make_portfolio_params(data, exp.features, cfg_env, exp.cfg.window, fold.test, 1.0)
-        net = jax.tree.map(lambda x, f=f: x[f, 0], a.net_params)
-        policy = variants_policy(network, master, cfg_env.max_position, jnp.asarray((False, False)))
-        alone = run_book(PortfolioEnv(actions=cfg_env.actions), params, {"a": (policy, (net, {}))},
-                         jax.random.key(3))["a"]
-        at = int(alone.start_bar) + 1 - st.first + np.arange(int(alone.steps))
-        assert a.book_live[at].all()
-        np.testing.assert_allclose(a.books["agents seed 0"][at], np.asarray(alone.step_returns[:int(alone.steps)]),
-                                   rtol=1e-5, atol=1e-7)
+        net, net_master = (jax.tree.map(lambda x, f=f: x[f, 0], p) for p in (a.net_params, a.master_params))
+        policies = {"agents seed 0": (variants_policy(network, rule, cfg_env.max_position,
+                                                      jnp.asarray((False, False))), (net, {})),
+                    "agents + learned master seed 0": (master_policy(network_proposals(network), learned),
+                                                       (net, net_master))}
+        alone = run_book(PortfolioEnv(actions=cfg_env.actions), params, policies, jax.random.key(3))
+        for name, r in alone.items():
+            at = int(r.start_bar) + 1 - st.first + np.arange(int(r.steps))
+            assert a.books.live[at].all()
+            np.testing.assert_allclose(a.books.returns[name][at], np.asarray(r.step_returns[:int(r.steps)]),
+                                       rtol=1e-5, atol=1e-7)

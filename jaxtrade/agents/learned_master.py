@@ -59,6 +59,20 @@ def network_proposals(network, deterministic: bool = True) -> SymbolPolicy:
     return propose
 
 
+def ensemble_proposals(network) -> SymbolPolicy:
+    """A seed ensemble of symbol agents (params: the members' network params stacked on a leading axis): the
+    mean of the members' action probabilities and values, and greedy on the mean probabilities over the valid
+    actions (the most probable intent, then its most probable size)."""
+
+    def propose(stacked_params, key, obs):
+        logits, values = jax.vmap(network.apply, in_axes=(0, None))(stacked_params, obs)
+        probs = jax.nn.softmax(logits, -1).mean(0)
+        action = greedy_action(jnp.where(obs.action_mask, jnp.log(jnp.maximum(probs, 1e-30)), -jnp.inf))
+        return probs, values.mean(0), action.astype(jnp.int32)
+
+    return propose
+
+
 def largest_open_proposals(agent_params: Any, key: jax.Array, obs: Observation
                            ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """A rule for symbol agents that always want more: the largest valid long open, certain of it, value 0."""
@@ -199,4 +213,4 @@ class LearnedMaster:
 
 
 __all__ = ["LearnedMaster", "MasterEnv", "MasterNetwork", "MasterParams", "MasterState", "SymbolPolicy", "budgets",
-           "master_view", "largest_open_proposals", "logistic_normal", "network_proposals", "symbol_features"]
+           "ensemble_proposals", "master_view", "largest_open_proposals", "logistic_normal", "network_proposals", "symbol_features"]

@@ -262,7 +262,11 @@ def target_checks(row: dict) -> list[dict]:
 
 def target_report(row: dict) -> str:
     """The seed targets for one row, each with the row's value and 'met' / 'NOT met' (`target_checks`)."""
-    shown = lambda c: f"{c['value']:.2f}" if c["key"] in ("sharpe", "profit_factor") else f"{c['value']:+.1%}"  # noqa: E731
+    def shown(c):
+        if not np.isfinite(c["value"]):
+            return "n/a"  # a ratio under the minimum bars or closed trades: never met
+        return f"{c['value']:.2f}" if c["key"] in ("sharpe", "profit_factor") else f"{c['value']:+.1%}"
+
     return "; ".join(f"{c['target']}: {shown(c)} {'met' if c['met'] else 'NOT met'}" for c in target_checks(row))
 
 

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtrade.agents.learned_master import ensemble_proposals
 from jaxtrade.agents.networks import policy
 from jaxtrade.env.accounting import buy
 from jaxtrade.env.actions import close_all, greedy_action, largest_open, table_for
@@ -341,13 +342,13 @@ def agent_policy(network, net_params, deterministic: bool = True) -> ActFn:
 
 HOLD_RULES = "buy_and_hold_rules"  # buy-and-hold under the agent's rules (`always_long_policy`)
 def ensemble_policy(network, stacked_params) -> ActFn:
-    """A seed ensemble: the mean of the members' action probabilities (`stacked_params`: the members' network
-    params stacked on a leading axis), then greedy: the most probable intent, then its most probable size."""
+    """A seed ensemble (`ensemble_proposals`: `stacked_params` the members' network params stacked on a leading
+    axis): the mean of the members' action probabilities, then greedy: the most probable intent, then its most
+    probable size."""
+    propose = ensemble_proposals(network)
 
     def act(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
-        logits, _ = jax.vmap(network.apply, in_axes=(0, None))(stacked_params, obs)
-        probs = jax.nn.softmax(logits, axis=-1).mean(0)
-        return greedy_action(jnp.where(obs.action_mask, jnp.log(jnp.maximum(probs, 1e-30)), -jnp.inf))
+        return propose(stacked_params, key, obs)[2]
 
     return act
 

@@ -133,8 +133,8 @@ def train_runs(trainer, ppo, keys: jax.Array, hps, params: EnvParams, axes: EnvP
     # wait on the pool the other holds: the process hangs at 0 % CPU (seen in 4 of 5 walk-forwards of 30 runs).
     init = jax.jit(trainer.init)
     chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, 0, axes, None)), static_argnums=3, donate_argnums=0)
-    run = lambda i: jax.tree.map(lambda a, x: x if a is None else x[i], axes, params,  # noqa: E731
-                                 is_leaf=lambda a: a is None)
+    run = lambda i: jax.tree.map(lambda a, x: x if a is None else jax.tree.map(lambda y: y[i], x),  # noqa: E731
+                                 axes, params, is_leaf=lambda a: a is None)  # axes may be a prefix of params
     with working(f"{what}: compiling the {R} runs' training program", log):
         runner = jax.tree.map(lambda *x: jnp.stack(x), *[
             init(keys[i], jax.tree.map(lambda x, i=i: x[i], hps), run(i)) for i in range(R)])

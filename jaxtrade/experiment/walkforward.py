@@ -24,21 +24,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtrade.agents.learned_master import LearnedMaster, ensemble_proposals, network_proposals
 from jaxtrade.agents.master import ConfidenceAllocator
+from jaxtrade.config import Config
 from jaxtrade.data.splits import Fold, walk_forward_folds
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.params import range_axes, range_params
-from jaxtrade.env.portfolio import PortfolioEnv, PortfolioParams
+from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError, TrainingError
 from jaxtrade.evaluate.backtest import (
     HOLD,
+    MIN_RATIO_TRADES,
     date_of,
     phase3_check,
     stop_name,
     target_checks,
     target_report,
 )
-from jaxtrade.evaluate.metrics import mean_interval
+from jaxtrade.evaluate.metrics import mean_interval, profit_factor_of_totals
 from jaxtrade.evaluate.rollout import (
     HOLD_RULES,
     agent_policy,
@@ -48,15 +51,29 @@ from jaxtrade.evaluate.rollout import (
     run_policies,
     sma_crossover_policy,
 )
-from jaxtrade.evaluate.shared_book import equal_weight_policy, variants_policy, walk_forward_book
+from jaxtrade.evaluate.shared_book import (
+    agents_policy,
+    equal_weight_policy,
+    master_policy,
+    variants_policy,
+    walk_forward_book,
+)
 from jaxtrade.evaluate.stitch import Stitched, fold_sharpe, record_row, stitch
 from jaxtrade.experiment.build import Experiment
+from jaxtrade.experiment.fold_masters import (
+    book_axes,
+    book_tables,
+    check_master_config,
+    train_fold_masters,
+)
+from jaxtrade.experiment.portfolio import master_network
 from jaxtrade.experiment.sweep import train_runs
 from jaxtrade.train.config import PPOHyperparams
 from jaxtrade.train.ppo import make_train
 
 Log = Callable[[str], None]
 ENSEMBLE = "agent ensemble"
+SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
 BASELINE_POLICIES = (HOLD_RULES, "sma_crossover", "cash")  # run through the env, then literal buy_and_hold
 
 
@@ -132,6 +149,16 @@ def _range_tables(base, ready: np.ndarray, ranges: list[tuple[int, int]], rows: 
 
 
 @dataclass
+class Books:
+    """The shared account's stitched records (host data; N = bars from the first out-of-sample bar)."""
+
+    returns: dict  # policy name -> (N,) the account's returns, stitched over the folds
+    live: np.ndarray  # (N,) bool: bars the account's record covers
+    stops: dict  # name -> [(StopReason, bar)] of the folds a terminal rule liquidated
+    trades: dict  # name -> {"trades", "wins", "gross_profit", "gross_loss", "cost"} summed over the folds
+
+
+@dataclass
 class WalkForwardResult:
     """What a walk-forward retraining measured (host data)."""
 
@@ -143,21 +170,25 @@ class WalkForwardResult:
     bars_per_year: float
     seconds: dict  # wall time: {"train": ..., "test": ..., "total": ...}
     net_params: object  # the trained networks' params, leading axes (fold, seed)
-    books: dict | None = None  # shared-account portfolio: name -> (N,) stitched account returns (several symbols)
-    book_live: np.ndarray | None = None  # (N,) bool: bars the account's record covers
-    book_stops: dict | None = None  # name -> [(StopReason, bar)] of the folds a terminal rule liquidated
+    books: Books | None = None  # the shared-account portfolio (several symbols)
+    master_params: object = None  # the learned masters' params, leading axes (fold, seed) (with a master config)
 
 
 def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None = print,
-                         only: list[int] | None = None) -> WalkForwardResult:
+                         only: list[int] | None = None, master: Config | None = None) -> WalkForwardResult:
     """Train every fold x seed from scratch as one program, test every fold as another, stitch the records.
 
     `only`: run just these folds of the plan (e.g. one alone: the benchmark's one-after-another baseline).
+    `master`: a `train-portfolio` config (mode master): a learned master is trained per fold x seed over that
+    run's agents on the fold's training range (`fold_masters`) and tested on the shared account.
 
     Raises:
-      ConfigError: a bad spec or too little data for it. TrainingError: a run diverged (no record is made of it).
+      ConfigError: a bad spec, a master config that does not fit, or too little data. TrainingError: a run
+        diverged (no record is made of it).
     """
     cfg, env, data = exp.cfg, exp.env, exp.data
+    if master is not None:
+        check_master_config(exp, master)
     folds = plan_folds(exp, spec)
     folds = folds if only is None else [folds[i] for i in only]
     embargo = folds[0].test[0] + 1 - folds[0].train[1]
@@ -188,6 +219,10 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
             + ": no out-of-sample record is made of a diverged run (lower ppo.learning_rate or raise "
               "ppo.max_grad_norm's clipping, then rerun)")
     net = jax.tree.map(lambda x: x.reshape((F, K) + x.shape[1:]), runner.train_state.params)
+    masters = None
+    if master is not None:
+        ends = np.asarray([f.train[1] for f in folds for _ in spec.seeds])
+        masters = train_fold_masters(exp, master, train_params, ends, net, spec.seeds, log)
     t_train = time.perf_counter() - t0
 
     # Testing: every fold's test period, every symbol from its first decision bar there, all policies at once.
@@ -213,49 +248,44 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     results = jax.jit(jax.vmap(fold_test, in_axes=(0, range_axes(test_params), 0, None)))(
         net, test_params, jnp.asarray(first), jax.random.key(2))
     stitched = stitch(results, has_start, folds[0].test[0] + 1, data.num_bars, cfg.env.initial_cash)
-    books, book_live, book_stops = (_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log)
-                                    if S > 1 else (None, None, None))
+    books = (_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log, master, masters)
+             if S > 1 else None)
     t_end = time.perf_counter()
     policies = [f"agent seed {s}" for s in spec.seeds] + [ENSEMBLE, *BASELINE_POLICIES, HOLD]
     return WalkForwardResult(folds, spec.seeds, policies, data.symbols, stitched, float(base.rules.bars_per_year),
-                             {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net, books, book_live,
-                             book_stops)
+                             {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net, books, masters)
 
 
 def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
-           log: Log | None):
+           log: Log | None, master: Config | None = None, masters=None) -> Books:
     """Every fold's test period on one shared account (`PortfolioEnv`, as `jaxtrade eval` does): each seed's
-    symbol agents alone and under the rule-based master, and equal weight held and rebalanced (no stop loss,
-    take profit or holding limit); all folds as one program; the account's returns stitched on the time axis.
-
-    Returns:
-      ({name: (N,) returns}, (N,) bool live, {name: [(StopReason, bar)] of the folds a stop liquidated}).
-    """
+    symbol agents alone, under the rule-based master and (with `master`) under its learned master, the seed
+    ensemble's agents alone, and equal weight held and rebalanced (no stop loss, take profit or holding limit);
+    all folds as one program; the account's returns stitched on the time axis."""
     cfg, F, K = exp.cfg, len(folds), len(seeds)
     limit, total = cfg.env.max_position, 1.0
-    ok = np.asarray(test_params.market.tradeable)
-    starts = [np.flatnonzero(ok[f].any(axis=0)) for f in range(F)]
-    length = max(x.size for x in starts)
-    book_params = PortfolioParams(
-        env=test_params, tradeable=test_params.market.tradeable,
-        start_bars=jnp.asarray(np.stack([x[np.arange(length) % x.size] for x in starts]).astype(np.int32)),
-        start_count=jnp.asarray([x.size for x in starts], jnp.int32),
-        end=jnp.asarray([f.test[1] for f in folds], jnp.int32), total_limit=jnp.asarray(total, jnp.float32))
-    axes = PortfolioParams(env=range_axes(test_params), tradeable=0, start_bars=0, start_count=0, end=0,
-                           total_limit=None)
+    book_params = book_tables(test_params, np.asarray([f.test[1] for f in folds]), total)
     steps = max(f.test[1] - f.test[0] - 1 for f in folds)
     env, network = PortfolioEnv(actions=cfg.env.actions), exp.network()
-    master = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
-    names = [f"{n} seed {s}" for s in seeds for n in ("agents", "agents + master")]
-    names += ["equal weight, held", "equal weight, rebal."]
+    rule = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
+    learned = None if master is None else LearnedMaster(master_network(master.portfolio), master.portfolio.total_limit,
+                                                        master.portfolio.tolerance)
+    names = [f"{n} seed {s}" for s in seeds
+             for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
+    names += [SHARED_ENSEMBLE, "equal weight, held", "equal weight, rebal."]
 
-    def fold_books(stacked, params, key):
+    def fold_books(stacked, learned_params, params, key):
         out = []
         for k in range(K):
             net_k = jax.tree.map(lambda x, k=k: x[k], stacked)
             for flags in ((False, False), (False, True)):
-                policy = variants_policy(network, master, limit, jnp.asarray(flags))
+                policy = variants_policy(network, rule, limit, jnp.asarray(flags))
                 out.append(walk_forward_book(env, params, policy, (net_k, {}), key, steps))
+            if learned is not None:
+                out.append(walk_forward_book(env, params, master_policy(network_proposals(network), learned),
+                                             (net_k, jax.tree.map(lambda x, k=k: x[k], learned_params)), key, steps))
+        out.append(walk_forward_book(env, params, agents_policy(ensemble_proposals(network), limit), stacked, key,
+                                     steps))
         rules = params.env.rules  # the baselines hold: no stop loss, take profit or holding limit
         holding = params.replace(env=params.env.replace(rules=rules.replace(
             stop_loss=jnp.zeros_like(rules.stop_loss), take_profit=jnp.zeros_like(rules.take_profit),
@@ -266,47 +296,55 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
 
     if log:
         log(f"walk-forward: {F} folds x {len(names)} policies on one shared account (one program)")
-    books = jax.tree.map(np.asarray, jax.jit(jax.vmap(fold_books, in_axes=(0, axes, None)))(
-        net, book_params, jax.random.key(3)))
+    books = jax.tree.map(np.asarray, jax.jit(jax.vmap(fold_books, in_axes=(0, 0, book_axes(test_params), None)))(
+        net, masters if masters is not None else jnp.zeros(F), book_params, jax.random.key(3)))
     N = exp.data.num_bars - first
-    out, live, stops = {}, np.zeros(N, bool), {}
+    out, live, stops, trades = {}, np.zeros(N, bool), {}, {}
+    tested = [f for f in range(F) if has_start[f].any()]
     for name, r in zip(names, books, strict=True):
-        stops[name] = [(int(r.stop_reason[f]), int(r.stop_bar[f])) for f in range(F)
-                       if has_start[f].any() and r.stop_reason[f]]
+        stops[name] = [(int(r.stop_reason[f]), int(r.stop_bar[f])) for f in tested if r.stop_reason[f]]
+        trades[name] = {k: float(getattr(r, k)[tested].sum()) for k in ("trades", "wins", "gross_profit", "gross_loss")}
+        trades[name]["cost"] = float(r.cost[tested].sum()) / cfg.env.initial_cash  # a share of the initial cash
         returns = np.zeros(N)
-        for f in range(F):
-            if not has_start[f].any():
-                continue
+        for f in tested:
             at = int(r.start_bar[f]) + 1 - first + np.arange(int(r.steps[f]))
             returns[at], live[at] = r.step_returns[f, :int(r.steps[f])], True
         out[name] = returns
-    return out, live, stops
+    return Books(out, live, stops, trades)
 
 
 def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
     """The stitched shared-account records: one row per policy, with the paired Sharpe difference against equal
-    weight held on the same bars, and the stops that liquidated the account (rule and date, per fold)."""
+    weight held on the same bars, the closed trades over all folds (win rate, profit factor), and the stops
+    that liquidated the account (rule and date, per fold)."""
     if not result.books:
         return []
-    live, key = result.book_live, jax.random.key(13)
-    bench = result.books["equal weight, held"][live]
+    books, key = result.books, jax.random.key(13)
+    bench = books.returns["equal weight, held"][books.live]
     rows = []
-    for name, r in result.books.items():
+    for name, r in books.returns.items():
         key, k = jax.random.split(key)
-        rows.append({"policy": name, "symbol": "one account",
-                     **record_row(r[live], result.bars_per_year, k, bench, trials),
+        t = books.trades[name]
+        rows.append({"policy": name, "symbol": "one account", **record_row(r[books.live], result.bars_per_year, k,
+                                                                           bench, trials),
+                     **trade_ratios(t["trades"], t["wins"], t["gross_profit"], t["gross_loss"]), "costs": t["cost"],
                      "stops": "; ".join(f"{stop_name(reason)} {date_of(dates, bar)}"
-                                        for reason, bar in result.book_stops[name])})
+                                        for reason, bar in books.stops[name])})
     return rows
 
 
+def trade_ratios(trades: float, wins: float, gross_profit: float, gross_loss: float) -> dict:
+    """Closed trades, their win rate and profit factor (NaN, printed n/a, under `MIN_RATIO_TRADES` trades)."""
+    if trades < MIN_RATIO_TRADES:
+        return {"trades": int(trades), "win_rate": float("nan"), "profit_factor": float("nan")}
+    return {"trades": int(trades), "win_rate": wins / trades,
+            "profit_factor": float(profit_factor_of_totals(gross_profit, gross_loss))}
+
+
 def _trade_stats(st: Stitched, p: int, symbols) -> dict:
-    trades = int(st.trades[p, symbols].sum())
-    loss = float(st.gross_loss[p, symbols].sum())
-    profit = float(st.gross_profit[p, symbols].sum())
-    return {"trades": trades, "win_rate": float(st.wins[p, symbols].sum()) / trades if trades else 0.0,
-            "profit_factor": profit / loss if loss > 0 else (float("inf") if profit > 0 else 0.0),
-            "turnover": float(st.turnover[p, symbols].sum()), "costs": float(st.cost[p, symbols].sum())}
+    total = lambda x: float(x[p, symbols].sum())  # noqa: E731
+    return {**trade_ratios(total(st.trades), total(st.wins), total(st.gross_profit), total(st.gross_loss)),
+            "turnover": total(st.turnover), "costs": total(st.cost)}
 
 
 def record_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
@@ -373,15 +411,17 @@ def format_book_rows(rows: list[dict]) -> str:
     def num(v, sign=""):
         return f"{v:{sign}.2f}" if np.isfinite(v) else "n/a"
 
-    lines = [f"  {'policy':<24} {'return':>8} {'annual':>7} {'vol':>6} {'Sharpe [95 % CI]':>21} {'max DD':>7} "
-             f"{'vs EW [95 % CI]':>22} {'PSR':>5} {'DSR':>5}  stopped"]
+    lines = [f"  {'policy':<31} {'return':>8} {'annual':>7} {'vol':>6} {'Sharpe [95 % CI]':>21} {'max DD':>7} "
+             f"{'vs EW [95 % CI]':>22} {'PSR':>5} {'DSR':>5} {'trades':>6} {'win':>6} {'PF':>5} {'costs':>6}  stopped"]
     for r in rows:
         ci = f"{num(r['sharpe'])} [{num(r['sharpe_low'])}, {num(r['sharpe_high'])}]"
         diff = (f"{num(r['sharpe_diff'], '+')} [{num(r['sharpe_diff_low'], '+')}, {num(r['sharpe_diff_high'], '+')}]"
                 if r["policy"] != "equal weight, held" else "")
-        lines.append(f"  {r['policy']:<24} {r['total_return']:>+8.1%} {r['annualised_return']:>+7.1%} "
+        win = f"{r['win_rate']:.1%}" if np.isfinite(r["win_rate"]) else "n/a"
+        lines.append(f"  {r['policy']:<31} {r['total_return']:>+8.1%} {r['annualised_return']:>+7.1%} "
                      f"{r['volatility']:>6.1%} {ci:>21} {r['max_drawdown']:>7.1%} {diff:>22} {num(r['psr']):>5} "
-                     f"{num(r['dsr']):>5}  {r['stops'] or '-'}")
+                     f"{num(r['dsr']):>5} {r['trades']:>6} {win:>6} {num(r['profit_factor']):>5} "
+                     f"{r['costs']:>6.1%}  {r['stops'] or '-'}")
     return "\n".join(lines)
 
 
@@ -406,10 +446,11 @@ def format_rows(rows: list[dict]) -> str:
 
 
 def walkforward_report(exp: Experiment, spec: WalkForwardSpec, report: str | None = None,
-                       plots: str | None = None, log: Log = print) -> dict:
-    """`walk_forward_retrain`, then the stitched tables, the seed intervals, the folds, the targets and the
-    phase-3 criterion on the out-of-sample record; the same in `report` (JSON) and `plots` (PNG)."""
-    return walkforward_summary(exp, spec, walk_forward_retrain(exp, spec, log), report, plots, log)
+                       plots: str | None = None, log: Log = print, master: Config | None = None) -> dict:
+    """`walk_forward_retrain` (with a learned master per fold when `master` names a config), then the stitched
+    tables, the seed intervals, the folds, the targets and the phase-3 criterion on the out-of-sample record;
+    the same in `report` (JSON) and `plots` (PNG)."""
+    return walkforward_summary(exp, spec, walk_forward_retrain(exp, spec, log, master=master), report, plots, log)
 
 
 def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForwardResult, report: str | None = None,
@@ -423,8 +464,12 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     rows = record_rows(result, spec.trials, dates)
     seeds, per_fold = seed_rows(result, rows), fold_rows(result, dates)
     books = book_rows(result, spec.trials, dates)
-    pooled = next(r for r in rows if r["policy"] == ENSEMBLE and r["symbol"] == "all (equal weight)")
-    targets = target_checks(pooled)
+    # The seed's targets on the portfolio: the ensemble's agents on one shared account (several symbols), else
+    # the ensemble's record; and on each learned master's account.
+    judged = next((r for r in books if r["policy"] == SHARED_ENSEMBLE), None) or next(
+        r for r in rows if r["policy"] == ENSEMBLE and r["symbol"] == "all (equal weight)")
+    targets = target_checks(judged)
+    learned = {r["policy"]: r for r in books if "learned master" in r["policy"]}
     phase3 = phase3_check([r for r in rows if r["symbol"] != "all (equal weight)"], ENSEMBLE)
     log(f"stitched out-of-sample records ({result.bars_per_year:.0f} bars/year; Sharpe interval: stationary block "
         f"bootstrap; vs B&H: paired Sharpe difference against literal buy-and-hold on the same bars; DSR for "
@@ -432,19 +477,27 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     log(format_rows(rows))
     if books:
         log("one shared account through the stitched folds (PortfolioEnv; vs EW: paired Sharpe difference against "
-            "equal weight held; agents' budgets at the per-symbol limit; master: the rule-based ConfidenceAllocator):")
+            "equal weight held; agents' budgets at the per-symbol limit; master: the rule-based ConfidenceAllocator; "
+            "learned master: trained per fold and seed over that run's agents on the fold's training range; "
+            "ensemble: the seeds' mean action probabilities):")
         log(format_book_rows(books))
     for r in seeds:
         log(f"  {r['symbol']}: {r['seeds']} seeds' Sharpe {r['sharpe_mean']:.2f} [{r['sharpe_low']:.2f}, "
             f"{r['sharpe_high']:.2f}] (mean, 95 % t interval)")
     log("per fold, mean over symbols (ensemble vs literal buy-and-hold Sharpe): " + "; ".join(
         f"{r['test'][0]} {r['ensemble_sharpe']:.2f} vs {r['buy_and_hold_sharpe']:.2f}" for r in per_fold))
-    log(f"seed targets on the ensemble's stitched record, all symbols equally weighted: {target_report(pooled)}")
+    where = ("the ensemble's agents on the stitched shared account" if judged["symbol"] == "one account" else
+             "the ensemble's stitched record (one symbol)")
+    log(f"seed targets on {where}: {target_report(judged)}")
+    for name, r in learned.items():
+        log(f"seed targets on {name}'s stitched shared account: {target_report(r)}")
     log(f"phase-3 criterion on the stitched records (ensemble Sharpe > {phase3['threshold']} on at least half "
         f"of the symbols): {phase3['passed']} of {phase3['counted']}, {'met' if phase3['met'] else 'NOT met'}")
     log(f"wall time: training {result.seconds['train']:.0f}s, testing {result.seconds['test']:.0f}s, total "
         f"{result.seconds['total']:.0f}s")
-    out = {"folds": per_fold, "rows": rows, "portfolio": books, "seeds": seeds, "targets": targets, "phase3": phase3,
+    out = {"folds": per_fold, "rows": rows, "portfolio": books, "seeds": seeds, "targets": targets,
+           "targets_on": {"policy": judged["policy"], "symbol": judged["symbol"]},
+           "master_targets": {name: target_checks(r) for name, r in learned.items()}, "phase3": phase3,
            "seconds": result.seconds, "trials": spec.trials, "config": exp.config_dict,
            "spec": {"folds": spec.folds, "seeds": list(spec.seeds), "scheme": spec.scheme, "embargo": spec.embargo,
                     "start": spec.start}}
@@ -459,6 +512,6 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     return out
 
 
-__all__ = ["ENSEMBLE", "WalkForwardResult", "WalkForwardSpec", "book_rows", "first_test_bar", "format_book_rows",
+__all__ = ["ENSEMBLE", "SHARED_ENSEMBLE", "Books", "WalkForwardResult", "WalkForwardSpec", "book_rows", "first_test_bar", "format_book_rows",
            "format_rows", "plan_folds", "record_rows", "walk_forward_retrain", "walkforward_report",
            "walkforward_summary"]
