@@ -142,11 +142,20 @@ class ReferenceEnv:
             math.log1p(_div(self.trade_bars, self.trades)),
             _div(self.wins, self.trades),
         ]
+        depth = 1 - self.equity / self.peak
+        ruin_room = 1 - p["ruin"] * p["initial_cash"] / self.equity if self.equity > 0 else -math.inf
+        risk = [
+            -depth,
+            p["max_drawdown"] - depth if p["max_drawdown"] > 0 else 1.0,
+            max(ruin_room, -10.0) if p["ruin"] > 0 else 1.0,
+            self.vol[s, t] * math.sqrt(float(p["bars_per_year"])),
+        ]
         return {
             "technical": p["technical"][s, t - W + 1: t + 1],
             "aux": p["aux"][s, t],
             "position": np.array(position),
             "portfolio": np.array(portfolio),
+            "risk": np.array(risk),
             "regime": p["regime"][s, t],
             "action_mask": np.array(self.mask()),
         }

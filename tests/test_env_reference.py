@@ -81,7 +81,7 @@ def test_env_matches_reference_step_by_step(case, request):
     final = out["info"].final_observation
     components = np.stack(out["info"].reward_components, axis=-1)
     got = {"reward": out["reward"], "components": components, "equity": out["info"].equity,
-           "position": final.position, "portfolio": final.portfolio}
+           "position": final.position, "portfolio": final.portfolio, "risk": final.risk}
     want = {k: np.zeros(v.shape, np.float64) for k, v in got.items()}
     episodes = 0
     for i in range(NUM_ENVS):
@@ -102,7 +102,8 @@ def test_env_matches_reference_step_by_step(case, request):
                 np.testing.assert_array_equal(o[name], getattr(final, name)[t, i], err_msg=f"{name} {where}")
             want["reward"][t, i], want["components"][t, i] = reward, info["components"]
             want["equity"][t, i] = info["equity"]
-            want["position"][t, i], want["portfolio"][t, i] = o["position"], o["portfolio"]
+            for name in ("position", "portfolio", "risk"):
+                want[name][t, i] = o[name]
             if terminated or truncated:
                 o = ref.start(int(out["symbol"][t, i]), int(out["bar"][t, i]))
                 episodes += 1
@@ -115,6 +116,7 @@ def test_env_matches_reference_step_by_step(case, request):
     np.testing.assert_allclose(got["equity"] / init, want["equity"] / init, rtol=0, atol=1e-5)
     np.testing.assert_allclose(got["position"], want["position"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(got["portfolio"], want["portfolio"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got["risk"], want["risk"], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(got["components"], want["components"], rtol=1e-4, atol=2e-4)
     np.testing.assert_allclose(got["reward"], want["reward"], rtol=1e-4, atol=2e-4)
 

@@ -195,6 +195,12 @@ def test_thousands_of_parallel_portfolios_reset_and_stay_consistent(stocks):
 
     (obs, state), (r, done, invalid, cash, equity) = jax.jit(run)(jax.random.key(0))
     assert obs.symbols.technical.shape == (n, S, 24, 23) and obs.book.shape == (n, 8)
+    # Every symbol's risk features read the account: its drawdown (the book's) and room to the drawdown stop.
+    risk, rules = np.asarray(obs.symbols.risk), params.env.rules
+    np.testing.assert_allclose(risk[..., 0], -np.asarray(obs.book)[:, None, 4].repeat(S, 1), atol=1e-6)
+    limit = float(rules.max_drawdown)
+    np.testing.assert_allclose(risk[..., 1], limit + risk[..., 0] if limit > 0 else 1.0, atol=1e-6)
+    assert (risk[..., 0] < -1e-3).any()  # some accounts were below their peak
     assert np.isfinite(np.asarray(r)).all() and not np.asarray(invalid).any()  # masked sampling is always valid
     assert np.asarray(done).sum() > 0  # some episodes reached the split's end and reset
     assert (np.asarray(cash) >= -1e-3).all() and (np.asarray(equity) > 0).all()

@@ -82,8 +82,9 @@ def largest_open_proposals(agent_params: Any, key: jax.Array, obs: Observation
 
 
 def symbol_features(obs: Observation) -> jax.Array:
-    """(S, 15) what the master reads of each symbol beside its agent's outputs: regime (10) and position (5)."""
-    return jnp.concatenate([obs.regime, obs.position], -1)
+    """(S, 19) what the master reads of each symbol beside its agent's outputs: regime (10), position (5) and
+    risk (4: the account's drawdown and room to its limits, the same for every symbol, and the asset's volatility)."""
+    return jnp.concatenate([obs.regime, obs.position, obs.risk], -1)
 
 
 def master_view(obs: PortfolioObservation, probs: jax.Array, values: jax.Array, proposed: jax.Array

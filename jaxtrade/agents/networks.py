@@ -3,7 +3,8 @@ flattened observation) with actor and critic heads.
 
 Tokens (d_model wide) for one observation:
     24 bar tokens      Dense(23 -> d) of each bar of the technical window + sinusoidal position
-    4 summary tokens   Dense(k -> d) of aux (3), position (5), portfolio (8), regime (10) + a learned type
+    5 summary tokens   Dense(k -> d) of aux (3), position (5), portfolio (8), risk (4), regime (10) + a learned
+                       type
     1 [CLS] token      learned; its final state, layer-normed, is the 256-d embedding
 The torso is `num_layers` pre-LayerNorm encoder blocks (multi-head self-attention,
 GELU feed-forward); the last block computes only the [CLS] token's update (the other
@@ -12,7 +13,7 @@ the same result. One set of weights serves every symbol. The actor head maps
 the embedding through 128 hidden units to 7 logits, and invalid actions get a
 logit of -1e9 (probability exactly 0 in float32); the critic maps it to a value.
 
-The MLP torso (`agent.kind: mlp`) concatenates the flattened window with the four
+The MLP torso (`agent.kind: mlp`) concatenates the flattened window with the five
 summary vectors and runs `mlp_hidden` tanh layers (orthogonal init, as SB3 and
 CleanRL do); its last layer's output is the embedding.
 """
@@ -31,7 +32,7 @@ from jaxtrade.env.actions import NUM_ACTIONS
 from jaxtrade.env.types import Observation
 
 MASKED_LOGIT = -1e9
-SUMMARY_FIELDS = ("aux", "position", "portfolio", "regime")
+SUMMARY_FIELDS = ("aux", "position", "portfolio", "risk", "regime")
 
 
 def sinusoidal_positions(length: int, d_model: int) -> np.ndarray:

@@ -70,6 +70,7 @@ from jaxtrade.env.stats import (
 from jaxtrade.env.types import (
     PORTFOLIO_FEATURES,
     POSITION_FEATURES,
+    RISK_FEATURES,
     SIDE,
     EnvParams,
     EnvState,
@@ -81,7 +82,7 @@ from jaxtrade.env.types import (
 
 __all__ = [
     "ACTION_SIDE", "BUY_FRACTION", "LONG_ONLY", "LONG_SHORT", "NUM_ACTIONS", "PORTFOLIO_FEATURES",
-    "POSITION_FEATURES", "REGISTRY", "REWARD_COMPONENTS", "SELL_FRACTION", "SIDE", "Action",
+    "POSITION_FEATURES", "RISK_FEATURES", "REGISTRY", "REWARD_COMPONENTS", "SELL_FRACTION", "SIDE", "Action",
     "ActionSpec", "ActionTable", "Book", "Market", "RULE_FIELDS", "Rules", "Starts", "rules_from_config", "Component", "Costs", "EnvConfig", "EnvParams", "EnvState", "ExitReason",
     "Fill", "Observation", "Order", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "ShortAction", "StopReason",
     "StartGenerator", "StepInfo", "StepOutcome", "TradingEnv", "action_mask", "action_table", "borrow_fee", "buy",

@@ -193,8 +193,9 @@ class TradingEnv:
 
     - Observation (`Observation`, at the close of decision bar t):
         technical (W, 23) the feature window ending at t (W = `params.window`); aux (3) external model
-        probabilities; position (5) and portfolio (8) summaries (`POSITION_FEATURES`,
-        `PORTFOLIO_FEATURES`); regime (10) indicators; action_mask (A) bool.
+        probabilities; position (5), portfolio (8) and risk (4) summaries (`POSITION_FEATURES`,
+        `PORTFOLIO_FEATURES`, `RISK_FEATURES`: the drawdown and the room left to the drawdown stop and
+        to ruin); regime (10) indicators; action_mask (A) bool.
     - Action: Discrete(A) over the action table (`actions.LONG_ONLY`: HOLD, BUY
         2.5/6/9 % of equity, SELL 50 %, SELL ALL, ADD 3 %; `LONG_SHORT` adds the
         mirrored short entries and covers). A masked (invalid) action is carried
@@ -282,11 +283,20 @@ class TradingEnv:
             jnp.log1p(safe_div(state.trade_bars.astype(jnp.float32), trades)),
             safe_div(state.wins.astype(jnp.float32), trades),
         ])
+        rules = params.rules
+        depth = 1.0 - safe_div(equity, state.peak_equity, 1.0)
+        risk = jnp.stack([
+            -depth,
+            jnp.where(rules.max_drawdown > 0, rules.max_drawdown - depth, 1.0),
+            jnp.where(rules.ruin > 0, 1.0 - safe_div(rules.ruin * rules.initial_cash, equity, jnp.inf), 1.0),
+            params.market.volatility[s, t] * jnp.sqrt(rules.bars_per_year),
+        ])
         return Observation(
             technical=technical,
             aux=params.market.aux[s, t],
             position=position.astype(jnp.float32),
             portfolio=portfolio.astype(jnp.float32),
+            risk=jnp.maximum(risk, -STAT_CLIP).astype(jnp.float32),  # ruin_room of a near-zero equity is huge
             regime=params.market.regime[s, t],
             action_mask=action_mask(units, state.cash, close, params.rules.max_position, self.actions, equity)
             & ((params.market.tradeable[s, t] & (state.stop_reason == StopReason.NONE))

@@ -38,8 +38,19 @@ PORTFOLIO_FEATURES = (
     "avg_duration",  # log1p(mean bars per closed trade)
     "win_rate",  # winning closed trades / closed trades (0 before the first)
 )
+# The risk the account is judged and stopped on, which the agent must see to steer clear of it. The position
+# cap's share used is `POSITION_FEATURES` "size"; the asset's volatility against its own 100-bar history is the
+# regime indicator "vol_level".
+RISK_FEATURES = (
+    "drawdown",  # equity / peak equity - 1 (<= 0)
+    "stop_room",  # how much further equity may fall from the peak before the drawdown stop: max_drawdown -
+    #               (1 - equity / peak) (1 when the rule is off)
+    "ruin_room",  # the share of equity that may be lost before ruin: 1 - ruin * initial cash / equity (1 when off)
+    "asset_vol",  # the symbol's annualised volatility at bar t (`Market.volatility`, EWMA of log returns)
+)
 NUM_POSITION = len(POSITION_FEATURES)  # 5
 NUM_PORTFOLIO = len(PORTFOLIO_FEATURES)  # 8
+NUM_RISK = len(RISK_FEATURES)  # 4
 SIDE = POSITION_FEATURES.index("side")  # position[..., SIDE] is the book's side
 
 
@@ -132,6 +143,7 @@ class Observation:
     aux: jax.Array  # (3,) float32 external model probabilities at bar t
     position: jax.Array  # (5,) float32 POSITION_FEATURES
     portfolio: jax.Array  # (8,) float32 PORTFOLIO_FEATURES
+    risk: jax.Array  # (4,) float32 RISK_FEATURES
     regime: jax.Array  # (10,) float32 regime indicators at bar t
     action_mask: jax.Array  # (A,) bool valid actions (A = the action table's size)
 
@@ -142,6 +154,7 @@ class Observation:
             "aux": self.aux,
             "position": self.position,
             "portfolio": self.portfolio,
+            "risk": self.risk,
             "regime": self.regime,
             "action_mask": self.action_mask,
         }
@@ -155,6 +168,7 @@ def observation_shapes(window: int, num_technical: int, num_regime: int, num_aux
         "aux": (num_aux,),
         "position": (NUM_POSITION,),
         "portfolio": (NUM_PORTFOLIO,),
+        "risk": (NUM_RISK,),
         "regime": (num_regime,),
         "action_mask": (num_actions,),
     }

@@ -22,7 +22,8 @@ import orbax.checkpoint as ocp
 from jaxtrade.errors import ConfigError
 from jaxtrade.train.ppo import RunnerState
 
-FORMAT_VERSION = 3  # 3: signed book (short-selling params), RunnerState.updates_done; 2: return_scale
+FORMAT_VERSION = 4  # 4: the risk observation (network inputs); 3: signed book (short-selling params),
+# RunnerState.updates_done; 2: return_scale
 
 
 def _storable(runner: RunnerState) -> RunnerState:
