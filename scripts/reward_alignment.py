@@ -38,6 +38,7 @@ from jaxtrade.features import cached_features
 
 POLICIES = {"oracle (peeks)": next_bar_oracle, "always_long": BASELINES[HOLD_RULES],
             "half held": target_exposure_policy(0.5), "sma_crossover": BASELINES["sma_crossover"],
+            "vol_target_hold": BASELINES["vol_target_hold"], "ts_momentum": BASELINES["ts_momentum"],
             "cash": BASELINES["cash"], "random": BASELINES["random"]}
 
 

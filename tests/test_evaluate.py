@@ -7,7 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxtrade.env import Action, EnvConfig, TradingEnv, make_params
+from jaxtrade.env import (
+    LONG_SHORT,
+    Action,
+    EnvConfig,
+    ShortAction,
+    TradingEnv,
+    make_params,
+    toward_exposure,
+)
 from jaxtrade.evaluate import (
     EpisodeResults,
     always_long_policy,
@@ -17,6 +25,8 @@ from jaxtrade.evaluate import (
     run_episodes,
     run_policies,
     sma_crossover_policy,
+    ts_momentum_policy,
+    vol_target_hold_policy,
     walk_forward,
     walk_forward_policies,
 )
@@ -93,6 +103,59 @@ def test_sma_crossover_reads_only_past_closes(setup):
         assert up or action[i] == Action.HOLD
     with pytest.raises(ValueError, match="fast < slow"):
         sma_crossover_policy(20, 5)
+
+
+def test_toward_exposure_by_hand():
+    """Grow with the largest open that does not pass the target, hold inside the band, half close beyond it,
+    close a position on the wrong side of the target (or any, for a target of 0); only valid actions."""
+    every = jnp.ones(7, bool)
+    go = lambda exposure, target, mask=every, **kw: int(toward_exposure(  # noqa: E731
+        mask, jnp.float32(exposure), jnp.float32(target), **kw))
+    assert go(0.0, 0.10) == Action.BUY_LARGE  # 9 % <= 10 %
+    assert go(0.0, 0.07) == Action.BUY_MEDIUM
+    assert go(0.05, 0.09) == Action.ADD_TO_POSITION  # 3 % is the largest that fits the 4 % gap
+    assert go(0.08, 0.10) == Action.HOLD  # no order as small as the 2 % gap
+    assert go(0.12, 0.10) == Action.HOLD  # inside the 25 % band
+    assert go(0.13, 0.10) == Action.SELL_PARTIAL
+    assert go(0.05, 0.0) == Action.SELL_ALL
+    assert go(0.0, 0.10, every.at[1:4].set(False).at[6].set(False)) == Action.HOLD  # no valid open
+    assert go(0.13, 0.10, every.at[4].set(False)) == Action.HOLD  # the half close masked
+    both = jnp.ones(13, bool)
+    assert go(0.05, -0.10, both, table=LONG_SHORT) == Action.SELL_ALL
+    assert go(0.0, -0.10, both, table=LONG_SHORT) == ShortAction.SHORT_LARGE
+    assert go(-0.30, -0.10, both, table=LONG_SHORT) == ShortAction.COVER_PARTIAL
+    assert go(-0.05, 0.10, both, table=LONG_SHORT) == ShortAction.COVER_ALL
+
+
+def test_quant_baselines_read_only_past_closes_and_hold_their_targets(setup):
+    """Time-series momentum is long exactly when close[t - 21] > close[t - 252] (from the first bar when
+    shorter), whatever comes after t; volatility-targeted buy-and-hold holds about vol_target / the asset's
+    volatility of equity (at most the cap), and momentum with a vol target likewise while long."""
+    env, params = setup
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), 256), params)
+    momentum = ts_momentum_policy()
+    action = np.asarray(momentum(None, obs, state, params))
+    close = np.asarray(params.market.close)
+    ups = 0
+    for i in range(256):
+        s, t = int(state.symbol[i]), int(state.bar[i])
+        up = close[s, max(t - 21, 0)] > close[s, max(t - 252, 0)]
+        ups += up
+        assert action[i] == (Action.BUY_LARGE if up else Action.HOLD)  # flat at the start
+    assert 0 < ups < 256
+    later = params.replace(market=params.market.replace(close=params.market.close.at[:, :].multiply(
+        jnp.where(jnp.arange(close.shape[1]) > int(state.bar.max()), 0.5, 1.0))))
+    np.testing.assert_array_equal(np.asarray(momentum(None, obs, state, later)), action)
+    with pytest.raises(ValueError, match="skip < lookback"):
+        ts_momentum_policy(lookback=21, skip=21)
+
+    r = jax.jit(lambda k: run_policies(env, params, [vol_target_hold_policy(0.10), ts_momentum_policy(
+        vol_target=0.10)], k, 64, 40))(jax.random.key(3))
+    vol = np.asarray(params.market.volatility) * np.sqrt(float(params.rules.bars_per_year))
+    target = np.minimum(float(params.rules.max_position), 0.10 / vol[np.asarray(r.symbol[0]), np.asarray(r.start_bar[0])])
+    late = np.asarray(r.exposure[0, :, 20:40]).mean(1)  # after 20 bars of buying up to it
+    assert np.median(np.abs(late / target - 1)) < 0.2
+    assert (np.asarray(r.exposure[1]) <= 1.25 * np.asarray(r.exposure[0]).max() + 1e-6).all()
 
 
 def test_walk_forward_runs_each_symbol_through_the_split(setup):

@@ -37,6 +37,7 @@ from jaxtrade.env.actions import (
     greedy_action,
     largest_open,
     table_for,
+    toward_exposure,
 )
 from jaxtrade.env.config import RULE_FIELDS, EnvConfig, RewardWeights, Rules, rules_from_config
 from jaxtrade.env.env import TradingEnv
@@ -87,7 +88,7 @@ __all__ = [
     "Fill", "Observation", "Order", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "ShortAction", "StopReason",
     "StartGenerator", "StepInfo", "StepOutcome", "TradingEnv", "action_mask", "action_table", "borrow_fee", "buy",
     "close_all", "cover", "decide", "decode_action", "episode_starts", "ewma_volatility", "execute", "forced_exit", "greedy_action",
-    "initial_state", "largest_open", "make_params", "mark_to_market", "params_axes", "running_sharpe",
+    "initial_state", "largest_open", "toward_exposure", "make_params", "mark_to_market", "params_axes", "running_sharpe",
     "running_sortino", "running_std", "running_update", "select_starts", "sell", "shaped_reward", "short",
     "symbol_params", "table_for", "trading_bars", "total_reward", "uniform_start", "unrealised_pnl",
 ]

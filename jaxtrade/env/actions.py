@@ -278,6 +278,34 @@ def largest_open(mask: jax.Array, side: int, table: ActionTable = LONG_ONLY) -> 
     return jnp.where(size.max(-1) > 0, jnp.argmax(size, -1), 0).astype(jnp.int32)
 
 
+def toward_exposure(mask: jax.Array, exposure: jax.Array, target: jax.Array, table: ActionTable = LONG_ONLY,
+                    band: float = 0.25) -> jax.Array:
+    """(...,) int32: the valid action that moves a book's signed exposure (position value / equity) toward
+    `target` through the table's orders: a position on the other side of the target, or any position when the
+    target is 0, closed whole; one more than `band` x |target| past it half closed; below it, the largest valid
+    open on the target's side that does not pass it (opens before adds of the same size), else HOLD.
+
+    Args:
+      mask: (..., A) valid actions. exposure, target: (...,) signed shares of equity.
+    """
+    side = jnp.sign(target)
+    held = jnp.sign(exposure)
+    fraction = jnp.asarray(table.column("open"), jnp.float32)
+    order_side = jnp.asarray(table.column("side"))
+    gap = jnp.abs(target) - jnp.abs(exposure)
+    fits = (mask & (fraction > 0) & (order_side == side[..., None])
+            & (fraction <= gap[..., None] + 1e-6))
+    size = jnp.where(fits, fraction + 1e-4 * ~jnp.asarray(table.column("adds_only")), -1.0)
+    grow = jnp.where(size.max(-1) > 0, jnp.argmax(size, -1), 0)
+    half = (jnp.where(held > 0, table.close_action(+1, whole=False), table.close_action(-1, whole=False))
+            if table.allows_short else table.close_action(+1, whole=False))
+    wrong = (held != 0) & (held != side)
+    over = (held != 0) & (held == side) & (jnp.abs(exposure) > jnp.abs(target) * (1.0 + band))
+    action = jnp.select([wrong, over], [close_all(held, table), jnp.full_like(grow, half)], grow)
+    return jnp.where(jnp.take_along_axis(mask, action[..., None].astype(jnp.int32), -1)[..., 0], action,
+                     0).astype(jnp.int32)
+
+
 def close_all(units: jax.Array, table: ActionTable = LONG_ONLY) -> jax.Array:
     """(...,) int32: the action that closes the whole position on its side, HOLD when flat."""
     long_all = table.close_action(+1)

@@ -28,11 +28,11 @@ import numpy as np
 from jaxtrade.agents.learned_master import ensemble_proposals
 from jaxtrade.agents.networks import policy
 from jaxtrade.env.accounting import buy
-from jaxtrade.env.actions import close_all, greedy_action, largest_open, table_for
+from jaxtrade.env.actions import close_all, greedy_action, largest_open, table_for, toward_exposure
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.rewards import REWARD_COMPONENTS
-from jaxtrade.env.types import SIDE, EnvParams, EnvState, Observation
+from jaxtrade.env.types import RISK_FEATURES, SIDE, EnvParams, EnvState, Observation
 from jaxtrade.errors import DataError
 
 ActFn = Callable[[jax.Array, Observation, EnvState, EnvParams], jax.Array]
@@ -327,6 +327,51 @@ def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
     return act
 
 
+VOL_TARGET = 0.15  # annual volatility the volatility-targeted baselines aim at (a single-stock book's)
+ASSET_VOL = RISK_FEATURES.index("asset_vol")  # obs.risk[..., ASSET_VOL]: the asset's annualised volatility
+EXPOSURE = 1  # obs.portfolio[..., EXPOSURE]: signed position value / equity (`PORTFOLIO_FEATURES`)
+
+
+def vol_scaled(obs: Observation, params: EnvParams, vol_target: float) -> jax.Array:
+    """(B,) the long exposure that runs at `vol_target` annual volatility: vol_target / the asset's annualised
+    volatility (`Observation.risk`), at most the position limit."""
+    return jnp.minimum(params.rules.max_position, vol_target / jnp.maximum(obs.risk[..., ASSET_VOL], 1e-6))
+
+
+def vol_target_hold_policy(vol_target: float = VOL_TARGET, band: float = 0.25) -> ActFn:
+    """Volatility-targeted buy-and-hold: long the exposure that runs at `vol_target` (`vol_scaled`), kept there
+    through the env's orders (`toward_exposure`: bought up to it, half sold when more than `band` x over)."""
+
+    def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
+        table = table_for(obs.action_mask.shape[-1])
+        return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE], vol_scaled(obs, params, vol_target),
+                               table, band)
+
+    return act
+
+
+def ts_momentum_policy(lookback: int = 252, skip: int = 21, vol_target: float | None = None,
+                       band: float = 0.25) -> ActFn:
+    """Time-series momentum (Moskowitz, Ooi and Pedersen 2012): long when the return from `lookback` bars
+    before the decision bar to `skip` bars before it is positive, else flat (short when the action table
+    allows it); at the position limit, or at the `vol_target` exposure (`vol_scaled`) when one is given.
+    Before `lookback` bars of history the return runs from the first bar. Reads closes up to the decision bar."""
+    if not 0 <= skip < lookback:
+        raise ValueError(f"need 0 <= skip < lookback, got skip={skip}, lookback={lookback}")
+
+    def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
+        table = table_for(obs.action_mask.shape[-1])
+        close = params.market.close[state.symbol, jnp.maximum(state.bar - skip, 0)]
+        then = params.market.close[state.symbol, jnp.maximum(state.bar - lookback, 0)]
+        size = (jnp.broadcast_to(params.rules.max_position, close.shape) if vol_target is None
+                else vol_scaled(obs, params, vol_target))
+        direction = jnp.sign(close / then - 1.0)
+        direction = direction if table.allows_short else jnp.maximum(direction, 0.0)
+        return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE], direction * size, table, band)
+
+    return act
+
+
 def agent_policy(network, net_params, deterministic: bool = True) -> ActFn:
     """The trained actor: greedy (the most probable intent, then its most probable size; `greedy_action`),
     or a sample from the policy."""
@@ -341,6 +386,8 @@ def agent_policy(network, net_params, deterministic: bool = True) -> ActFn:
 
 
 HOLD_RULES = "buy_and_hold_rules"  # buy-and-hold under the agent's rules (`always_long_policy`)
+
+
 def ensemble_policy(network, stacked_params) -> ActFn:
     """A seed ensemble (`ensemble_proposals`: `stacked_params` the members' network params stacked on a leading
     axis): the mean of the members' action probabilities, then greedy: the most probable intent, then its most
@@ -358,4 +405,6 @@ BASELINES: dict[str, ActFn] = {
     "cash": cash_policy,
     "random": random_policy,
     "sma_crossover": sma_crossover_policy(10, 50),
+    "vol_target_hold": vol_target_hold_policy(),
+    "ts_momentum": ts_momentum_policy(),
 }

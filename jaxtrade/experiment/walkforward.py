@@ -43,13 +43,11 @@ from jaxtrade.evaluate.backtest import (
 )
 from jaxtrade.evaluate.metrics import mean_interval, profit_factor_of_totals
 from jaxtrade.evaluate.rollout import (
+    BASELINES,
     HOLD_RULES,
     agent_policy,
-    always_long_policy,
-    cash_policy,
     ensemble_policy,
     run_policies,
-    sma_crossover_policy,
 )
 from jaxtrade.evaluate.shared_book import (
     agents_policy,
@@ -74,7 +72,8 @@ from jaxtrade.train.ppo import make_train
 Log = Callable[[str], None]
 ENSEMBLE = "agent ensemble"
 SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
-BASELINE_POLICIES = (HOLD_RULES, "sma_crossover", "cash")  # run through the env, then literal buy_and_hold
+# Run through the env, then literal buy_and_hold.
+BASELINE_POLICIES = (HOLD_RULES, "vol_target_hold", "ts_momentum", "sma_crossover", "cash")
 
 
 @dataclass(frozen=True)
@@ -233,7 +232,7 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     has_start = np.stack([ok[i, :, f.test[0]:f.test[1]].any(axis=1) for i, f in enumerate(folds)])
     first = np.stack([np.where(h, f.test[0] + np.argmax(ok[i, :, f.test[0]:f.test[1]], axis=1), f.test[0])
                       for i, (f, h) in enumerate(zip(folds, has_start, strict=True))]).astype(np.int32)
-    baselines = [always_long_policy, sma_crossover_policy(10, 50), cash_policy]
+    baselines = [BASELINES[name] for name in BASELINE_POLICIES]
 
     def fold_test(stacked, params, first, key):
         acts = [agent_policy(network, jax.tree.map(lambda x, k=k: x[k], stacked)) for k in range(K)]
