@@ -14,6 +14,7 @@ from jaxtrade.config import Config, config_from_dict, config_to_dict, load_confi
 from jaxtrade.data.config import DataConfig, load_data
 from jaxtrade.data.synthetic import SyntheticConfig
 from jaxtrade.errors import ConfigError, DataError
+from jaxtrade.evaluate import BASELINES
 from jaxtrade.features import cache as cache_mod
 from jaxtrade.features.cache import cache_key, cached_features
 from jaxtrade.features.config import FeatureConfig
@@ -302,7 +303,8 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     agent_line = next(x for x in out.splitlines() if x.startswith("  agent "))
     assert f"{rows['turnover'][0]:.2f}x" in agent_line and f"{rows['mean_cost'][0]:,.0f}" in agent_line
     per_symbol = pd.read_csv(tmp_path / "valid_per_symbol.csv")  # walk-forward: every policy x symbol
-    assert len(per_symbol) == 7 * 2 and set(per_symbol["symbol"]) == {"SYN000", "SYN001"}
+    policies = 2 + len(BASELINES) + 1  # agent, agent_sampled, the baselines, literal buy_and_hold
+    assert len(per_symbol) == policies * 2 and set(per_symbol["symbol"]) == {"SYN000", "SYN001"}
     assert "walk-forward on the validation split" in out
     assert "portfolio: all 2 symbols on one account (shared cash)" in out and "\n  agents + master" in out
     assert "\n  equal weight, held" in out and "\n  equal weight, rebal." in out

@@ -95,19 +95,34 @@ def train_fold_masters(exp: Experiment, master: Config, train_params, train_ends
     params = MasterParams(book_tables(train_params, train_ends, pc.total_limit),
                           jax.tree.map(lambda x: x.reshape((F * K,) + x.shape[2:]), net))
     axes = MasterParams(book_axes(base), 0)
-    # A master's key differs from its agents' (same seed, same fold) by one more fold_in.
-    keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), f), 1) for f in range(F)
-                      for seed in seeds])
-    hps = jax.tree.map(lambda *x: jnp.stack(x), *[PPOHyperparams.from_config(ppo)] * (F * K))
     trainer = make_train(ppo, env, master_network(pc), distribution=logistic_normal)
-    runner, _, diverged = train_runs(trainer, ppo, keys, hps, params, axes, "walk-forward masters", log)
+    # A master's key differs from its agents' (same seed, same fold) by one more fold_in.
+    return train_fold_runs(trainer, ppo, params, axes, seeds, F, "walk-forward masters", log, salt=1,
+                           advice="lower the master config's ppo.learning_rate, then rerun")
+
+
+def train_fold_runs(trainer, ppo, params, axes, seeds, num_folds: int, what: str, log: Log | None,
+                    salt: int | None = None, advice: str = "lower ppo.learning_rate or raise ppo.max_grad_norm's "
+                                                          "clipping, then rerun"):
+    """Runs r = (fold r // K, seed r % K) as one vmapped program (`sweep.train_runs`), each keyed by its seed and
+    fold (and `salt`); their params with leading axes (fold, seed).
+
+    Raises:
+      TrainingError: a run diverged (no out-of-sample record is made of it); `advice` says what to try.
+    """
+    F, K = num_folds, len(seeds)
+    key = lambda seed, f: jax.random.fold_in(jax.random.key(seed), f)  # noqa: E731
+    keys = jnp.stack([key(seed, f) if salt is None else jax.random.fold_in(key(seed, f), salt)
+                      for f in range(F) for seed in seeds])
+    hps = jax.tree.map(lambda *x: jnp.stack(x), *[PPOHyperparams.from_config(ppo)] * (F * K))
+    runner, _, diverged = train_runs(trainer, ppo, keys, hps, params, axes, what, log)
     bad = [(i, d) for i, d in enumerate(diverged) if d]
     if bad:
-        raise TrainingError("walk-forward masters: " + "; ".join(
-            f"fold {i // K} seed {seeds[i % K]} diverged at {d}" for i, d in bad)
-            + ": no out-of-sample record is made of a diverged master (lower the master config's ppo.learning_rate, "
-              "then rerun)")
+        raise TrainingError(f"{what}: " + "; ".join(f"fold {i // K} seed {seeds[i % K]} diverged at {d}"
+                                                    for i, d in bad)
+                            + f": no out-of-sample record is made of a diverged run ({advice})")
     return jax.tree.map(lambda x: x.reshape((F, K) + x.shape[1:]), runner.train_state.params)
 
 
-__all__ = ["MASTER_SETTINGS", "book_axes", "book_tables", "check_master_config", "train_fold_masters"]
+__all__ = ["MASTER_SETTINGS", "book_axes", "book_tables", "check_master_config", "train_fold_masters",
+           "train_fold_runs"]

@@ -26,12 +26,12 @@ import numpy as np
 
 from jaxtrade.agents.learned_master import LearnedMaster, ensemble_proposals, network_proposals
 from jaxtrade.agents.master import ConfidenceAllocator
-from jaxtrade.config import Config
+from jaxtrade.config import Config, config_to_dict
 from jaxtrade.data.splits import Fold, walk_forward_folds
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.params import range_axes, range_params
 from jaxtrade.env.portfolio import PortfolioEnv
-from jaxtrade.errors import ConfigError, TrainingError
+from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import (
     HOLD,
     MIN_RATIO_TRADES,
@@ -63,10 +63,9 @@ from jaxtrade.experiment.fold_masters import (
     book_tables,
     check_master_config,
     train_fold_masters,
+    train_fold_runs,
 )
 from jaxtrade.experiment.portfolio import master_network
-from jaxtrade.experiment.sweep import train_runs
-from jaxtrade.train.config import PPOHyperparams
 from jaxtrade.train.ppo import make_train
 
 Log = Callable[[str], None]
@@ -127,10 +126,6 @@ def plan_folds(exp: Experiment, spec: WalkForwardSpec) -> list[Fold]:
                               spec.scheme)
 
 
-def _stack(trees):
-    return jax.tree.map(lambda *x: jnp.stack(x), *trees)
-
-
 def _range_tables(base, ready: np.ndarray, ranges: list[tuple[int, int]], rows: np.ndarray | None = None):
     """`base` with the tradeable/next-bar tables and start tables of `range_params` for each range stacked on a
     leading axis (start tables padded to one length; `rows`: the ranges' order on that axis, e.g. repeated per
@@ -171,6 +166,7 @@ class WalkForwardResult:
     net_params: object  # the trained networks' params, leading axes (fold, seed)
     books: Books | None = None  # the shared-account portfolio (several symbols)
     master_params: object = None  # the learned masters' params, leading axes (fold, seed) (with a master config)
+    master_config: dict | None = None  # the master config they were trained with
 
 
 def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None = print,
@@ -206,18 +202,9 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
 
     # Training: run r = (fold r // K, seed r % K); each fold's tables and starts, every other array shared.
     train_params = _range_tables(base, ready, [f.train for f in folds], np.repeat(np.arange(F), K))
-    keys = jnp.stack([jax.random.fold_in(jax.random.key(seed), f) for f in range(F) for seed in spec.seeds])
-    hps = _stack([PPOHyperparams.from_config(cfg.ppo)] * (F * K))
     network = exp.network()
-    runner, _, diverged = train_runs(make_train(cfg.ppo, env, network), cfg.ppo, keys, hps, train_params,
-                                     range_axes(base), "walk-forward", log)
-    bad = [(i, d) for i, d in enumerate(diverged) if d]
-    if bad:
-        raise TrainingError("walk-forward: " + "; ".join(
-            f"fold {i // K} seed {spec.seeds[i % K]} diverged at {d}" for i, d in bad)
-            + ": no out-of-sample record is made of a diverged run (lower ppo.learning_rate or raise "
-              "ppo.max_grad_norm's clipping, then rerun)")
-    net = jax.tree.map(lambda x: x.reshape((F, K) + x.shape[1:]), runner.train_state.params)
+    net = train_fold_runs(make_train(cfg.ppo, env, network), cfg.ppo, train_params, range_axes(base), spec.seeds, F,
+                          "walk-forward", log)
     masters = None
     if master is not None:
         ends = np.asarray([f.train[1] for f in folds for _ in spec.seeds])
@@ -252,7 +239,8 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     t_end = time.perf_counter()
     policies = [f"agent seed {s}" for s in spec.seeds] + [ENSEMBLE, *BASELINE_POLICIES, HOLD]
     return WalkForwardResult(folds, spec.seeds, policies, data.symbols, stitched, float(base.rules.bars_per_year),
-                             {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net, books, masters)
+                             {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net, books, masters,
+                             None if master is None else config_to_dict(master))
 
 
 def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
@@ -498,6 +486,7 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
            "targets_on": {"policy": judged["policy"], "symbol": judged["symbol"]},
            "master_targets": {name: target_checks(r) for name, r in learned.items()}, "phase3": phase3,
            "seconds": result.seconds, "trials": spec.trials, "config": exp.config_dict,
+           "master_config": result.master_config,
            "spec": {"folds": spec.folds, "seeds": list(spec.seeds), "scheme": spec.scheme, "embargo": spec.embargo,
                     "start": spec.start}}
     if report:
