@@ -38,7 +38,7 @@ def observations(batch: int) -> Observation:
     return Observation(
         technical=jax.random.normal(ks[0], (batch, 24, 23)), aux=jax.random.uniform(ks[1], (batch, 3)),
         position=jax.random.normal(ks[2], (batch, 5)), portfolio=jax.random.normal(ks[3], (batch, 8)),
-        risk=jax.random.normal(ks[5], (batch, 4)),
+        risk=jax.random.normal(ks[5], (batch, 5)),
         regime=jax.random.normal(ks[4], (batch, 10)), action_mask=jnp.ones((batch, 7), bool))
 
 

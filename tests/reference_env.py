@@ -43,6 +43,12 @@ def _div(a, b):
     return a / b if abs(b) > 1e-12 else 0.0
 
 
+def order_scale(p: dict, vol: np.ndarray, s: int, t: int) -> float:
+    """Sizing by risk: vol_target / the annualised volatility (floor 1 %) when on, else 1."""
+    annual = float(vol[s, t]) * math.sqrt(float(p["bars_per_year"]))
+    return float(p["vol_target"]) / max(annual, 0.01) if p["vol_target"] > 0 else 1.0
+
+
 def ewma_volatility(close: np.ndarray, halflife: int) -> np.ndarray:
     """(S, T) sqrt of the EWMA of squared log returns, seeded with the mean square of the first `halflife`."""
     alpha = 1 - 0.5 ** (1 / halflife)
@@ -107,7 +113,7 @@ class ReferenceEnv:
             if CLOSE[a] > 0:
                 out[a] = mine > 0
                 continue
-            order = OPEN[a] * equity
+            order = OPEN[a] * order_scale(p, self.vol, self.s, self.t) * equity
             paid = order <= self.cash * (1 + 1e-6) if SIDE[a] > 0 else True  # a short sale receives cash
             fits = (paid and abs(self.units) * close + order <= p["max_position"] * equity * (1 + 1e-6)
                     and order > 0 and mine >= 0)
@@ -149,6 +155,7 @@ class ReferenceEnv:
             p["max_drawdown"] - depth if p["max_drawdown"] > 0 else 1.0,
             max(ruin_room, -10.0) if p["ruin"] > 0 else 1.0,
             self.vol[s, t] * math.sqrt(float(p["bars_per_year"])),
+            order_scale(p, self.vol, s, t),
         ]
         return {
             "technical": p["technical"][s, t - W + 1: t + 1],
@@ -196,7 +203,7 @@ class ReferenceEnv:
         value_before = self.units * close_t
         cost = realised = 0.0
         if OPEN[act] > 0 and SIDE[act] < 0:  # sell short: borrowed units worth the order at the open
-            sold = OPEN[act] * self.equity / open_n
+            sold = OPEN[act] * order_scale(p, self.vol, s, t) * self.equity / open_n
             gross = sold * open_n * (1 - slip)
             proceeds = gross * (1 - c)
             basis = -self.units * self.entry + proceeds
@@ -216,7 +223,7 @@ class ReferenceEnv:
             if self.units == 0:
                 self.entry = 0.0
         elif OPEN[act] > 0:
-            spend = min(max(OPEN[act] * self.equity, 0.0), self.cash)
+            spend = min(max(OPEN[act] * order_scale(p, self.vol, s, t) * self.equity, 0.0), self.cash)
             notional = spend / (1 + c)
             bought = notional / (open_n * (1 + slip))
             basis = self.units * self.entry + spend

@@ -30,6 +30,7 @@ from reference_env import (
     SIDE,
     _div,
     ewma_volatility,
+    order_scale,
     record_stop,
 )
 
@@ -67,7 +68,7 @@ class ReferencePortfolio:
             if CLOSE[a] > 0:
                 out[a] = mine > 0
                 continue
-            order = OPEN[a] * self.equity
+            order = OPEN[a] * order_scale(p, self.vol, s, self.t) * self.equity
             paid = order <= self.cash * (1 + 1e-6) if SIDE[a] > 0 else True  # a short sale receives cash
             out[a] = (paid and abs(self.units[s]) * close + order <= p["max_position"] * self.equity * (1 + 1e-6)
                       and order > 0 and mine >= 0 and (a not in (ADD, ADD_SHORT) or mine > 0))
@@ -114,7 +115,8 @@ class ReferencePortfolio:
             elif OPEN[act] > 0:
                 budget = float(budgets[s]) if math.isfinite(float(budgets[s])) else 0.0
                 cap = min(max(budget, 0.0), p["max_position"]) * self.equity
-                opened[s] = SIDE[act] * min(OPEN[act] * self.equity, max(cap - abs(self.units[s] * close_t[s]), 0.0))
+                order = OPEN[act] * order_scale(p, self.vol, s, t) * self.equity
+                opened[s] = SIDE[act] * min(order, max(cap - abs(self.units[s] * close_t[s]), 0.0))
 
         # The total limit, at the opens: what the closes keep plus every open stays within limit x equity there.
         kept = [0.0 if close_share[s] >= 1 else self.units[s] * (1 - close_share[s]) for s in range(S)]

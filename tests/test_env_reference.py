@@ -52,10 +52,12 @@ CASES = {
     # episode runs on in cash (no stop loss, so positions are still open when it fires).
     "synthetic-gaps-backtest": ("small_market", EnvConfig(horizon=50, max_drawdown=0.02, stop_loss=0.0)),
     # Long and short on real stocks, positions up to half of equity, a 3 %/yr borrow fee, mirrored exits,
-    # and a maintenance margin set above 1 in the params (not a valid config value) so buy-ins fire often.
+    # a maintenance margin set above 1 in the params (not a valid config value) so buy-ins fire often, and
+    # orders sized by risk (a 15 % volatility target).
     "stocks-short": ("stocks", EnvConfig(
         horizon=60, allow_short=True, max_position=0.5, stop_loss=0.02, take_profit=0.03, max_hold=10,
-        max_drawdown=0.05, borrow_bps=300.0, reward=RewardWeights(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0))),
+        max_drawdown=0.05, borrow_bps=300.0, vol_target=0.15,
+        reward=RewardWeights(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0))),
 }
 MARGIN_OVERRIDE = {"stocks-short": 2.5}
 
@@ -121,6 +123,11 @@ def test_env_matches_reference_step_by_step(case, request):
     np.testing.assert_allclose(got["reward"], want["reward"], rtol=1e-4, atol=2e-4)
 
     # The random policy really exercised the rules being compared.
+    scale = got["risk"][..., 4]
+    if cfg.vol_target > 0:  # orders were sized by risk, some smaller and some larger than the table's
+        assert (scale < 0.8).mean() > 0.1 and (scale > 1.0).any()
+    else:
+        np.testing.assert_array_equal(scale, 1.0)
     info = out["info"]
     assert info.invalid_action.sum() > 100
     assert out["truncated"].sum() > 50

@@ -25,7 +25,7 @@ def batch_obs(batch, mask=None):
     return Observation(
         technical=jax.random.normal(ks[0], (batch, 24, 23)), aux=jax.random.uniform(ks[1], (batch, 3)),
         position=jax.random.normal(ks[2], (batch, 5)), portfolio=jax.random.normal(ks[3], (batch, 8)),
-        risk=jax.random.normal(ks[5], (batch, 4)),
+        risk=jax.random.normal(ks[5], (batch, 5)),
         regime=jax.random.normal(ks[4], (batch, 10)),
         action_mask=jnp.ones((batch, 7), bool) if mask is None else mask)
 
@@ -51,7 +51,7 @@ def test_mlp_torso_shares_the_heads_and_sees_every_observation_field():
     obs = batch_obs(3, mask)
     params = jax.jit(net.init)(jax.random.key(0), obs)
     torso = params["params"]["torso"]
-    assert torso["Dense_0"]["kernel"].shape == (24 * 23 + 3 + 5 + 8 + 4 + 10, 64)
+    assert torso["Dense_0"]["kernel"].shape == (24 * 23 + 3 + 5 + 8 + 5 + 10, 64)
     assert torso["Dense_1"]["kernel"].shape == (64, 64)
     assert params["params"]["actor"]["Dense_1"]["kernel"].shape == (64, 7)
     logits, value = jax.jit(net.apply)(params, obs)

@@ -35,6 +35,7 @@ from jaxtrade.env.portfolio import (
     PortfolioParams,
     PortfolioState,
 )
+from jaxtrade.env.types import ORDER_SCALE
 
 
 class JointNetwork(nn.Module):
@@ -94,6 +95,7 @@ class JointState:
     action_mask: jax.Array  # (S, A) bool
     weights: jax.Array  # (S,) signed position value / equity
     tradeable: jax.Array  # (S,) bool
+    order_scale: jax.Array  # (S,) what the opens' table fractions are multiplied by (`RISK_FEATURES`)
 
 
 class JointEnv:
@@ -105,7 +107,8 @@ class JointEnv:
 
     @staticmethod
     def _state(portfolio: PortfolioState, obs: PortfolioObservation) -> JointState:
-        return JointState(portfolio, obs.symbols.action_mask, obs.weights, obs.tradeable)
+        return JointState(portfolio, obs.symbols.action_mask, obs.weights, obs.tradeable,
+                          obs.symbols.risk[:, ORDER_SCALE])
 
     def reset(self, key: jax.Array, params: PortfolioParams) -> tuple[PortfolioObservation, JointState]:
         obs, state = self.portfolio.reset(key, params)
@@ -116,7 +119,7 @@ class JointEnv:
         proposed = action["symbols"].astype(jnp.int32)
         view = AllocationInput(probs=jnp.zeros(state.action_mask.shape), values=jnp.zeros(proposed.shape),
                                proposed=proposed, action_mask=state.action_mask, exposure=state.weights,
-                               equity_share=jnp.ones_like(state.weights), tradeable=state.tradeable)
+                               equity_share=state.order_scale, tradeable=state.tradeable)
         gated = gate_actions(view, budget, self.tolerance)  # reads the proposals, mask and exposures
         obs, portfolio, reward, terminated, truncated, info = self.portfolio.step(
             key, state.portfolio, PortfolioAction(gated, budget), params)

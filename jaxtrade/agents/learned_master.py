@@ -41,7 +41,7 @@ from jaxtrade.env.portfolio import (
     PortfolioParams,
     PortfolioState,
 )
-from jaxtrade.env.types import Observation
+from jaxtrade.env.types import ORDER_SCALE, Observation
 
 # (agent params, key, obs (S, ...)) -> (probs (S, A), values (S,), proposed actions (S,) int32). The agents'
 # params travel as an argument (device arrays, in `MasterParams`), never as constants of the program.
@@ -82,16 +82,18 @@ def largest_open_proposals(agent_params: Any, key: jax.Array, obs: Observation
 
 
 def symbol_features(obs: Observation) -> jax.Array:
-    """(S, 19) what the master reads of each symbol beside its agent's outputs: regime (10), position (5) and
-    risk (4: the account's drawdown and room to its limits, the same for every symbol, and the asset's volatility)."""
+    """(S, 20) what the master reads of each symbol beside its agent's outputs: regime (10), position (5) and
+    risk (5: the account's drawdown and room to its limits, the same for every symbol, the asset's volatility and
+    order scale)."""
     return jnp.concatenate([obs.regime, obs.position, obs.risk], -1)
 
 
 def master_view(obs: PortfolioObservation, probs: jax.Array, values: jax.Array, proposed: jax.Array
                      ) -> AllocationInput:
-    """The master's view of a shared book: orders are sized on the portfolio's equity (equity_share 1)."""
+    """The master's view of a shared book: orders are sized on the portfolio's equity times each symbol's order
+    scale (`RISK_FEATURES` "order_scale": 1 unless sizing by risk), its equity_share."""
     return AllocationInput(probs=probs, values=values, proposed=proposed, action_mask=obs.symbols.action_mask,
-                           exposure=obs.weights, equity_share=jnp.ones_like(obs.weights),
+                           exposure=obs.weights, equity_share=obs.symbols.risk[:, ORDER_SCALE],
                            tradeable=obs.tradeable, features=symbol_features(obs.symbols), book=obs.book)
 
 

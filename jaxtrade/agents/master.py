@@ -38,8 +38,9 @@ class AllocationInput:
     proposed: jax.Array  # (S,) int32 actions the symbol agents chose
     action_mask: jax.Array  # (S, A) bool valid actions per symbol
     exposure: jax.Array  # (S,) signed position value / portfolio equity
-    equity_share: jax.Array  # (S,) symbol account equity / portfolio equity (buy sizes scale with it; 1 on a
-    # shared book, where orders are sized on the portfolio's equity)
+    equity_share: jax.Array  # (S,) what an open's table fraction is multiplied by to give the exposure it adds:
+    # symbol account equity / portfolio equity, times the order scale when sizing by risk (on a shared book,
+    # where orders are sized on the portfolio's equity: the order scale, 1 unless sizing by risk)
     # What a learned master also reads (None where the caller has no portfolio env behind it):
     tradeable: jax.Array | None = None  # (S,) bool: the symbol can trade at this bar
     features: jax.Array | None = None  # (S, F) per-symbol features (`learned_master.symbol_features`)

@@ -3,7 +3,7 @@ flattened observation) with actor and critic heads.
 
 Tokens (d_model wide) for one observation:
     24 bar tokens      Dense(23 -> d) of each bar of the technical window + sinusoidal position
-    5 summary tokens   Dense(k -> d) of aux (3), position (5), portfolio (8), risk (4), regime (10) + a learned
+    5 summary tokens   Dense(k -> d) of aux (3), position (5), portfolio (8), risk (5), regime (10) + a learned
                        type
     1 [CLS] token      learned; its final state, layer-normed, is the 256-d embedding
 The torso is `num_layers` pre-LayerNorm encoder blocks (multi-head self-attention,

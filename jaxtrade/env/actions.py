@@ -203,11 +203,13 @@ def decode_action(action: jax.Array, table: ActionTable = LONG_ONLY) -> tuple[ja
                                                                                   jnp.float32)[action]
 
 
-def decide(action: jax.Array, equity: jax.Array, table: ActionTable = LONG_ONLY) -> Order:
-    """The `Order` an (already validated) action index places for a book worth `equity`."""
+def decide(action: jax.Array, equity: jax.Array, table: ActionTable = LONG_ONLY, scale: jax.Array | float = 1.0
+           ) -> Order:
+    """The `Order` an (already validated) action index places for a book worth `equity`; opens are the table's
+    fraction of equity times `scale` (sizing by risk, `env.order_scale`)."""
     open_frac, close = decode_action(action, table)
     side = jnp.asarray(table.column("side"), jnp.float32)[action]
-    return Order(value=side * open_frac * equity, close=close)
+    return Order(value=side * open_frac * scale * equity, close=close)
 
 
 def action_mask(
@@ -217,6 +219,7 @@ def action_mask(
     max_position: jax.Array,
     table: ActionTable = LONG_ONLY,
     equity: jax.Array | None = None,
+    scale: jax.Array | float = 1.0,
 ) -> jax.Array:
     """Which actions are valid now.
 
@@ -228,6 +231,7 @@ def action_mask(
       table: the action space.
       equity: () the equity orders are sized on and the limit applies to (default cash + units * price, a
         single-symbol book; a portfolio passes its total equity and shared cash).
+      scale: () what the opens' table fractions are multiplied by (`decide`).
 
     Returns:
       (A,) bool mask; HOLD is always True.
@@ -238,7 +242,7 @@ def action_mask(
     adds_only = jnp.asarray(table.column("adds_only"))
     equity = cash + units * price if equity is None else equity
     on_side = units * side  # > 0: a position on the action's side; 0: flat
-    order = opens * equity
+    order = opens * scale * equity
     # Buys pay cash; short sales receive it, so only the limit binds them.
     affordable = (side < 0) | (order <= cash * (1.0 + 1e-6))
     within_limit = (jnp.abs(units) * price + order) <= max_position * equity * (1.0 + 1e-6)
@@ -279,18 +283,19 @@ def largest_open(mask: jax.Array, side: int, table: ActionTable = LONG_ONLY) -> 
 
 
 def toward_exposure(mask: jax.Array, exposure: jax.Array, target: jax.Array, table: ActionTable = LONG_ONLY,
-                    band: float = 0.25) -> jax.Array:
+                    band: float = 0.25, scale: jax.Array | float = 1.0) -> jax.Array:
     """(...,) int32: the valid action that moves a book's signed exposure (position value / equity) toward
     `target` through the table's orders: a position on the other side of the target, or any position when the
     target is 0, closed whole; one more than `band` x |target| past it half closed; below it, the largest valid
     open on the target's side that does not pass it (opens before adds of the same size), else HOLD.
 
     Args:
-      mask: (..., A) valid actions. exposure, target: (...,) signed shares of equity.
+      mask: (..., A) valid actions. exposure, target: (...,) signed shares of equity. scale: (...,) what the
+        opens' table fractions are multiplied by (`Observation.risk` "order_scale").
     """
     side = jnp.sign(target)
     held = jnp.sign(exposure)
-    fraction = jnp.asarray(table.column("open"), jnp.float32)
+    fraction = jnp.asarray(table.column("open"), jnp.float32) * jnp.asarray(scale)[..., None]
     order_side = jnp.asarray(table.column("side"))
     gap = jnp.abs(target) - jnp.abs(exposure)
     fits = (mask & (fraction > 0) & (order_side == side[..., None])

@@ -65,6 +65,11 @@ class EnvConfig:
     allow_short: bool = False  # add short entries and covers to the actions (Discrete(13) instead of 7)
     borrow_bps: float = 50.0  # annual fee on a short position's value, basis points, charged per bar
     short_margin: float = 0.30  # buy every short in when equity < short_margin * the short book's value; 0 = off
+    # Sizing by risk: > 0 multiplies every open order's table fraction by vol_target / the asset's annualised
+    # volatility at the decision bar (EWMA, `vol_halflife`; at least `MIN_VOL`), so BUY 9 % in a stock at twice
+    # the target volatility buys 4.5 % of equity and the agent chooses a position's risk, not its notional;
+    # `max_position` still caps the notional. 0 = off (orders are the table's fractions of equity).
+    vol_target: float = 0.0
     min_order: float = 0.001  # smallest order, a share of equity: smaller opens are dropped, and a partial close
     # that would leave a smaller position closes all of it (no dust positions); 0 = off
     hurdle_rate: float = 0.02  # annual return a held position must beat (time_efficiency reward), >= 0
@@ -94,6 +99,7 @@ class EnvConfig:
             raise ConfigError(f"env.allow_short: must be true or false, got {self.allow_short!r}")
         _check("borrow_bps", self.borrow_bps, 0 <= self.borrow_bps < 10_000, "in [0, 10000) basis points per year")
         _check("short_margin", self.short_margin, 0 <= self.short_margin < 1, "in [0, 1) (0 switches it off)")
+        _check("vol_target", self.vol_target, 0 <= self.vol_target <= 2, "in [0, 2] (annual volatility; 0 = off)")
         _check("min_order", self.min_order, 0 <= self.min_order <= 0.02,
                "in [0, 0.02] (a share of equity, below the smallest action's 2.5 %)")
         _check("hurdle_rate", self.hurdle_rate, 0 <= self.hurdle_rate < 1, "in [0, 1) per year")

@@ -64,6 +64,20 @@ def book(state: EnvState) -> Book:
     return Book(state.units, state.cash, state.entry_price)
 
 
+MIN_VOL = 0.01  # annual volatility floor of `order_scale` (a stock quoted flat does not get a 100x order)
+
+
+def annual_vol(params: EnvParams, symbol: jax.Array, bar: jax.Array) -> jax.Array:
+    """The symbol's annualised volatility at `bar`: its EWMA per-bar volatility x sqrt(bars per year)."""
+    return params.market.volatility[symbol, bar] * jnp.sqrt(params.rules.bars_per_year)
+
+
+def order_scale(rules, vol: jax.Array) -> jax.Array:
+    """What the open orders' table fractions are multiplied by at an annualised volatility `vol`: sizing by risk
+    (`rules.vol_target` > 0) vol_target / max(vol, `MIN_VOL`), else 1."""
+    return jnp.where(rules.vol_target > 0, rules.vol_target / jnp.maximum(vol, MIN_VOL), 1.0)
+
+
 def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: EnvParams,
                 table: ActionTable, short_book: jax.Array | None = None) -> Decision:
     """Validate `action` against the mask, let the risk rules override it, and decode the order.
@@ -74,7 +88,8 @@ def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: En
     """
     action = jnp.asarray(action, jnp.int32)
     halted = state.stop_reason != StopReason.NONE
-    mask = action_mask(state.units, state.cash, close, params.rules.max_position, table, state.equity)
+    scale = order_scale(params.rules, annual_vol(params, state.symbol, state.bar))
+    mask = action_mask(state.units, state.cash, close, params.rules.max_position, table, state.equity, scale)
     valid = ((action >= 0) & (action < table.num_actions) & mask[jnp.clip(action, 0, table.num_actions - 1)]
              & (~halted | (action == 0)))
     exit_reason = forced_exit(state.units, state.entry_price, close, state.hold_time, params.rules.stop_loss,
@@ -88,7 +103,7 @@ def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: En
     dust = (share > 0) & (share < 1) & (
         jnp.abs(state.units * close) * (1.0 - share) < params.rules.min_order * state.equity)
     executed = jnp.where((exit_reason != ExitReason.NONE) | dust, close_all(state.units, table), executed)
-    return Decision(decide(executed, state.equity, table), executed, valid, exit_reason)
+    return Decision(decide(executed, state.equity, table, scale), executed, valid, exit_reason)
 
 
 def gate(decision: Decision, ok: jax.Array, requested: jax.Array) -> Decision:
@@ -193,7 +208,7 @@ class TradingEnv:
 
     - Observation (`Observation`, at the close of decision bar t):
         technical (W, 23) the feature window ending at t (W = `params.window`); aux (3) external model
-        probabilities; position (5), portfolio (8) and risk (4) summaries (`POSITION_FEATURES`,
+        probabilities; position (5), portfolio (8) and risk (5) summaries (`POSITION_FEATURES`,
         `PORTFOLIO_FEATURES`, `RISK_FEATURES`: the drawdown and the room left to the drawdown stop and
         to ruin); regime (10) indicators; action_mask (A) bool.
     - Action: Discrete(A) over the action table (`actions.LONG_ONLY`: HOLD, BUY
@@ -285,11 +300,14 @@ class TradingEnv:
         ])
         rules = params.rules
         depth = 1.0 - safe_div(equity, state.peak_equity, 1.0)
+        vol = annual_vol(params, s, t)
+        scale = order_scale(rules, vol)
         risk = jnp.stack([
             -depth,
             jnp.where(rules.max_drawdown > 0, rules.max_drawdown - depth, 1.0),
             jnp.where(rules.ruin > 0, 1.0 - safe_div(rules.ruin * rules.initial_cash, equity, jnp.inf), 1.0),
-            params.market.volatility[s, t] * jnp.sqrt(rules.bars_per_year),
+            vol,
+            scale,
         ])
         return Observation(
             technical=technical,
@@ -298,7 +316,7 @@ class TradingEnv:
             portfolio=portfolio.astype(jnp.float32),
             risk=jnp.maximum(risk, -STAT_CLIP).astype(jnp.float32),  # ruin_room of a near-zero equity is huge
             regime=params.market.regime[s, t],
-            action_mask=action_mask(units, state.cash, close, params.rules.max_position, self.actions, equity)
+            action_mask=action_mask(units, state.cash, close, params.rules.max_position, self.actions, equity, scale)
             & ((params.market.tradeable[s, t] & (state.stop_reason == StopReason.NONE))
                | (jnp.arange(self.num_actions) == 0)),
         )

@@ -47,10 +47,13 @@ RISK_FEATURES = (
     #               (1 - equity / peak) (1 when the rule is off)
     "ruin_room",  # the share of equity that may be lost before ruin: 1 - ruin * initial cash / equity (1 when off)
     "asset_vol",  # the symbol's annualised volatility at bar t (`Market.volatility`, EWMA of log returns)
+    "order_scale",  # what the open orders' table fractions are multiplied by: vol_target / asset_vol when sizing
+    #                 by risk (`EnvConfig.vol_target`), else 1
 )
 NUM_POSITION = len(POSITION_FEATURES)  # 5
 NUM_PORTFOLIO = len(PORTFOLIO_FEATURES)  # 8
-NUM_RISK = len(RISK_FEATURES)  # 4
+NUM_RISK = len(RISK_FEATURES)  # 5
+ORDER_SCALE = RISK_FEATURES.index("order_scale")  # obs.risk[..., ORDER_SCALE]
 SIDE = POSITION_FEATURES.index("side")  # position[..., SIDE] is the book's side
 
 
@@ -143,7 +146,7 @@ class Observation:
     aux: jax.Array  # (3,) float32 external model probabilities at bar t
     position: jax.Array  # (5,) float32 POSITION_FEATURES
     portfolio: jax.Array  # (8,) float32 PORTFOLIO_FEATURES
-    risk: jax.Array  # (4,) float32 RISK_FEATURES
+    risk: jax.Array  # (5,) float32 RISK_FEATURES
     regime: jax.Array  # (10,) float32 regime indicators at bar t
     action_mask: jax.Array  # (A,) bool valid actions (A = the action table's size)
 

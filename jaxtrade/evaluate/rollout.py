@@ -32,7 +32,7 @@ from jaxtrade.env.actions import close_all, greedy_action, largest_open, table_f
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.rewards import REWARD_COMPONENTS
-from jaxtrade.env.types import RISK_FEATURES, SIDE, EnvParams, EnvState, Observation
+from jaxtrade.env.types import ORDER_SCALE, RISK_FEATURES, SIDE, EnvParams, EnvState, Observation
 from jaxtrade.errors import DataError
 
 ActFn = Callable[[jax.Array, Observation, EnvState, EnvParams], jax.Array]
@@ -345,7 +345,7 @@ def vol_target_hold_policy(vol_target: float = VOL_TARGET, band: float = 0.25) -
     def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
         table = table_for(obs.action_mask.shape[-1])
         return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE], vol_scaled(obs, params, vol_target),
-                               table, band)
+                               table, band, obs.risk[..., ORDER_SCALE])
 
     return act
 
@@ -367,7 +367,8 @@ def ts_momentum_policy(lookback: int = 252, skip: int = 21, vol_target: float | 
                 else vol_scaled(obs, params, vol_target))
         direction = jnp.sign(close / then - 1.0)
         direction = direction if table.allows_short else jnp.maximum(direction, 0.0)
-        return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE], direction * size, table, band)
+        return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE], direction * size, table, band,
+                               obs.risk[..., ORDER_SCALE])
 
     return act
 
