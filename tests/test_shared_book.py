@@ -16,6 +16,7 @@ from jaxtrade.env.portfolio import PortfolioEnv, make_portfolio_params
 from jaxtrade.evaluate.shared_book import (
     agents_policy,
     book_row,
+    equal_risk_policy,
     equal_weight_policy,
     master_policy,
     run_book,
@@ -66,6 +67,30 @@ def test_equal_weight_holds_each_symbol_at_its_share_once_it_trades(book):
     row = book_row("hold", runs["hold"], 252.0)
     assert row["steps"] == steps and row["trades"] == 0 and 0.5 < row["exposure"] <= 0.85
     np.testing.assert_allclose(1 + row["total_return"], float(runs["hold"].equity[steps]), rtol=1e-5)
+
+
+def test_equal_risk_holds_each_symbol_at_its_volatility_targeted_share(book):
+    """Each tradeable symbol near total / S x min(1, 10 % / its volatility) of equity after a warm-up (the
+    orders are coarse: within the band above, less than the smallest order below), GOOG at 0 until it
+    can trade."""
+    data, params = book
+    r = run_book(PortfolioEnv(), params, {"risk": (equal_risk_policy(0.8, vol_target=0.10), None)},
+                 jax.random.key(0))["risk"]
+    start, w = int(r.start_bar), np.asarray(r.weights)
+    vol = np.asarray(params.env.market.volatility) * np.sqrt(float(params.env.rules.bars_per_year))
+    tradeable = np.asarray(params.tradeable)
+    checked = 0
+    for i in range(40, w.shape[0], 10):
+        bar = start + i + 1
+        for s in range(params.num_symbols):
+            if not tradeable[s, start:bar].sum() > 40:
+                assert w[i, s] == 0 or tradeable[s, start:bar].any()
+                continue
+            target = 0.2 * min(1.0, 0.10 / vol[s, bar - 1])
+            # below by less than the smallest order (2.5 %), or just half sold; above by the band plus drift
+            assert min(target - 0.026, 0.6 * target) < w[i, s] < target * 1.25 + 0.01, (i, s, w[i, s], target)
+            checked += 1
+    assert checked > 100 and 0 < float(np.asarray(r.gross_exposure).max()) < 0.8
 
 
 def test_agents_alone_and_under_a_master_on_one_book(book):

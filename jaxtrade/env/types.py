@@ -54,6 +54,7 @@ NUM_POSITION = len(POSITION_FEATURES)  # 5
 NUM_PORTFOLIO = len(PORTFOLIO_FEATURES)  # 8
 NUM_RISK = len(RISK_FEATURES)  # 5
 ORDER_SCALE = RISK_FEATURES.index("order_scale")  # obs.risk[..., ORDER_SCALE]
+ASSET_VOL = RISK_FEATURES.index("asset_vol")  # obs.risk[..., ASSET_VOL]: the asset's annualised volatility
 SIDE = POSITION_FEATURES.index("side")  # position[..., SIDE] is the book's side
 
 

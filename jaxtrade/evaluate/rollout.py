@@ -32,7 +32,7 @@ from jaxtrade.env.actions import close_all, greedy_action, largest_open, table_f
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.rewards import REWARD_COMPONENTS
-from jaxtrade.env.types import ORDER_SCALE, RISK_FEATURES, SIDE, EnvParams, EnvState, Observation
+from jaxtrade.env.types import ASSET_VOL, ORDER_SCALE, SIDE, EnvParams, EnvState, Observation
 from jaxtrade.errors import DataError
 
 ActFn = Callable[[jax.Array, Observation, EnvState, EnvParams], jax.Array]
@@ -328,7 +328,6 @@ def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
 
 
 VOL_TARGET = 0.15  # annual volatility the volatility-targeted baselines aim at (a single-stock book's)
-ASSET_VOL = RISK_FEATURES.index("asset_vol")  # obs.risk[..., ASSET_VOL]: the asset's annualised volatility
 EXPOSURE = 1  # obs.portfolio[..., EXPOSURE]: signed position value / equity (`PORTFOLIO_FEATURES`)
 
 

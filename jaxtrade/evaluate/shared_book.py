@@ -27,13 +27,14 @@ import jax.numpy as jnp
 
 from jaxtrade.agents.learned_master import SymbolPolicy, largest_open_proposals, master_view
 from jaxtrade.agents.master import MasterAgent, gate_actions
-from jaxtrade.env.actions import greedy_action
+from jaxtrade.env.actions import greedy_action, table_for, toward_exposure
 from jaxtrade.env.portfolio import (
     PortfolioAction,
     PortfolioEnv,
     PortfolioObservation,
     PortfolioParams,
 )
+from jaxtrade.env.types import ASSET_VOL, ORDER_SCALE
 from jaxtrade.evaluate.backtest import (
     MIN_RATIO_BARS,
     MIN_RATIO_TRADES,
@@ -43,6 +44,7 @@ from jaxtrade.evaluate.backtest import (
     stop_text,
 )
 from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
+from jaxtrade.evaluate.rollout import VOL_TARGET
 
 # (policy params, key, obs) -> action; the params (networks') are arguments of the compiled walk, not constants.
 PortfolioPolicy = Callable[[Any, jax.Array, PortfolioObservation], PortfolioAction]
@@ -124,16 +126,37 @@ def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
     return act
 
 
+EQUAL_RISK = "equal risk, vol target"  # `equal_risk_policy`'s row
+
+
+def equal_risk_policy(total_limit: float, vol_target: float = VOL_TARGET, band: float = 0.25) -> PortfolioPolicy:
+    """Volatility-targeted equal weight: each symbol held at total_limit / S x min(1, vol_target / its annualised
+    volatility) of equity (`Observation.risk`), kept there through the env's orders (`toward_exposure`: bought up
+    to it, half sold beyond (1 + band) x it), its budget the same target."""
+
+    def act(_, key, obs):
+        S, A = obs.symbols.action_mask.shape
+        vol = jnp.maximum(obs.symbols.risk[:, ASSET_VOL], 1e-6)
+        target = total_limit / S * jnp.minimum(1.0, vol_target / vol)
+        action = toward_exposure(obs.symbols.action_mask, obs.weights, target, table_for(A), band,
+                                 obs.symbols.risk[:, ORDER_SCALE])
+        return PortfolioAction(action, target.astype(jnp.float32))
+
+    return act
+
+
 def run_equal_weight(env: PortfolioEnv, params: PortfolioParams, total_limit: float, key: jax.Array,
                      tolerance: float = REBALANCE_TOLERANCE) -> dict[str, BookResults]:
-    """Equal weight held and rebalanced (`equal_weight_policy`) as one compiled program."""
+    """Equal weight held and rebalanced (`equal_weight_policy`) as one compiled program, and equal risk
+    (`equal_risk_policy`) as another."""
     steps = split_steps(params)
     run = jax.jit(jax.vmap(lambda rebalance, params, key: walk_forward_book(
         env, params, equal_weight_policy(total_limit, rebalance, tolerance), None, key, steps),
         in_axes=(0, None, None)))
     out = run(jnp.asarray([False, True]), params, key)
-    return {name: jax.tree.map(lambda x, i=i: x[i], out)
-            for i, name in enumerate(("equal weight, held", "equal weight, rebal."))}
+    results = {name: jax.tree.map(lambda x, i=i: x[i], out)
+               for i, name in enumerate(("equal weight, held", "equal weight, rebal."))}
+    return {**results, **run_book(env, params, {EQUAL_RISK: (equal_risk_policy(total_limit), None)}, key)}
 
 
 class BookResults(NamedTuple):
@@ -231,6 +254,6 @@ def format_portfolio(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["AGENT_VARIANTS", "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_weight_policy", "format_portfolio",
+__all__ = ["AGENT_VARIANTS", "EQUAL_RISK", "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy", "equal_weight_policy", "format_portfolio",
            "master_policy", "run_book", "run_equal_weight", "run_variants", "split_steps", "variants_policy",
            "walk_forward_book"]

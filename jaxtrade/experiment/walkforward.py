@@ -50,7 +50,9 @@ from jaxtrade.evaluate.rollout import (
     run_policies,
 )
 from jaxtrade.evaluate.shared_book import (
+    EQUAL_RISK,
     agents_policy,
+    equal_risk_policy,
     equal_weight_policy,
     master_policy,
     variants_policy,
@@ -259,7 +261,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
                                                         master.portfolio.tolerance)
     names = [f"{n} seed {s}" for s in seeds
              for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
-    names += [SHARED_ENSEMBLE, "equal weight, held", "equal weight, rebal."]
+    names += [SHARED_ENSEMBLE, "equal weight, held", "equal weight, rebal.", EQUAL_RISK]
 
     def fold_books(stacked, learned_params, params, key):
         out = []
@@ -279,6 +281,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
             max_hold=jnp.zeros_like(rules.max_hold))))
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
+        out.append(walk_forward_book(env, holding, equal_risk_policy(total), None, key, steps))
         return out
 
     if log:

@@ -141,7 +141,7 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
         max_hold=jnp.zeros_like(rules.max_hold))))
     env = PortfolioEnv(actions=setup.env.actions)
     with working(f"{stage}portfolio of {exp.data.num_symbols} symbols on one account x "
-                 f"{len(AGENT_VARIANTS) + 2 + bool(learned)} policies (compile and run)", log):
+                 f"{len(AGENT_VARIANTS) + 3 + bool(learned)} policies (compile and run)", log):
         results = run_variants(env, params, setup.network, net_params, master, {}, limit, jax.random.key(3))
         if learned:
             learned_master = LearnedMaster(learned[0], total, cfg.portfolio.tolerance)
