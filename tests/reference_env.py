@@ -278,9 +278,12 @@ class ReferenceEnv:
             "sizing": -100 * max(0.0, exposure - p["max_position"]) / year,
             "hold": -1.0 if (not was_holding and not holding and act == HOLD) else 0.0,
         }
+        was_stopped = self.stop_reason
+        terminated = record_stop(self, p, dd_after)
+        if self.stop_reason and not was_stopped:  # the step a terminal rule first fired
+            values["drawdown"] -= p["stop_penalty"]
         components = np.array([values[name] for name in REWARD_COMPONENTS])
         reward = float(components @ p["reward_weights"])
-        terminated = record_stop(self, p, dd_after)
         truncated = not terminated and (self.steps >= p["horizon"] or not p["next_ok"][s, self.t])
         info = {"equity": self.equity, "cost": cost, "stop_reason": self.stop_reason, "stop_bar": self.stop_bar, "borrow": borrow, "executed_action": act, "invalid_action": invalid,
                 "exit_reason": exit_reason, "components": components}

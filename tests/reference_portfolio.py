@@ -213,8 +213,11 @@ class ReferencePortfolio:
             "sizing": -100 * max(0.0, exposure - self.total_limit) / year,
             "hold": -1.0 if idle else 0.0,
         }
-        components = np.array([comp[n] for n in REWARD_COMPONENTS])
+        was_stopped = self.stop_reason
         terminated = record_stop(self, p, dd)
+        if self.stop_reason and not was_stopped:  # the step a terminal rule first fired
+            comp["drawdown"] -= p["stop_penalty"]
+        components = np.array([comp[n] for n in REWARD_COMPONENTS])
         truncated = not terminated and (self.steps >= p["horizon"] or self.t + 1 >= self.end)
         info = {"executed": executed, "invalid": invalid, "exit_reason": exits, "cost": cost,
                 "turnover": traded_value / equity_before, "scale": min(scale, cut), "trade_return": closed_pnl,

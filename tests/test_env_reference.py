@@ -10,6 +10,7 @@ from conftest import with_gaps
 from reference_env import ReferenceEnv, reference_params
 
 from jaxtrade.env import EnvConfig, RewardWeights, TradingEnv, make_params
+from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.features import FeatureConfig, compute_features
 
 NUM_ENVS, NUM_STEPS = 256, 200
@@ -51,6 +52,10 @@ CASES = {
     # default costs and weights, short norm window, run as a backtest: a drawdown stop liquidates and the
     # episode runs on in cash (no stop loss, so positions are still open when it fires).
     "synthetic-gaps-backtest": ("small_market", EnvConfig(horizon=50, max_drawdown=0.02, stop_loss=0.0)),
+    # The tight stocks case with a penalty on the step the drawdown stop (or ruin) fires.
+    "stocks-stop-penalty": ("stocks", EnvConfig(
+        horizon=60, max_position=0.09, max_drawdown=0.03, ruin=0.99, stop_penalty=25.0, stop_loss=0.0,
+        take_profit=0.0, max_hold=0)),
     # Long and short on real stocks, positions up to half of equity, a 3 %/yr borrow fee, mirrored exits,
     # a maintenance margin set above 1 in the params (not a valid config value) so buy-ins fire often, and
     # orders sized by risk (a 15 % volatility target).
@@ -128,6 +133,9 @@ def test_env_matches_reference_step_by_step(case, request):
         assert (scale < 0.8).mean() > 0.1 and (scale > 1.0).any()
     else:
         np.testing.assert_array_equal(scale, 1.0)
+    if cfg.stop_penalty > 0:  # charged once per stopped episode, on the step it fired
+        charged = got["components"][..., REWARD_COMPONENTS.index("drawdown")] <= -cfg.stop_penalty
+        assert charged.sum() == out["terminated"].sum() > 20
     info = out["info"]
     assert info.invalid_action.sum() > 100
     assert out["truncated"].sum() > 50

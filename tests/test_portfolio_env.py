@@ -74,7 +74,7 @@ def test_matches_the_reference_step_by_step(stocks, start, request):
     # checked by hand in test_book_rules.py).
     rules = dict(allow_short=True, short_margin=0.9, borrow_bps=252.0) if short else {}
     if backtest:  # a drawdown stop that liquidates the account, and the episode runs on
-        stocks, rules = request.getfixturevalue("gappy_stocks"), dict(max_drawdown=0.04)
+        stocks, rules = request.getfixturevalue("gappy_stocks"), dict(max_drawdown=0.04, stop_penalty=25.0)
     if start == "all four listed":
         rules = dict(vol_target=0.2)  # orders sized by risk
     params = _params(stocks, stop_loss=0.05, take_profit=0.08, max_hold=40, **rules)

@@ -74,6 +74,9 @@ class EnvConfig:
     # that would leave a smaller position closes all of it (no dust positions); 0 = off
     hurdle_rate: float = 0.02  # annual return a held position must beat (time_efficiency reward), >= 0
     drawdown_free: float = 0.0  # drawdown below which the drawdown reward charges nothing, in [0, 1)
+    # Points the drawdown reward charges (before its weight) on the step a terminal rule (drawdown stop, ruin,
+    # bankruptcy) first fires, so training learns to stay clear of the stop it ends on. 0 = off.
+    stop_penalty: float = 0.0
     vol_halflife: int = 20  # bars; half-life of the EWMA volatility that scales the sharpe reward
     bars_per_year: float = 0.0  # annualisation of Sharpe/Sortino in observations; 0 = infer from data
     reward: RewardWeights = field(default_factory=RewardWeights)  # reward component weights
@@ -104,6 +107,7 @@ class EnvConfig:
                "in [0, 0.02] (a share of equity, below the smallest action's 2.5 %)")
         _check("hurdle_rate", self.hurdle_rate, 0 <= self.hurdle_rate < 1, "in [0, 1) per year")
         _check("drawdown_free", self.drawdown_free, 0 <= self.drawdown_free < 1, "in [0, 1)")
+        _check("stop_penalty", self.stop_penalty, 0 <= self.stop_penalty <= 10_000, "in [0, 10000] reward points")
         _check("vol_halflife", self.vol_halflife, isinstance(self.vol_halflife, int) and self.vol_halflife >= 1,
                "an integer >= 1")
         _check("bars_per_year", self.bars_per_year,

@@ -367,6 +367,7 @@ class TradingEnv:
             volatility=params.market.volatility[s, t],
             holding=fill.units != 0,
             idle=(state.units == 0) & (fill.units == 0) & (decision.executed == 0),
+            stopped=(state.stop_reason == StopReason.NONE) & (next_state.stop_reason != StopReason.NONE),
         )
         components = self.reward_fn(outcome, params)
         terminated, truncated = episode_end(next_state, params)

@@ -58,7 +58,7 @@ from flax import struct
 
 from jaxtrade.data.types import MarketData
 from jaxtrade.env.accounting import Book, borrow_fee, execute
-from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order, close_all
+from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order, StopReason, close_all
 from jaxtrade.env.config import EnvConfig
 from jaxtrade.env.env import (
     STAT_CLIP,
@@ -339,7 +339,8 @@ class PortfolioEnv:
             value_before=held.sum(), value_after=gross_after,
             exposure=safe_div(gross_after, equity), drawdown_after=1.0 - equity / next_state.peak_equity,
             volatility=safe_div((jnp.abs(value_after) * p.market.volatility[:, t]).sum(), gross_after),
-            holding=gross_after > 0, idle=(gross_after == 0) & (state.sleeves.units == 0).all() & (executed == 0).all())
+            holding=gross_after > 0, idle=(gross_after == 0) & (state.sleeves.units == 0).all() & (executed == 0).all(),
+            stopped=(state.stop_reason == StopReason.NONE) & (next_state.stop_reason != StopReason.NONE))
         # The sizing component's cap is the portfolio's gross limit, not one symbol's.
         components = self.reward_fn(outcome, p.replace(rules=p.rules.replace(max_position=params.total_limit)))
         terminated, truncated = self.episode_end(next_state, params)

@@ -77,6 +77,7 @@ class StepOutcome(NamedTuple):
     volatility: jax.Array  # () the asset's per-bar volatility at the decision bar
     holding: jax.Array  # () bool: a position is open after the step
     idle: jax.Array  # () bool: flat before and after, and no order was placed
+    stopped: jax.Array  # () bool: a terminal rule (drawdown stop, ruin, bankruptcy) first fired at this step
 
 
 ComponentFn = Callable[[StepOutcome, "EnvParams"], jax.Array]
@@ -118,7 +119,8 @@ def sharpe(o: StepOutcome, params: EnvParams) -> jax.Array:
 
 
 def drawdown(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * safe_div(jnp.maximum(o.drawdown_after - params.rules.drawdown_free, 0.0), params.rules.bars_per_year)
+    depth = -100.0 * safe_div(jnp.maximum(o.drawdown_after - params.rules.drawdown_free, 0.0), params.rules.bars_per_year)
+    return depth - params.rules.stop_penalty * o.stopped  # the stop itself, once (`stop_penalty`)
 
 
 def sizing(o: StepOutcome, params: EnvParams) -> jax.Array:
