@@ -9,8 +9,9 @@ YEARS before B_k): its episodes start, fill and are marked only there (`env.para
 tradeable/next-bar tables and start table), so no training step reads a bar past its training end, and the
 embargo (at least the observation window) keeps every test observation clear of training bars. Its agents are
 tested from the close of bar B_k - 1 to the close of B_{k+1} - 1: per symbol, through the whole period (a stop
-liquidates and the record runs on in cash), beside literal buy-and-hold, buy-and-hold under the same rules, SMA
-crossover, cash, and the seed ensemble (the mean of the seeds' action probabilities). All F x K training runs
+liquidates and the record runs on in cash), beside literal buy-and-hold, buy-and-hold under the same rules,
+volatility-targeted buy-and-hold, time-series momentum, SMA crossover, cash, and the seed ensemble (the mean of
+the seeds' action probabilities); and on one shared account (agents, masters, equal weight, equal risk). All F x K training runs
 are one vmapped program (`sweep.train_runs`), and all folds' tests another.
 """
 
