@@ -331,10 +331,10 @@ VOL_TARGET = 0.15  # annual volatility the volatility-targeted baselines aim at 
 EXPOSURE = 1  # obs.portfolio[..., EXPOSURE]: signed position value / equity (`PORTFOLIO_FEATURES`)
 
 
-def vol_scaled(obs: Observation, params: EnvParams, vol_target: float) -> jax.Array:
-    """(B,) the long exposure that runs at `vol_target` annual volatility: vol_target / the asset's annualised
-    volatility (`Observation.risk`), at most the position limit."""
-    return jnp.minimum(params.rules.max_position, vol_target / jnp.maximum(obs.risk[..., ASSET_VOL], 1e-6))
+def vol_scaled(obs: Observation, cap: jax.Array | float, vol_target: float) -> jax.Array:
+    """(...,) the long exposure that runs at `vol_target` annual volatility: vol_target / the asset's annualised
+    volatility (`Observation.risk`), at most `cap` (e.g. the position limit)."""
+    return jnp.minimum(cap, vol_target / jnp.maximum(obs.risk[..., ASSET_VOL], 1e-6))
 
 
 def vol_target_hold_policy(vol_target: float = VOL_TARGET, band: float = 0.25) -> ActFn:
@@ -343,8 +343,9 @@ def vol_target_hold_policy(vol_target: float = VOL_TARGET, band: float = 0.25) -
 
     def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
         table = table_for(obs.action_mask.shape[-1])
-        return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE], vol_scaled(obs, params, vol_target),
-                               table, band, obs.risk[..., ORDER_SCALE])
+        return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE],
+                               vol_scaled(obs, params.rules.max_position, vol_target), table, band,
+                               obs.risk[..., ORDER_SCALE])
 
     return act
 
@@ -363,7 +364,7 @@ def ts_momentum_policy(lookback: int = 252, skip: int = 21, vol_target: float | 
         close = params.market.close[state.symbol, jnp.maximum(state.bar - skip, 0)]
         then = params.market.close[state.symbol, jnp.maximum(state.bar - lookback, 0)]
         size = (jnp.broadcast_to(params.rules.max_position, close.shape) if vol_target is None
-                else vol_scaled(obs, params, vol_target))
+                else vol_scaled(obs, params.rules.max_position, vol_target))
         direction = jnp.sign(close / then - 1.0)
         direction = direction if table.allows_short else jnp.maximum(direction, 0.0)
         return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE], direction * size, table, band,

@@ -34,7 +34,7 @@ from jaxtrade.env.portfolio import (
     PortfolioObservation,
     PortfolioParams,
 )
-from jaxtrade.env.types import ASSET_VOL, ORDER_SCALE
+from jaxtrade.env.types import ORDER_SCALE
 from jaxtrade.evaluate.backtest import (
     MIN_RATIO_BARS,
     MIN_RATIO_TRADES,
@@ -44,7 +44,7 @@ from jaxtrade.evaluate.backtest import (
     stop_text,
 )
 from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
-from jaxtrade.evaluate.rollout import VOL_TARGET
+from jaxtrade.evaluate.rollout import VOL_TARGET, vol_scaled
 
 # (policy params, key, obs) -> action; the params (networks') are arguments of the compiled walk, not constants.
 PortfolioPolicy = Callable[[Any, jax.Array, PortfolioObservation], PortfolioAction]
@@ -136,13 +136,21 @@ def equal_risk_policy(total_limit: float, vol_target: float = VOL_TARGET, band: 
 
     def act(_, key, obs):
         S, A = obs.symbols.action_mask.shape
-        vol = jnp.maximum(obs.symbols.risk[:, ASSET_VOL], 1e-6)
-        target = total_limit / S * jnp.minimum(1.0, vol_target / vol)
+        target = total_limit / S * vol_scaled(obs.symbols, 1.0, vol_target)
         action = toward_exposure(obs.symbols.action_mask, obs.weights, target, table_for(A), band,
                                  obs.symbols.risk[:, ORDER_SCALE])
         return PortfolioAction(action, target.astype(jnp.float32))
 
     return act
+
+
+def holding_rules(params: PortfolioParams) -> PortfolioParams:
+    """`params` for the equal-weight baselines, which hold: no stop loss, take profit or holding limit (costs,
+    limits and the drawdown / ruin stop as for the agents)."""
+    rules = params.env.rules
+    return params.replace(env=params.env.replace(rules=rules.replace(
+        stop_loss=jnp.zeros_like(rules.stop_loss), take_profit=jnp.zeros_like(rules.take_profit),
+        max_hold=jnp.zeros_like(rules.max_hold))))
 
 
 def run_equal_weight(env: PortfolioEnv, params: PortfolioParams, total_limit: float, key: jax.Array,
@@ -254,6 +262,6 @@ def format_portfolio(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["AGENT_VARIANTS", "EQUAL_RISK", "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy", "equal_weight_policy", "format_portfolio",
+__all__ = ["AGENT_VARIANTS", "EQUAL_RISK", "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy", "equal_weight_policy", "holding_rules", "format_portfolio",
            "master_policy", "run_book", "run_equal_weight", "run_variants", "split_steps", "variants_policy",
            "walk_forward_book"]

@@ -71,7 +71,7 @@ def book_tables(env_params, ends: np.ndarray, total_limit: float) -> PortfolioPa
 
 
 def book_axes(base) -> PortfolioParams:
-    """The vmap in_axes of `book_tables` over env params made like `base`."""
+    """The vmap in_axes of `book_tables` over env params made like `base` (only its structure is read)."""
     return PortfolioParams(env=range_axes(base), tradeable=0, start_bars=0, start_count=0, end=0, total_limit=None)
 
 
@@ -91,10 +91,9 @@ def train_fold_masters(exp: Experiment, master: Config, train_params, train_ends
     pc, ppo = master.portfolio, master.ppo
     env = MasterEnv(PortfolioEnv(actions=exp.env.actions), network_proposals(exp.network(), pc.deterministic),
                     pc.tolerance)
-    base = exp.params()
     params = MasterParams(book_tables(train_params, train_ends, pc.total_limit),
                           jax.tree.map(lambda x: x.reshape((F * K,) + x.shape[2:]), net))
-    axes = MasterParams(book_axes(base), 0)
+    axes = MasterParams(book_axes(train_params), 0)
     trainer = make_train(ppo, env, master_network(pc), distribution=logistic_normal)
     # A master's key differs from its agents' (same seed, same fold) by one more fold_in.
     return train_fold_runs(trainer, ppo, params, axes, seeds, F, "walk-forward masters", log, salt=1,

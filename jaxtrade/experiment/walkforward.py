@@ -11,8 +11,8 @@ embargo (at least the observation window) keeps every test observation clear of 
 tested from the close of bar B_k - 1 to the close of B_{k+1} - 1: per symbol, through the whole period (a stop
 liquidates and the record runs on in cash), beside literal buy-and-hold, buy-and-hold under the same rules,
 volatility-targeted buy-and-hold, time-series momentum, SMA crossover, cash, and the seed ensemble (the mean of
-the seeds' action probabilities); and on one shared account (agents, masters, equal weight, equal risk). All F x K training runs
-are one vmapped program (`sweep.train_runs`), and all folds' tests another.
+the seeds' action probabilities); and on one shared account (agents, masters, equal weight, equal risk). All
+F x K training runs are one vmapped program (`sweep.train_runs`), and all folds' tests another.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from jaxtrade.evaluate.shared_book import (
     agents_policy,
     equal_risk_policy,
     equal_weight_policy,
+    holding_rules,
     master_policy,
     variants_policy,
     walk_forward_book,
@@ -276,10 +277,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
                                              (net_k, jax.tree.map(lambda x, k=k: x[k], learned_params)), key, steps))
         out.append(walk_forward_book(env, params, agents_policy(ensemble_proposals(network), limit), stacked, key,
                                      steps))
-        rules = params.env.rules  # the baselines hold: no stop loss, take profit or holding limit
-        holding = params.replace(env=params.env.replace(rules=rules.replace(
-            stop_loss=jnp.zeros_like(rules.stop_loss), take_profit=jnp.zeros_like(rules.take_profit),
-            max_hold=jnp.zeros_like(rules.max_hold))))
+        holding = holding_rules(params)
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
         out.append(walk_forward_book(env, holding, equal_risk_policy(total), None, key, steps))

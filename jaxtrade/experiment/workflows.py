@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxtrade.agents.learned_master import LearnedMaster, network_proposals
@@ -45,6 +44,7 @@ from jaxtrade.evaluate.shared_book import (
     REBALANCE_TOLERANCE,
     book_row,
     format_portfolio,
+    holding_rules,
     master_policy,
     run_book,
     run_equal_weight,
@@ -135,10 +135,7 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
         log(f"no portfolio backtest: {exc}")
         return []
     master = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
-    rules = params.env.rules  # the baselines hold: no stop loss, take profit or holding limit
-    holding = params.replace(env=params.env.replace(rules=rules.replace(
-        stop_loss=jnp.zeros_like(rules.stop_loss), take_profit=jnp.zeros_like(rules.take_profit),
-        max_hold=jnp.zeros_like(rules.max_hold))))
+    holding = holding_rules(params)  # the baselines hold: no stop loss, take profit or holding limit
     env = PortfolioEnv(actions=setup.env.actions)
     with working(f"{stage}portfolio of {exp.data.num_symbols} symbols on one account x "
                  f"{len(AGENT_VARIANTS) + 3 + bool(learned)} policies (compile and run)", log):
