@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from jaxtrade.agents.config import AgentConfig, PortfolioConfig
-from jaxtrade.data.config import DataConfig
+from jaxtrade.data.config import AugmentConfig, DataConfig
 from jaxtrade.data.splits import SplitConfig
 from jaxtrade.env.config import EnvConfig
 from jaxtrade.errors import ConfigError
@@ -38,6 +38,7 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)  # training loop and hyperparameters
     split: SplitConfig = field(default_factory=SplitConfig)  # walk-forward train / validation / test cut
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)  # a learned master (train-portfolio)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # synthetic symbols added to training only
 
     def __post_init__(self):
         if not isinstance(self.window, int) or self.window < 1:
@@ -53,13 +54,13 @@ class Config:
 _YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
-def _convert(value: Any, tp: Any, path: str) -> Any:
-    """Check and convert a YAML value to the annotated type `tp`."""
+def _convert(value: Any, tp: Any, path: str, default: Any = None) -> Any:
+    """Check and convert a YAML value to the annotated type `tp` (a section: over its `default` instance)."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
-        return _build(tp, value, path)
+        return _build(tp, value, path, default)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -92,9 +93,19 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     raise ConfigError(f"{path}: unsupported config type {tp!r}")
 
 
-def _build(cls: type, values: dict, prefix: str = "") -> Any:
+def _section_default(f: dataclasses.Field) -> Any:
+    """A field's default value (its factory called), or None without one."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return None if f.default_factory is dataclasses.MISSING else f.default_factory()
+
+
+def _build(cls: type, values: dict, prefix: str = "", base: Any = None) -> Any:
+    """`cls` from a YAML mapping: keys given replace those of `base` (a section's own default instance, e.g.
+    `augment.synthetic`'s crash market), or of the class defaults."""
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = set(fields)
     unknown = sorted(set(values) - names)
     if unknown:
         where = prefix or "top level"
@@ -102,9 +113,10 @@ def _build(cls: type, values: dict, prefix: str = "") -> Any:
     kwargs = {}
     for name, value in values.items():
         path = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _convert(value, hints[name], path)
+        inner = getattr(base, name) if base is not None else _section_default(fields[name])
+        kwargs[name] = _convert(value, hints[name], path, inner if dataclasses.is_dataclass(inner) else None)
     try:
-        return cls(**kwargs)
+        return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
     except ConfigError as exc:
         if prefix and not str(exc).startswith(prefix):
             raise ConfigError(f"{prefix}: {exc}") from None

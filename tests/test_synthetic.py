@@ -112,6 +112,9 @@ def test_volume_rises_with_volatility(stats_market):
         (dict(num_sectors=5), r"num_sectors must be in \[1, num_symbols\]"),
         (dict(market_correlation=0.7, sector_correlation=0.4), "sum <= 1"),
         (dict(sector_correlation=-0.1), "must be >= 0"),
+        (dict(crash_rate=-1.0), "crash_rate must be >= 0"),
+        (dict(crash_rate=1.0, crash_depth=1.0), r"crash_depth must be in \(0, 1\)"),
+        (dict(crash_rate=1.0, crash_bars=0.5), "crash_bars must be >= 1"),
     ],
 )
 def test_bad_config_values_are_named(kwargs, pattern):
@@ -136,3 +139,33 @@ def test_market_and_sector_factors_set_the_correlations():
     again = SyntheticConfig(num_sectors=3, **one_regime)  # factors with zero weight: the same market
     np.testing.assert_array_equal(np.asarray(generate(jax.random.key(3), plain).data.prices),
                                   np.asarray(generate(jax.random.key(3), again).data.prices))
+
+
+def test_crash_regime_hits_every_symbol_at_the_configured_rate_length_depth_and_volatility():
+    """A shared chain with crashes: every symbol is in the same regime on every bar; crashes start at
+    crash_rate a year, last crash_bars on average, fall log(1 - crash_depth) over a mean-length crash in
+    expectation, at crash_volatility; without crash_rate the configured chain is unchanged."""
+    cfg = SyntheticConfig(num_symbols=4, num_bars=40_000, jump_intensity=0.0, shared_regime=True,
+                          market_correlation=0.5, drift=(0.8,), volatility=(0.2,), transition=((1.0,),),
+                          crash_rate=2.0, crash_depth=0.3, crash_bars=15.0, crash_volatility=0.8)
+    m = generate(jax.random.key(11), cfg)  # drift 0.8/yr outside crashes keeps the float32 prices in range
+    regime = np.asarray(m.regime)
+    assert cfg.num_regimes == 2 and cfg.crash_regime == 1
+    assert (regime == regime[:1]).all()  # one market-wide chain
+    crash = regime[0] == 1
+    starts = np.flatnonzero(crash[1:] & ~crash[:-1]) + 1
+    years = cfg.num_bars / cfg.bars_per_year
+    rate = starts.size / (years * (1 - crash.mean()))  # starts per year spent outside a crash
+    assert abs(rate - 2.0) < 4 * np.sqrt(2.0 * years) / years, rate
+    assert abs(crash.sum() / starts.size - 15.0) < 2.0, crash.sum() / starts.size  # mean length (~320 crashes)
+    np.testing.assert_allclose(cfg.regime_transition().sum(axis=1), 1.0, atol=1e-12)
+    ret = np.diff(np.log(np.asarray(m.data.prices[..., CLOSE], np.float64)), axis=1)[:, crash[1:]]
+    dt = 1.0 / cfg.bars_per_year
+    assert abs(ret.std() / np.sqrt(dt) - 0.8) < 0.03, ret.std() / np.sqrt(dt)
+    per_bar = np.log(0.7) / 15.0
+    assert abs(ret.mean() - per_bar) < 4 * 0.8 * np.sqrt(dt) / np.sqrt(ret.size / 2), (ret.mean(), per_bar)
+
+    plain = dict(num_symbols=2, num_bars=500)
+    np.testing.assert_array_equal(np.asarray(generate(jax.random.key(1), SyntheticConfig(**plain)).data.prices),
+                                  np.asarray(generate(jax.random.key(1), SyntheticConfig(**plain, crash_depth=0.5))
+                                             .data.prices))

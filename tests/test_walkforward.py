@@ -95,9 +95,11 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     bit-identical. Stitching: the stitched record of the agent and of buy-and-hold equals each fold's test
     backtest run alone (`walk_forward_policies` on the fold's test range), joined; so do the shared account's
     records of the agents and of the agents under the learned master (`run_book`). The report carries the folds,
-    rows, seed intervals, targets (on the ensemble's shared account) and the phase-3 count."""
+    rows, seed intervals, targets (on the ensemble's shared account) and the phase-3 count. Training is augmented
+    with a synthetic symbol (`augment`); every test and the masters see only the real ones."""
     cfg = load_config(TINY)
-    cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=2, updates_per_chunk=2))
+    cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=2, updates_per_chunk=2),
+                  augment=replace(cfg.augment, symbols=1))  # training sees a synthetic crash-market symbol too
     master = replace(cfg, portfolio=replace(cfg.portfolio, hidden=16), ppo=replace(cfg.ppo, num_envs=8))
     data = load_data(cfg.data, cfg.min_bars)
     exp = Experiment(cfg, data, compute_features(data, cfg.features))

@@ -39,6 +39,38 @@ class DataConfig:
             raise ConfigError(f"data.paths: source {self.source!r} needs at least one file")
 
 
+# A crash-prone daily market in the range of large US stocks: a long bull (+20 %/yr at 20 % volatility, ~200
+# bars), a shorter bear (-10 %/yr at 30 %, ~50 bars), crashes of -30 % over ~20 bars at 70 % volatility about
+# once in three years; shocks correlated 0.4 through the market, but each symbol its own regime chain, so a
+# symbol agent trained on N of them sees N times the crashes of one market-wide chain.
+CRASH_MARKET = SyntheticConfig(
+    drift=(0.20, -0.10), volatility=(0.20, 0.30), transition=((0.995, 0.005), (0.02, 0.98)),
+    jump_intensity=2.0, jump_std=0.04, market_correlation=0.4,
+    crash_rate=0.3, crash_depth=0.30, crash_bars=20.0, crash_volatility=0.70)
+# Set by the real data when augmenting: the count by `AugmentConfig.symbols`, the bars by its calendar.
+_CALENDAR_KEYS = ("num_symbols", "num_bars", "bars_per_year", "bar_seconds", "start")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Synthetic symbols added to the training data only (training episodes start on them too; validation,
+    test, backtests and walk-forward tests see only the real symbols): markets the real history may lack,
+    e.g. crashes. They are generated on the real data's calendar, and their features computed on their own."""
+
+    symbols: int = 0  # synthetic symbols appended to the training set; 0 = off
+    seed: int = 0  # PRNG seed of the synthetic symbols
+    synthetic: SyntheticConfig = field(default_factory=lambda: CRASH_MARKET)  # their generator (its calendar keys come from the real data)
+
+    def __post_init__(self):
+        if not isinstance(self.symbols, int) or self.symbols < 0:
+            raise ConfigError(f"augment.symbols: need an integer >= 0, got {self.symbols!r}")
+        default = SyntheticConfig()
+        fixed = [k for k in _CALENDAR_KEYS if getattr(self.synthetic, k) != getattr(default, k)]
+        if fixed:
+            raise ConfigError(f"augment.synthetic: {fixed} come from the real data (the count from "
+                              f"augment.symbols, the bars from its calendar); remove them")
+
+
 def load_data(cfg: DataConfig, min_bars: int = 2) -> MarketData:
     """Load the market data `cfg` describes; every symbol needs at least `min_bars` bars."""
     symbols = cfg.symbols or None

@@ -17,11 +17,18 @@ across sectors and rho_m + rho_g (+ sector_correlation) within one (0, 0: indepe
 previous close, high/low extend past max/min(open, close) by a half-normal
 excursion, and log volume rises with |z_t| and with the regime's volatility.
 Everything but the timestamps (int64 arithmetic, on the host) runs under jit.
+
+Crashes (`crash_rate` > 0) add one regime after the configured ones: from every regime a crash starts
+with probability crash_rate dt a bar; it lasts crash_bars bars on average (geometric), its volatility is
+crash_volatility, and its drift is set so that the expected log return over a crash of mean length is
+log(1 - crash_depth); it ends into the configured regimes in proportion to their stationary
+distribution. With `shared_regime` one chain drives every symbol (a market-wide bull, bear or crash,
+as in real markets where crashes hit most stocks together); otherwise each symbol has its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import NamedTuple
 
@@ -61,6 +68,11 @@ class SyntheticConfig:
     volume_base: float = 1.0e6  # median volume in a calm bar
     volume_beta: float = 0.5  # log-volume sensitivity to |z_t| and regime volatility
     volume_noise: float = 0.3  # std of log-volume noise
+    shared_regime: bool = False  # one regime chain for every symbol (market-wide regimes) instead of one each
+    crash_rate: float = 0.0  # expected crash starts per year from any regime; 0 = no crash regime
+    crash_depth: float = 0.30  # expected fall over a crash of mean length (0.30: -30 %)
+    crash_bars: float = 20.0  # mean length of a crash in bars (geometric)
+    crash_volatility: float = 0.60  # annualised sigma during a crash
 
     def __post_init__(self):
         k = len(self.drift)
@@ -88,6 +100,11 @@ class SyntheticConfig:
             (self.initial_price > 0, "initial_price must be > 0"),
             (self.volume_base > 0, "volume_base must be > 0"),
             (self.volume_noise >= 0, "volume_noise must be >= 0"),
+            (self.crash_rate >= 0, "crash_rate must be >= 0"),
+            (self.crash_rate / self.bars_per_year < 1, "crash_rate exceeds one crash start a bar"),
+            (0 < self.crash_depth < 1, "crash_depth must be in (0, 1)"),
+            (self.crash_bars >= 1, "crash_bars must be >= 1"),
+            (self.crash_volatility > 0, "crash_volatility must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -99,19 +116,53 @@ class SyntheticConfig:
 
     @property
     def num_regimes(self) -> int:
-        return len(self.drift)
+        """K: the configured regimes, plus the crash regime (the last) when crash_rate > 0."""
+        return len(self.drift) + (self.crash_rate > 0)
+
+    @property
+    def crash_regime(self) -> int | None:
+        """The crash regime's index (the last), or None without crashes."""
+        return len(self.drift) if self.crash_rate > 0 else None
+
+    def regime_drift(self) -> np.ndarray:
+        """(K,) annualised drift per regime, the crash's included."""
+        if self.crash_rate == 0:
+            return np.asarray(self.drift, np.float64)
+        dt = 1.0 / self.bars_per_year
+        crash = np.log1p(-self.crash_depth) / (self.crash_bars * dt) + 0.5 * self.crash_volatility**2
+        return np.append(np.asarray(self.drift, np.float64), crash)
+
+    def regime_volatility(self) -> np.ndarray:
+        """(K,) annualised volatility per regime, the crash's included."""
+        extra = [self.crash_volatility] if self.crash_rate > 0 else []
+        return np.asarray([*self.volatility, *extra], np.float64)
+
+    def regime_transition(self) -> np.ndarray:
+        """(K, K) per-bar transition matrix, the crash regime's row and column included."""
+        p = np.asarray(self.transition, np.float64)
+        if self.crash_rate == 0:
+            return p
+        k, enter, leave = len(self.drift), self.crash_rate / self.bars_per_year, 1.0 / self.crash_bars
+        out = np.zeros((k + 1, k + 1))
+        out[:k, :k], out[:k, k] = p * (1.0 - enter), enter
+        out[k, :k], out[k, k] = leave * _stationary(p), 1.0 - leave
+        return out
 
     def long_run_log_drift(self) -> float:
         """Expected annual log return: sum_k pi_k (mu_k - sigma_k^2 / 2) + jump_intensity jump_mean."""
-        mu = np.asarray(self.drift) - 0.5 * np.asarray(self.volatility) ** 2
+        mu = self.regime_drift() - 0.5 * self.regime_volatility() ** 2
         return float(self.stationary_distribution() @ mu + self.jump_intensity * self.jump_mean)
 
     def stationary_distribution(self) -> np.ndarray:
-        """(K,) stationary distribution of the regime chain."""
-        p = np.asarray(self.transition, np.float64)
-        vals, vecs = np.linalg.eig(p.T)
-        v = np.real(vecs[:, np.argmin(np.abs(vals - 1.0))])
-        return v / v.sum()
+        """(K,) stationary distribution of the regime chain (the crash regime's included)."""
+        return _stationary(self.regime_transition())
+
+
+def _stationary(p: np.ndarray) -> np.ndarray:
+    """(K,) stationary distribution of the transition matrix p[from, to]."""
+    vals, vecs = np.linalg.eig(np.asarray(p, np.float64).T)
+    v = np.real(vecs[:, np.argmin(np.abs(vals - 1.0))])
+    return v / v.sum()
 
 
 class SyntheticMarket(NamedTuple):
@@ -139,10 +190,11 @@ def _simulate(key: jax.Array, cfg: SyntheticConfig) -> tuple[jax.Array, jax.Arra
     dt = 1.0 / cfg.bars_per_year
     k_r0, k_chain, k_z, k_jump, k_jsize, k_gap, k_hi, k_lo, k_vol = jax.random.split(key, 9)
 
-    cum_p = jnp.cumsum(jnp.asarray(cfg.transition, jnp.float32), axis=1)  # (K, K)
+    cum_p = jnp.cumsum(jnp.asarray(cfg.regime_transition(), jnp.float32), axis=1)  # (K, K)
     pi = jnp.asarray(cfg.stationary_distribution(), jnp.float32)
-    r0 = jax.random.choice(k_r0, K, shape=(S,), p=pi).astype(jnp.int32)
-    u = jax.random.uniform(k_chain, (T - 1, S))
+    chains = 1 if cfg.shared_regime else S
+    r0 = jax.random.choice(k_r0, K, shape=(chains,), p=pi).astype(jnp.int32)
+    u = jax.random.uniform(k_chain, (T - 1, chains))
 
     def regime_step(r, u_t):
         nxt = jnp.sum(u_t[:, None] > cum_p[r], axis=-1).astype(jnp.int32)
@@ -150,10 +202,10 @@ def _simulate(key: jax.Array, cfg: SyntheticConfig) -> tuple[jax.Array, jax.Arra
         return nxt, nxt
 
     _, rest = jax.lax.scan(regime_step, r0, u)
-    regime = jnp.concatenate([r0[None], rest], axis=0).T  # (S, T)
+    regime = jnp.broadcast_to(jnp.concatenate([r0[None], rest], axis=0).T, (S, T))  # (S, T)
 
-    mu = jnp.asarray(cfg.drift, jnp.float32)[regime]
-    sigma = jnp.asarray(cfg.volatility, jnp.float32)[regime]
+    mu = jnp.asarray(cfg.regime_drift(), jnp.float32)[regime]
+    sigma = jnp.asarray(cfg.regime_volatility(), jnp.float32)[regime]
     z = _shocks(k_z, cfg)
     jumps = jax.random.bernoulli(k_jump, cfg.jump_intensity * dt, (S, T))
     jump_size = cfg.jump_mean + cfg.jump_std * jax.random.normal(k_jsize, (S, T))
@@ -167,7 +219,7 @@ def _simulate(key: jax.Array, cfg: SyntheticConfig) -> tuple[jax.Array, jax.Arra
     open_ = prev_close * jnp.exp(cfg.gap_std * bar_sd * jax.random.normal(k_gap, (S, T)))
     top = jnp.maximum(open_, close) * jnp.exp(cfg.range_scale * bar_sd * jnp.abs(jax.random.normal(k_hi, (S, T))))
     bottom = jnp.minimum(open_, close) * jnp.exp(-cfg.range_scale * bar_sd * jnp.abs(jax.random.normal(k_lo, (S, T))))
-    calm = min(cfg.volatility)
+    calm = float(cfg.regime_volatility().min())
     log_volume = (
         jnp.log(cfg.volume_base)
         + cfg.volume_beta * (jnp.abs(z) + jnp.log(sigma / calm))
@@ -210,3 +262,12 @@ def generate(key: jax.Array, cfg: SyntheticConfig = SyntheticConfig()) -> Synthe
         symbols=tuple(f"SYN{i:03d}" for i in range(S)),
     )
     return SyntheticMarket(data=data, regime=regime)
+
+
+def on_calendar(key: jax.Array, cfg: SyntheticConfig, calendar: MarketData, prefix: str = "AUG") -> MarketData:
+    """`cfg.num_symbols` synthetic symbols (named prefix000, ...) on `calendar`'s timestamps, one bar on each,
+    with drift and volatility annualised at its bars per year (e.g. to add to real data with `join`)."""
+    cfg = replace(cfg, num_bars=calendar.num_bars, bars_per_year=calendar.bars_per_year())
+    data = generate(key, cfg).data
+    return data.replace(day=calendar.day, second=calendar.second,
+                        symbols=tuple(f"{prefix}{i:03d}" for i in range(cfg.num_symbols)))

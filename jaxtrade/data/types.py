@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
@@ -101,6 +102,19 @@ class MarketData:
             aux=self.aux[idx],
             symbols=tuple(symbols),
         )
+
+    def join(self, other: MarketData) -> MarketData:
+        """The symbols of both on this calendar (`other` must share it), `other`'s after this one's."""
+        if not (np.array_equal(np.asarray(self.day), np.asarray(other.day))
+                and np.array_equal(np.asarray(self.second), np.asarray(other.second))):
+            raise DataError("join: the two MarketData have different timestamps; align them on one calendar first")
+        clash = sorted(set(self.symbols) & set(other.symbols))
+        if clash:
+            raise DataError(f"join: symbols {clash} are in both; rename one side's")
+        cat = lambda a, b: jnp.concatenate([jnp.asarray(a), jnp.asarray(b)])  # noqa: E731
+        return MarketData(prices=cat(self.prices, other.prices), valid=cat(self.valid, other.valid), day=self.day,
+                          second=self.second, sentiment=cat(self.sentiment, other.sentiment),
+                          aux=cat(self.aux, other.aux), symbols=self.symbols + other.symbols)
 
     def summary(self) -> list[dict]:
         """One row per symbol: bars, first/last valid timestamp, last close."""

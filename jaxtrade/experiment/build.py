@@ -10,14 +10,18 @@ start from an `Experiment`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+
+import jax
+import jax.numpy as jnp
 
 from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.config import Config, config_to_dict, load_config
 from jaxtrade.data.config import load_data
 from jaxtrade.data.splits import split_bars
+from jaxtrade.data.synthetic import on_calendar
 from jaxtrade.data.types import MarketData
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.params import make_params
@@ -72,6 +76,33 @@ class Experiment:
         bars = None if split is None else self.bars(split)
         return make_params(self.data, self.features, self.cfg.env, window=self.cfg.window, bars=bars)
 
+    @cached_property
+    def training_market(self) -> tuple[MarketData, Features]:
+        """The data and features training runs on: the real ones, plus (with `augment.symbols`) that many
+        synthetic symbols on the same calendar (`data.synthetic.on_calendar`), their features computed on
+        their own, so the real symbols' features are the same with or without them."""
+        aug = self.cfg.augment
+        if aug.symbols == 0:
+            return self.data, self.features
+        extra = on_calendar(jax.random.key(aug.seed), replace(aug.synthetic, num_symbols=aug.symbols), self.data)
+        joined = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), self.features,
+                              compute_features(extra, self.cfg.features))
+        return self.data.join(extra), joined
+
+    def train_params(self, split: str | None = "train") -> EnvParams:
+        """`EnvParams` training episodes start from: `params(split)` with the augment's synthetic symbols
+        (tradeable inside the same split; the annualisation the real data's), or `params(split)` without.
+
+        Raises:
+          DataError: no episode can start in the split.
+        """
+        if self.cfg.augment.symbols == 0:
+            return self.params(split)
+        data, features = self.training_market
+        env = replace(self.cfg.env, bars_per_year=self.cfg.env.bars_per_year or self.data.bars_per_year())
+        bars = None if split is None else self.bars(split)
+        return make_params(data, features, env, window=self.cfg.window, bars=bars)
+
     def portfolio_params(self, split: str | None = None, total_limit: float = 1.0) -> PortfolioParams:
         """`PortfolioParams` for one account over every symbol inside `split` (None: every bar).
 
@@ -101,10 +132,11 @@ def load_experiment(config: Config | str | Path, cache_dir: str | Path | None | 
 
 
 def training_setup(exp: Experiment, devices: list | None = None) -> Setup:
-    """The train split's params, the network and the PPO trainer, data parallel over `devices` (default all).
+    """The train split's params (with the augment's synthetic symbols), the network and the PPO trainer, data
+    parallel over `devices` (default all).
 
     Raises:
       ConfigError: ppo.num_envs not divisible by the number of devices.
     """
-    return make_setup(exp.cfg.ppo, exp.env, exp.params("train"), exp.network(), exp.config_dict, devices,
+    return make_setup(exp.cfg.ppo, exp.env, exp.train_params("train"), exp.network(), exp.config_dict, devices,
                       record=exp.record)

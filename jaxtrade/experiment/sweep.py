@@ -182,7 +182,10 @@ def sweep(exp: Experiment, spec: SweepSpec, episodes: int = 256,
         raise ConfigError("sweep: the validation split is empty (see `split:` in the config)")
     network = exp.network()
     trainer = make_train(ppo, env, network)
-    train_params, train_axes = _run_params(exp.params("train"), runs, spec.per_symbol)
+    if spec.per_symbol and cfg.augment.symbols:
+        raise ConfigError("sweep: per-symbol runs train on one real symbol each, so augment.symbols would be "
+                          "unused; set augment.symbols: 0 or sweep without per_symbol")
+    train_params, train_axes = _run_params(exp.train_params("train"), runs, spec.per_symbol)
     valid_params, valid_axes = _run_params(exp.params("validation"), runs, spec.per_symbol)
     keys = jnp.stack([jax.random.key(r["seed"]) for r in runs])
     hps = _stack([PPOHyperparams.from_config(r["config"].ppo) for r in runs])

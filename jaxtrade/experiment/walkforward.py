@@ -204,15 +204,19 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     ready = np.asarray(exp.features.ready)
     t0 = time.perf_counter()
 
-    # Training: run r = (fold r // K, seed r % K); each fold's tables and starts, every other array shared.
-    train_params = _range_tables(base, ready, [f.train for f in folds], np.repeat(np.arange(F), K))
+    # Training: run r = (fold r // K, seed r % K); each fold's tables and starts, every other array shared. With
+    # `augment`, the synthetic symbols trade inside each fold's training range too (they hold no real bar).
+    runs = np.repeat(np.arange(F), K)
+    train_base = exp.train_params(None) if cfg.augment.symbols else base
+    train_params = _range_tables(train_base, np.asarray(exp.training_market[1].ready), [f.train for f in folds], runs)
     network = exp.network()
-    net = train_fold_runs(make_train(cfg.ppo, env, network), cfg.ppo, train_params, range_axes(base), spec.seeds, F,
-                          "walk-forward", log)
+    net = train_fold_runs(make_train(cfg.ppo, env, network), cfg.ppo, train_params, range_axes(train_base),
+                          spec.seeds, F, "walk-forward", log)
     masters = None
-    if master is not None:
+    if master is not None:  # over the real symbols: the shared account holds only those
         ends = np.asarray([f.train[1] for f in folds for _ in spec.seeds])
-        masters = train_fold_masters(exp, master, train_params, ends, net, spec.seeds, log)
+        real = train_params if train_base is base else _range_tables(base, ready, [f.train for f in folds], runs)
+        masters = train_fold_masters(exp, master, real, ends, net, spec.seeds, log)
     t_train = time.perf_counter() - t0
 
     # Testing: every fold's test period, every symbol from its first decision bar there, all policies at once.
