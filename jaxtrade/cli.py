@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+from jaxtrade import __version__
 from jaxtrade.errors import ConfigError, DataError, TrainingError
 
 
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                  "the cache")
     common.add_argument("-v", "--verbose", action="store_true")
     parser = argparse.ArgumentParser(prog="jaxtrade", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"jaxtrade {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("summary", parents=[common], help="load data, build features, print a summary")
     p.add_argument("--config", required=True, help="YAML config file")

@@ -5,10 +5,68 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+if sys.platform == "win32":  # fcntl is POSIX only; JAX ships CPU wheels for Windows
+    import msvcrt
+
+    def _try_lock(handle) -> bool:
+        handle.seek(0)
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # the first byte stands for the whole file
+        except OSError:
+            return False
+        return True
+
+    def _unlock(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _try_lock(handle) -> bool:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(handle) -> None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_file(path: str | os.PathLike):
+    """Open `path` and hold an exclusive lock on it for this process, with our process id written in it; the OS
+    drops the lock if the process dies (flock on POSIX, msvcrt.locking on Windows). Release with `unlock_file`.
+
+    Returns:
+      The open handle, or the text the holder wrote (its process id, or "unknown") when another process holds
+      the lock, as a str.
+    """
+    handle = Path(path).open("a+")
+    if not _try_lock(handle):
+        try:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+        except OSError:  # Windows: the holder's locked byte cannot be read
+            owner = "unknown"
+        handle.close()
+        return owner
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def unlock_file(handle) -> None:
+    """Release and close a handle `lock_file` returned."""
+    _unlock(handle)
+    handle.close()
 
 
 def replace_file(path: str | os.PathLike, data: bytes) -> Path:

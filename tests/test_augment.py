@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from conftest import TINY, experiment_of
+
 from jaxtrade.config import config_from_dict, load_config
 from jaxtrade.data.config import CRASH_MARKET, AugmentConfig
 from jaxtrade.errors import ConfigError

@@ -9,9 +9,7 @@ target built with `jax.eval_shape`, so nothing is allocated twice.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxtrade.errors import ConfigError
+from jaxtrade.files import lock_file, unlock_file
 from jaxtrade.train.ppo import RunnerState
 
 FORMAT_VERSION = 4  # 4: the risk observation (network inputs); 3: signed book (short-selling params),
@@ -162,8 +161,7 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.close()
         if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+            unlock_file(self._lock)
             self._lock = None
 
 
@@ -188,17 +186,8 @@ def _lock(path: Path):
     Raises:
       ConfigError: another process holds it.
     """
-    handle = path.open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        owner = handle.read().strip() or "unknown"
-        handle.close()
-        raise ConfigError(f"{path.parent}: another run is writing here (process {owner}); wait for it to "
-                          f"finish or train into another directory") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
+    handle = lock_file(path)
+    if isinstance(handle, str):
+        raise ConfigError(f"{path.parent}: another run is writing here (process {handle}); wait for it to "
+                          f"finish or train into another directory")
     return handle
