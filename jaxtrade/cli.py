@@ -26,10 +26,44 @@ def _summary(args: argparse.Namespace) -> int:
     from jaxtrade.experiment import load_experiment, summary
 
     t0 = time.perf_counter()
-    exp = load_experiment(args.config, _cache(args))
+    exp = load_experiment(_config(args), _cache(args))
     print(f"jaxtrade summary: {args.config} (data and features ready in {time.perf_counter() - t0:.2f}s)")
     summary(exp, args.envs)
     return 0
+
+
+def _config(args: argparse.Namespace):
+    """--config with --set, --seed and --total-timesteps (or --updates) applied, in that order; what changed the
+    run length is printed."""
+    from dataclasses import replace
+
+    from jaxtrade.config import load_config
+
+    cfg = load_config(args.config, getattr(args, "overrides", ()))
+    if getattr(args, "seed", None) is not None:
+        cfg = replace(cfg, ppo=replace(cfg.ppo, seed=args.seed))
+    updates, total = getattr(args, "updates", None), getattr(args, "total_timesteps", None)
+    if updates is not None and total is not None:
+        raise ConfigError("--updates and --total-timesteps both set the run length; give one")
+    if total is not None:
+        updates = cfg.ppo.updates_for(total)
+        print(f"--total-timesteps {total:,}: {updates} updates of {cfg.ppo.num_envs} envs x {cfg.ppo.rollout_len} "
+              f"steps = {updates * cfg.ppo.batch_size:,} env steps (rounded up to whole updates)")
+    if updates is not None:
+        cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=updates))
+    return cfg
+
+
+def _run_folder(args: argparse.Namespace, cfg) -> None:
+    """--checkpoint-dir, or a new runs/<config>-s<seed>-<time> folder when none is given (printed)."""
+    from pathlib import Path
+
+    if args.checkpoint_dir is None:
+        if args.resume:
+            raise ConfigError("--resume: give the run folder to continue with --checkpoint-dir")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        args.checkpoint_dir = str(Path("runs") / f"{Path(args.config).stem}-s{cfg.ppo.seed}-{stamp}")
+        print(f"run folder: {args.checkpoint_dir} (checkpoints, metrics, TensorBoard; --checkpoint-dir to choose)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -39,7 +73,9 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.distributed:
         jax.distributed.initialize()  # coordinator and process ids from the cluster (SLURM, ...) or JAX_* vars
-    exp = load_experiment(args.config, _cache(args))
+    cfg = _config(args)
+    _run_folder(args, cfg)
+    exp = load_experiment(cfg, _cache(args))
     if jax.process_index() == 0:
         print(f"jaxtrade train: {args.config}")
     train(exp, args.checkpoint_dir, args.resume, args.eval_episodes, args.report, args.plots)
@@ -49,7 +85,9 @@ def _train(args: argparse.Namespace) -> int:
 def _train_portfolio(args: argparse.Namespace) -> int:
     from jaxtrade.experiment import load_experiment, train_portfolio
 
-    exp = load_experiment(args.config, _cache(args))
+    cfg = _config(args)
+    _run_folder(args, cfg)
+    exp = load_experiment(cfg, _cache(args))
     print(f"jaxtrade train-portfolio: {args.config}")
     train_portfolio(exp, args.checkpoint_dir, args.resume, args.plots)
     return 0
@@ -71,23 +109,21 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from jaxtrade.experiment import SweepSpec, parse_setting, sweep_report
+    from jaxtrade.experiment import SweepSpec, parse_setting, sweep_report, sweepable
 
-    spec = SweepSpec(seeds=_seeds(args.seeds), per_symbol=args.per_symbol, grid=tuple(parse_setting(s) for s in args.set))
+    # A --set of numbers on a sweepable setting is a grid axis (one run per value); any other is an override.
+    grid = [parse_setting(s) for s in args.set if sweepable(s)]
+    args.overrides = [s for s in args.set if not sweepable(s)]
+    spec = SweepSpec(seeds=_seeds(args.seeds), per_symbol=args.per_symbol, grid=tuple(grid))
     sweep_report(_experiment(args), spec, args.episodes, args.report)
     return 0
 
 
 def _experiment(args: argparse.Namespace):
-    """The experiment of --config with --updates applied (sweep, walkforward), announced."""
-    from dataclasses import replace
-
-    from jaxtrade.config import load_config
+    """The experiment of --config with the overrides applied (sweep, walkforward), announced."""
     from jaxtrade.experiment import load_experiment
 
-    cfg = load_config(args.config)
-    if args.updates is not None:
-        cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=args.updates))
+    cfg = _config(args)
     print(f"jaxtrade {args.command}: {args.config}")
     return load_experiment(cfg, _cache(args))
 
@@ -132,26 +168,38 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--no-cache", action="store_true", help="compute features without reading or writing "
                                                                  "the cache")
     common.add_argument("-v", "--verbose", action="store_true")
+    overrides = argparse.ArgumentParser(add_help=False)  # every command that reads --config
+    overrides.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                           help="set a config key before validation, VALUE read as YAML (ppo.learning_rate=1e-4, "
+                                "data.symbols=[AAPL,MSFT], env.stop_loss=0.05); repeat for several")
+    length = argparse.ArgumentParser(add_help=False)  # every command that trains
+    length.add_argument("--total-timesteps", type=int, default=None,
+                        help="run length in env steps: ppo.num_updates = ceil(N / (num_envs x rollout_len))")
+    length.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
+    seed = argparse.ArgumentParser(add_help=False)
+    seed.add_argument("--seed", type=int, default=None, help="override ppo.seed (the run's PRNG seed)")
     parser = argparse.ArgumentParser(prog="jaxtrade", description=__doc__)
     parser.add_argument("--version", action="version", version=f"jaxtrade {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("summary", parents=[common], help="load data, build features, print a summary")
+    p = sub.add_parser("summary", parents=[common, overrides], help="load data, build features, print a summary")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--envs", type=int, default=1024, help="parallel envs in the random-policy rollout")
-    p = sub.add_parser("train", parents=[common], help="train a PPO agent, then backtest it on held-out bars")
+    p = sub.add_parser("train", parents=[common, overrides, length, seed], help="train a PPO agent, then backtest it on held-out bars")
     p.add_argument("--config", required=True, help="YAML config file")
-    p.add_argument("--checkpoint-dir", default=None, help="save an orbax checkpoint after every chunk here")
+    p.add_argument("--checkpoint-dir", default=None, help="save an orbax checkpoint after every chunk (and the "
+                   "metrics) here; default a new runs/<config>-s<seed>-<time> folder")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint if there is one (bit-exact)")
     p.add_argument("--eval-episodes", type=int, default=512, help="validation backtest episodes per policy")
     p.add_argument("--report", default=None, help="write the validation backtest to this .json or .csv")
     p.add_argument("--plots", default=None, help="write PNG plots (walk-forward equity, training curves) here")
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() and train over every process's devices")
-    p = sub.add_parser("train-portfolio", parents=[common],
+    p = sub.add_parser("train-portfolio", parents=[common, overrides, length, seed],
                        help="train a master agent on one account over trained symbol agents (portfolio.mode: "
                             "master) or with them (mode: joint), then backtest it")
     p.add_argument("--config", required=True, help="YAML config file with a portfolio: block")
-    p.add_argument("--checkpoint-dir", default=None, help="save the run's checkpoints (and metrics) here")
+    p.add_argument("--checkpoint-dir", default=None, help="save the run's checkpoints (and metrics) here; "
+                   "default a new runs/<config>-s<seed>-<time> folder")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint if there is one")
     p.add_argument("--plots", default=None, help="write PNG plots (portfolio equity and allocation) here")
     p = sub.add_parser("eval-portfolio", parents=[common],
@@ -167,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=512, help="episodes per policy")
     p.add_argument("--report", default=None, help="write the backtest to this .json or .csv")
     p.add_argument("--plots", default=None, help="write PNG plots (walk-forward equity, training curves) here")
-    p = sub.add_parser("sweep", parents=[common],
+    p = sub.add_parser("sweep", parents=[common, length],
                        help="train many runs (symbols x seeds x settings) as one program; validation table")
     p.add_argument("--config", required=True, help="YAML config file (the base of every run)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
@@ -175,11 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
                    help="sweep a setting: ppo.<learning_rate|gamma|gae_lambda|clip_eps|vf_coef|ent_coef|"
                         "max_grad_norm>, env.reward.<component> or env.<rule> (commission_bps, max_position, "
-                        "stop_loss, ...); repeat for a grid")
-    p.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
+                        "stop_loss, ...) over numbers; repeat for a grid. Any other KEY=VALUE sets that config key "
+                        "for every run")
     p.add_argument("--episodes", type=int, default=256, help="validation episodes per run")
     p.add_argument("--report", default=None, help="write the results table to this .json or .csv")
-    p = sub.add_parser("walkforward", parents=[common],
+    p = sub.add_parser("walkforward", parents=[common, overrides, length],
                        help="retrain from scratch per fold (folds x seeds as one program), test each fold on the "
                             "period after it, and judge the stitched out-of-sample record")
     p.add_argument("--config", required=True, help="YAML config file (every fold trains with it)")
@@ -197,7 +245,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="ready bars the first fold trains on, for the default start (504: two trading years)")
     p.add_argument("--trials", type=int, default=1,
                    help="configurations tried before this one (a sweep's 'trials'): the deflated Sharpe's N")
-    p.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
     p.add_argument("--master", default=None,
                    help="a train-portfolio config (mode master, e.g. configs/portfolio.yaml): train a learned master "
                         "per fold and seed over that run's agents, and test it on the shared account")

@@ -7,10 +7,12 @@ field's full path (e.g. ``features.norm_window``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,8 +132,35 @@ def config_from_dict(values: dict) -> Config:
     return _build(Config, values)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read a YAML file into a validated, frozen `Config`."""
+def apply_overrides(values: dict, overrides: Sequence[str]) -> dict:
+    """`values` (a parsed YAML mapping) with each 'a.b.c=VALUE' set, VALUE parsed as YAML ('3e-4', '[AAPL, MSFT]',
+    'true'); sections missing on the way are created. Validation comes after, so errors still name the key.
+
+    Raises:
+      ConfigError: an override without '=', or one that descends into a value that is not a section.
+    """
+    out = copy.deepcopy(values)
+    for text in overrides:
+        name, sep, raw = text.partition("=")
+        keys = name.strip().split(".")
+        if not sep or not all(keys):
+            raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. ppo.learning_rate=1e-4")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {text!r}: the value is not valid YAML ({exc})") from None
+        node = out
+        for i, key in enumerate(keys[:-1]):
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {text!r}: {'.'.join(keys[:i + 1])} is a value, not a section")
+        node[keys[-1]] = value
+    return out
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read a YAML file into a validated, frozen `Config`, with `overrides` ('a.b=VALUE', `apply_overrides`)
+    set before validation."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
@@ -141,10 +170,13 @@ def load_config(path: str | Path) -> Config:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: config must be a mapping, got {type(values).__name__}")
+    values = apply_overrides(values, overrides)
     try:
         return config_from_dict(values)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{path}{' with --set ' + ' '.join(overrides) if overrides else ''}: {exc}") from None
 
 
 def config_to_dict(cfg: Any) -> dict:

@@ -66,6 +66,19 @@ class SweepSpec:
             raise ConfigError(f"sweep: a setting appears twice in {names}")
 
 
+def sweepable(text: str) -> bool:
+    """Whether 'NAME=V1,V2,...' is a grid axis: NAME in `SWEEPABLE` and every value a number (else, on the
+    command line, a plain config override)."""
+    name, sep, values = text.partition("=")
+    if not sep or name.strip() not in SWEEPABLE:
+        return False
+    try:
+        [float(v) for v in values.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
 def parse_setting(text: str) -> tuple[str, tuple[float, ...]]:
     """'ppo.learning_rate=1e-4,3e-4' -> ('ppo.learning_rate', (1e-4, 3e-4))."""
     name, sep, values = text.partition("=")

@@ -58,6 +58,17 @@ class PPOConfig:
         """Transitions per update: num_envs * rollout_len."""
         return self.num_envs * self.rollout_len
 
+    def updates_for(self, total_timesteps: int) -> int:
+        """PPO updates for at least `total_timesteps` env steps (SB3's and CleanRL's run length): rounded up to
+        whole updates of batch_size steps, so a run takes ceil(total / batch_size) * batch_size steps.
+
+        Raises:
+          ConfigError: a total below 1.
+        """
+        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int) or total_timesteps < 1:
+            raise ConfigError(f"total timesteps: must be an integer >= 1, got {total_timesteps!r}")
+        return -(-total_timesteps // self.batch_size)
+
     @property
     def minibatch_size(self) -> int:
         return self.batch_size // self.num_minibatches

@@ -1,0 +1,57 @@
+"""Overrides on the command line: --set KEY=VALUE (YAML values, merged before validation), --seed,
+--total-timesteps, and the default run folder."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import TINY
+
+import jaxtrade.experiment
+from jaxtrade import cli
+from jaxtrade.config import apply_overrides
+from jaxtrade.errors import ConfigError
+from jaxtrade.experiment import sweepable
+
+
+def test_apply_overrides_sets_nested_yaml_values_and_names_bad_ones():
+    values = {"ppo": {"learning_rate": 0.1}, "window": 24}
+    out = apply_overrides(values, ["ppo.learning_rate=3e-4", "data.symbols=[AAPL, MSFT]", "env.reward.pnl=1",
+                                   "agent.kind=mlp"])
+    assert out == {"ppo": {"learning_rate": "3e-4"}, "window": 24, "data": {"symbols": ["AAPL", "MSFT"]},
+                   "env": {"reward": {"pnl": 1}}, "agent": {"kind": "mlp"}}  # 3e-4: YAML 1.1, the loader reads it
+    assert values == {"ppo": {"learning_rate": 0.1}, "window": 24}  # the input is left alone
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_overrides(values, ["ppo.learning_rate"])
+    with pytest.raises(ConfigError, match="window is a value, not a section"):
+        apply_overrides(values, ["window.size=3"])
+
+
+def test_train_takes_overrides_a_seed_a_total_and_writes_to_a_new_run_folder(monkeypatch, tmp_path, capsys):
+    seen = {}
+    monkeypatch.setattr(jaxtrade.experiment, "train", lambda exp, ckpt, *a: seen.update(cfg=exp.cfg, ckpt=ckpt))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--config", str(TINY), "--no-cache", "--set", "ppo.learning_rate=1e-4",
+                     "--set", "data.synthetic.num_symbols=3", "--set", "env.reward={pnl: 1.0}", "--seed", "7",
+                     "--total-timesteps", "1000"]) == 0
+    cfg, out = seen["cfg"], capsys.readouterr().out
+    assert cfg.ppo.learning_rate == 1e-4 and cfg.data.synthetic.num_symbols == 3 and cfg.ppo.seed == 7
+    assert cfg.env.reward.pnl == 1.0 and cfg.env.reward.cost == 0.15  # the section's other keys kept
+    assert cfg.ppo.num_updates == 2 and "2 updates of 16 envs x 32 steps = 1,024 env steps" in out  # rounded up
+    assert re.fullmatch(r"runs/tiny-s7-\d{8}-\d{6}", seen["ckpt"]) and f"run folder: {seen['ckpt']}" in out
+
+    for argv, message in (
+            (["--set", "ppo.learning_rat=1"], r"with --set ppo.learning_rat=1: ppo: unknown key\(s\) \['learning_rat'\]"),
+            (["--set", "ppo.learning_rate=2"], r"ppo.learning_rate: must be in \(0, 1\]"),
+            (["--resume"], "--resume: give the run folder to continue with --checkpoint-dir"),
+            (["--updates", "3", "--total-timesteps", "5"], "give one"),
+            (["--total-timesteps", "0"], "total timesteps: must be an integer >= 1")):
+        assert cli.main(["train", "--config", str(TINY), "--no-cache", *argv]) == 2
+        assert re.search(message, capsys.readouterr().err), argv
+
+
+def test_a_sweep_set_is_a_grid_axis_on_numbers_of_a_sweepable_setting_else_an_override():
+    assert sweepable("ppo.learning_rate=1e-4,3e-4") and sweepable("env.stop_loss=0.05")
+    assert not sweepable("ppo.num_updates=50") and not sweepable("data.symbols=[AAPL]")
+    assert not sweepable("ppo.learning_rate=fast")
