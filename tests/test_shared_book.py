@@ -21,6 +21,7 @@ from jaxtrade.evaluate.shared_book import (
     equal_weight_policy,
     master_policy,
     run_book,
+    ts_momentum_book_policy,
 )
 from jaxtrade.features import FeatureConfig, compute_features
 
@@ -133,3 +134,28 @@ def test_the_one_program_runs_match_the_policies_run_one_by_one(tiny_exp):
         np.testing.assert_allclose(np.asarray(together[name].equity), np.asarray(alone[name].equity), rtol=1e-5,
                                    err_msg=name)
     assert len({round(float(r.equity[-1]), 6) for r in together.values()}) >= 4  # the runs differ
+
+
+def test_time_series_momentum_on_one_account_is_long_where_the_12_1_return_is_up_and_flat_elsewhere(book):
+    """Each symbol at total / S of equity while its return from 252 to 21 bars before the decision bar is
+    positive, flat while it is negative (long-only table), through the env's orders (coarse: half sold beyond
+    the band above, then bought back); read from the stored closes by hand."""
+    data, params = book
+    r = run_book(PortfolioEnv(), params, {"mom": (ts_momentum_book_policy(0.8), None)}, jax.random.key(0))["mom"]
+    start, w = int(r.start_bar), np.asarray(r.weights)
+    close, tradeable = np.asarray(params.env.market.close), np.asarray(params.tradeable)
+    long = flat = 0
+    for i in range(5, w.shape[0]):
+        bar = start + i  # the decision bar of step i; w[i] is marked at its next close
+        for s in range(params.num_symbols):
+            # decided up on the bar before too (an order fills at the next open), and tradeable since
+            ups = [close[s, max(b - 21, 0)] / close[s, max(b - 252, 0)] - 1 for b in range(bar - 3, bar + 1)]
+            if not tradeable[s, bar - 4:bar + 1].all():
+                continue
+            if min(ups) > 0:
+                assert 0.6 * 0.2 < w[i, s] < 0.2 * 1.25 * 1.1, (i, s, w[i, s])  # just half sold; the band + a move
+                long += 1
+            elif max(ups) < 0:
+                assert w[i, s] == 0, (i, s, w[i, s])
+                flat += 1
+    assert long > 200 and flat > 50, (long, flat)

@@ -14,7 +14,10 @@ the whole period. The policies:
 - `equal_weight_policy`: buy up to total_limit / S per symbol through the env's
   orders and hold (`rebalance=False`), or also sell half of any symbol more than
   `tolerance` x its weight over it and buy it back (`rebalance=True`: the coarsest
-  rebalance the action table allows).
+  rebalance the action table allows);
+- `equal_risk_policy`: equal weight scaled down to a volatility target per symbol;
+- `ts_momentum_book_policy`: time-series momentum (12-1 months) per symbol at its
+  equal weight, flat (or short) when the trend is down.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from jaxtrade.env.portfolio import (
     PortfolioEnv,
     PortfolioObservation,
     PortfolioParams,
+    PortfolioState,
 )
 from jaxtrade.env.types import ORDER_SCALE
 from jaxtrade.evaluate.backtest import (
@@ -46,8 +50,9 @@ from jaxtrade.evaluate.backtest import (
 from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
 from jaxtrade.evaluate.rollout import VOL_TARGET, vol_scaled
 
-# (policy params, key, obs) -> action; the params (networks') are arguments of the compiled walk, not constants.
-PortfolioPolicy = Callable[[Any, jax.Array, PortfolioObservation], PortfolioAction]
+# (policy params, key, obs, state, env params) -> action; the policy params (networks') are arguments of the
+# compiled walk, not constants; the state and env params serve rules that read the market (closes, the bar).
+PortfolioPolicy = Callable[[Any, jax.Array, PortfolioObservation, PortfolioState, PortfolioParams], PortfolioAction]
 REBALANCE_TOLERANCE = 0.2  # equal weight, rebalanced: a symbol this fraction of its weight over it is half sold
 
 
@@ -55,7 +60,7 @@ def agents_policy(propose: SymbolPolicy, limit: float) -> PortfolioPolicy:
     """The symbol agents' proposals, every budget at `limit` (the per-symbol limit: no master). Params: the
     agents'."""
 
-    def act(agent_params, key, obs):
+    def act(agent_params, key, obs, state=None, env_params=None):
         _, _, proposed = propose(agent_params, key, obs.symbols)
         return PortfolioAction(proposed, jnp.full(proposed.shape, limit, jnp.float32))
 
@@ -65,7 +70,7 @@ def agents_policy(propose: SymbolPolicy, limit: float) -> PortfolioPolicy:
 def master_policy(propose: SymbolPolicy, master: MasterAgent) -> PortfolioPolicy:
     """The symbol agents propose, the master sets budgets and gates the proposals. Params: (agents', master's)."""
 
-    def act(params, key, obs):
+    def act(params, key, obs, state=None, env_params=None):
         agent_params, master_params = params
         allocation = master.apply(master_params, master_view(obs, *propose(agent_params, key, obs.symbols)))
         return PortfolioAction(allocation.action, allocation.budget)
@@ -83,7 +88,7 @@ def variants_policy(network, master: MasterAgent, limit: float, flags: jax.Array
     sampled proposals, executed with every budget at `limit`, or budgeted and gated by `master`. Params:
     (the network's, the master's)."""
 
-    def act(params, key, obs):
+    def act(params, key, obs, state=None, env_params=None):
         net_params, master_params = params
         logits, values = network.apply(net_params, obs.symbols)
         sampled = jax.random.categorical(key, logits)
@@ -116,7 +121,7 @@ def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
     """Equal weights through the env's orders: total_limit / S per tradeable symbol (see the module docstring);
     `rebalance` may be traced."""
 
-    def act(_, key, obs):
+    def act(_, key, obs, state=None, env_params=None):
         S = obs.tradeable.shape[0]
         view = master_view(obs, *largest_open_proposals(None, key, obs.symbols))
         budget = jnp.full((S,), total_limit / S, jnp.float32)
@@ -134,12 +139,42 @@ def equal_risk_policy(total_limit: float, vol_target: float = VOL_TARGET, band: 
     volatility) of equity (`Observation.risk`), kept there through the env's orders (`toward_exposure`: bought up
     to it, half sold beyond (1 + band) x it), its budget the same target."""
 
-    def act(_, key, obs):
+    def act(_, key, obs, state=None, env_params=None):
         S, A = obs.symbols.action_mask.shape
         target = total_limit / S * vol_scaled(obs.symbols, 1.0, vol_target)
         action = toward_exposure(obs.symbols.action_mask, obs.weights, target, table_for(A), band,
                                  obs.symbols.risk[:, ORDER_SCALE])
         return PortfolioAction(action, target.astype(jnp.float32))
+
+    return act
+
+
+TS_MOMENTUM = "time-series momentum"  # `ts_momentum_book_policy`'s row
+
+
+def ts_momentum_book_policy(total_limit: float, lookback: int = 252, skip: int = 21, vol_target: float | None = None,
+                            band: float = 0.25) -> PortfolioPolicy:
+    """Time-series momentum on one account (`rollout.ts_momentum_policy` per symbol): each symbol at total_limit / S
+    of equity (times min(1, vol_target / its volatility) with a `vol_target`), long when its return from
+    `lookback` to `skip` bars before the decision bar is positive, else flat (short where the action table
+    allows it), kept there through the env's orders. Reads closes up to the decision bar."""
+    if not 0 <= skip < lookback:
+        raise ValueError(f"need 0 <= skip < lookback, got skip={skip}, lookback={lookback}")
+
+    def act(_, key, obs, state, env_params):
+        S, A = obs.symbols.action_mask.shape
+        table = table_for(A)
+        close = env_params.env.market.close
+        rows = jnp.arange(S)
+        recent = close[rows, jnp.maximum(state.bar - skip, 0)]
+        then = close[rows, jnp.maximum(state.bar - lookback, 0)]
+        direction = jnp.sign(recent / then - 1.0)
+        direction = direction if table.allows_short else jnp.maximum(direction, 0.0)
+        size = total_limit / S * (1.0 if vol_target is None else vol_scaled(obs.symbols, 1.0, vol_target))
+        target = direction * size
+        action = toward_exposure(obs.symbols.action_mask, obs.weights, target, table, band,
+                                 obs.symbols.risk[:, ORDER_SCALE])
+        return PortfolioAction(action, jnp.abs(target).astype(jnp.float32) * jnp.ones(S, jnp.float32))
 
     return act
 
@@ -155,8 +190,8 @@ def holding_rules(params: PortfolioParams) -> PortfolioParams:
 
 def run_equal_weight(env: PortfolioEnv, params: PortfolioParams, total_limit: float, key: jax.Array,
                      tolerance: float = REBALANCE_TOLERANCE) -> dict[str, BookResults]:
-    """Equal weight held and rebalanced (`equal_weight_policy`) as one compiled program, and equal risk
-    (`equal_risk_policy`) as another."""
+    """Equal weight held and rebalanced (`equal_weight_policy`) as one compiled program, equal risk
+    (`equal_risk_policy`) and time-series momentum (`ts_momentum_book_policy`) as one each."""
     steps = split_steps(params)
     run = jax.jit(jax.vmap(lambda rebalance, params, key: walk_forward_book(
         env, params, equal_weight_policy(total_limit, rebalance, tolerance), None, key, steps),
@@ -164,7 +199,8 @@ def run_equal_weight(env: PortfolioEnv, params: PortfolioParams, total_limit: fl
     out = run(jnp.asarray([False, True]), params, key)
     results = {name: jax.tree.map(lambda x, i=i: x[i], out)
                for i, name in enumerate(("equal weight, held", "equal weight, rebal."))}
-    return {**results, **run_book(env, params, {EQUAL_RISK: (equal_risk_policy(total_limit), None)}, key)}
+    return {**results, **run_book(env, params, {EQUAL_RISK: (equal_risk_policy(total_limit), None),
+                                                 TS_MOMENTUM: (ts_momentum_book_policy(total_limit), None)}, key)}
 
 
 class BookResults(NamedTuple):
@@ -203,7 +239,8 @@ def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: Portfo
     def body(carry, k):
         obs, state, done = carry
         k_act, k_step = jax.random.split(k)
-        nobs, nstate, _, terminated, truncated, info = env.step_env(k_step, state, policy(policy_params, k_act, obs), params)
+        nobs, nstate, _, terminated, truncated, info = env.step_env(k_step, state, policy(policy_params, k_act, obs, state, params),
+                                                                  params)
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(done, b, a), new, old)  # noqa: E731
         obs, state = keep(nobs, obs), keep(nstate, state)
         value = state.sleeves.units * params.env.market.close[:, state.bar]
@@ -262,6 +299,6 @@ def format_portfolio(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["AGENT_VARIANTS", "EQUAL_RISK", "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy", "equal_weight_policy", "holding_rules", "format_portfolio",
+__all__ = ["AGENT_VARIANTS", "EQUAL_RISK", "TS_MOMENTUM", "ts_momentum_book_policy", "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy", "equal_weight_policy", "holding_rules", "format_portfolio",
            "master_policy", "run_book", "run_equal_weight", "run_variants", "split_steps", "variants_policy",
            "walk_forward_book"]

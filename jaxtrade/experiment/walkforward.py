@@ -52,11 +52,13 @@ from jaxtrade.evaluate.rollout import (
 )
 from jaxtrade.evaluate.shared_book import (
     EQUAL_RISK,
+    TS_MOMENTUM,
     agents_policy,
     equal_risk_policy,
     equal_weight_policy,
     holding_rules,
     master_policy,
+    ts_momentum_book_policy,
     variants_policy,
     walk_forward_book,
 )
@@ -267,7 +269,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
                                                         master.portfolio.tolerance)
     names = [f"{n} seed {s}" for s in seeds
              for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
-    names += [SHARED_ENSEMBLE, "equal weight, held", "equal weight, rebal.", EQUAL_RISK]
+    names += [SHARED_ENSEMBLE, "equal weight, held", "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
 
     def fold_books(stacked, learned_params, params, key):
         out = []
@@ -285,6 +287,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
         out.append(walk_forward_book(env, holding, equal_risk_policy(total), None, key, steps))
+        out.append(walk_forward_book(env, holding, ts_momentum_book_policy(total), None, key, steps))
         return out
 
     if log:
