@@ -15,6 +15,7 @@ from jaxtrade.env import EnvConfig
 from jaxtrade.env.portfolio import PortfolioEnv, make_portfolio_params
 from jaxtrade.evaluate.shared_book import (
     EQUAL_RISK,
+    TS_MOMENTUM,
     agents_policy,
     book_row,
     equal_risk_policy,
@@ -129,7 +130,8 @@ def test_the_one_program_runs_match_the_policies_run_one_by_one(tiny_exp):
         "agents": (agents_policy(network_proposals(net), 0.3), net_params),
         "agents sampled + master": (master_policy(sampled, master), (net_params, {})),
         "equal weight, rebal.": (equal_weight_policy(0.9, True), None)}, key)
-    assert len(together) == 7 and EQUAL_RISK in together  # four agent variants, three equal-weight books
+    # four agent variants, two equal-weight books, equal risk, time-series momentum
+    assert len(together) == 8 and EQUAL_RISK in together and TS_MOMENTUM in together
     for name in alone:
         np.testing.assert_allclose(np.asarray(together[name].equity), np.asarray(alone[name].equity), rtol=1e-5,
                                    err_msg=name)

@@ -69,6 +69,14 @@ def stop_text(row: dict) -> str:
     return "; ".join(parts) or "-"
 
 
+def trade_ratios(trades: float, wins: float, gross_profit: float, gross_loss: float) -> dict:
+    """Closed trades, their win rate and profit factor (NaN, printed n/a, under `MIN_RATIO_TRADES` trades)."""
+    if trades < MIN_RATIO_TRADES:
+        return {"trades": int(trades), "win_rate": float("nan"), "profit_factor": float("nan")}
+    return {"trades": int(trades), "win_rate": wins / trades,
+            "profit_factor": float(metrics.profit_factor_of_totals(gross_profit, gross_loss))}
+
+
 def ratio_text(value: float, ok: bool, width: int, spec: str) -> str:
     """`value` formatted to `width` when `ok`, else 'n/a' (a ratio on too short a record)."""
     return f"{value:>{width}{spec}}" if ok else f"{'n/a':>{width}}"

@@ -46,8 +46,9 @@ from jaxtrade.evaluate.backtest import (
     ratio_text,
     stop_name,
     stop_text,
+    trade_ratios,
 )
-from jaxtrade.evaluate.metrics import profit_factor_of_totals, summarize
+from jaxtrade.evaluate.metrics import summarize
 from jaxtrade.evaluate.rollout import VOL_TARGET, vol_scaled
 
 # (policy params, key, obs, state, env params) -> action; the policy params (networks') are arguments of the
@@ -274,11 +275,10 @@ def book_row(name: str, r: BookResults, bars_per_year: float, dates=None) -> dic
     steps = int(r.steps)
     mask = jnp.arange(r.step_returns.shape[0]) < steps
     stats = summarize(r.step_returns, bars_per_year, mask)
-    trades = int(r.trades)
     return {"policy": name, "steps": steps, **{k: float(v) for k, v in stats.items()},
             "exposure": float(jnp.where(mask, r.gross_exposure, 0.0).sum() / max(steps, 1)),
-            "trades": trades, "win_rate": float(r.wins) / trades if trades else 0.0,
-            "profit_factor": float(profit_factor_of_totals(r.gross_profit, r.gross_loss)), "cost": float(r.cost),
+            **trade_ratios(int(r.trades), float(r.wins), float(r.gross_profit), float(r.gross_loss)),
+            "cost": float(r.cost),
             "stop": stop_name(r.stop_reason), "stop_bar": int(r.stop_bar), "stop_date": date_of(dates, int(r.stop_bar))}
 
 

@@ -35,14 +35,14 @@ from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import (
     HOLD,
-    MIN_RATIO_TRADES,
     date_of,
     phase3_check,
     stop_name,
     target_checks,
     target_report,
+    trade_ratios,
 )
-from jaxtrade.evaluate.metrics import mean_interval, profit_factor_of_totals
+from jaxtrade.evaluate.metrics import mean_interval
 from jaxtrade.evaluate.rollout import (
     BASELINES,
     HOLD_RULES,
@@ -327,14 +327,6 @@ def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[di
                      "stops": "; ".join(f"{stop_name(reason)} {date_of(dates, bar)}"
                                         for reason, bar in books.stops[name])})
     return rows
-
-
-def trade_ratios(trades: float, wins: float, gross_profit: float, gross_loss: float) -> dict:
-    """Closed trades, their win rate and profit factor (NaN, printed n/a, under `MIN_RATIO_TRADES` trades)."""
-    if trades < MIN_RATIO_TRADES:
-        return {"trades": int(trades), "win_rate": float("nan"), "profit_factor": float("nan")}
-    return {"trades": int(trades), "win_rate": wins / trades,
-            "profit_factor": float(profit_factor_of_totals(gross_profit, gross_loss))}
 
 
 def _trade_stats(st: Stitched, p: int, symbols) -> dict:
