@@ -16,8 +16,7 @@ from jaxtrade.data import (
 )
 from jaxtrade.errors import ConfigError, DataError
 from jaxtrade.features import FeatureConfig, Features, cached_features, compute_features
-
-__version__ = "0.1.0"
+from jaxtrade.version import __version__ as __version__
 
 __all__ = [
     "Config", "ConfigError", "DataConfig", "DataError", "FeatureConfig", "Features", "MarketData",

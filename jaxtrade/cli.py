@@ -13,8 +13,8 @@ import sys
 import threading
 import time
 
-from jaxtrade import __version__
 from jaxtrade.errors import ConfigError, DataError, TrainingError
+from jaxtrade.version import __version__
 
 
 def _cache(args: argparse.Namespace):

@@ -10,6 +10,17 @@ import os
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
+# Many tests compile the same program again (the tiny config's trainer, a walk-forward on changed data): one
+# compilation cache for the whole session (every xdist worker and subprocess inherits the folder through the
+# environment), made fresh for each run and removed at its end (`pytest_sessionfinish`), so timings stay those
+# of a clean machine.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxtrade-tests-xla-")
+    os.environ["JAXTRADE_TESTS_OWN_XLA_CACHE"] = "1"
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")
+
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -109,3 +120,11 @@ def run_optimised(script: str | Path, timeout: int = 900) -> dict:
                          capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The controller (not an xdist worker) removes the session's compilation cache."""
+    import shutil
+
+    if os.environ.get("JAXTRADE_TESTS_OWN_XLA_CACHE") and not hasattr(session.config, "workerinput"):
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
