@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -301,3 +302,53 @@ def test_file_level_errors(tmp_path):
     df["Date"] = np.arange(4)
     with pytest.raises(DataError, match="numeric timestamps are ambiguous"):
         from_dataframes({"N": df})
+
+
+def test_every_bad_row_is_listed_and_drop_makes_each_a_gap(tmp_path, caplog):
+    """A file with four bad rows and one day without trading: the error lists all four with their lines and
+    plain numbers; on_bad_rows='drop' loads the rest, the bad rows and the empty day become gaps (valid False,
+    the last close carried), and the summary by reason is logged and kept in `notes`."""
+    df = _bars(12)
+    df.loc[2, "Close"] = df.High[2] * 1.5  # close outside the bar
+    df.loc[4, "Volume"] = -3.0
+    df.loc[6, "Low"] = np.nan  # one cell missing: a bad row, not a day without trading
+    df.loc[8, "Date"] = df.Date[7]  # a repeated timestamp
+    df.loc[10, ["Open", "High", "Low", "Close", "Volume"]] = np.nan  # no trading that day: a gap either way
+    path = _write(tmp_path, df)
+    with pytest.raises(DataError) as info:
+        load_csv(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: 4 bad row(s)") and "on_bad_rows='drop'" in text
+    for pattern in (r"column 'close', line 4: close \d+\.\d+ lies outside", r"column 'volume', line 6: volume -3\.0",
+                    r"column 'low', line 8: value nan is NaN", r"column 'time', line 10: duplicate timestamp"):
+        assert re.search(pattern, text), (pattern, text)
+    assert "np.float64" not in text
+
+    with caplog.at_level("WARNING"):
+        data = load_csv(path, on_bad_rows="drop")
+    valid, close = np.asarray(data.valid[0]), np.asarray(data.prices[0, :, CLOSE])
+    days = data.timestamps().astype("datetime64[D]").astype(str).tolist()
+    for row in (2, 4, 6, 10):  # gaps on the calendar of the other days (a one-symbol file: gone from it)
+        assert df.Date[row][:10] not in days
+    assert valid.all() and len(days) == 12 - 5  # rows 2, 4, 6, 8 (a repeat of row 7's day) and 10 gone
+    np.testing.assert_allclose(close, df.Close.drop([2, 4, 6, 8, 10]).to_numpy(), rtol=1e-6)
+    note = data.notes[0]
+    assert note.startswith(f"{path}: 5 row(s) made gaps") and "day without trading 1" in note
+    assert "close outside the bar's range 1" in note and "negative volume 1" in note and note in caplog.text
+
+    # With a second symbol trading every day the dropped bars are gaps on the shared calendar.
+    other = _write(tmp_path, _bars(12, seed=3), "OTHER.csv")
+    both = load_csv([path, other], on_bad_rows="drop")
+    gaps = ~np.asarray(both.valid[0])
+    assert gaps.sum() == 5 and gaps[[2, 4, 6, 8, 10]].all()  # day 8 too: its row was a repeat of day 7
+    np.testing.assert_allclose(np.asarray(both.prices[0, 2, CLOSE]), df.Close[1], rtol=1e-6)  # carried
+
+
+def test_a_one_bar_jump_beyond_a_factor_of_three_is_named_as_a_likely_split(tmp_path, caplog):
+    df = _bars(10)
+    df.loc[5:, ["Open", "High", "Low", "Close"]] *= 10.0  # an unadjusted 1:10 reverse split
+    with caplog.at_level("WARNING"):
+        load_csv(_write(tmp_path, df))
+    assert "line 7: the close moves x10" in caplog.text and "likely an unadjusted split" in caplog.text
+    with pytest.raises(DataError, match="on_bad_rows: 'skip' is not one of"):
+        load_csv(_write(tmp_path, df), on_bad_rows="skip")

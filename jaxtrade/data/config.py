@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import jax
 
-from jaxtrade.data.loaders import load_csv, load_parquet
+from jaxtrade.data.loaders import BAD_ROWS, load_csv, load_parquet
 from jaxtrade.data.samples import SAMPLES, load_sample
 from jaxtrade.data.synthetic import SyntheticConfig, generate
 from jaxtrade.data.types import MarketData
@@ -25,6 +25,7 @@ class DataConfig:
     symbols: tuple[str, ...] = ()  # symbols to keep, in order; empty = the source's default/all
     time_format: str | None = None  # strftime format of the time column; None = infer
     adjust: bool = True  # apply split/dividend adjustment from an adjusted-close column
+    on_bad_rows: str = "error"  # error: list every bad row of a file; drop: make each a gap (csv, parquet)
     seed: int = 0  # PRNG seed when source == synthetic
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)  # generator parameters
 
@@ -35,6 +36,8 @@ class DataConfig:
             raise ConfigError(f"data.sample: {self.sample!r} is not one of {sorted(SAMPLES)}")
         if len(set(self.symbols)) != len(self.symbols):
             raise ConfigError(f"data.symbols: a symbol is listed more than once in {list(self.symbols)}")
+        if self.on_bad_rows not in BAD_ROWS:
+            raise ConfigError(f"data.on_bad_rows: {self.on_bad_rows!r} is not one of {list(BAD_ROWS)}")
         if self.source in ("csv", "parquet") and not self.paths:
             raise ConfigError(f"data.paths: source {self.source!r} needs at least one file")
 
@@ -85,4 +88,4 @@ def load_data(cfg: DataConfig, min_bars: int = 2) -> MarketData:
         return data.select(symbols) if symbols else data
     loader = load_csv if cfg.source == "csv" else load_parquet
     return loader(list(cfg.paths), symbols=symbols, time_format=cfg.time_format,
-                  adjust=cfg.adjust, min_bars=min_bars)
+                  adjust=cfg.adjust, min_bars=min_bars, on_bad_rows=cfg.on_bad_rows)

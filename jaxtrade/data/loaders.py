@@ -89,7 +89,8 @@ def _rename_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def _parse_time(values: pd.Series, where: _Where, time_format: str | None) -> np.ndarray:
-    """Parse to int64 UTC seconds; tz-aware times are converted, naive ones taken as UTC."""
+    """int64 UTC seconds per row (tz-aware times converted, naive ones taken as UTC); a row that does not parse is
+    `_NAT`."""
     if pd.api.types.is_numeric_dtype(values):
         raise DataError(
             f"{where(0, 'time')}: numeric timestamps are ambiguous; give dates/datetimes as text"
@@ -98,16 +99,69 @@ def _parse_time(values: pd.Series, where: _Where, time_format: str | None) -> np
     if time_format is None and parsed.isna().any():
         # The format inferred from the first row did not fit every row: parse row by row.
         parsed = pd.to_datetime(values, format="mixed", errors="coerce", utc=True)
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if bad.size:
-        raise DataError(f"{where(int(bad[0]), 'time')}: cannot parse timestamp {values.iloc[bad[0]]!r}")
+    missing = parsed.isna().to_numpy()
     ns = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[s]")
-    return ns.astype(np.int64)
+    return np.where(missing, _NAT, ns.astype(np.int64))
+
+
+_NAT = np.iinfo(np.int64).min  # a timestamp that did not parse
+BAD_ROWS = ("error", "drop")  # what a loader does with bad rows
+SHOWN_BAD_ROWS = 20  # an error lists at most this many bad rows of a file
+SPLIT_FACTOR = 3.0  # a close this many times the last (or a third of it) is named as a likely unadjusted split
+
+
+def _plain(value) -> str:
+    """A cell as plain text for messages: numbers as Python prints floats (1.5, nan, 1e+39), text quoted."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return str(float(value))
+    return repr(str(value)) if value is not None else "empty"
 
 
 def _first(mask: np.ndarray) -> int | None:
     idx = np.flatnonzero(mask)
     return int(idx[0]) if idx.size else None
+
+
+def _row_problems(df: pd.DataFrame, numeric: dict[str, np.ndarray], time: np.ndarray) -> dict[int, tuple]:
+    """Every bad row: row -> (column, message, reason), the first problem found in it. Checks, in order: values
+    that are NaN, inf or not numbers; prices <= 0; volume < 0; values float32 cannot hold; high < low; open or
+    close outside [low, high]; timestamps that do not parse; a timestamp repeating the row before."""
+    problems: dict[int, tuple] = {}
+
+    def flag(mask, column, message, reason):
+        for row in np.flatnonzero(mask):
+            problems.setdefault(int(row), (column, message(int(row)), reason))
+
+    for col, values in numeric.items():
+        flag(~np.isfinite(values), col, lambda r, c=col: f"value {_plain(df[c].iloc[r])} is NaN, inf or not a "
+             f"number", "NaN, inf or not a number")
+    ok = {c: np.where(np.isfinite(v), v, 1.0) for c, v in numeric.items()}  # later checks skip those cells
+    for col in ("open", "high", "low", "close", "adj_close"):
+        if col in ok:
+            flag(ok[col] <= 0, col, lambda r, c=col: f"price {_plain(ok[c][r])} is not positive", "price <= 0")
+    flag(ok["volume"] < 0, "volume", lambda r: f"volume {_plain(ok['volume'][r])} is negative", "negative volume")
+    # Everything runs in float32 on the device: refuse what it cannot hold with room for the arithmetic.
+    lo_ok, hi_ok = PRICE_RANGE
+    for col in ("open", "high", "low", "close", "adj_close"):
+        if col in ok:
+            flag((ok[col] < lo_ok) | (ok[col] > hi_ok), col,
+                 lambda r, c=col: f"price {_plain(ok[c][r])} is outside the range float32 arithmetic keeps exact "
+                                  f"enough, [{lo_ok:g}, {hi_ok:g}]: rescale the series (quote it in other units)",
+                 "price outside the float32 range")
+    flag(ok["volume"] > VOLUME_MAX, "volume", lambda r: f"volume {_plain(ok['volume'][r])} exceeds {VOLUME_MAX:g} "
+         f"(float32 overflows past 3.4e38): rescale it (e.g. in thousands)", "volume outside the float32 range")
+    o, h, lo, c = (ok[k] for k in ("open", "high", "low", "close"))
+    flag(h < lo, "high", lambda r: f"high {_plain(h[r])} is below low {_plain(lo[r])}", "high below low")
+    for name, x in (("open", o), ("close", c)):
+        flag((x > h) | (x < lo), name, lambda r, n=name, x=x: f"{n} {_plain(x[r])} lies outside the bar's range "
+             f"[{_plain(lo[r])}, {_plain(h[r])}]", f"{name} outside the bar's range")
+    flag(time == _NAT, "time", lambda r: f"cannot parse timestamp {df['time'].iloc[r]!r}", "unparseable timestamp")
+    parsed = np.flatnonzero(time != _NAT)
+    again = parsed[1:][np.diff(time[parsed]) == 0]
+    flag(np.isin(np.arange(len(time)), again), "time",
+         lambda r: f"duplicate timestamp {time[r].astype('datetime64[s]')} (same as the row before it)",
+         "duplicate timestamp")
+    return problems
 
 
 def validate_frame(
@@ -118,8 +172,14 @@ def validate_frame(
     time_format: str | None = None,
     adjust: bool = True,
     min_bars: int = 2,
+    on_bad_rows: str = "error",
 ) -> dict[str, np.ndarray]:
     """Check one symbol's bars and return clean float64 columns plus int64 UTC seconds.
+
+    A row whose prices and volume are all empty (NaN) is a day without trading: a gap, never an error. Every
+    other bad row (`_row_problems`) is an error listing all of them (up to `SHOWN_BAD_ROWS`), or with
+    `on_bad_rows="drop"` a gap too, counted by reason in "dropped". A one-bar move of the close beyond a factor
+    of 3 is logged as a likely unadjusted split.
 
     Args:
       df: one symbol's bars with time, open, high, low, close, volume columns
@@ -130,80 +190,69 @@ def validate_frame(
       time_format: strftime format of the time column, None to infer.
       adjust: scale open/high/low/close by adj_close/close (and volume by its
         inverse) when an adjusted close is given.
-      min_bars: fewer bars than this is an error.
+      min_bars: fewer bars than this (after gaps) is an error.
+      on_bad_rows: "error" or "drop".
 
     Returns:
-      dict with "time" (N,) int64 seconds, "ohlcv" (N, 5) float64, and when
-      present "sentiment" (N,) and "aux" (N, 3).
+      dict with "time" (N,) int64 seconds, "ohlcv" (N, 5) float64, when present "sentiment" (N,) and "aux"
+      (N, 3), and "dropped": {reason: rows} with "day without trading" among the reasons.
     """
+    if on_bad_rows not in BAD_ROWS:
+        raise DataError(f"on_bad_rows: {on_bad_rows!r} is not one of {list(BAD_ROWS)}")
     where = _Where(source, lines)
     df = _rename_columns(df, source).reset_index(drop=True)
+    columns = ("open", "high", "low", "close", "volume", *[c for c in _OPTIONAL if c in df])
+    numeric = {col: pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64) for col in columns}
+    no_trading = np.all([np.isnan(numeric[k]) for k in ("open", "high", "low", "close", "volume")], axis=0)
+    dropped = {"day without trading": int(no_trading.sum())} if no_trading.any() else {}
+    keep = ~no_trading
+    df, numeric = df[keep].reset_index(drop=True), {k: v[keep] for k, v in numeric.items()}
+    where = _Where(source, None if lines is None else np.asarray(lines)[keep])
+    time = _parse_time(df["time"], where, time_format)
+
+    problems = _row_problems(df, numeric, time)
+    if problems and on_bad_rows == "error":
+        rows = sorted(problems)
+        shown = [f"{where(r, problems[r][0])}: {problems[r][1]}" for r in rows[:SHOWN_BAD_ROWS]]
+        more = f"\n  ... and {len(rows) - SHOWN_BAD_ROWS} more" if len(rows) > SHOWN_BAD_ROWS else ""
+        raise DataError(f"{source}: {len(rows)} bad row(s); fix them, or load with on_bad_rows='drop' "
+                        f"(config: data.on_bad_rows: drop) to make each a gap:\n  " + "\n  ".join(shown) + more)
+    if problems:
+        for _, _, reason in problems.values():
+            dropped[reason] = dropped.get(reason, 0) + 1
+        good = ~np.isin(np.arange(len(df)), list(problems))
+        df, numeric, time = df[good].reset_index(drop=True), {k: v[good] for k, v in numeric.items()}, time[good]
+        where = _Where(source, None if where.lines is None else where.lines[good])
+
     n = len(df)
     if n < min_bars:
-        raise DataError(f"{source}: series too short: {n} bars, at least {min_bars} needed (a run needs the "
+        left = f" ({sum(dropped.values())} rows made gaps)" if dropped else ""
+        raise DataError(f"{source}: series too short: {n} bars{left}, at least {min_bars} needed (a run needs the "
                         f"features' warm-up, the observation window and one step: lower features.norm_window "
                         f"or window, or give more bars)")
-
-    numeric = {}
-    for col in ("open", "high", "low", "close", "volume", *[c for c in _OPTIONAL if c in df]):
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64)
-        bad = _first(~np.isfinite(values))
-        if bad is not None:
-            raise DataError(f"{where(bad, col)}: value {df[col].iloc[bad]!r} is NaN, inf or not a number")
-        numeric[col] = values
-
-    for col in ("open", "high", "low", "close", "adj_close"):
-        if col in numeric:
-            bad = _first(numeric[col] <= 0)
-            if bad is not None:
-                raise DataError(f"{where(bad, col)}: price {numeric[col][bad]} is not positive")
-    bad = _first(numeric["volume"] < 0)
-    if bad is not None:
-        raise DataError(f"{where(bad, 'volume')}: volume {numeric['volume'][bad]} is negative")
-    # Everything runs in float32 on the device: refuse what it cannot hold with room for the arithmetic.
-    for col, (lo_ok, hi_ok) in ((c, PRICE_RANGE) for c in ("open", "high", "low", "close", "adj_close")):
-        if col in numeric:
-            bad = _first((numeric[col] < lo_ok) | (numeric[col] > hi_ok))
-            if bad is not None:
-                raise DataError(f"{where(bad, col)}: price {numeric[col][bad]:g} is outside the range float32 "
-                                f"arithmetic keeps exact enough, [{lo_ok:g}, {hi_ok:g}]: rescale the series "
-                                f"(quote it in other units)")
-    bad = _first(numeric["volume"] > VOLUME_MAX)
-    if bad is not None:
-        raise DataError(f"{where(bad, 'volume')}: volume {numeric['volume'][bad]:g} exceeds {VOLUME_MAX:g} "
-                        f"(float32 overflows past 3.4e38): rescale it (e.g. in thousands)")
-    o, h, lo, c = (numeric[k] for k in ("open", "high", "low", "close"))
-    bad = _first(h < lo)
-    if bad is not None:
-        raise DataError(f"{where(bad, 'high')}: high {h[bad]} is below low {lo[bad]}")
-    for name, x in (("open", o), ("close", c)):
-        bad = _first((x > h) | (x < lo))
-        if bad is not None:
-            raise DataError(
-                f"{where(bad, name)}: {name} {x[bad]} lies outside the bar's range [{lo[bad]}, {h[bad]}]"
-            )
-
-    time = _parse_time(df["time"], where, time_format)
-    diffs = np.diff(time)
-    bad = _first(diffs == 0)
-    if bad is not None:
-        raise DataError(
-            f"{where(bad + 1, 'time')}: duplicate timestamp {time[bad + 1].astype('datetime64[s]')}"
-            f" (same as {where(bad)})"
-        )
-    bad = _first(diffs < 0)
+    bad = _first(np.diff(time) < 0)
     if bad is not None:
         raise DataError(
             f"{where(bad + 1, 'time')}: timestamps not sorted: {time[bad + 1].astype('datetime64[s]')}"
             f" comes after {time[bad].astype('datetime64[s]')}"
         )
 
+    o, h, lo, c = (numeric[k] for k in ("open", "high", "low", "close"))
+    jumps = np.flatnonzero((c[1:] > SPLIT_FACTOR * c[:-1]) | (c[1:] * SPLIT_FACTOR < c[:-1])) + 1
+    for r in jumps[:5]:
+        logger.warning("%s: the close moves x%.2f in one bar (%s -> %s) on %s: likely an unadjusted split or "
+                       "reverse split; give an adjusted close (adj_close) or adjust the file", where(int(r), "close"),
+                       c[r] / c[r - 1], _plain(c[r - 1]), _plain(c[r]), time[r].astype("datetime64[s]"))
     if adjust and "adj_close" in numeric:
         factor = numeric["adj_close"] / c
         o, h, lo, c = o * factor, h * factor, lo * factor, c * factor
         numeric["volume"] = numeric["volume"] / factor
 
-    out = {"time": time, "ohlcv": np.stack([o, h, lo, c, numeric["volume"]], axis=-1)}
+    out = {"time": time, "ohlcv": np.stack([o, h, lo, c, numeric["volume"]], axis=-1), "dropped": dropped}
+    if dropped:
+        out["note"] = f"{source}: {sum(dropped.values())} row(s) made gaps: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1]))
+        logger.warning("%s", out["note"])
     if "sentiment" in numeric:
         out["sentiment"] = numeric["sentiment"]
     aux_cols = [c for c in ("aux_0", "aux_1", "aux_2") if c in numeric]
@@ -253,6 +302,7 @@ def align(series: Mapping[str, dict[str, np.ndarray]]) -> MarketData:
         sentiment=jnp.asarray(sentiment, jnp.float32),
         aux=jnp.asarray(aux, jnp.float32),
         symbols=symbols,
+        notes=tuple(s["note"] for s in series.values() if "note" in s),
     )
 
 
@@ -305,6 +355,7 @@ def _load(
     time_format: str | None,
     adjust: bool,
     min_bars: int,
+    on_bad_rows: str,
 ) -> MarketData:
     if isinstance(paths, (str, os.PathLike)):
         items = [(None, Path(paths))]
@@ -338,6 +389,7 @@ def _load(
                 time_format=time_format,
                 adjust=adjust,
                 min_bars=min_bars,
+                on_bad_rows=on_bad_rows,
             )
     if symbols is not None:
         missing = [s for s in symbols if s not in series]
@@ -355,6 +407,7 @@ def load_csv(
     time_format: str | None = None,
     adjust: bool = True,
     min_bars: int = 2,
+    on_bad_rows: str = "error",
 ) -> MarketData:
     """Load OHLCV bars from CSV file(s) into one aligned `MarketData`.
 
@@ -366,9 +419,12 @@ def load_csv(
       time_format: strftime format of the time column (inferred by default).
       adjust: apply split/dividend adjustment from an adjusted-close column.
       min_bars: each symbol needs at least this many bars.
+      on_bad_rows: "error" (default) lists every bad row of a file (up to 20) in one `DataError`; "drop" makes
+        each a gap and logs a summary per file and reason (kept in `MarketData.notes`). Rows whose prices and
+        volume are all empty (days without trading) are gaps either way.
     """
     return _load(paths, "csv", symbols=symbols, symbol_column=symbol_column,
-                 time_format=time_format, adjust=adjust, min_bars=min_bars)
+                 time_format=time_format, adjust=adjust, min_bars=min_bars, on_bad_rows=on_bad_rows)
 
 
 def load_parquet(
@@ -379,10 +435,11 @@ def load_parquet(
     time_format: str | None = None,
     adjust: bool = True,
     min_bars: int = 2,
+    on_bad_rows: str = "error",
 ) -> MarketData:
     """Load OHLCV bars from parquet file(s); arguments as for `load_csv` (errors quote 0-based rows)."""
     return _load(paths, "parquet", symbols=symbols, symbol_column=symbol_column,
-                 time_format=time_format, adjust=adjust, min_bars=min_bars)
+                 time_format=time_format, adjust=adjust, min_bars=min_bars, on_bad_rows=on_bad_rows)
 
 
 def from_dataframes(
@@ -391,8 +448,10 @@ def from_dataframes(
     time_format: str | None = None,
     adjust: bool = True,
     min_bars: int = 2,
+    on_bad_rows: str = "error",
 ) -> MarketData:
-    """Build `MarketData` from in-memory frames, one per symbol (errors quote 0-based rows).
+    """Build `MarketData` from in-memory frames, one per symbol (errors quote 0-based rows; `on_bad_rows` as for
+    `load_csv`).
 
     A frame whose time is in its index (a DatetimeIndex) is accepted too.
     """
@@ -401,5 +460,5 @@ def from_dataframes(
         if isinstance(df.index, pd.DatetimeIndex):
             df = df.rename_axis("time").reset_index()
         series[str(sym)] = validate_frame(df, f"frame {sym!r}", time_format=time_format,
-                                          adjust=adjust, min_bars=min_bars)
+                                          adjust=adjust, min_bars=min_bars, on_bad_rows=on_bad_rows)
     return align(series)

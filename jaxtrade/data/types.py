@@ -36,6 +36,7 @@ class MarketData:
     sentiment: jax.Array  # (S, T) float32: external sentiment score, 0 = neutral
     aux: jax.Array  # (S, T, 3) float32: external model probabilities, 1/3 each = neutral
     symbols: tuple[str, ...] = struct.field(pytree_node=False)
+    notes: tuple[str, ...] = struct.field(pytree_node=False, default=())  # what loading changed (rows made gaps)
 
     @property
     def num_symbols(self) -> int:
@@ -101,6 +102,7 @@ class MarketData:
             sentiment=self.sentiment[idx],
             aux=self.aux[idx],
             symbols=tuple(symbols),
+            notes=self.notes,
         )
 
     def join(self, other: MarketData) -> MarketData:
@@ -114,7 +116,8 @@ class MarketData:
         cat = lambda a, b: jnp.concatenate([jnp.asarray(a), jnp.asarray(b)])  # noqa: E731
         return MarketData(prices=cat(self.prices, other.prices), valid=cat(self.valid, other.valid), day=self.day,
                           second=self.second, sentiment=cat(self.sentiment, other.sentiment),
-                          aux=cat(self.aux, other.aux), symbols=self.symbols + other.symbols)
+                          aux=cat(self.aux, other.aux), symbols=self.symbols + other.symbols,
+                          notes=self.notes + other.notes)
 
     def summary(self) -> list[dict]:
         """One row per symbol: bars, first/last valid timestamp, last close."""

@@ -58,6 +58,7 @@ def data_record(exp: Experiment) -> dict:
                    for name, (a, b) in bars.items()},
         "fingerprints": {sym: {name: _fingerprint(exp, s, a, b) for name, (a, b) in bars.items()}
                          for s, sym in enumerate(exp.data.symbols)},
+        "notes": list(exp.data.notes),  # rows the loader made gaps (`data.on_bad_rows`, days without trading)
     }
 
 

@@ -486,7 +486,7 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     out = {"folds": per_fold, "rows": rows, "portfolio": books, "seeds": seeds, "targets": targets,
            "targets_on": {"policy": judged["policy"], "symbol": judged["symbol"]},
            "master_targets": {name: target_checks(r) for name, r in learned.items()}, "phase3": phase3,
-           "seconds": result.seconds, "trials": spec.trials, "config": exp.config_dict,
+           "seconds": result.seconds, "trials": spec.trials, "config": exp.config_dict, "data_notes": list(exp.data.notes),
            "master_config": result.master_config,
            "spec": {"folds": spec.folds, "seeds": list(spec.seeds), "scheme": spec.scheme, "embargo": spec.embargo,
                     "start": spec.start}}

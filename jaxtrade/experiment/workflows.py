@@ -235,7 +235,7 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
         log(f"  seed targets (agent, episode means): {target_report(judged)}")
     if report:
         meta = {"split": split, "bars": list(bars), "update": int(to_host(runner.updates_done)),
-                "config": exp.config_dict, "portfolio": portfolio,
+                "config": exp.config_dict, "data_notes": list(exp.data.notes), "portfolio": portfolio,
                 "targets": {"policy": judged["policy"], "on": "portfolio" if portfolio else "episodes",
                             "checks": target_checks(judged)},
                 "phase3": phase3_check(wf_rows)}
@@ -351,7 +351,7 @@ def sweep_report(exp: Experiment, spec: SweepSpec, episodes: int = 256, report: 
         log("across seeds (mean [95 % t interval]; Sharpe from the pooled step returns of the episodes):")
         log(format_seed_summary(seed_summary(rows, grid_names), grid_names))
     if report:
-        meta = {"config": exp.config_dict, "seeds": list(spec.seeds), "trials": len(rows)}
+        meta = {"config": exp.config_dict, "data_notes": list(exp.data.notes), "seeds": list(spec.seeds), "trials": len(rows)}
         log(f"report written to {write_report(rows, report, meta)}")
     return rows
 
