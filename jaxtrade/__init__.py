@@ -8,6 +8,7 @@ from jaxtrade.data import (
     DataConfig,
     MarketData,
     SyntheticConfig,
+    from_dataframe,
     generate,
     load_csv,
     load_data,
@@ -21,5 +22,5 @@ from jaxtrade.version import __version__ as __version__
 __all__ = [
     "Config", "ConfigError", "DataConfig", "DataError", "FeatureConfig", "Features", "MarketData",
     "SyntheticConfig", "cached_features", "compute_features", "config_from_dict", "config_to_dict",
-    "generate", "load_config", "load_csv", "load_data", "load_parquet", "load_sample",
+    "from_dataframe", "generate", "load_config", "load_csv", "load_data", "load_parquet", "load_sample",
 ]

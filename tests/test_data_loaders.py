@@ -300,7 +300,7 @@ def test_file_level_errors(tmp_path):
         load_csv([same, again])
     df = _bars(4)
     df["Date"] = np.arange(4)
-    with pytest.raises(DataError, match="numeric timestamps are ambiguous"):
+    with pytest.raises(DataError, match="numeric timestamps such as 0 are ambiguous"):
         from_dataframes({"N": df})
 
 
@@ -352,3 +352,66 @@ def test_a_one_bar_jump_beyond_a_factor_of_three_is_named_as_a_likely_split(tmp_
     assert "line 7: the close moves x10" in caplog.text and "likely an unadjusted split" in caplog.text
     with pytest.raises(DataError, match="on_bad_rows: 'skip' is not one of"):
         load_csv(_write(tmp_path, df), on_bad_rows="skip")
+
+
+# --- frames in the shapes users hold -----------------------------------------------------------------
+
+
+def _yf_frame(group_by_ticker=False):
+    """What `yf.download(["AAA", "BBB"], auto_adjust=False)` returns: a DatetimeIndex named Date, two-level
+    columns (Price, Ticker), BBB listing two days late (NaN rows before)."""
+    a, b = _bars(8, seed=1), _bars(8, seed=2)
+    b.loc[:1, ["Open", "High", "Low", "Close", "Volume"]] = np.nan
+    index = pd.DatetimeIndex(pd.to_datetime(a.Date), name="Date")
+    cols = {}
+    for ticker, df in (("AAA", a), ("BBB", b)):
+        for field in ("Open", "High", "Low", "Close", "Volume"):
+            cols[(ticker, field) if group_by_ticker else (field, ticker)] = df[field].to_numpy()
+        cols[(ticker, "Adj Close") if group_by_ticker else ("Adj Close", ticker)] = df["Close"].to_numpy()
+    frame = pd.DataFrame(cols, index=index)
+    frame.columns.names = ["Ticker", "Price"] if group_by_ticker else ["Price", "Ticker"]
+    return frame, a, b
+
+
+def test_yfinance_finrl_mapping_and_single_frames_load_alike():
+    import jaxtrade as jt
+
+    yf, a, b = _yf_frame()
+    data = jt.from_dataframe(yf)
+    assert data.symbols == ("AAA", "BBB")
+    assert np.asarray(data.valid).tolist() == [[True] * 8, [False, False] + [True] * 6]  # BBB listed late
+    by_ticker = jt.from_dataframe(_yf_frame(group_by_ticker=True)[0])
+    mapping = jt.from_dataframe({"AAA": a, "BBB": b.dropna()})
+    finrl = pd.concat([a.assign(tic="AAA"), b.dropna().assign(tic="BBB")]).rename(columns=str.lower)
+    finrl = finrl.rename(columns={"date": "date"}).assign(day=0, macd=0.1)  # FinRL's extra columns
+    long = jt.from_dataframe(finrl)
+    single = jt.from_dataframe(a.set_index(pd.DatetimeIndex(pd.to_datetime(a.Date))).drop(columns="Date"),
+                               symbol="AAA")
+    for other in (by_ticker, mapping, long):
+        np.testing.assert_allclose(np.asarray(other.prices), np.asarray(data.prices), rtol=1e-6)
+        np.testing.assert_array_equal(np.asarray(other.valid), np.asarray(data.valid))
+    np.testing.assert_allclose(np.asarray(single.prices[0]), np.asarray(data.prices[0]), rtol=1e-6)
+    with pytest.raises(DataError, match="pass symbol='NAME'"):
+        jt.from_dataframe(a)
+    with pytest.raises(DataError, match=r"symbols \['CCC'\] not in the frame"):
+        jt.from_dataframe(yf, symbols=["CCC"])
+
+
+def test_close_only_series_and_epoch_timestamps_load_when_asked():
+    df = _bars(10)
+    closes = df[["Date", "Close"]]
+    with pytest.raises(DataError, match="close_only=True"):
+        from_dataframes({"X": closes})
+    data = from_dataframes({"X": closes}, close_only=True)
+    p = np.asarray(data.prices[0], np.float64)
+    np.testing.assert_allclose(p[:, :4], np.repeat(df.Close.to_numpy()[:, None], 4, axis=1), rtol=1e-6)
+    assert (p[:, VOLUME] == 1.0).all()
+
+    ms = df.assign(Date=(pd.to_datetime(df.Date) - pd.Timestamp(0)) // pd.Timedelta(1, "ms"))  # epoch ms
+    assert ms.Date[0] == 1_609_718_400_000
+    with pytest.raises(DataError, match=r"numeric timestamps such as \d+ are ambiguous: give time_unit"):
+        from_dataframes({"X": ms})
+    with pytest.raises(DataError, match="check time_unit"):
+        from_dataframes({"X": ms}, time_unit="s")
+    epoch = from_dataframes({"X": ms}, time_unit="ms")
+    np.testing.assert_array_equal(epoch.timestamps(), from_dataframes({"X": df}).timestamps())

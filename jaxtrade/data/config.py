@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import jax
 
-from jaxtrade.data.loaders import BAD_ROWS, load_csv, load_parquet
+from jaxtrade.data.loaders import BAD_ROWS, TIME_UNITS, load_csv, load_parquet
 from jaxtrade.data.samples import SAMPLES, load_sample
 from jaxtrade.data.synthetic import SyntheticConfig, generate
 from jaxtrade.data.types import MarketData
@@ -26,6 +26,8 @@ class DataConfig:
     time_format: str | None = None  # strftime format of the time column; None = infer
     adjust: bool = True  # apply split/dividend adjustment from an adjusted-close column
     on_bad_rows: str = "error"  # error: list every bad row of a file; drop: make each a gap (csv, parquet)
+    close_only: bool = False  # the files hold closes alone: open = high = low = close (fills at the close)
+    time_unit: str | None = None  # epoch timestamps in s, ms, us or ns; None: dates as text
     seed: int = 0  # PRNG seed when source == synthetic
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)  # generator parameters
 
@@ -38,6 +40,8 @@ class DataConfig:
             raise ConfigError(f"data.symbols: a symbol is listed more than once in {list(self.symbols)}")
         if self.on_bad_rows not in BAD_ROWS:
             raise ConfigError(f"data.on_bad_rows: {self.on_bad_rows!r} is not one of {list(BAD_ROWS)}")
+        if self.time_unit is not None and self.time_unit not in TIME_UNITS:
+            raise ConfigError(f"data.time_unit: {self.time_unit!r} is not one of {list(TIME_UNITS)}")
         if self.source in ("csv", "parquet") and not self.paths:
             raise ConfigError(f"data.paths: source {self.source!r} needs at least one file")
 
@@ -88,4 +92,5 @@ def load_data(cfg: DataConfig, min_bars: int = 2) -> MarketData:
         return data.select(symbols) if symbols else data
     loader = load_csv if cfg.source == "csv" else load_parquet
     return loader(list(cfg.paths), symbols=symbols, time_format=cfg.time_format,
-                  adjust=cfg.adjust, min_bars=min_bars, on_bad_rows=cfg.on_bad_rows)
+                  adjust=cfg.adjust, min_bars=min_bars, on_bad_rows=cfg.on_bad_rows, close_only=cfg.close_only,
+                  time_unit=cfg.time_unit)

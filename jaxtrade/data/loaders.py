@@ -37,7 +37,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 _REQUIRED = ("time", "open", "high", "low", "close", "volume")
 _OPTIONAL = ("adj_close", "sentiment", "aux_0", "aux_1", "aux_2")
-_SYMBOL_ALIASES = ("symbol", "ticker")
+_SYMBOL_ALIASES = ("symbol", "ticker", "tic")  # `tic`: FinRL's long frames
+TIME_UNITS = ("s", "ms", "us", "ns")  # epoch timestamps: `time_unit`
 PRICE_RANGE = (1e-12, 1e12)  # prices the float32 env and features handle (ratios, logs, units x price)
 VOLUME_MAX = 1e30
 
@@ -60,7 +61,9 @@ class _Where:
         return f"{self.source}: {col}line {int(self.lines[position])}"
 
 
-def _rename_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
+def _rename_columns(df: pd.DataFrame, source: str, close_only: bool = False) -> pd.DataFrame:
+    """`df` with its recognised columns under their canonical names (`_ALIASES`); with `close_only` the bar is
+    the close alone: open = high = low = close, and a volume of 1 where the frame has none."""
     lookup = {}
     for c in df.columns:
         if _canon(c) in lookup:
@@ -76,27 +79,50 @@ def _rename_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
     first = df.columns[0] if len(df.columns) else None
     if "time" not in mapping.values() and isinstance(first, str) and first.startswith("Unnamed: 0"):
         mapping[first] = "time"  # `DataFrame.to_csv()` of a frame indexed by an unnamed date index
-    missing = [f for f in _REQUIRED if f not in mapping.values()]
+    required = ("time", "close") if close_only else _REQUIRED
+    missing = [f for f in required if f not in mapping.values()]
     if missing:
+        hint = ("" if close_only or "close" not in mapping.values() else
+                "; a series of closes only loads with close_only=True (config: data.close_only: true)")
         raise DataError(
-            f"{source}: missing required column(s) {missing}; found columns {list(df.columns)}"
+            f"{source}: missing required column(s) {missing}; found columns {list(df.columns)}{hint}"
         )
     unused = [c for c in df.columns if c not in mapping and _canon(c) not in _SYMBOL_ALIASES]
     if unused:
         logger.warning("%s: column(s) %s not used (recognised: %s and symbol/ticker)", source, unused,
                        ", ".join(a for aliases in _ALIASES.values() for a in aliases))
-    return df[list(mapping)].rename(columns=mapping)
+    out = df[list(mapping)].rename(columns=mapping)
+    if close_only:
+        for col in ("open", "high", "low"):
+            out[col] = out["close"]
+        if "volume" not in out:  # a unit volume on every bar that has a close
+            out["volume"] = np.where(pd.to_numeric(out["close"], errors="coerce").isna(), np.nan, 1.0)
+    return out
 
 
-def _parse_time(values: pd.Series, where: _Where, time_format: str | None) -> np.ndarray:
-    """int64 UTC seconds per row (tz-aware times converted, naive ones taken as UTC); a row that does not parse is
-    `_NAT`."""
-    if pd.api.types.is_numeric_dtype(values):
+def _parse_time(values: pd.Series, where: _Where, time_format: str | None, time_unit: str | None = None
+                ) -> np.ndarray:
+    """int64 UTC seconds per row (tz-aware times converted, naive ones taken as UTC; numbers as `time_unit`
+    since 1970-01-01 UTC); a row that does not parse is `_NAT`."""
+    if time_unit is not None:
+        if time_unit not in TIME_UNITS:
+            raise DataError(f"time_unit: {time_unit!r} is not one of {list(TIME_UNITS)}")
+        if not pd.api.types.is_numeric_dtype(values):
+            raise DataError(f"{where(0, 'time')}: time_unit {time_unit!r} is for numeric (epoch) timestamps; "
+                            f"this column holds text such as {_plain(values.iloc[0])}: drop time_unit")
+        parsed = pd.to_datetime(values, unit=time_unit, errors="coerce", utc=True)
+        years = parsed.dropna().dt.year
+        if len(years) and (years.min() < 1971 or years.max() > 2200):
+            raise DataError(f"{where(0, 'time')}: as {time_unit} since 1970 the timestamps span years {years.min()}"
+                            f" to {years.max()}: check time_unit (e.g. 13-digit timestamps are ms, 10-digit s)")
+    elif pd.api.types.is_numeric_dtype(values):
         raise DataError(
-            f"{where(0, 'time')}: numeric timestamps are ambiguous; give dates/datetimes as text"
+            f"{where(0, 'time')}: numeric timestamps such as {_plain(values.iloc[0])} are ambiguous: give "
+            f"time_unit ('s', 'ms', 'us' or 'ns'; config: data.time_unit) or dates as text"
         )
-    parsed = pd.to_datetime(values, format=time_format, errors="coerce", utc=True)
-    if time_format is None and parsed.isna().any():
+    else:
+        parsed = pd.to_datetime(values, format=time_format, errors="coerce", utc=True)
+    if time_unit is None and time_format is None and parsed.isna().any():
         # The format inferred from the first row did not fit every row: parse row by row.
         parsed = pd.to_datetime(values, format="mixed", errors="coerce", utc=True)
     missing = parsed.isna().to_numpy()
@@ -111,8 +137,10 @@ SPLIT_FACTOR = 3.0  # a close this many times the last (or a third of it) is nam
 
 
 def _plain(value) -> str:
-    """A cell as plain text for messages: numbers as Python prints floats (1.5, nan, 1e+39), text quoted."""
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+    """A cell as plain text for messages: numbers as Python prints them (3, 1.5, nan, 1e+39), text quoted."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
         return str(float(value))
     return repr(str(value)) if value is not None else "empty"
 
@@ -173,10 +201,13 @@ def validate_frame(
     adjust: bool = True,
     min_bars: int = 2,
     on_bad_rows: str = "error",
+    close_only: bool = False,
+    time_unit: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Check one symbol's bars and return clean float64 columns plus int64 UTC seconds.
 
-    A row whose prices and volume are all empty (NaN) is a day without trading: a gap, never an error. Every
+    A row whose prices are all empty (NaN) and whose volume is empty or 0 is a day without trading: a gap, never
+    an error. Every
     other bad row (`_row_problems`) is an error listing all of them (up to `SHOWN_BAD_ROWS`), or with
     `on_bad_rows="drop"` a gap too, counted by reason in "dropped". A one-bar move of the close beyond a factor
     of 3 is logged as a likely unadjusted split.
@@ -192,6 +223,8 @@ def validate_frame(
         inverse) when an adjusted close is given.
       min_bars: fewer bars than this (after gaps) is an error.
       on_bad_rows: "error" or "drop".
+      close_only: the bars are closes alone (`_rename_columns`).
+      time_unit: epoch timestamps in this unit ("s", "ms", "us", "ns"); None: dates as text.
 
     Returns:
       dict with "time" (N,) int64 seconds, "ohlcv" (N, 5) float64, when present "sentiment" (N,) and "aux"
@@ -200,15 +233,17 @@ def validate_frame(
     if on_bad_rows not in BAD_ROWS:
         raise DataError(f"on_bad_rows: {on_bad_rows!r} is not one of {list(BAD_ROWS)}")
     where = _Where(source, lines)
-    df = _rename_columns(df, source).reset_index(drop=True)
+    df = _rename_columns(df, source, close_only).reset_index(drop=True)
     columns = ("open", "high", "low", "close", "volume", *[c for c in _OPTIONAL if c in df])
     numeric = {col: pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64) for col in columns}
-    no_trading = np.all([np.isnan(numeric[k]) for k in ("open", "high", "low", "close", "volume")], axis=0)
+    volume = numeric["volume"]
+    no_trading = (np.all([np.isnan(numeric[k]) for k in ("open", "high", "low", "close")], axis=0)
+                  & (np.isnan(volume) | (volume == 0)))
     dropped = {"day without trading": int(no_trading.sum())} if no_trading.any() else {}
     keep = ~no_trading
     df, numeric = df[keep].reset_index(drop=True), {k: v[keep] for k, v in numeric.items()}
     where = _Where(source, None if lines is None else np.asarray(lines)[keep])
-    time = _parse_time(df["time"], where, time_format)
+    time = _parse_time(df["time"], where, time_format, time_unit)
 
     problems = _row_problems(df, numeric, time)
     if problems and on_bad_rows == "error":
@@ -356,6 +391,8 @@ def _load(
     adjust: bool,
     min_bars: int,
     on_bad_rows: str,
+    close_only: bool = False,
+    time_unit: str | None = None,
 ) -> MarketData:
     if isinstance(paths, (str, os.PathLike)):
         items = [(None, Path(paths))]
@@ -390,6 +427,8 @@ def _load(
                 adjust=adjust,
                 min_bars=min_bars,
                 on_bad_rows=on_bad_rows,
+                close_only=close_only,
+                time_unit=time_unit,
             )
     if symbols is not None:
         missing = [s for s in symbols if s not in series]
@@ -408,6 +447,8 @@ def load_csv(
     adjust: bool = True,
     min_bars: int = 2,
     on_bad_rows: str = "error",
+    close_only: bool = False,
+    time_unit: str | None = None,
 ) -> MarketData:
     """Load OHLCV bars from CSV file(s) into one aligned `MarketData`.
 
@@ -422,9 +463,15 @@ def load_csv(
       on_bad_rows: "error" (default) lists every bad row of a file (up to 20) in one `DataError`; "drop" makes
         each a gap and logs a summary per file and reason (kept in `MarketData.notes`). Rows whose prices and
         volume are all empty (days without trading) are gaps either way.
+      close_only: the files hold closes alone (and maybe volume): open = high = low = close, volume 1 where
+        there is none. Orders then fill at the next bar's close; the candle features (high_rel, low_rel, body)
+        are 0, the gap equals the return, and with no volume rel_volume and volume_regime are 0 too.
+      time_unit: the time column holds epoch numbers in this unit ("s", "ms", "us", "ns"); without it numeric
+        timestamps are an error.
     """
-    return _load(paths, "csv", symbols=symbols, symbol_column=symbol_column,
-                 time_format=time_format, adjust=adjust, min_bars=min_bars, on_bad_rows=on_bad_rows)
+    return _load(paths, "csv", symbols=symbols, symbol_column=symbol_column, time_format=time_format,
+                 adjust=adjust, min_bars=min_bars, on_bad_rows=on_bad_rows, close_only=close_only,
+                 time_unit=time_unit)
 
 
 def load_parquet(
@@ -436,29 +483,94 @@ def load_parquet(
     adjust: bool = True,
     min_bars: int = 2,
     on_bad_rows: str = "error",
+    close_only: bool = False,
+    time_unit: str | None = None,
 ) -> MarketData:
     """Load OHLCV bars from parquet file(s); arguments as for `load_csv` (errors quote 0-based rows)."""
-    return _load(paths, "parquet", symbols=symbols, symbol_column=symbol_column,
-                 time_format=time_format, adjust=adjust, min_bars=min_bars, on_bad_rows=on_bad_rows)
+    return _load(paths, "parquet", symbols=symbols, symbol_column=symbol_column, time_format=time_format,
+                 adjust=adjust, min_bars=min_bars, on_bad_rows=on_bad_rows, close_only=close_only,
+                 time_unit=time_unit)
 
 
-def from_dataframes(
-    frames: Mapping[str, pd.DataFrame],
+def _field_level(columns: pd.MultiIndex, source: str) -> int:
+    """Which level of two-level columns names the fields (Open, Close, ...): yfinance puts them first by default,
+    second with group_by='ticker'."""
+    known = {a for aliases in _ALIASES.values() for a in aliases}
+    hits = [len({_canon(x) for x in columns.get_level_values(i)} & known) for i in (0, 1)]
+    if columns.nlevels != 2 or max(hits) == 0 or hits[0] == hits[1]:
+        raise DataError(f"{source}: columns with {columns.nlevels} levels; expected two (field and ticker, as "
+                        f"yfinance writes them), one of them naming open/high/low/close/volume")
+    return 0 if hits[0] > hits[1] else 1
+
+
+def _frames_of(data, source: str, symbol: str | None, symbol_column: str | None) -> dict[str, pd.DataFrame]:
+    """Per-symbol frames of a mapping, a yfinance-style two-level frame, a long frame with a symbol column
+    (symbol, ticker or FinRL's tic), or one symbol's frame named by `symbol`; a DatetimeIndex becomes the time
+    column."""
+    def timed(df):
+        if isinstance(df.index, pd.DatetimeIndex):
+            return df.rename_axis("time").reset_index()
+        return df
+
+    if isinstance(data, Mapping):
+        return {str(k): timed(v) for k, v in data.items()}
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"{source}: expected a DataFrame or a mapping symbol -> DataFrame, got {type(data).__name__}")
+    if isinstance(data.columns, pd.MultiIndex):
+        level = _field_level(data.columns, source)
+        tickers = list(dict.fromkeys(data.columns.get_level_values(1 - level)))
+        return {str(t): timed(data.xs(t, axis=1, level=1 - level)) for t in tickers}
+    data = timed(data)
+    groups = _split_long(data, source, symbol_column)
+    if groups:
+        if symbol is not None:
+            raise DataError(f"{source}: symbol={symbol!r} given, but the frame holds symbols {sorted(groups)[:5]} "
+                            f"in its symbol column; drop symbol= (each keeps its own name)")
+        return groups
+    if symbol is None:
+        raise DataError(f"{source}: no symbol column (symbol, ticker or tic) and no two-level columns: pass "
+                        f"symbol='NAME' for one symbol's bars, or a mapping symbol -> frame")
+    return {symbol: data}
+
+
+def from_dataframe(
+    data: pd.DataFrame | Mapping[str, pd.DataFrame],
     *,
+    symbol: str | None = None,
+    symbols: Sequence[str] | None = None,
+    symbol_column: str | None = None,
     time_format: str | None = None,
+    time_unit: str | None = None,
+    close_only: bool = False,
     adjust: bool = True,
     min_bars: int = 2,
     on_bad_rows: str = "error",
 ) -> MarketData:
-    """Build `MarketData` from in-memory frames, one per symbol (errors quote 0-based rows; `on_bad_rows` as for
-    `load_csv`).
+    """Build `MarketData` from frames in memory, in the shapes data usually arrives in (errors quote 0-based rows
+    of each symbol's frame):
 
-    A frame whose time is in its index (a DatetimeIndex) is accepted too.
+    - a mapping symbol -> frame;
+    - one long frame with a symbol column (`symbol`, `ticker`, or FinRL's `tic`; or `symbol_column`);
+    - a `yf.download(...)` frame: two-level columns (field, ticker), or (ticker, field) with group_by='ticker';
+    - one symbol's frame, named by `symbol`.
+
+    The time is a column (`timestamp`, `date`, ...) or a DatetimeIndex. Other arguments as for `load_csv`.
     """
-    series = {}
-    for sym, df in frames.items():
-        if isinstance(df.index, pd.DatetimeIndex):
-            df = df.rename_axis("time").reset_index()
-        series[str(sym)] = validate_frame(df, f"frame {sym!r}", time_format=time_format,
-                                          adjust=adjust, min_bars=min_bars, on_bad_rows=on_bad_rows)
+    frames = _frames_of(data, "frame", symbol, symbol_column)
+    if symbols is not None:
+        missing = [s for s in symbols if s not in frames]
+        if missing:
+            raise DataError(f"symbols {missing} not in the frame (it holds {sorted(frames)[:10]})")
+        frames = {s: frames[s] for s in symbols}
+    series = {sym: validate_frame(df, f"frame {sym!r}", time_format=time_format, adjust=adjust,
+                                  min_bars=min_bars, on_bad_rows=on_bad_rows, close_only=close_only,
+                                  time_unit=time_unit)
+              for sym, df in frames.items()}
     return align(series)
+
+
+def from_dataframes(frames: Mapping[str, pd.DataFrame], **kwargs) -> MarketData:
+    """`from_dataframe` of a mapping symbol -> frame (kept for code written before it)."""
+    if not isinstance(frames, Mapping):
+        raise DataError("from_dataframes: expected a mapping symbol -> DataFrame; use from_dataframe for one frame")
+    return from_dataframe(frames, **kwargs)
