@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import jax
@@ -11,13 +12,17 @@ from conftest import experiment_of, run_until
 
 from jaxtrade.errors import ConfigError
 from jaxtrade.experiment import Experiment, training_setup
-from jaxtrade.train.loop import fit
+from jaxtrade.train.loop import fit, read_history
 
 
 def test_chunked_training_runs_and_resumes_bit_exactly(tiny_exp, tiny_setup, tmp_path):
-    lines = []
-    straight, history = fit(tiny_setup, log=lines.append)
+    lines, seen = [], []
+    straight, history = fit(tiny_setup, log=lines.append, on_metrics=lambda step, row: seen.append((step, row)))
     assert int(straight.updates_done) == 6 and len(history) == 3
+    # The metrics hook saw every update once, in order, with its wall time, without a checkpoint folder.
+    assert [step for step, _ in seen] == [u * tiny_setup.ppo.batch_size for u in range(1, 7)]
+    assert [row["update"] for _, row in seen] == list(range(1, 7)) and "entropy" in seen[0][1]
+    assert np.all(np.diff([row["wall_time"] for _, row in seen]) >= 0)
     assert lines[0].startswith("compiling the training program (2 updates") and "done in" in lines[1]
     assert any("] 6/6 updates 100% |" in line and "ETA 0:00" in line for line in lines)
     for m in history:
@@ -28,9 +33,20 @@ def test_chunked_training_runs_and_resumes_bit_exactly(tiny_exp, tiny_setup, tmp
 
     # The same run stopped (as if killed) after its checkpoint at update 4, then resumed from disk.
     run_until(tiny_setup, tmp_path, stop_after=4)
+    before = read_history(tmp_path)["wall_time"]
     half = training_setup(experiment_of(tiny_exp.cfg))  # rebuilt from scratch
     resumed, _ = fit(half, checkpoint_dir=tmp_path, resume=True, log=None)
     assert int(resumed.updates_done) == 6
+    # Every row keeps its own wall time through the resume, in metrics.jsonl and in the TensorBoard events.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    walls = read_history(tmp_path)["wall_time"]
+    np.testing.assert_array_equal(walls[:len(before)], before)
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    np.testing.assert_allclose([e.wall_time for e in acc.Scalars("ppo/entropy")], walls, rtol=0, atol=1e-3)
+    assert walls[-1] > walls[0]
+    assert json.loads((tmp_path / "config.json").read_text()) == json.loads(json.dumps(half.config))
     for a, b in zip(jax.tree.leaves(straight.train_state), jax.tree.leaves(resumed.train_state), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     np.testing.assert_array_equal(jax.random.key_data(straight.key), jax.random.key_data(resumed.key))

@@ -89,12 +89,16 @@ def _events(rows: Iterable[dict], head: bool, step_key: str, tag: Callable[[str]
     """The records of one event per metrics row (its numbers as scalars, tagged by `tag`), after the file's
     header record when `head`."""
     now = time.time()
-    first = record(event(0, now, file_version="brain.Event:2")) if head else b""
-    return first + b"".join(record(event(int(r[step_key]), now, _scalars(r, tag, skip))) for r in rows)
+    rows = list(rows)
+    start = rows[0].get("wall_time", now) if rows else now
+    first = record(event(0, start, file_version="brain.Event:2")) if head else b""
+    # Each row's own wall time (rows written before wall times were stored get the writing time).
+    return first + b"".join(record(event(int(r[step_key]), float(r.get("wall_time", now)), _scalars(r, tag, skip)))
+                            for r in rows)
 
 
 def append_events(directory: str | Path, rows: Iterable[dict], step_key: str = "env_steps",
-                  tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = ("update", "env_steps")) -> Path:
+                  tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = ("update", "env_steps", "wall_time")) -> Path:
     """Append one event per metrics row (its numbers as scalars, tagged by `tag`) and force them to disk."""
     path = Path(directory) / EVENTS_FILE
     data = _events(rows, not (path.exists() and path.stat().st_size), step_key, tag, skip)
@@ -106,7 +110,7 @@ def append_events(directory: str | Path, rows: Iterable[dict], step_key: str = "
 
 
 def rewrite_events(directory: str | Path, rows: Iterable[dict], step_key: str = "env_steps",
-                   tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = ("update", "env_steps")) -> None:
+                   tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = ("update", "env_steps", "wall_time")) -> None:
     """Replace the event file whole with the given rows (a resume's kept history); no file when there are none."""
     path = Path(directory) / EVENTS_FILE
     rows = list(rows)

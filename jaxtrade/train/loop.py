@@ -119,6 +119,7 @@ def format_metrics(bar: Progress | str, env_steps: int, steps_per_s: float, m: M
 
 
 METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"  # the resolved config of the run in its folder (hyperparameters for trackers)
 
 
 def metrics_fields(metrics: Metrics) -> dict:
@@ -173,13 +174,18 @@ def _json_row(row: dict) -> str:
     return json.dumps({k: _json_value(v) for k, v in row.items()}, allow_nan=False) + "\n"
 
 
-def metrics_rows(metrics: Metrics, first_update: int, batch_size: int) -> list[dict]:
-    """One JSON-able dict per update of a chunk's (K,)-stacked host metrics; `update` counts from 1."""
+def metrics_rows(metrics: Metrics, first_update: int, batch_size: int,
+                 wall: tuple[float, float] | None = None) -> list[dict]:
+    """One JSON-able dict per update of a chunk's (K,)-stacked host metrics; `update` counts from 1. `wall`: the
+    chunk's (start, end) Unix times, spread evenly over its updates as each row's `wall_time`."""
     fields = metrics_fields(metrics)
     rows = []
-    for i in range(np.asarray(metrics.reward).shape[0]):
+    K = np.asarray(metrics.reward).shape[0]
+    for i in range(K):
         update = first_update + i + 1
         row = {"update": update, "env_steps": update * batch_size}
+        if wall is not None:
+            row["wall_time"] = wall[0] + (wall[1] - wall[0]) * (i + 1) / K
         row.update({k: _json_value(np.asarray(v[i]).tolist()) for k, v in fields.items()})
         rows.append(row)
     return rows
@@ -290,6 +296,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     log: Callable[[str], None] | None = print,
+    on_metrics: Callable[[int, dict], None] | None = None,
 ) -> tuple[RunnerState, list[Metrics]]:
     """Train `setup.ppo.num_updates` updates in chunks; returns the final state and per-chunk metrics.
 
@@ -297,10 +304,13 @@ def fit(
       setup: from `make_setup` (or `jaxtrade.experiment.training_setup`).
       checkpoint_dir: where to save a checkpoint after every chunk (None: no checkpoints), and
         append every update's metrics to `metrics.jsonl` (see `read_history`) and to a TensorBoard
-        event file (`tensorboard --logdir checkpoint_dir`).
+        event file (`tensorboard --logdir checkpoint_dir`); the resolved config goes to `config.json`.
       resume: continue from the latest checkpoint in `checkpoint_dir` (bit-exact) when there is
         one, else start fresh; a finished run just returns its final state.
       log: progress-line sink (None: silent).
+      on_metrics: called as `on_metrics(env_steps, row)` for every update once its chunk is done (process 0
+        only), `row` the update's metrics by name as in `metrics.jsonl` (with `update` and `wall_time`): the
+        place for a tracker (`wandb.log(row, step=env_steps)`, `mlflow.log_metrics(row, step=...)`).
     """
     ppo, trainer, hp, env_params = setup.ppo, setup.trainer, setup.hp, setup.env_params
     key = jax.jit(lambda: jax.random.key(ppo.seed), out_shardings=setup.replicated)()
@@ -346,6 +356,8 @@ def fit(
             runner = jax.jit(trainer.init, out_shardings=sharding)(key, hp, env_params, setup.initial_params)
         run_chunk = jax.jit(trainer.run_chunk, static_argnums=3, donate_argnums=0,
                             out_shardings=(sharding, setup.replicated))
+        if ckpt is not None and jax.process_index() == 0:  # the run's settings beside its checkpoints, readable
+            replace_file(ckpt.directory / CONFIG_FILE, json.dumps(setup.config, indent=2, default=str).encode())
         compiled = {}  # chunk length -> compiled program (the last chunk may be shorter)
         history: list[Metrics] = []
         update = int(to_host(runner.updates_done))
@@ -361,7 +373,7 @@ def fit(
                     check_fits(f"one training call ({n} updates of {ppo.batch_size:,} env steps)",
                                int(use.temp_size_in_bytes), size_hint)
             bar = bar or Progress(ppo.num_updates, update, "updates")  # made after the compile: ETA from running
-            t = time.perf_counter()
+            t, wall_start = time.perf_counter(), time.time()
             runner, metrics = compiled[n](runner, hp, env_params)
             metrics = to_host(metrics)
             dt = time.perf_counter() - t
@@ -373,13 +385,17 @@ def fit(
                 raise diverged(update + i + 1, what, ppo, ckpt)
             history.append(metrics)
             first, update = update, int(to_host(runner.updates_done))
+            rows = metrics_rows(metrics, first, ppo.batch_size, (wall_start, wall_start + dt))
+            if on_metrics is not None and jax.process_index() == 0:
+                for row in rows:
+                    on_metrics(row["env_steps"], row)
             if ckpt is not None:
                 # Metrics first, then the checkpoint: a crash between them leaves rows past the checkpoint,
                 # which a resume drops (`_keep_history`), never a checkpoint whose rows are missing. Ctrl-C or
                 # SIGTERM during the writes stops the run after them.
                 with deferred_signals():
                     if jax.process_index() == 0:
-                        _append_history(ckpt.directory, metrics_rows(metrics, first, ppo.batch_size))
+                        _append_history(ckpt.directory, rows)
                     ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size, "record": setup.record})
             bar.advance(update - first)
             if log:
