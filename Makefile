@@ -30,6 +30,7 @@ test: lint
 	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'  # gym-anytrading and SB3, the baselines
 	$(BIN)/python benchmarks/feature_pipeline.py
 	$(BIN)/python benchmarks/env_throughput.py
 	$(BIN)/python benchmarks/encoder_latency.py

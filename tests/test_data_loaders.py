@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -80,7 +81,11 @@ def test_eurusd_hourly_sample(eurusd):
     assert 1.0 < close.min() < close.max() < 1.3
 
 
-def test_samples_read_files_without_importing_packages():
+def test_samples_ship_with_the_package_and_import_no_data_package():
+    import jaxtrade
+
+    for name in ("stocks_daily", "eurusd_hourly"):
+        assert sample_path(name).is_relative_to(Path(jaxtrade.__file__).parent)
     code = (
         "import sys; from jaxtrade.data.samples import load_sample; "
         "load_sample('stocks_daily'); load_sample('eurusd_hourly'); "

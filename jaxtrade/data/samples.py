@@ -1,18 +1,14 @@
-"""Bundled real market data, read from installed PyPI packages' data files.
-
-The files are located with `importlib.util.find_spec`, which finds a package
-without running its `__init__`, so neither package's modules are imported and
-nothing touches the network.
+"""Bundled real market data, shipped inside the package (`jaxtrade/data/sample_data/`, with its sources and
+licences): no data package, no network.
 
 - ``stocks_daily``: daily AAPL, GOOG, IBM, MSFT (and FB) bars, 2000-03-01 to
   2013-03-01, from `bokeh-sampledata` (Quandl WIKI prices, public domain).
   Prices are split- and dividend-adjusted with the source's adjusted close.
-- ``eurusd_hourly``: hourly EURUSD ask bars for 2017 from `gym-anytrading`.
+- ``eurusd_hourly``: hourly EURUSD ask bars for 2017 from `gym-anytrading` (MIT).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +16,12 @@ from pathlib import Path
 from jaxtrade.data.loaders import load_csv
 from jaxtrade.data.types import DataError, MarketData
 
+DATA_DIR = Path(__file__).parent / "sample_data"
+
 
 @dataclass(frozen=True)
 class Sample:
-    package: str  # PyPI distribution's import name, located but never imported
-    relpath: str  # data file inside the package
+    filename: str  # data file in `DATA_DIR`
     default_symbols: tuple[str, ...]  # symbols loaded when none are asked for
     time_format: str | None  # strftime format of the time column
     symbol: str | None  # symbol name for single-symbol files
@@ -32,15 +29,13 @@ class Sample:
 
 SAMPLES: dict[str, Sample] = {
     "stocks_daily": Sample(
-        package="bokeh_sampledata",
-        relpath="_data/stocks.csv.gz",
+        filename="stocks.csv.gz",
         default_symbols=("AAPL", "GOOG", "IBM", "MSFT"),
         time_format="%Y-%m-%d",
         symbol=None,
     ),
     "eurusd_hourly": Sample(
-        package="gym_anytrading",
-        relpath="datasets/data/FOREX_EURUSD_1H_ASK.csv",
+        filename="FOREX_EURUSD_1H_ASK.csv.gz",
         default_symbols=("EURUSD",),
         time_format="%d.%m.%Y %H:%M:%S.%f",
         symbol="EURUSD",
@@ -49,18 +44,12 @@ SAMPLES: dict[str, Sample] = {
 
 
 def sample_path(name: str) -> Path:
-    """Path of a bundled sample's data file inside its installed package."""
+    """Path of a bundled sample's data file."""
     if name not in SAMPLES:
         raise DataError(f"unknown sample {name!r}; available: {sorted(SAMPLES)}")
-    sample = SAMPLES[name]
-    spec = importlib.util.find_spec(sample.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(
-            f"sample {name!r} needs the package {sample.package!r}; install jaxtrade's dependencies"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / sample.relpath
+    path = DATA_DIR / SAMPLES[name].filename
     if not path.exists():
-        raise DataError(f"sample {name!r}: {path} is missing from the installed {sample.package!r}")
+        raise DataError(f"sample {name!r}: {path} is missing from the installed jaxtrade; reinstall it")
     return path
 
 
