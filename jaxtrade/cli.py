@@ -128,6 +128,36 @@ def _experiment(args: argparse.Namespace):
     return load_experiment(cfg, _cache(args))
 
 
+def _export(args: argparse.Namespace) -> int:
+    from jaxtrade.experiment.export import export_agent
+
+    export_agent(args.checkpoint, args.out, args.step, _cache(args))
+    return 0
+
+
+def _act(args: argparse.Namespace) -> int:
+    import json
+
+    from jaxtrade.data.loaders import load_csv, load_parquet
+    from jaxtrade.experiment.export import load_agent
+
+    agent = load_agent(args.agent)
+    loader = load_parquet if str(args.data).endswith(".parquet") else load_csv
+    out = agent.decide(loader(args.data, time_unit=args.time_unit))
+    if args.json:
+        print(json.dumps({**out, "action": out["action"].tolist(), "probabilities": out["probabilities"].tolist(),
+                          "value": out["value"].tolist()}))
+        return 0
+    names = agent.env.actions.names
+    print(f"jaxtrade act: {args.agent} at {out['time']} (greedy; a flat account with the initial cash)")
+    print(f"  {'symbol':<10} {'action':<14} {'P(action)':>9} {'value':>8}   " + " ".join(f"{n[:9]:>9}" for n in names))
+    for i, sym in enumerate(out["symbol"]):
+        p = out["probabilities"][i]
+        print(f"  {sym:<10} {out['name'][i]:<14} {p[out['action'][i]]:>9.1%} {out['value'][i]:>8.3f}   "
+              + " ".join(f"{x:>9.1%}" for x in p))
+    return 0
+
+
 def _seeds(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(s) for s in text.split(","))
@@ -251,10 +281,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--master-updates", type=int, default=None, help="override the master config's ppo.num_updates")
     p.add_argument("--report", default=None, help="write the stitched tables to this .json")
     p.add_argument("--plots", default=None, help="write the stitched equity, drawdown and per-fold Sharpe PNG here")
+    p = sub.add_parser("export", parents=[common],
+                       help="write a trained agent's policy to a small folder that loads without the training data")
+    p.add_argument("--checkpoint", required=True, help="run folder written by `jaxtrade train`")
+    p.add_argument("--out", required=True, help="the agent folder to write (agent.json, params.msgpack)")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest valid)")
+    p = sub.add_parser("act", parents=[common],
+                       help="what an exported agent does at the last bar of new data, per symbol")
+    p.add_argument("--agent", required=True, help="folder written by `jaxtrade export`")
+    p.add_argument("--data", required=True, help="recent bars, CSV or parquet (at least the warm-up + window)")
+    p.add_argument("--time-unit", default=None, help="epoch timestamps in s, ms, us or ns")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     commands = {"summary": _summary, "train": _train, "train-portfolio": _train_portfolio, "eval": _eval,
-                "eval-portfolio": _eval_portfolio, "sweep": _sweep, "walkforward": _walkforward}
+                "eval-portfolio": _eval_portfolio, "sweep": _sweep, "walkforward": _walkforward, "export": _export,
+                "act": _act}
     main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be caught
     # SIGTERM, what schedulers and `timeout` send, stops the run as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None

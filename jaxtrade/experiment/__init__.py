@@ -5,6 +5,7 @@ train -> evaluate -> config/experiment -> cli.
 """
 
 from jaxtrade.experiment.build import SPLITS, Experiment, load_experiment, training_setup
+from jaxtrade.experiment.export import TradingAgent, export_agent, load_agent
 from jaxtrade.experiment.portfolio import (
     PortfolioRun,
     evaluate_portfolio,
@@ -43,6 +44,7 @@ from jaxtrade.experiment.workflows import (
 )
 
 __all__ = [
+    "TradingAgent", "export_agent", "load_agent",
     "SPLITS", "SWEEPABLE", "Experiment", "SweepSpec", "backtest_report", "env_summary", "evaluate_checkpoint",
     "format_seed_summary", "format_sweep", "load_experiment", "parse_setting", "sweepable", "portfolio_report", "seed_summary",
     "summary", "sweep", "sweep_report", "sweep_runs", "train", "training_setup", "master_setup", "symbol_agents",
