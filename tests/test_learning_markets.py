@@ -128,11 +128,13 @@ def test_agent_beats_cash_random_and_buy_and_hold_and_cuts_exposure_in_crashes_a
     mean, low, _ = mean_interval(sharpe)
     assert low > max(0.0, hold, random) + 0.1, result
 
-    # Measured (3 seeds): Sharpe 1.06 / 1.00 / 0.97 vs buy-and-hold 0.49 and random -0.14; exposure 0.73 / 0.89 /
-    # 0.77 before a crash, 0.16 / 0.31 / 0.27 from its 3rd bar (27 crashes); max drawdown 29 / 35 / 32 % vs 52 %.
+    # Measured (3 seeds, the quickstart's reward with drawdown weight 0.30): Sharpe 0.96 / 0.97 / 1.04 vs
+    # buy-and-hold 0.49 and random -0.14; exposure 0.80 / 0.77 / 0.74 before a crash, 0.36 / 0.27 / 0.23 from its
+    # 3rd bar (27 crashes); max drawdown 35 / 32 / 31 % vs 52 %. (With weight 0.10: 1.06 / 1.00 / 0.97; 0.73 /
+    # 0.89 / 0.77 before, 0.16 / 0.31 / 0.27 during; 29 / 35 / 32 %.)
     assert result["crashes"] >= 20, result
     before, during = np.asarray(result["exposure_before"]), np.asarray(result["exposure_during"])
-    assert mean_interval(before - during)[1] > 0.2 and (during < 0.5 * before).all(), result
+    assert mean_interval(before - during)[1] > 0.2 and (during < 0.6 * before).all(), result
     less_deep = result["buy_and_hold_max_drawdown"] - np.asarray(result["max_drawdown"])
     assert mean_interval(less_deep)[1] > 0.05, result
 

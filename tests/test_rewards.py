@@ -75,7 +75,7 @@ def test_reward_ranks_policies_as_their_equity_returns(quickstart_rows, split):
 def test_pnl_component_sums_to_the_log_growth_of_equity(quickstart_rows):
     """Per episode, the pnl component's sum is 100 * log(final / initial equity): it orders episodes as returns.
     The episode reward is the weighted sum of the component sums."""
-    weights = EnvConfig().reward.as_tuple()
+    weights = load_config(Path(__file__).parents[1] / "configs" / "quickstart.yaml").env.reward.as_tuple()
     for rows in quickstart_rows.values():
         for r in rows:
             assert r["pnl"] == pytest.approx(100 * np.log1p(r["episode_returns"]).mean(), rel=1e-3, abs=1e-3)
