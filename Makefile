@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run summary test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@echo "make: installing jaxtrade and its dependencies (JAX, Flax, optax, orbax, pandas, ...) into $(VENV):"
 	@echo "      about 1-3 minutes and 1 GB on a fresh machine; pip lists each package as it goes"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -c constraints.txt -e '.[dev]'  # the tested versions
 	touch $(STAMP)
 	@echo "make: installed into $(VENV)"
 
@@ -30,7 +30,7 @@ test: lint
 	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'  # gym-anytrading and SB3, the baselines
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'  # gym-anytrading and SB3, the baselines
 	$(BIN)/python benchmarks/feature_pipeline.py
 	$(BIN)/python benchmarks/env_throughput.py
 	$(BIN)/python benchmarks/encoder_latency.py
