@@ -274,6 +274,7 @@ def test_export_features_script(tmp_path):
     assert module.main(["--config", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2
 
 
+@pytest.mark.slow  # > 30 s on 2 cores; `pytest -m 'not slow'` for a quick pass
 def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path, monkeypatch):
     cfg = tmp_path / "t.yaml"
     cfg.write_text("data: {source: synthetic, seed: 3, synthetic: {num_symbols: 2, num_bars: 700}}\n"

@@ -10,6 +10,7 @@ from dataclasses import replace
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxtrade.agents.learned_master import (
     LearnedMaster,
@@ -146,6 +147,7 @@ def measure() -> dict:
     return out
 
 
+@pytest.mark.slow  # > 30 s on 2 cores; `pytest -m 'not slow'` for a quick pass
 def test_master_learns_to_move_capital_to_the_better_regime():
     # Training dominates: a subprocess with XLA's usual optimisation.
     from conftest import run_optimised

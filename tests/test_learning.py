@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 from jaxtrade.config import config_from_dict, config_to_dict, load_config
 from jaxtrade.data.config import load_data
@@ -39,6 +40,7 @@ CONFIG = {
 }
 
 
+@pytest.mark.slow  # > 30 s on 2 cores; `pytest -m 'not slow'` for a quick pass
 def test_agent_beats_random_and_buy_and_hold_and_holds_through_trends():
     cfg = config_from_dict(CONFIG)
     data = load_data(cfg.data, cfg.min_bars)

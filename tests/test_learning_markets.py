@@ -18,6 +18,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxtrade.config import config_from_dict, config_to_dict, load_config
 from jaxtrade.data.config import load_data
@@ -118,6 +119,7 @@ def measure() -> dict:
             "crashes": around[0][2], "max_drawdown": dd[:K], "buy_and_hold_max_drawdown": dd[K]}
 
 
+@pytest.mark.slow  # > 30 s on 2 cores; `pytest -m 'not slow'` for a quick pass
 def test_agent_beats_cash_random_and_buy_and_hold_and_cuts_exposure_in_crashes_across_seeds():
     # Training dominates: a subprocess with XLA's usual optimisation.
     from conftest import run_optimised

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SCRIPT = Path(__file__).with_name("parallel_run.py")
 CURVES = ("episode_return", "reward", "policy_loss", "value_loss", "entropy", "approx_kl", "grad_norm")
@@ -39,6 +40,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # > 30 s on 2 cores; `pytest -m 'not slow'` for a quick pass
 def test_data_parallel_runs_follow_the_one_device_learning_curve(tmp_path):
     local = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path / "local")], env=env_with(4),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -35,6 +35,7 @@ def _config(tmp_path, agents, extra=""):
     return path
 
 
+@pytest.mark.slow  # > 30 s on 2 cores; `pytest -m 'not slow'` for a quick pass
 def test_train_portfolio_checkpoints_resumes_and_reports_the_learned_master(agents, tmp_path, capsys, monkeypatch):
     import shutil
 

@@ -89,6 +89,7 @@ def test_a_master_config_that_does_not_fit_is_named():
     check_master_config(exp, replace(cfg, split=replace(cfg.split, train_fraction=0.5)))  # the folds set ranges
 
 
+@pytest.mark.slow  # > 30 s on 2 cores; `pytest -m 'not slow'` for a quick pass
 def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     """Two folds x one seed on the tiny config, with a learned master per fold. Leak: every bar after fold 0's
     training end changed (prices x1.3 and their volumes) leaves fold 0's trained agent and master parameters
