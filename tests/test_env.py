@@ -258,7 +258,7 @@ def test_reset_and_step_compile_once_and_are_deterministic(market, params):
 
 
 def test_reward_fn_is_injected_and_params_sweep_with_vmap(market, params):
-    def pnl_only(outcome, params):
+    def pnl_only(outcome, rules):
         z = jnp.zeros(())
         return RewardComponents(100.0 * outcome.step_return, z, z, z, z, z, z)
 
@@ -302,3 +302,14 @@ def test_churning_earns_less_reward_than_doing_nothing(params):
     assert float(comps_churn[..., te].mean()) < 0
     assert float(comps_churn[..., REWARD_COMPONENTS.index("cost")].mean()) < 0
     np.testing.assert_array_equal(comps_cash[..., :6], 0.0)  # flat and idle: only the hold component
+
+
+def test_rules_hold_every_numeric_env_setting():
+    """`Rules` is written by hand (env/rules.py, a leaf module); its fields are exactly the config's numeric
+    settings, in order, so `rules_from_config` fills every one and a new setting cannot be forgotten."""
+    import dataclasses
+
+    from jaxtrade.env.config import RULE_FIELDS
+    from jaxtrade.env.rules import Rules
+
+    assert tuple(f.name for f in dataclasses.fields(Rules)) == RULE_FIELDS

@@ -50,3 +50,43 @@ def test_no_module_imports_a_layer_above_its_own():
             if target is None or target > own:
                 upward.append(f"{'.'.join(rel.parts)} imports {module}")
     assert not upward, "\n".join(upward)
+
+
+def module_imports(path: Path) -> list[str]:
+    """The jaxtrade modules `path` imports at module level (type-checking blocks included, function bodies not)."""
+    out = []
+    body = list(ast.parse(path.read_text()).body)
+    while body:
+        node = body.pop()
+        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` and platform switches
+            body += node.body + node.orelse
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jaxtrade"):
+            out.append(node.module)
+        elif isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.startswith("jaxtrade")]
+    return out
+
+
+def test_no_import_circle_between_modules():
+    """Within a layer too, module-level imports form no circle (e.g. env config -> rewards -> types -> config)."""
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.parts[-1] == "__init__" else rel.parts)
+        if rel.parts[-1] == "__init__":
+            continue  # packages re-export their modules
+        graph[name] = [m for m in module_imports(path) if (PACKAGE.parent / m.replace(".", "/")).with_suffix(".py").exists()]
+    state: dict[str, int] = {}
+
+    def visit(node, trail):
+        state[node] = 1
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                raise AssertionError("import circle: " + " -> ".join([*trail[trail.index(nxt):], nxt]))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])

@@ -39,7 +39,7 @@ from jaxtrade.env.actions import (
     table_for,
     toward_exposure,
 )
-from jaxtrade.env.config import RULE_FIELDS, EnvConfig, RewardWeights, Rules, rules_from_config
+from jaxtrade.env.config import RULE_FIELDS, EnvConfig, RewardWeights, rules_from_config
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import StartGenerator, initial_state, uniform_start
 from jaxtrade.env.params import (
@@ -61,6 +61,7 @@ from jaxtrade.env.rewards import (
     shaped_reward,
     total_reward,
 )
+from jaxtrade.env.rules import Rules
 from jaxtrade.env.stats import (
     RunningStats,
     running_sharpe,

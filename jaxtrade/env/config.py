@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass, field, fields, make_dataclass
 
 import jax.numpy as jnp
-from flax import struct
 
 from jaxtrade.env.actions import ActionTable, action_table
 from jaxtrade.env.rewards import REGISTRY, REWARD_COMPONENTS
+from jaxtrade.env.rules import Rules
 from jaxtrade.errors import ConfigError
 
 
@@ -119,15 +119,6 @@ class EnvConfig:
 NOT_RULES = ("allow_short", "vol_halflife", "reward")
 RULE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EnvConfig) if f.name not in NOT_RULES)
 INT_RULES = tuple(f.name for f in fields(EnvConfig) if f.name in RULE_FIELDS and f.type in ("int", int))
-
-Rules = struct.dataclass(type("Rules", (), {
-    "__annotations__": {name: "jax.Array" for name in RULE_FIELDS},
-    "__module__": __name__,
-    "__doc__": "Every numeric `EnvConfig` setting as a traced () array (int32 for counts, else float32): "
-               "costs, limits, horizon, reward rates. Built by iterating the config's fields, so a new rule "
-               "is one `EnvConfig` field and its use, and vmaps like any other param.",
-}))
-
 
 def rules_from_config(cfg: EnvConfig, bars_per_year: float) -> Rules:
     """The config's rules as device scalars; `bars_per_year` is the resolved annualisation (config or data)."""

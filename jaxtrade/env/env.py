@@ -369,7 +369,7 @@ class TradingEnv:
             idle=(state.units == 0) & (fill.units == 0) & (decision.executed == 0),
             stopped=(state.stop_reason == StopReason.NONE) & (next_state.stop_reason != StopReason.NONE),
         )
-        components = self.reward_fn(outcome, params)
+        components = self.reward_fn(outcome, params.rules)
         terminated, truncated = episode_end(next_state, params)
         info = StepInfo(
             reward_components=components,

@@ -342,7 +342,7 @@ class PortfolioEnv:
             holding=gross_after > 0, idle=(gross_after == 0) & (state.sleeves.units == 0).all() & (executed == 0).all(),
             stopped=(state.stop_reason == StopReason.NONE) & (next_state.stop_reason != StopReason.NONE))
         # The sizing component's cap is the portfolio's gross limit, not one symbol's.
-        components = self.reward_fn(outcome, p.replace(rules=p.rules.replace(max_position=params.total_limit)))
+        components = self.reward_fn(outcome, p.rules.replace(max_position=params.total_limit))
         terminated, truncated = self.episode_end(next_state, params)
         info = PortfolioInfo(
             reward_components=components, equity=equity, step_return=step_return,

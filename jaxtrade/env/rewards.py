@@ -51,16 +51,14 @@ new tick of loss charged, never given back) made cash optimal.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 
 from jaxtrade.env.accounting import BPS
+from jaxtrade.env.rules import Rules
 from jaxtrade.numeric import safe_div
-
-if TYPE_CHECKING:
-    from jaxtrade.env.types import EnvParams
 
 
 class StepOutcome(NamedTuple):
@@ -80,7 +78,7 @@ class StepOutcome(NamedTuple):
     stopped: jax.Array  # () bool: a terminal rule (drawdown stop, ruin, bankruptcy) first fired at this step
 
 
-ComponentFn = Callable[[StepOutcome, "EnvParams"], jax.Array]
+ComponentFn = Callable[[StepOutcome, Rules], jax.Array]
 
 
 class Component(NamedTuple):
@@ -91,9 +89,9 @@ class Component(NamedTuple):
     weight: float
 
 
-def exit_cost_rate(params: EnvParams) -> jax.Array:
+def exit_cost_rate(rules: Rules) -> jax.Array:
     """Share of a position's value lost to commission and slippage when it is sold: 1 - (1-s)(1-c)."""
-    s, c = params.rules.slippage_bps * BPS, params.rules.commission_bps * BPS
+    s, c = rules.slippage_bps * BPS, rules.commission_bps * BPS
     return s + c - s * c  # not 1 - (1-s)(1-c), which cancels in float32
 
 
@@ -102,32 +100,32 @@ def exit_cost_rate(params: EnvParams) -> jax.Array:
 MIN_EQUITY_RATIO = 1e-3
 
 
-def pnl(o: StepOutcome, params: EnvParams) -> jax.Array:
+def pnl(o: StepOutcome, rules: Rules) -> jax.Array:
     return 100.0 * jnp.log1p(jnp.maximum(o.step_return, MIN_EQUITY_RATIO - 1.0))
 
 
-def cost(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * exit_cost_rate(params) * safe_div(jnp.abs(o.value_after) - jnp.abs(o.value_before), o.equity_before)
+def cost(o: StepOutcome, rules: Rules) -> jax.Array:
+    return -100.0 * exit_cost_rate(rules) * safe_div(jnp.abs(o.value_after) - jnp.abs(o.value_before), o.equity_before)
 
 
-def time_efficiency(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * jnp.abs(o.exposure) * safe_div(params.rules.hurdle_rate, params.rules.bars_per_year)
+def time_efficiency(o: StepOutcome, rules: Rules) -> jax.Array:
+    return -100.0 * jnp.abs(o.exposure) * safe_div(rules.hurdle_rate, rules.bars_per_year)
 
 
-def sharpe(o: StepOutcome, params: EnvParams) -> jax.Array:
+def sharpe(o: StepOutcome, rules: Rules) -> jax.Array:
     return jnp.clip(safe_div(o.step_return, o.volatility), -10.0, 10.0)
 
 
-def drawdown(o: StepOutcome, params: EnvParams) -> jax.Array:
-    depth = -100.0 * safe_div(jnp.maximum(o.drawdown_after - params.rules.drawdown_free, 0.0), params.rules.bars_per_year)
-    return depth - params.rules.stop_penalty * o.stopped  # the stop itself, once (`stop_penalty`)
+def drawdown(o: StepOutcome, rules: Rules) -> jax.Array:
+    depth = -100.0 * safe_div(jnp.maximum(o.drawdown_after - rules.drawdown_free, 0.0), rules.bars_per_year)
+    return depth - rules.stop_penalty * o.stopped  # the stop itself, once (`stop_penalty`)
 
 
-def sizing(o: StepOutcome, params: EnvParams) -> jax.Array:
-    return -100.0 * safe_div(jnp.maximum(jnp.abs(o.exposure) - params.rules.max_position, 0.0), params.rules.bars_per_year)
+def sizing(o: StepOutcome, rules: Rules) -> jax.Array:
+    return -100.0 * safe_div(jnp.maximum(jnp.abs(o.exposure) - rules.max_position, 0.0), rules.bars_per_year)
 
 
-def hold(o: StepOutcome, params: EnvParams) -> jax.Array:
+def hold(o: StepOutcome, rules: Rules) -> jax.Array:
     return -o.idle.astype(jnp.float32)
 
 
@@ -150,12 +148,12 @@ RewardComponents.__doc__ = "One value per component, in `REWARD_COMPONENTS` orde
 class RewardFn(Protocol):
     """A pure function from a step's outcome to its reward components."""
 
-    def __call__(self, outcome: StepOutcome, params: EnvParams) -> RewardComponents: ...
+    def __call__(self, outcome: StepOutcome, rules: Rules) -> RewardComponents: ...
 
 
-def shaped_reward(outcome: StepOutcome, params: EnvParams) -> RewardComponents:
+def shaped_reward(outcome: StepOutcome, rules: Rules) -> RewardComponents:
     """Every registered component of the step (definitions in the module docstring)."""
-    return RewardComponents(*(c.fn(outcome, params).astype(jnp.float32) for c in REGISTRY))
+    return RewardComponents(*(c.fn(outcome, rules).astype(jnp.float32) for c in REGISTRY))
 
 
 def total_reward(components: RewardComponents, weights: jax.Array) -> jax.Array:

@@ -15,7 +15,7 @@ import jax
 from flax import struct
 
 from jaxtrade.env.actions import LONG_ONLY, NUM_ACTIONS, ActionTable
-from jaxtrade.env.config import Rules
+from jaxtrade.env.rules import Rules
 from jaxtrade.env.stats import RunningStats
 
 if TYPE_CHECKING:

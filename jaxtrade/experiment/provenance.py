@@ -14,12 +14,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from jaxtrade.experiment.build import Experiment
+from jaxtrade.data.types import MarketData
+
+
+class RunInputs(Protocol):
+    """What the records read of an `experiment.build.Experiment` (named here so the two modules do not import each
+    other)."""
+
+    data: MarketData
+
+    def bars(self, split: str) -> tuple[int, int]: ...
+
+    @property
+    def record(self) -> dict: ...
+
 
 SPLITS = ("train", "validation", "test")
 
@@ -37,7 +49,7 @@ def resolve_paths(config: dict) -> dict:
     return out
 
 
-def _fingerprint(exp: Experiment, s: int, first: int, end: int) -> str:
+def _fingerprint(exp: RunInputs, s: int, first: int, end: int) -> str:
     """sha256 (16 hex digits) of symbol s's bars [first, end): prices, validity, sentiment, aux and times."""
     d, h = exp.data, hashlib.sha256()
     for arr in (d.prices[s, first:end], d.valid[s, first:end], d.sentiment[s, first:end], d.aux[s, first:end],
@@ -46,7 +58,7 @@ def _fingerprint(exp: Experiment, s: int, first: int, end: int) -> str:
     return h.hexdigest()[:16]
 
 
-def data_record(exp: Experiment) -> dict:
+def data_record(exp: RunInputs) -> dict:
     """The data a run reads: bar count and dates, each split's bar range and dates, a fingerprint per symbol and
     split."""
     ts = exp.data.timestamps()
@@ -62,7 +74,7 @@ def data_record(exp: Experiment) -> dict:
     }
 
 
-def compare_data(saved: dict | None, exp: Experiment, split: str) -> tuple[list[str], list[str]]:
+def compare_data(saved: dict | None, exp: RunInputs, split: str) -> tuple[list[str], list[str]]:
     """(problems, notes) of evaluating a run whose data record is `saved` on `exp`'s `split`.
 
     Problems (the evaluation would be wrong): the training split's dates or bars changed, or `split` now overlaps
