@@ -102,9 +102,32 @@ def _section_default(f: dataclasses.Field) -> Any:
     return None if f.default_factory is dataclasses.MISSING else f.default_factory()
 
 
+# Names users bring from Stable-Baselines3 / CleanRL that mean exactly one of ours: accepted, then stored under
+# ours (a config that gives both is an error). SB3's batch_size (a minibatch's size) is not among them: ours
+# is a count (num_minibatches = num_envs * rollout_len / batch_size), so it is refused with that formula.
+ALIASES = {"ppo": {"n_envs": "num_envs", "n_steps": "rollout_len", "num_steps": "rollout_len",
+                   "n_epochs": "update_epochs", "clip_range": "clip_eps", "clip_coef": "clip_eps"}}
+
+
+def _aliased(values: dict, prefix: str) -> dict:
+    """`values` with the section's `ALIASES` renamed to our keys."""
+    aliases = ALIASES.get(prefix, {})
+    if prefix == "ppo" and "batch_size" in values:
+        raise ConfigError("ppo.batch_size: not a key here; SB3's batch_size is a minibatch's size, ours is "
+                          "ppo.num_minibatches = num_envs * rollout_len / batch_size")
+    out = {}
+    for key, value in values.items():
+        name = aliases.get(key, key)
+        if name in out or (name != key and name in values):
+            raise ConfigError(f"{prefix}: {key} and {name} name the same setting; keep one")
+        out[name] = value
+    return out
+
+
 def _build(cls: type, values: dict, prefix: str = "", base: Any = None) -> Any:
     """`cls` from a YAML mapping: keys given replace those of `base` (a section's own default instance, e.g.
     `augment.synthetic`'s crash market), or of the class defaults."""
+    values = _aliased(values, prefix)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     names = set(fields)

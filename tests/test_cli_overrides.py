@@ -55,3 +55,15 @@ def test_a_sweep_set_is_a_grid_axis_on_numbers_of_a_sweepable_setting_else_an_ov
     assert sweepable("ppo.learning_rate=1e-4,3e-4") and sweepable("env.stop_loss=0.05")
     assert not sweepable("ppo.num_updates=50") and not sweepable("data.symbols=[AAPL]")
     assert not sweepable("ppo.learning_rate=fast")
+
+
+def test_names_from_sb3_and_cleanrl_map_to_ours_exactly():
+    from jaxtrade.config import config_from_dict
+
+    cfg = config_from_dict({"ppo": {"n_envs": 32, "n_steps": 16, "n_epochs": 3, "clip_range": 0.1,
+                                    "num_minibatches": 2}})
+    assert (cfg.ppo.num_envs, cfg.ppo.rollout_len, cfg.ppo.update_epochs, cfg.ppo.clip_eps) == (32, 16, 3, 0.1)
+    with pytest.raises(ConfigError, match="n_envs and num_envs name the same setting"):
+        config_from_dict({"ppo": {"n_envs": 32, "num_envs": 64}})
+    with pytest.raises(ConfigError, match="ours is ppo.num_minibatches"):
+        config_from_dict({"ppo": {"batch_size": 64}})
