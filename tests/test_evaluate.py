@@ -340,3 +340,27 @@ def test_a_stop_liquidates_and_the_record_covers_the_whole_period():
     # Literal buy-and-hold rides through: no stop, the whole period, back to where it started (30 % at 100).
     hold = row[HOLD, "A"]
     assert hold["stop"] == "" and hold["steps"] == steps and hold["mean_return"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_baselines_act_in_the_env_params_action_table_not_one_guessed_from_its_width():
+    """A custom 7-wide table with the buys in another order: always-long picks the custom table's largest buy
+    (read from the params), not the shipped table's index; params of another width are refused."""
+    import jax.numpy as jnp
+
+    from jaxtrade.env import EnvParams
+    from jaxtrade.env.actions import LONG_ONLY, LONG_SHORT, ActionTable
+    from jaxtrade.env.types import Observation, observation_shapes
+    from jaxtrade.errors import ConfigError
+    from jaxtrade.evaluate.rollout import always_long_policy
+
+    hold, small, medium, large, *rest = LONG_ONLY.specs
+    custom = ActionTable((hold, large, medium, small, *rest))  # the largest buy at index 1
+    params = EnvParams.__new__(EnvParams)  # only the static table is read
+    object.__setattr__(params, "actions", custom)
+    obs = Observation(**{k: jnp.zeros((2, *shape)) for k, shape in observation_shapes(24, 23, 10, 3, 7).items()})
+    obs = obs.replace(action_mask=jnp.ones((2, 7), bool))
+    assert always_long_policy(None, obs, None, params).tolist() == [1, 1]
+    assert always_long_policy(None, obs).tolist() == [LONG_ONLY.index("BUY_LARGE")] * 2  # no params: shipped
+    object.__setattr__(params, "actions", LONG_SHORT)
+    with pytest.raises(ConfigError, match="13 actions, the observation's mask 7"):
+        always_long_policy(None, obs, None, params)

@@ -20,7 +20,7 @@ import numpy as np
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import EnvParams, EnvState, Observation
-from jaxtrade.evaluate.rollout import ActFn, go_flat, go_long, run_policies
+from jaxtrade.evaluate.rollout import ActFn, go_flat, go_long, run_policies, table_of
 
 
 def next_bar_oracle(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
@@ -28,14 +28,16 @@ def next_bar_oracle(key: jax.Array, obs: Observation, state: EnvState, params: E
     nb = state.bar + 1
     last = params.market.close.shape[1] - 1
     up = params.market.close[state.symbol, jnp.minimum(nb, last)] > params.market.open[state.symbol, jnp.minimum(nb, last)]
-    return jnp.where(up, go_long(obs.action_mask), go_flat(obs))
+    table = table_of(params, obs.action_mask)
+    return jnp.where(up, go_long(obs.action_mask, table), go_flat(obs, table))
 
 
 def target_exposure_policy(share: float) -> ActFn:
     """Buy (largest fitting order) until the position uses `share` of the position limit, then hold."""
 
     def act(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
-        return jnp.where(obs.position[:, 1] < share, go_long(obs.action_mask), 0).astype(jnp.int32)
+        table = table_of(params, obs.action_mask)
+        return jnp.where(obs.position[:, 1] < share, go_long(obs.action_mask, table), 0).astype(jnp.int32)
 
     return act
 

@@ -28,12 +28,19 @@ import numpy as np
 from jaxtrade.agents.learned_master import ensemble_proposals
 from jaxtrade.agents.networks import policy
 from jaxtrade.env.accounting import buy
-from jaxtrade.env.actions import close_all, greedy_action, largest_open, table_for, toward_exposure
+from jaxtrade.env.actions import (
+    ActionTable,
+    close_all,
+    greedy_action,
+    largest_open,
+    table_for,
+    toward_exposure,
+)
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import ASSET_VOL, ORDER_SCALE, SIDE, EnvParams, EnvState, Observation
-from jaxtrade.errors import DataError
+from jaxtrade.errors import ConfigError, DataError
 
 ActFn = Callable[[jax.Array, Observation, EnvState, EnvParams], jax.Array]
 
@@ -290,25 +297,41 @@ def cash_policy(key: jax.Array, obs: Observation, state=None, params=None) -> ja
     return jnp.zeros(obs.action_mask.shape[:-1], jnp.int32)
 
 
-def go_long(m: jax.Array) -> jax.Array:
+def table_of(params: EnvParams | None, mask: jax.Array) -> ActionTable:
+    """The action table a policy acts in: the env params' own (`EnvParams.actions`), checked against the mask's
+    width; without params (a policy called on observations alone) the shipped table of that width.
+
+    Raises:
+      ConfigError: the params' table and the observation's mask differ in size (at trace time).
+    """
+    if params is None:
+        return table_for(mask.shape[-1])
+    if params.actions.num_actions != mask.shape[-1]:
+        raise ConfigError(f"the env params' action table has {params.actions.num_actions} actions, the "
+                          f"observation's mask {mask.shape[-1]}: params and observations of different envs")
+    return params.actions
+
+
+def go_long(m: jax.Array, table: ActionTable | None = None) -> jax.Array:
     """The largest allowed buy (buys open or add), else ADD, else HOLD: as long as the limit allows.
 
     Args:
-      m: (..., A) action mask of the long-only or long-short table (the long actions come first in both).
+      m: (..., A) action mask.
+      table: the action table (`table_of`); None: the shipped table of width A.
     """
-    return largest_open(m, +1, table_for(m.shape[-1]))
+    return largest_open(m, +1, table or table_for(m.shape[-1]))
 
 
-def go_flat(obs: Observation) -> jax.Array:
+def go_flat(obs: Observation, table: ActionTable | None = None) -> jax.Array:
     """(B,) the action that closes the whole position, HOLD when flat."""
-    return close_all(obs.position[:, SIDE], table_for(obs.action_mask.shape[-1]))
+    return close_all(obs.position[:, SIDE], table or table_for(obs.action_mask.shape[-1]))
 
 
 def always_long_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:
     """Buy-and-hold under the env's rules: the largest fitting buy every bar up to the position limit, never
     sell; the env's costs, forced exits (after which it buys again) and terminal rules apply as to the agent.
     Literal buy-and-hold, with no rules, is `hold_episodes`."""
-    return go_long(obs.action_mask)
+    return go_long(obs.action_mask, table_of(params, obs.action_mask))
 
 
 def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
@@ -322,7 +345,8 @@ def sma_crossover_policy(fast: int = 10, slow: int = 50) -> ActFn:
 
         window = jax.vmap(closes)(state.symbol, state.bar)
         up = window[:, -fast:].mean(-1) > window.mean(-1)
-        return jnp.where(up, go_long(obs.action_mask), go_flat(obs))
+        table = table_of(params, obs.action_mask)
+        return jnp.where(up, go_long(obs.action_mask, table), go_flat(obs, table))
 
     return act
 
@@ -342,7 +366,7 @@ def vol_target_hold_policy(vol_target: float = VOL_TARGET, band: float = 0.25) -
     through the env's orders (`toward_exposure`: bought up to it, half sold when more than `band` x over)."""
 
     def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
-        table = table_for(obs.action_mask.shape[-1])
+        table = table_of(params, obs.action_mask)
         return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE],
                                vol_scaled(obs, params.rules.max_position, vol_target), table, band,
                                obs.risk[..., ORDER_SCALE])
@@ -360,7 +384,7 @@ def ts_momentum_policy(lookback: int = 252, skip: int = 21, vol_target: float | 
         raise ValueError(f"need 0 <= skip < lookback, got skip={skip}, lookback={lookback}")
 
     def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
-        table = table_for(obs.action_mask.shape[-1])
+        table = table_of(params, obs.action_mask)
         close = params.market.close[state.symbol, jnp.maximum(state.bar - skip, 0)]
         then = params.market.close[state.symbol, jnp.maximum(state.bar - lookback, 0)]
         size = (jnp.broadcast_to(params.rules.max_position, close.shape) if vol_target is None

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from jaxtrade.agents.learned_master import SymbolPolicy, largest_open_proposals, master_view
 from jaxtrade.agents.master import MasterAgent, gate_actions
-from jaxtrade.env.actions import greedy_action, table_for, toward_exposure
+from jaxtrade.env.actions import greedy_action, toward_exposure
 from jaxtrade.env.portfolio import (
     PortfolioAction,
     PortfolioEnv,
@@ -49,7 +49,7 @@ from jaxtrade.evaluate.backtest import (
     trade_ratios,
 )
 from jaxtrade.evaluate.metrics import summarize
-from jaxtrade.evaluate.rollout import VOL_TARGET, vol_scaled
+from jaxtrade.evaluate.rollout import VOL_TARGET, table_of, vol_scaled
 
 # (policy params, key, obs, state, env params) -> action; the policy params (networks') are arguments of the
 # compiled walk, not constants; the state and env params serve rules that read the market (closes, the bar).
@@ -141,9 +141,10 @@ def equal_risk_policy(total_limit: float, vol_target: float = VOL_TARGET, band: 
     to it, half sold beyond (1 + band) x it), its budget the same target."""
 
     def act(_, key, obs, state=None, env_params=None):
-        S, A = obs.symbols.action_mask.shape
+        S = obs.symbols.action_mask.shape[0]
         target = total_limit / S * vol_scaled(obs.symbols, 1.0, vol_target)
-        action = toward_exposure(obs.symbols.action_mask, obs.weights, target, table_for(A), band,
+        table = table_of(None if env_params is None else env_params.env, obs.symbols.action_mask)
+        action = toward_exposure(obs.symbols.action_mask, obs.weights, target, table, band,
                                  obs.symbols.risk[:, ORDER_SCALE])
         return PortfolioAction(action, target.astype(jnp.float32))
 
@@ -163,8 +164,8 @@ def ts_momentum_book_policy(total_limit: float, lookback: int = 252, skip: int =
         raise ValueError(f"need 0 <= skip < lookback, got skip={skip}, lookback={lookback}")
 
     def act(_, key, obs, state, env_params):
-        S, A = obs.symbols.action_mask.shape
-        table = table_for(A)
+        S = obs.symbols.action_mask.shape[0]
+        table = table_of(env_params.env, obs.symbols.action_mask)
         close = env_params.env.market.close
         rows = jnp.arange(S)
         recent = close[rows, jnp.maximum(state.bar - skip, 0)]
