@@ -23,3 +23,15 @@ def test_one_version_everywhere(capsys):
     assert cff and cff.group(1) == jaxtrade.__version__
     assert f"## {jaxtrade.__version__} (" in (ROOT / "CHANGELOG.md").read_text()
     assert (ROOT / "jaxtrade" / "py.typed").exists() and "Apache License" in (ROOT / "LICENSE").read_text()
+
+
+@pytest.mark.parametrize(("master", "agents"), [("portfolio", "quickstart"), ("portfolio_joint", "quickstart"),
+                                                ("portfolio143", "synthetic143")])
+def test_shipped_master_configs_match_the_agents_config_they_load(master, agents):
+    """A master trains over agents only when data, features, window, env and split agree (train-portfolio and
+    walkforward --master refuse otherwise): a change to a shipped agents' config must reach its master's."""
+    from jaxtrade.config import config_to_dict, load_config
+
+    m, a = (config_to_dict(load_config(ROOT / "configs" / f"{n}.yaml")) for n in (master, agents))
+    for key in ("data", "features", "window", "env", "split"):
+        assert m[key] == a[key], (master, key)

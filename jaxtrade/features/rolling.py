@@ -144,7 +144,7 @@ def linear_recurrence(a: jax.Array, b: jax.Array, parallel: bool | None = None) 
 
     `parallel=True` uses `lax.associative_scan` (O(log T) depth: the fast choice on
     GPUs and TPUs); False a sequential `lax.scan`, which compiles and runs faster on
-    a CPU (figures in the README's benchmarks). None picks by the default backend.
+    a CPU (figures in benchmarks/README.md). None picks by the default backend.
     """
     if parallel is None:
         parallel = jax.default_backend() != "cpu"
