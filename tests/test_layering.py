@@ -19,10 +19,20 @@ def layer_of(module: str) -> int | None:
     return LAYERS[parts[1]] if len(parts) > 1 else None
 
 
-def imports(path: Path) -> list[str]:
-    """Every jaxtrade module `path` imports (at any depth, deferred imports included)."""
+def imports(path: Path, module_level: bool = False) -> list[str]:
+    """Every jaxtrade module `path` imports: at any depth (deferred imports included), or with `module_level` only
+    those run on import (top-level statements and `if` blocks such as `if TYPE_CHECKING:`)."""
+    tree = ast.parse(path.read_text())
+    if module_level:
+        nodes, stack = [], list(tree.body)
+        while stack:
+            node = stack.pop()
+            nodes += [node]
+            stack += (node.body + node.orelse) if isinstance(node, ast.If) else []
+    else:
+        nodes = list(ast.walk(tree))
     out = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in nodes:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jaxtrade"):
             out.append(node.module)
         elif isinstance(node, ast.Import):
@@ -52,21 +62,6 @@ def test_no_module_imports_a_layer_above_its_own():
     assert not upward, "\n".join(upward)
 
 
-def module_imports(path: Path) -> list[str]:
-    """The jaxtrade modules `path` imports at module level (type-checking blocks included, function bodies not)."""
-    out = []
-    body = list(ast.parse(path.read_text()).body)
-    while body:
-        node = body.pop()
-        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` and platform switches
-            body += node.body + node.orelse
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jaxtrade"):
-            out.append(node.module)
-        elif isinstance(node, ast.Import):
-            out += [a.name for a in node.names if a.name.startswith("jaxtrade")]
-    return out
-
-
 def test_no_import_circle_between_modules():
     """Within a layer too, module-level imports form no circle (e.g. env config -> rewards -> types -> config)."""
     graph = {}
@@ -75,7 +70,7 @@ def test_no_import_circle_between_modules():
         name = ".".join(rel.parts[:-1] if rel.parts[-1] == "__init__" else rel.parts)
         if rel.parts[-1] == "__init__":
             continue  # packages re-export their modules
-        graph[name] = [m for m in module_imports(path) if (PACKAGE.parent / m.replace(".", "/")).with_suffix(".py").exists()]
+        graph[name] = [m for m in imports(path, module_level=True) if (PACKAGE.parent / m.replace(".", "/")).with_suffix(".py").exists()]
     state: dict[str, int] = {}
 
     def visit(node, trail):
