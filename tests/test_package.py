@@ -35,3 +35,31 @@ def test_shipped_master_configs_match_the_agents_config_they_load(master, agents
     m, a = (config_to_dict(load_config(ROOT / "configs" / f"{n}.yaml")) for n in (master, agents))
     for key in ("data", "features", "window", "env", "split"):
         assert m[key] == a[key], (master, key)
+
+
+def test_a_missing_optional_extra_is_named(monkeypatch, tmp_path):
+    """plots, gym and parquet are extras: without their package the error says which extra to install."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from jaxtrade.data.loaders import load_parquet
+    from jaxtrade.errors import ConfigError, DataError
+    from jaxtrade.evaluate.plots import _pyplot
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'jaxtrade\[plots\]'"):
+        _pyplot()
+
+    def no_engine(*args, **kwargs):
+        raise ImportError("Unable to find a usable engine; tried using: 'pyarrow', 'fastparquet'.")
+
+    monkeypatch.setattr(pd, "read_parquet", no_engine)
+    (tmp_path / "bars.parquet").write_bytes(b"PAR1")
+    with pytest.raises(DataError, match=r"bars.parquet: reading parquet needs pyarrow.*jaxtrade\[parquet\]"):
+        load_parquet(tmp_path / "bars.parquet")
+
+    code = "import sys; sys.modules['gymnasium'] = None; import jaxtrade.env.gym_adapter"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0 and "pip install 'jaxtrade[gym]'" in out.stderr

@@ -377,6 +377,9 @@ def _read(path: Path, reader: str) -> pd.DataFrame:
         if reader == "parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path)
+    except ImportError:  # no parquet engine installed
+        raise DataError(f"{path}: reading parquet needs pyarrow, an optional extra: pip install "
+                        f"'jaxtrade[parquet]'") from None
     except Exception as exc:  # pandas raises many types; name the file.
         raise DataError(f"{path}: cannot read as {reader}: {exc}") from exc
 

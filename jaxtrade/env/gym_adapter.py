@@ -17,12 +17,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import gymnasium
 import jax
 import numpy as np
-from gymnasium import spaces
-from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
+
+try:
+    import gymnasium
+    from gymnasium import spaces
+    from gymnasium.vector import AutoresetMode
+    from gymnasium.vector.utils import batch_space
+except ImportError as exc:  # an optional extra; AutoresetMode arrived in gymnasium 1.1
+    raise ImportError(f"jaxtrade.env.gym_adapter needs gymnasium >= 1.1, an optional extra: pip install "
+                      f"'jaxtrade[gym]' ({exc})") from exc
 
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.rewards import REWARD_COMPONENTS

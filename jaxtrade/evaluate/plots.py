@@ -12,11 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from jaxtrade.env.rewards import REWARD_COMPONENTS
+from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.rollout import EpisodeResults
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("plots need matplotlib, an optional extra: pip install 'jaxtrade[plots]' (or drop "
+                          "--plots)") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
