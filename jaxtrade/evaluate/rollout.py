@@ -380,21 +380,34 @@ def ts_momentum_policy(lookback: int = 252, skip: int = 21, vol_target: float | 
     before the decision bar to `skip` bars before it is positive, else flat (short when the action table
     allows it); at the position limit, or at the `vol_target` exposure (`vol_scaled`) when one is given.
     Before `lookback` bars of history the return runs from the first bar. Reads closes up to the decision bar."""
-    if not 0 <= skip < lookback:
-        raise ValueError(f"need 0 <= skip < lookback, got skip={skip}, lookback={lookback}")
+    check_momentum_window(lookback, skip)
 
     def act(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:
         table = table_of(params, obs.action_mask)
-        close = params.market.close[state.symbol, jnp.maximum(state.bar - skip, 0)]
-        then = params.market.close[state.symbol, jnp.maximum(state.bar - lookback, 0)]
-        size = (jnp.broadcast_to(params.rules.max_position, close.shape) if vol_target is None
+        direction = momentum_direction(params.market.close, state.symbol, state.bar, lookback, skip, table)
+        size = (jnp.broadcast_to(params.rules.max_position, direction.shape) if vol_target is None
                 else vol_scaled(obs, params.rules.max_position, vol_target))
-        direction = jnp.sign(close / then - 1.0)
-        direction = direction if table.allows_short else jnp.maximum(direction, 0.0)
         return toward_exposure(obs.action_mask, obs.portfolio[..., EXPOSURE], direction * size, table, band,
                                obs.risk[..., ORDER_SCALE])
 
     return act
+
+
+def check_momentum_window(lookback: int, skip: int) -> None:
+    """Raises ValueError unless 0 <= skip < lookback."""
+    if not 0 <= skip < lookback:
+        raise ValueError(f"need 0 <= skip < lookback, got skip={skip}, lookback={lookback}")
+
+
+def momentum_direction(close: jax.Array, symbol: jax.Array, bar: jax.Array, lookback: int, skip: int,
+                       table: ActionTable) -> jax.Array:
+    """The 12-1 trend's side per symbol: sign of the return from `lookback` to `skip` bars before `bar` (from the
+    first bar with less history), 0 instead of -1 when `table` cannot short. `close` (S, T); `symbol`, `bar`
+    broadcast together."""
+    recent = close[symbol, jnp.maximum(bar - skip, 0)]
+    then = close[symbol, jnp.maximum(bar - lookback, 0)]
+    direction = jnp.sign(recent / then - 1.0)
+    return direction if table.allows_short else jnp.maximum(direction, 0.0)
 
 
 def agent_policy(network, net_params, deterministic: bool = True) -> ActFn:

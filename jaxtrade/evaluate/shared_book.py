@@ -49,7 +49,13 @@ from jaxtrade.evaluate.backtest import (
     trade_ratios,
 )
 from jaxtrade.evaluate.metrics import summarize
-from jaxtrade.evaluate.rollout import VOL_TARGET, table_of, vol_scaled
+from jaxtrade.evaluate.rollout import (
+    VOL_TARGET,
+    check_momentum_window,
+    momentum_direction,
+    table_of,
+    vol_scaled,
+)
 
 # (policy params, key, obs, state, env params) -> action; the policy params (networks') are arguments of the
 # compiled walk, not constants; the state and env params serve rules that read the market (closes, the bar).
@@ -160,23 +166,17 @@ def ts_momentum_book_policy(total_limit: float, lookback: int = 252, skip: int =
     of equity (times min(1, vol_target / its volatility) with a `vol_target`), long when its return from
     `lookback` to `skip` bars before the decision bar is positive, else flat (short where the action table
     allows it), kept there through the env's orders. Reads closes up to the decision bar."""
-    if not 0 <= skip < lookback:
-        raise ValueError(f"need 0 <= skip < lookback, got skip={skip}, lookback={lookback}")
+    check_momentum_window(lookback, skip)
 
     def act(_, key, obs, state, env_params):
         S = obs.symbols.action_mask.shape[0]
         table = table_of(env_params.env, obs.symbols.action_mask)
-        close = env_params.env.market.close
-        rows = jnp.arange(S)
-        recent = close[rows, jnp.maximum(state.bar - skip, 0)]
-        then = close[rows, jnp.maximum(state.bar - lookback, 0)]
-        direction = jnp.sign(recent / then - 1.0)
-        direction = direction if table.allows_short else jnp.maximum(direction, 0.0)
+        direction = momentum_direction(env_params.env.market.close, jnp.arange(S), state.bar, lookback, skip, table)
         size = total_limit / S * (1.0 if vol_target is None else vol_scaled(obs.symbols, 1.0, vol_target))
-        target = direction * size
+        target = direction * size  # (S,)
         action = toward_exposure(obs.symbols.action_mask, obs.weights, target, table, band,
                                  obs.symbols.risk[:, ORDER_SCALE])
-        return PortfolioAction(action, jnp.abs(target).astype(jnp.float32) * jnp.ones(S, jnp.float32))
+        return PortfolioAction(action, jnp.abs(target).astype(jnp.float32))
 
     return act
 

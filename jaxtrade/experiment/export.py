@@ -25,7 +25,8 @@ import numpy as np
 from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.config import Config, config_from_dict
 from jaxtrade.data.loaders import from_dataframe
-from jaxtrade.data.types import CLOSE, VOLUME, DataError, MarketData
+from jaxtrade.data.types import CLOSE, SECONDS_PER_DAY, VOLUME, DataError, MarketData
+from jaxtrade.env.actions import greedy_action
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.params import make_params
@@ -91,7 +92,8 @@ class TradingAgent:
             ) -> tuple[jax.Array, jax.Array]:
         """(actions, probabilities) for a batch of observations: the greedy action (as backtests take it), or a
         sample from the policy with `key`."""
-        return _act(self.network, self.params, obs, deterministic, key)
+        actions, probs, _ = _act(self.network, self.params, obs, deterministic, key)
+        return actions, probs
 
     def observe(self, data, state: EnvState | None = None) -> tuple[Observation, EnvState, MarketData]:
         """Every symbol's observation at the last bar of `data` (MarketData, or any frame `from_dataframe`
@@ -121,8 +123,7 @@ class TradingAgent:
         (HOLD, BUY_SMALL, ...), `probabilities` (S, A) and `value` (the critic's estimate), for the account `state`
         (see `observe`)."""
         obs, _, data = self.observe(data, state)
-        actions, probs = self.act(obs, deterministic, key)
-        _, values = self.network.apply(self.params, obs)
+        actions, probs, values = _act(self.network, self.params, obs, deterministic, key)
         names = self.env.actions.names
         return {"symbol": list(data.symbols), "action": np.asarray(actions), "name": [names[int(a)] for a in actions],
                 "probabilities": np.asarray(probs), "value": np.asarray(values),
@@ -130,15 +131,14 @@ class TradingAgent:
 
 
 def _act(network, params, obs, deterministic, key):
-    logits, _ = network.apply(params, obs)
+    """(actions, probabilities, values) of one pass of the network over a batch of observations."""
+    logits, values = network.apply(params, obs)
     probs = jax.nn.softmax(logits, axis=-1)
     if deterministic:
-        from jaxtrade.env.actions import greedy_action
-
-        return greedy_action(logits), probs
+        return greedy_action(logits), probs, values
     if key is None:
         raise ConfigError("act: a sampled action needs a PRNG key (key=jax.random.key(...))")
-    return jax.random.categorical(key, logits).astype(jnp.int32), probs
+    return jax.random.categorical(key, logits).astype(jnp.int32), probs, values
 
 
 def _with_next_bar(data: MarketData) -> MarketData:
@@ -146,12 +146,11 @@ def _with_next_bar(data: MarketData) -> MarketData:
     real bar a decision bar (orders fill at the next open) and changes no feature at or before it (past-only)."""
     last = data.prices[:, -1:, :]
     nxt = last.at[..., :CLOSE + 1].set(last[..., CLOSE:CLOSE + 1]).at[..., VOLUME].set(0.0)
-    seconds = data.epoch_seconds()
-    step = int(np.median(np.diff(seconds))) if seconds.size > 1 else 86_400
-    t = seconds[-1] + step
+    t = data.epoch_seconds()[-1] + (data.bar_seconds() if data.num_bars > 1 else SECONDS_PER_DAY)
     return MarketData(prices=jnp.concatenate([data.prices, nxt], axis=1),
                       valid=jnp.concatenate([data.valid, data.valid[:, -1:]], axis=1),
-                      day=jnp.append(data.day, jnp.int32(t // 86_400)), second=jnp.append(data.second, jnp.int32(t % 86_400)),
+                      day=jnp.append(data.day, jnp.int32(t // SECONDS_PER_DAY)),
+                      second=jnp.append(data.second, jnp.int32(t % SECONDS_PER_DAY)),
                       sentiment=jnp.concatenate([data.sentiment, data.sentiment[:, -1:]], axis=1),
                       aux=jnp.concatenate([data.aux, data.aux[:, -1:]], axis=1), symbols=data.symbols, notes=data.notes)
 
