@@ -62,15 +62,29 @@ def ewma_volatility(close: np.ndarray, halflife: int) -> np.ndarray:
     return out
 
 
-def record_stop(book, p: dict, drawdown: float) -> bool:
-    """Record the first terminal rule `book` (a reference env or portfolio, just stepped to `book.t`) hits:
-    3 bankrupt (equity <= 0 or not finite), 2 ruin, 1 drawdown; True when it ends the episode (training)."""
+NEVER = 2**31 - 1  # resume_bar after a terminal stop
+
+
+def resume_peak(book, was_halted: bool) -> None:
+    """The step that ends a drawdown stop's cooldown (`book` just stepped to `book.t`) restarts the peak."""
+    if was_halted and book.t >= book.resume_bar:
+        book.peak = book.equity
+
+
+def record_stop(book, p: dict, drawdown: float, was_halted: bool) -> tuple[bool, bool]:
+    """The stop `book` (a reference env or portfolio, just stepped to `book.t`) fires, if any: 3 bankrupt
+    (equity <= 0 or not finite), 2 ruin, 1 drawdown (not while halted: a cooldown runs); a drawdown stop with
+    a cooldown halts trading for `stop_cooldown` bars, any other stop for good. Returns (fired, whether the
+    episode ends: a terminal stop in training)."""
     reason = (3 if not book.equity > 0 or not math.isfinite(book.equity)
               else 2 if p["ruin"] > 0 and book.equity <= p["ruin"] * p["initial_cash"]
               else 1 if p["max_drawdown"] > 0 and drawdown >= p["max_drawdown"] else 0)
-    if reason and not book.stop_reason:
-        book.stop_reason, book.stop_bar = reason, book.t
-    return bool(book.stop_reason) and book.on_stop == "terminate"
+    fired = bool(reason) and book.resume_bar != NEVER and (not was_halted or reason != 1)
+    if fired:
+        book.stop_reason, book.stop_bar, book.stops = reason, book.t, book.stops + 1
+        cooldown = int(p["stop_cooldown"])
+        book.resume_bar = book.t + cooldown if reason == 1 and cooldown > 0 else NEVER
+    return fired, book.resume_bar == NEVER and book.on_stop == "terminate"
 
 
 class ReferenceEnv:
@@ -98,7 +112,7 @@ class ReferenceEnv:
         self.trade_basis = 0.0
         self.trades = self.wins = self.trade_bars = 0
         self.returns: list[float] = []
-        self.stop_reason, self.stop_bar = 0, -1
+        self.stop_reason, self.stop_bar, self.stops, self.resume_bar = 0, -1, 0, 0
         return self.observe()
 
     def mask(self) -> list[bool]:
@@ -106,8 +120,8 @@ class ReferenceEnv:
         close = float(p["close"][self.s, self.t])
         equity = self.cash + self.units * close
         out = [True] + [False] * (self.num_actions - 1)
-        if not p["tradeable"][self.s, self.t] or self.stop_reason:
-            return out  # a missing bar ahead or here, or a stopped account: only HOLD
+        if not p["tradeable"][self.s, self.t] or self.t < self.resume_bar:
+            return out  # a missing bar ahead or here, or a halted account: only HOLD
         for a in range(1, self.num_actions):
             mine = self.units * SIDE[a]  # > 0: a position on this action's side
             if CLOSE[a] > 0:
@@ -188,8 +202,8 @@ class ReferenceEnv:
                 exit_reason = 2
             elif p["max_hold"] > 0 and self.hold >= p["max_hold"]:
                 exit_reason = 3
-        if self.stop_reason and self.units != 0:
-            exit_reason = 5  # the account stopped (backtests): liquidated at this open
+        if self.t < self.resume_bar and self.units != 0:
+            exit_reason = 5  # a stop halts the account: liquidated at this open
         if exit_reason:
             act = SELL_ALL if self.units > 0 else COVER_ALL
         if 0 < CLOSE[act] < 1 and abs(self.units * close_t) * (1 - CLOSE[act]) < p["min_order"] * self.equity:
@@ -260,10 +274,12 @@ class ReferenceEnv:
         self.equity = self.cash + self.units * close_n
         ret = (self.equity - equity_before) / abs(equity_before)
         self.peak = max(self.peak, self.equity)
-        dd_after = 1 - self.equity / self.peak
+        was_halted = self.t < self.resume_bar
         self.returns.append(ret)
         self.t += 1
         self.steps += 1
+        resume_peak(self, was_halted)
+        dd_after = 1 - self.equity / self.peak
 
         year = p["bars_per_year"]
         value_after = self.units * close_n
@@ -278,13 +294,12 @@ class ReferenceEnv:
             "sizing": -100 * max(0.0, exposure - p["max_position"]) / year,
             "hold": -1.0 if (not was_holding and not holding and act == HOLD) else 0.0,
         }
-        was_stopped = self.stop_reason
-        terminated = record_stop(self, p, dd_after)
-        if self.stop_reason and not was_stopped:  # the step a terminal rule first fired
+        fired, terminated = record_stop(self, p, dd_after, was_halted)
+        if fired:  # the step a stop fired
             values["drawdown"] -= p["stop_penalty"]
         components = np.array([values[name] for name in REWARD_COMPONENTS])
         reward = float(components @ p["reward_weights"])
         truncated = not terminated and (self.steps >= p["horizon"] or not p["next_ok"][s, self.t])
-        info = {"equity": self.equity, "cost": cost, "stop_reason": self.stop_reason, "stop_bar": self.stop_bar, "borrow": borrow, "executed_action": act, "invalid_action": invalid,
+        info = {"equity": self.equity, "cost": cost, "stop_reason": self.stop_reason, "stop_bar": self.stop_bar, "stops": self.stops, "stop_fired": fired, "borrow": borrow, "executed_action": act, "invalid_action": invalid,
                 "exit_reason": exit_reason, "components": components}
         return self.observe(), reward, terminated, truncated, info

@@ -32,6 +32,7 @@ from reference_env import (
     ewma_volatility,
     order_scale,
     record_stop,
+    resume_peak,
 )
 
 from jaxtrade.env.rewards import REWARD_COMPONENTS
@@ -55,12 +56,12 @@ class ReferencePortfolio:
         self.trade_pnl = [0.0] * self.S
         self.trade_basis = [0.0] * self.S
         self.equity = self.peak = self.cash
-        self.stop_reason, self.stop_bar = 0, -1
+        self.stop_reason, self.stop_bar, self.stops, self.resume_bar = 0, -1, 0, 0
 
     def mask(self, s: int) -> list[bool]:
         p, t = self.p, self.t
         out = [True] + [False] * (self.A - 1)
-        if not self.ok[s, t] or self.stop_reason:
+        if not self.ok[s, t] or t < self.resume_bar:
             return out
         close = float(p["close"][s, t])
         for a in range(1, self.A):
@@ -101,8 +102,8 @@ class ReferencePortfolio:
                     exits[s] = 2
                 elif p["max_hold"] > 0 and self.hold[s] >= p["max_hold"]:
                     exits[s] = 3
-                if self.stop_reason:
-                    exits[s] = 5  # the account stopped (a backtest): every position liquidated
+                if t < self.resume_bar:
+                    exits[s] = 5  # a stop halts the account: every position liquidated
                 if exits[s]:
                     act = SELL_ALL if side > 0 else COVER_ALL
             if 0 < CLOSE[act] < 1 and abs(self.units[s] * close_t[s]) * (1 - CLOSE[act]) < dust:
@@ -195,8 +196,10 @@ class ReferencePortfolio:
         values = [self.units[s] * close_n[s] for s in range(S)]
         self.equity = self.cash + sum(values)
         self.peak = max(self.peak, self.equity)
+        was_halted = self.t < self.resume_bar
         self.t += 1
         self.steps += 1
+        resume_peak(self, was_halted)
         ret = (self.equity - equity_before) / abs(equity_before)
         gross = sum(abs(v) for v in values)
         dd = 1 - self.equity / self.peak
@@ -213,13 +216,13 @@ class ReferencePortfolio:
             "sizing": -100 * max(0.0, exposure - self.total_limit) / year,
             "hold": -1.0 if idle else 0.0,
         }
-        was_stopped = self.stop_reason
-        terminated = record_stop(self, p, dd)
-        if self.stop_reason and not was_stopped:  # the step a terminal rule first fired
+        fired, terminated = record_stop(self, p, dd, was_halted)
+        if fired:  # the step a stop fired
             comp["drawdown"] -= p["stop_penalty"]
         components = np.array([comp[n] for n in REWARD_COMPONENTS])
         truncated = not terminated and (self.steps >= p["horizon"] or self.t + 1 >= self.end)
         info = {"executed": executed, "invalid": invalid, "exit_reason": exits, "cost": cost,
                 "turnover": traded_value / equity_before, "scale": min(scale, cut), "trade_return": closed_pnl,
-                "borrow": sum(borrow), "stop_reason": self.stop_reason, "stop_bar": self.stop_bar}
+                "borrow": sum(borrow), "stop_reason": self.stop_reason, "stop_bar": self.stop_bar,
+                "stops": self.stops, "stop_fired": fired}
         return float(components @ p["reward_weights"]), terminated, truncated, info

@@ -33,7 +33,8 @@ def random_rollout(env, params, key, num_envs, num_steps):
         done = terminated | truncated  # the state was reset: its stop record is the new episode's
         out = dict(action=action, reward=reward, terminated=terminated, truncated=truncated, info=info,
                    obs=obs, symbol=state.symbol, bar=state.bar, side=info.final_observation.position[:, 4],
-                   stop_reason=jnp.where(done, -9, state.stop_reason), stop_bar=jnp.where(done, -9, state.stop_bar))
+                   stop_reason=jnp.where(done, -9, state.stop_reason), stop_bar=jnp.where(done, -9, state.stop_bar),
+                   stops=jnp.where(done, -9, state.stops))
         return (obs, state), out
 
     run = jax.jit(lambda o, s, k: jax.lax.scan(body, (o, s), jax.random.split(k, num_steps))[1])
@@ -56,6 +57,11 @@ CASES = {
     "stocks-stop-penalty": ("stocks", EnvConfig(
         horizon=60, max_position=0.09, max_drawdown=0.03, ruin=0.99, stop_penalty=25.0, stop_loss=0.0,
         take_profit=0.0, max_hold=0)),
+    # A drawdown stop that de-risks: the book is closed, waits 5 bars in cash and trades again from a reset
+    # peak; episodes run on through several stops, each charged the penalty once; ruin stays terminal.
+    "stocks-cooldown": ("stocks", EnvConfig(
+        horizon=100, max_position=0.5, max_drawdown=0.02, stop_cooldown=3, ruin=0.95, stop_penalty=25.0,
+        stop_loss=0.0, take_profit=0.0, max_hold=0)),
     # Long and short on real stocks, positions up to half of equity, a 3 %/yr borrow fee, mirrored exits,
     # a maintenance margin set above 1 in the params (not a valid config value) so buy-ins fire often, and
     # orders sized by risk (a 15 % volatility target).
@@ -90,7 +96,7 @@ def test_env_matches_reference_step_by_step(case, request):
     got = {"reward": out["reward"], "components": components, "equity": out["info"].equity,
            "position": final.position, "portfolio": final.portfolio, "risk": final.risk}
     want = {k: np.zeros(v.shape, np.float64) for k, v in got.items()}
-    episodes = 0
+    episodes = stops_fired = 0
     for i in range(NUM_ENVS):
         ref_obs = ref.start(int(state0.symbol[i]), int(state0.bar[i]))
         np.testing.assert_array_equal(ref_obs["technical"], obs0.technical[i])
@@ -104,7 +110,9 @@ def test_env_matches_reference_step_by_step(case, request):
             assert info["invalid_action"] == out["info"].invalid_action[t, i], where
             assert info["exit_reason"] == out["info"].exit_reason[t, i], where
             if not (terminated or truncated):
-                assert (info["stop_reason"], info["stop_bar"]) == (out["stop_reason"][t, i], out["stop_bar"][t, i]), where
+                assert ((info["stop_reason"], info["stop_bar"], info["stops"])
+                        == (out["stop_reason"][t, i], out["stop_bar"][t, i], out["stops"][t, i])), where
+            stops_fired += info["stop_fired"]
             for name in ("technical", "regime", "aux", "action_mask"):
                 np.testing.assert_array_equal(o[name], getattr(final, name)[t, i], err_msg=f"{name} {where}")
             want["reward"][t, i], want["components"][t, i] = reward, info["components"]
@@ -133,9 +141,11 @@ def test_env_matches_reference_step_by_step(case, request):
         assert (scale < 0.8).mean() > 0.1 and (scale > 1.0).any()
     else:
         np.testing.assert_array_equal(scale, 1.0)
-    if cfg.stop_penalty > 0:  # charged once per stopped episode, on the step it fired
+    if cfg.stop_penalty > 0:  # charged once per stop, on the step it fired
         charged = got["components"][..., REWARD_COMPONENTS.index("drawdown")] <= -cfg.stop_penalty
-        assert charged.sum() == out["terminated"].sum() > 20
+        assert charged.sum() == stops_fired > 20
+        if cfg.stop_cooldown == 0:
+            assert stops_fired == out["terminated"].sum()
     info = out["info"]
     assert info.invalid_action.sum() > 100
     assert out["truncated"].sum() > 50
@@ -150,6 +160,10 @@ def test_env_matches_reference_step_by_step(case, request):
         assert not out["terminated"].any()
         assert (~np.asarray(params.market.tradeable)[out["symbol"], out["bar"] - 1]).sum() > 100
         assert (info.exit_reason == 5).sum() > 20 and (out["stop_reason"] == 1).sum() > 1000
+    if case == "stocks-cooldown":  # stops de-risked and trading resumed: several stops in one episode,
+        # liquidations at the stop, no drawdown stop ended an episode, ruin did
+        assert (out["stops"] >= 2).sum() > 100 and (info.exit_reason == 5).sum() > 100
+        assert 0 < out["terminated"].sum() < stops_fired / 4
     if case == "stocks-short":
         assert (out["side"] < 0).mean() > 0.2 and (out["side"] > 0).mean() > 0.2  # both sides held
         assert np.isin([1, 2, 3, 4], info.exit_reason).all()  # stop, take profit, max hold, buy-in

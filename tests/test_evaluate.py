@@ -245,6 +245,7 @@ def test_episode_sharpe_pools_the_steps_so_its_sign_follows_the_mean_return():
     r = EpisodeResults(symbol=jnp.zeros(2, jnp.int32), start_bar=jnp.zeros(2, jnp.int32),
                        total_return=jnp.prod(1 + rets, 1) - 1, steps=n, trades=n * 0, trade_bars=n * 0,
                        wins=n * 0, gross_profit=z, gross_loss=z, total_cost=z, stop_reason=n * 0, stop_bar=n * 0 - 1,
+                       stops=n * 0,
                        step_returns=rets, exposure=jnp.ones_like(rets), turnover=z, reward=z,
                        reward_components=jnp.zeros((2, 7)))
     stats = summarize_episodes(r, 252.0)

@@ -66,7 +66,8 @@ def gappy_stocks(stocks):
     return data, compute_features(data, FeatureConfig(norm_window=60))
 
 
-@pytest.mark.parametrize("start", ["before GOOG lists", "all four listed", "long-short", "gaps, delisting, backtest"])
+@pytest.mark.parametrize("start", ["before GOOG lists", "all four listed", "long-short", "gaps, delisting, backtest",
+                                   "gaps, cooldown"])
 def test_matches_the_reference_step_by_step(stocks, start, request):
     short = start == "long-short"
     backtest = start.endswith("backtest")
@@ -75,6 +76,9 @@ def test_matches_the_reference_step_by_step(stocks, start, request):
     rules = dict(allow_short=True, short_margin=0.9, borrow_bps=252.0) if short else {}
     if backtest:  # a drawdown stop that liquidates the account, and the episode runs on
         stocks, rules = request.getfixturevalue("gappy_stocks"), dict(max_drawdown=0.04, stop_penalty=25.0)
+    if start == "gaps, cooldown":  # drawdown stops that de-risk: closed, 5 bars in cash, then trading again
+        stocks, rules = request.getfixturevalue("gappy_stocks"), dict(max_drawdown=0.03, stop_cooldown=5,
+                                                                      stop_penalty=25.0)
     if start == "all four listed":
         rules = dict(vol_target=0.2)  # orders sized by risk
     params = _params(stocks, stop_loss=0.05, take_profit=0.08, max_hold=40, **rules)
@@ -107,7 +111,8 @@ def test_matches_the_reference_step_by_step(stocks, start, request):
         assert (bool(term[i]), bool(trunc[i])) == (r_term, r_trunc), where
         assert list(np.asarray(infos.exit_reason[i])) == info["exit_reason"], where
         np.testing.assert_allclose(float(infos.borrow[i]), info["borrow"], rtol=1e-4, atol=1e-3, err_msg=where)
-        assert (int(states.stop_reason[i]), int(states.stop_bar[i])) == (info["stop_reason"], info["stop_bar"]), where
+        assert ((int(states.stop_reason[i]), int(states.stop_bar[i]), int(states.stops[i]))
+                == (info["stop_reason"], info["stop_bar"], info["stops"])), where
         # Each closed round trip's return (PnL / cash committed), from tallies that do not cancel.
         assert sorted(np.flatnonzero(np.asarray(infos.trade_closed[i]))) == sorted(info["trade_return"]), where
         for sym, want in info["trade_return"].items():
@@ -116,13 +121,20 @@ def test_matches_the_reference_step_by_step(stocks, start, request):
         untradeable += not tradeable[goog, bar + i]
         closed += len(info["trade_return"])
     assert scaled > 0 and closed > 10  # cash or the total limit bound at least once; trades closed
-    assert untradeable > 0 if start in ("before GOOG lists", "gaps, delisting, backtest") else untradeable == 0
+    assert untradeable > 0 if start.startswith(("before", "gaps")) else untradeable == 0
     if backtest:  # the stop liquidated the account, IBM was sold at its last close, and the run went on flat
         reasons = np.asarray(infos.exit_reason)
         stop = int(states.stop_bar[-1]) - bar
         assert 0 < stop < STEPS - 10 and (reasons[stop] == 5).any() and not np.asarray(term).any()
         held = np.abs(np.asarray(states.sleeves.units[stop:]))
         assert (reasons == 6).sum() == 1 and (np.diff(held, axis=0) <= 0).all() and (held[10:] == 0).all()
+    if start == "gaps, cooldown":  # several stops, each liquidating the account, and the run went on trading
+        reasons, stops = np.asarray(infos.exit_reason), np.asarray(states.stops)
+        assert stops[-1] >= 2 and not np.asarray(term).any()
+        assert (reasons == 5).any(axis=1).sum() >= stops[-1] - 1  # (the last stop may be at the run's end)
+        first = int(np.argmax(stops >= 1))  # the step the first stop fired: flat 5 bars later, trading after
+        units = np.abs(np.asarray(states.sleeves.units)).sum(1)
+        assert units[first + 1:first + 5].max() == 0 and units[first + 6:].max() > 0
     if short:
         side = np.sign(np.asarray(states.sleeves.units))
         assert (side < 0).mean() > 0.2 and (side > 0).mean() > 0.2

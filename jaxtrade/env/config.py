@@ -60,7 +60,12 @@ class EnvConfig:
     stop_loss: float = 0.05  # close when price / entry - 1 <= -stop_loss; 0 = off
     take_profit: float = 0.10  # close when price / entry - 1 >= take_profit; 0 = off
     max_hold: int = 50  # close after this many bars held; 0 = off
-    max_drawdown: float = 0.20  # terminate when equity falls this far below its peak; 0 = off
+    max_drawdown: float = 0.20  # stop when equity falls this far below its peak; 0 = off
+    # What the drawdown stop does. 0: it is terminal (a training episode ends; a backtest liquidates and stays
+    # in cash to the period's end). N > 0: it de-risks instead: the book is closed at the next open, stays in
+    # cash for N bars (counted from the stop, not from the fill), then trades again with its peak reset to its
+    # equity there; a training episode runs on. Ruin and bankruptcy stay terminal.
+    stop_cooldown: int = 0
     ruin: float = 0.50  # terminate when equity <= ruin * initial_cash; 0 = off
     allow_short: bool = False  # add short entries and covers to the actions (Discrete(13) instead of 7)
     borrow_bps: float = 50.0  # annual fee on a short position's value, basis points, charged per bar
@@ -74,8 +79,8 @@ class EnvConfig:
     # that would leave a smaller position closes all of it (no dust positions); 0 = off
     hurdle_rate: float = 0.02  # annual return a held position must beat (time_efficiency reward), >= 0
     drawdown_free: float = 0.0  # drawdown below which the drawdown reward charges nothing, in [0, 1)
-    # Points the drawdown reward charges (before its weight) on the step a terminal rule (drawdown stop, ruin,
-    # bankruptcy) first fires, so training learns to stay clear of the stop it ends on. 0 = off.
+    # Points the drawdown reward charges (before its weight) on each step a stop (drawdown stop, ruin,
+    # bankruptcy) fires, so training learns to stay clear of the stop it ends on. 0 = off.
     stop_penalty: float = 0.0
     vol_halflife: int = 20  # bars; half-life of the EWMA volatility that scales the sharpe reward
     bars_per_year: float = 0.0  # annualisation of Sharpe/Sortino in observations; 0 = infer from data
@@ -98,6 +103,8 @@ class EnvConfig:
             _check(name, v, 0 <= v < 1, "in [0, 1) (0 switches it off)")
         _check("take_profit", self.take_profit, 0 <= self.take_profit and math.isfinite(self.take_profit), ">= 0")
         _check("max_hold", self.max_hold, isinstance(self.max_hold, int) and self.max_hold >= 0, "an integer >= 0")
+        _check("stop_cooldown", self.stop_cooldown, isinstance(self.stop_cooldown, int) and self.stop_cooldown >= 0,
+               "an integer >= 0 (bars in cash after a drawdown stop; 0 = the stop is terminal)")
         if not isinstance(self.allow_short, bool):
             raise ConfigError(f"env.allow_short: must be true or false, got {self.allow_short!r}")
         _check("borrow_bps", self.borrow_bps, 0 <= self.borrow_bps < 10_000, "in [0, 10000) basis points per year")

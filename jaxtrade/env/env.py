@@ -83,11 +83,11 @@ def decide_step(state: EnvState, action: jax.Array, close: jax.Array, params: En
     """Validate `action` against the mask, let the risk rules override it, and decode the order.
 
     `short_book` is the value of every short on the account (default: this symbol's own), which the
-    maintenance margin applies to (`forced_exit`). After a terminal rule (`state.stop_reason`, evaluation
-    runs only: training episodes end there) the position is closed and only HOLD is valid.
+    maintenance margin applies to (`forced_exit`). While a stop halts trading (`halted`: a drawdown stop's
+    cooldown, or a terminal stop in an evaluation run) the position is closed and only HOLD is valid.
     """
     action = jnp.asarray(action, jnp.int32)
-    halted = state.stop_reason != StopReason.NONE
+    halted = is_halted(state)
     scale = order_scale(params.rules, annual_vol(params, state.symbol, state.bar))
     mask = action_mask(state.units, state.cash, close, params.rules.max_position, table, state.equity, scale)
     valid = ((action >= 0) & (action < table.num_actions) & mask[jnp.clip(action, 0, table.num_actions - 1)]
@@ -149,6 +149,9 @@ def book_keeping(state: EnvState, fill: Fill, borrow: jax.Array, close_n: jax.Ar
     return next_state, Trade(closed, jnp.where(closed, safe_div(trade_pnl, trade_basis), 0.0))
 
 
+NEVER = jnp.iinfo(jnp.int32).max  # `resume_bar` after a terminal stop: the account never trades again
+
+
 def stop_reason(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
     """() int32 `StopReason`: bankrupt (equity <= 0 whatever the rules, or not a finite number, so a NaN never
     runs on), ruined (equity <= ruin x initial cash), a drawdown from the peak of at least max_drawdown, or
@@ -161,17 +164,41 @@ def stop_reason(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
 
 
 def stopped(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
-    """() bool: a terminal rule holds (`stop_reason`)."""
+    """() bool: a stop rule holds (`stop_reason`)."""
     return stop_reason(equity, peak_equity, rules) != StopReason.NONE
 
 
+def is_terminal(reason: jax.Array, rules) -> jax.Array:
+    """() bool: a stop for `reason` is terminal: ruin, bankruptcy, or a drawdown stop without a cooldown."""
+    return (reason != StopReason.NONE) & ((reason != StopReason.DRAWDOWN) | (rules.stop_cooldown <= 0))
+
+
+def is_halted(state) -> jax.Array:
+    """() bool: a stop halts trading at the state's decision bar (an `EnvState` or `PortfolioState`): only
+    HOLD is valid and open positions are closed."""
+    return state.bar < state.resume_bar
+
+
 def record_stop(before, after, rules):
-    """`after` (an `EnvState` or `PortfolioState`) with the first terminal rule hit this episode recorded:
-    `stop_reason` and `stop_bar` (the bar at whose close it was hit) keep the first and never change after."""
+    """`after` (an `EnvState` or `PortfolioState`, one step past `before`) with this step's stop recorded.
+
+    A stop fires when a rule holds at `after`'s close and trading was not halted (ruin and bankruptcy fire
+    during a drawdown stop's cooldown too: the position may still be open across a gap). It sets
+    `stop_reason` / `stop_bar` (the latest stop), counts in `stops`, and halts trading until `resume_bar`:
+    `stop_bar + stop_cooldown` for a drawdown stop that de-risks (`rules.stop_cooldown` > 0), `NEVER` for a
+    terminal one. The step that reaches `resume_bar` resets the peak to the equity there, so the drawdown
+    is measured from where trading resumes.
+    """
+    resumes = is_halted(before) & ~is_halted(after)
+    after = after.replace(peak_equity=jnp.where(resumes, after.equity, after.peak_equity))
     reason = stop_reason(after.equity, after.peak_equity, rules)
-    first = (before.stop_reason == StopReason.NONE) & (reason != StopReason.NONE)
-    return after.replace(stop_reason=jnp.where(first, reason, before.stop_reason),
-                         stop_bar=jnp.where(first, after.bar, before.stop_bar))
+    fired = ((reason != StopReason.NONE) & (before.resume_bar != NEVER)
+             & (~is_halted(before) | (reason != StopReason.DRAWDOWN)))
+    resume = jnp.where(is_terminal(reason, rules), NEVER, after.bar + rules.stop_cooldown)
+    return after.replace(stop_reason=jnp.where(fired, reason, before.stop_reason),
+                         stop_bar=jnp.where(fired, after.bar, before.stop_bar),
+                         stops=before.stops + fired.astype(jnp.int32),
+                         resume_bar=jnp.where(fired, resume, before.resume_bar).astype(jnp.int32))
 
 
 def auto_reset(env, key: jax.Array, state, action, params):
@@ -188,11 +215,14 @@ def auto_reset(env, key: jax.Array, state, action, params):
 
 
 def ends_on_stop(state, params: EnvParams) -> jax.Array:
-    """() bool: a terminal rule ends the episode here: one was hit and `params.on_stop` is "terminate"
-    (training). Under "liquidate" (backtests) the episode runs on, flat, to its horizon or the data's end."""
+    """() bool: a terminal stop ends the episode here: one fired (`resume_bar` is `NEVER`; or its rule holds
+    in a state built by hand) and `params.on_stop` is "terminate" (training). Under "liquidate" (backtests)
+    the episode runs on, flat, to its horizon or the data's end. A drawdown stop that de-risks
+    (`stop_cooldown` > 0) never ends an episode."""
     if params.on_stop not in ("terminate", "liquidate"):
         raise ConfigError(f"on_stop: must be 'terminate' or 'liquidate', got {params.on_stop!r}")
-    hit = (state.stop_reason != StopReason.NONE) | stopped(state.equity, state.peak_equity, params.rules)
+    hit = (state.resume_bar == NEVER) | is_terminal(stop_reason(state.equity, state.peak_equity, params.rules),
+                                                    params.rules)
     return hit & (params.on_stop == "terminate")
 
 
@@ -226,12 +256,15 @@ class TradingEnv:
     - Missing bars: where the symbol cannot trade (`Market.tradeable`: a gap
         ahead or here) no order fills and only HOLD is valid; the position is
         carried at the last close and the episode steps on.
-    - Termination: equity <= 0 (bankrupt, whatever the rules: a gap through a
+    - Stops: equity <= 0 (bankrupt, whatever the rules: a gap through a
         short can take it below zero, and the record keeps the deficit), equity
-        <= ruin * initial cash, or drawdown >= max_drawdown (no bootstrap);
-        `state.stop_reason` / `stop_bar` record it. Under `params.on_stop ==
-        "liquidate"` (backtests) the episode does not end there: the position
-        is closed at the next open and the account stays in cash.
+        <= ruin * initial cash, or drawdown >= max_drawdown; `state.stop_reason`
+        / `stop_bar` / `stops` record them (`record_stop`). A terminal stop ends
+        a training episode (terminated, no bootstrap); under `params.on_stop ==
+        "liquidate"` (backtests) the position is closed at the next open instead
+        and the account stays in cash. A drawdown stop with `stop_cooldown` N > 0
+        de-risks in both: the position is closed, the account waits N bars in
+        cash, then trades again with its peak reset (the episode runs on).
         Truncation: `horizon` steps taken, or no real bar of the symbol left in
         the split (bootstrap from `info.final_observation`).
     - State (`EnvState`): symbol, bar, cash, signed units, entry price, hold time,
@@ -317,7 +350,7 @@ class TradingEnv:
             risk=jnp.maximum(risk, -STAT_CLIP).astype(jnp.float32),  # ruin_room of a near-zero equity is huge
             regime=params.market.regime[s, t],
             action_mask=action_mask(units, state.cash, close, params.rules.max_position, self.actions, equity, scale)
-            & ((params.market.tradeable[s, t] & (state.stop_reason == StopReason.NONE))
+            & ((params.market.tradeable[s, t] & ~is_halted(state))
                | (jnp.arange(self.num_actions) == 0)),
         )
 
@@ -367,7 +400,7 @@ class TradingEnv:
             volatility=params.market.volatility[s, t],
             holding=fill.units != 0,
             idle=(state.units == 0) & (fill.units == 0) & (decision.executed == 0),
-            stopped=(state.stop_reason == StopReason.NONE) & (next_state.stop_reason != StopReason.NONE),
+            stopped=next_state.stops > state.stops,
         )
         components = self.reward_fn(outcome, params.rules)
         terminated, truncated = episode_end(next_state, params)

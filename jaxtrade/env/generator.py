@@ -42,6 +42,8 @@ def initial_state(symbol: jax.Array, bar: jax.Array, params: EnvParams) -> EnvSt
         returns=RunningStats.zeros(),
         stop_reason=zi,
         stop_bar=jnp.full((), -1, jnp.int32),
+        stops=zi,
+        resume_bar=zi,
     )
 
 

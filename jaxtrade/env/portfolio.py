@@ -37,10 +37,12 @@ them on one book:
 - Reward: the env's reward function on the portfolio's `StepOutcome` (gross
   values, gross exposure, exposure-weighted volatility), with `total_limit` as
   the position cap of the sizing component.
-- Termination: bankruptcy (equity <= 0), portfolio ruin or drawdown (the rules' thresholds), recorded in
-  `state.stop_reason` / `stop_bar`; under `on_stop == "liquidate"` (backtests) every position is closed at the
-  next opens instead and the account stays in cash to the period's end. Truncation: `horizon` steps or the end
-  of the split.
+- Stops: bankruptcy (equity <= 0), portfolio ruin or drawdown (the rules' thresholds), recorded in
+  `state.stop_reason` / `stop_bar` / `stops` (`env.record_stop`). A terminal stop ends a training episode; under
+  `on_stop == "liquidate"` (backtests) every position is closed at the next opens instead and the account stays
+  in cash to the period's end. A drawdown stop with `stop_cooldown` N > 0 de-risks: every position is closed,
+  the account waits N bars in cash, then trades again with its peak reset. Truncation: `horizon` steps or the
+  end of the split.
 
 Observation (`PortfolioObservation`): every symbol agent's own `Observation`
 (its position from the shared book; the portfolio block reads the account:
@@ -58,7 +60,7 @@ from flax import struct
 
 from jaxtrade.data.types import MarketData
 from jaxtrade.env.accounting import Book, borrow_fee, execute
-from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order, StopReason, close_all
+from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order, close_all
 from jaxtrade.env.config import EnvConfig
 from jaxtrade.env.env import (
     STAT_CLIP,
@@ -126,8 +128,10 @@ class PortfolioState:
     realised_pnl: jax.Array  # () float32 realised PnL this episode (borrow fees included)
     total_cost: jax.Array  # () float32 commission + slippage + borrow paid this episode
     returns: RunningStats  # Welford moments of the account's step returns
-    stop_reason: jax.Array  # () int32 `StopReason` of the first terminal rule the account hit (0 none)
-    stop_bar: jax.Array  # () int32 the bar at whose close it was hit (-1 none)
+    stop_reason: jax.Array  # () int32 `StopReason` of the account's latest stop (0 none)
+    stop_bar: jax.Array  # () int32 the bar at whose close it fired (-1 none)
+    stops: jax.Array  # () int32 stops fired this episode (more than 1 only under `stop_cooldown`)
+    resume_bar: jax.Array  # () int32 trading is halted at decision bars before this one (`EnvState.resume_bar`)
     sleeves: EnvState  # (S,) per symbol: units, entry, hold time, trade tallies, net cash flow, PnL contribution
 
 
@@ -224,7 +228,7 @@ class PortfolioEnv:
                                equity=cash, peak_equity=cash, realised_pnl=jnp.zeros((), jnp.float32),
                                total_cost=jnp.zeros((), jnp.float32), returns=RunningStats.zeros(),
                                stop_reason=jnp.zeros((), jnp.int32), stop_bar=jnp.full((), -1, jnp.int32),
-                               sleeves=sleeves)
+                               stops=jnp.zeros((), jnp.int32), resume_bar=jnp.zeros((), jnp.int32), sleeves=sleeves)
         return self.observe(state, params), state
 
     def views(self, state: PortfolioState) -> EnvState:
@@ -235,7 +239,8 @@ class PortfolioEnv:
                                      equity=every(state.equity), peak_equity=every(state.peak_equity),
                                      realised_pnl=every(state.realised_pnl),
                                      returns=jax.tree.map(every, state.returns),
-                                     stop_reason=every(state.stop_reason), stop_bar=every(state.stop_bar))
+                                     stop_reason=every(state.stop_reason), stop_bar=every(state.stop_bar),
+                                     stops=every(state.stops), resume_bar=every(state.resume_bar))
 
     def observe(self, state: PortfolioState, params: PortfolioParams) -> PortfolioObservation:
         ok = params.tradeable[:, state.bar]
@@ -330,7 +335,7 @@ class PortfolioEnv:
             realised_pnl=state.realised_pnl + (both.realised_pnl - borrow).sum(),
             total_cost=state.total_cost + (both.cost + borrow).sum(),
             returns=running_update(state.returns, step_return), stop_reason=state.stop_reason,
-            stop_bar=state.stop_bar, sleeves=sleeves)
+            stop_bar=state.stop_bar, stops=state.stops, resume_bar=state.resume_bar, sleeves=sleeves)
         next_state = record_stop(state, next_state, p.rules)
 
         gross_after = jnp.abs(value_after).sum()
@@ -340,7 +345,7 @@ class PortfolioEnv:
             exposure=safe_div(gross_after, equity), drawdown_after=1.0 - equity / next_state.peak_equity,
             volatility=safe_div((jnp.abs(value_after) * p.market.volatility[:, t]).sum(), gross_after),
             holding=gross_after > 0, idle=(gross_after == 0) & (state.sleeves.units == 0).all() & (executed == 0).all(),
-            stopped=(state.stop_reason == StopReason.NONE) & (next_state.stop_reason != StopReason.NONE))
+            stopped=next_state.stops > state.stops)
         # The sizing component's cap is the portfolio's gross limit, not one symbol's.
         components = self.reward_fn(outcome, p.rules.replace(max_position=params.total_limit))
         terminated, truncated = self.episode_end(next_state, params)

@@ -75,7 +75,7 @@ class StepOutcome(NamedTuple):
     volatility: jax.Array  # () the asset's per-bar volatility at the decision bar
     holding: jax.Array  # () bool: a position is open after the step
     idle: jax.Array  # () bool: flat before and after, and no order was placed
-    stopped: jax.Array  # () bool: a terminal rule (drawdown stop, ruin, bankruptcy) first fired at this step
+    stopped: jax.Array  # () bool: a stop (drawdown stop, ruin, bankruptcy) fired at this step
 
 
 ComponentFn = Callable[[StepOutcome, Rules], jax.Array]
@@ -118,7 +118,7 @@ def sharpe(o: StepOutcome, rules: Rules) -> jax.Array:
 
 def drawdown(o: StepOutcome, rules: Rules) -> jax.Array:
     depth = -100.0 * safe_div(jnp.maximum(o.drawdown_after - rules.drawdown_free, 0.0), rules.bars_per_year)
-    return depth - rules.stop_penalty * o.stopped  # the stop itself, once (`stop_penalty`)
+    return depth - rules.stop_penalty * o.stopped  # the stop itself, once per stop (`stop_penalty`)
 
 
 def sizing(o: StepOutcome, rules: Rules) -> jax.Array:

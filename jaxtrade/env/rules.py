@@ -23,7 +23,8 @@ class Rules:
     stop_loss: jax.Array  # close at price / entry - 1 <= -stop_loss (0 off)
     take_profit: jax.Array  # close at price / entry - 1 >= take_profit (0 off)
     max_hold: jax.Array  # close after this many bars held (int32, 0 off)
-    max_drawdown: jax.Array  # terminal at this drawdown from the peak (0 off)
+    max_drawdown: jax.Array  # the drawdown stop: at this drawdown from the peak (0 off)
+    stop_cooldown: jax.Array  # bars in cash after a drawdown stop before trading again (int32, 0: terminal)
     ruin: jax.Array  # terminal at equity <= ruin * initial cash (0 off)
     borrow_bps: jax.Array  # annual fee on a short's value, basis points
     short_margin: jax.Array  # buy shorts in below this equity / short book (0 off)
@@ -31,5 +32,5 @@ class Rules:
     min_order: jax.Array  # smallest order, a share of equity
     hurdle_rate: jax.Array  # annual return a held position must beat (time_efficiency reward)
     drawdown_free: jax.Array  # drawdown the drawdown reward does not charge
-    stop_penalty: jax.Array  # reward points charged on the step a terminal rule fires
+    stop_penalty: jax.Array  # reward points charged on each step a stop fires
     bars_per_year: jax.Array  # the resolved annualisation (config or data)

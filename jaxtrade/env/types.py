@@ -135,8 +135,11 @@ class EnvState:
     gross_profit: jax.Array  # () float32 PnL summed over winning closed trades
     gross_loss: jax.Array  # () float32 -PnL summed over losing closed trades (>= 0)
     returns: RunningStats  # Welford moments of step returns
-    stop_reason: jax.Array  # () int32 `StopReason` of the first terminal rule hit this episode (0 none)
-    stop_bar: jax.Array  # () int32 the bar at whose close it was hit (-1 none)
+    stop_reason: jax.Array  # () int32 `StopReason` of the latest stop this episode (0 none)
+    stop_bar: jax.Array  # () int32 the bar at whose close it fired (-1 none)
+    stops: jax.Array  # () int32 stops fired this episode (more than 1 only under `stop_cooldown`)
+    resume_bar: jax.Array  # () int32 trading is halted at decision bars before this one (`env.halted`): 0 before
+    # any stop, the stop's bar + `stop_cooldown` after a drawdown stop that de-risks, `NEVER` after a terminal one
 
 
 @struct.dataclass

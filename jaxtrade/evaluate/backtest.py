@@ -53,6 +53,12 @@ def stop_name(reason: int) -> str:
     return StopReason(int(reason)).name.lower() if int(reason) else ""
 
 
+def stop_note(name: str, date: str, count: int = 1) -> str:
+    """'drawdown 2008-10-09' for a stop (`stop_name`), or 'drawdown 2009-03-02 (3 stops)': the latest of
+    several (`stop_cooldown`)."""
+    return f"{name} {date}" + (f" ({count} stops)" if count > 1 else "")
+
+
 def date_of(dates, bar: int) -> str:
     """The day of `bar` (YYYY-MM-DD) when `dates` are given, else 'bar N'; '' for a bar < 0."""
     if bar < 0:
@@ -62,8 +68,9 @@ def date_of(dates, bar: int) -> str:
 
 def stop_text(row: dict) -> str:
     """What ended or stopped a walk-forward or portfolio row early: 'drawdown 2020-03-16', 'data end 2012-11-30'
-    (both, joined), or '-'."""
-    parts = [f"{row['stop']} {row['stop_date']}"] if row.get("stop") else []
+    (both, joined), or '-'; with more than one stop (`stop_cooldown`), the latest and the count: 'drawdown
+    2009-03-02 (3 stops)'."""
+    parts = [stop_note(row["stop"], row["stop_date"], int(row.get("stops", 1)))] if row.get("stop") else []
     if row.get("data_end"):
         parts.append(f"data end {row['data_end']}")
     return "; ".join(parts) or "-"
@@ -191,6 +198,7 @@ def walk_forward_backtest(env: TradingEnv, params: EnvParams, policies: dict[str
             first, stop_bar = int(r.start_bar[j, i]), int(r.stop_bar[j, i])
             rows.append(_row(name, {k: v[j, i] for k, v in stats.items()}, symbol=symbols[s], first_bar=first,
                              last_bar=int(last[j, i]), stop=stop_name(r.stop_reason[j, i]), stop_bar=stop_bar,
+                             stops=int(r.stops[j, i]),
                              stop_date=date_of(dates, stop_bar),
                              data_end=date_of(dates, int(last[j, i])) if last[j, i] < end_bar - 1 else ""))
     return rows, results

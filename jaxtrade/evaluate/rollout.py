@@ -58,8 +58,9 @@ class EpisodeResults(NamedTuple):
     gross_profit: jax.Array  # (E,) PnL of winning closed trades
     gross_loss: jax.Array  # (E,) -PnL of losing closed trades
     total_cost: jax.Array  # (E,) commission + slippage paid
-    stop_reason: jax.Array  # (E,) int32 `StopReason` of the terminal rule that liquidated the book (0 none)
-    stop_bar: jax.Array  # (E,) int32 the bar at whose close it was hit (-1 none)
+    stop_reason: jax.Array  # (E,) int32 `StopReason` of the latest stop (it liquidated the book; 0 none)
+    stop_bar: jax.Array  # (E,) int32 the bar at whose close it fired (-1 none)
+    stops: jax.Array  # (E,) int32 stops fired (more than 1 only under `stop_cooldown`)
     step_returns: jax.Array  # (E, H) per-step returns (0 after the episode ended)
     exposure: jax.Array  # (E, H) position value / equity after each step (0 after the end)
     turnover: jax.Array  # (E,) traded value / equity, summed over the steps
@@ -127,6 +128,7 @@ def run_episodes(env: TradingEnv, params: EnvParams, act: ActFn, key: jax.Array,
         total_cost=state.total_cost,
         stop_reason=state.stop_reason,
         stop_bar=state.stop_bar,
+        stops=state.stops,
         step_returns=rets.T,
         exposure=exposure.T,
         turnover=turnover.sum(0),
@@ -178,7 +180,7 @@ def hold_episodes(params: EnvParams, state: EnvState, horizon: int) -> EpisodeRe
     return EpisodeResults(
         symbol=s, start_bar=t0, total_return=(equity - params.rules.initial_cash) / params.rules.initial_cash,
         steps=took.sum(0).astype(jnp.int32), trades=zi, trade_bars=zi, wins=zi, gross_profit=zf, gross_loss=zf,
-        total_cost=fill.cost, stop_reason=zi, stop_bar=zi - 1, step_returns=rets.T, exposure=exposure.T,
+        total_cost=fill.cost, stop_reason=zi, stop_bar=zi - 1, stops=zi, step_returns=rets.T, exposure=exposure.T,
         turnover=fill.traded_units * open1 / state.equity, reward=zf,
         reward_components=jnp.zeros(zf.shape + (len(REWARD_COMPONENTS),), zf.dtype))
 

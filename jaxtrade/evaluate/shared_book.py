@@ -219,8 +219,9 @@ class BookResults(NamedTuple):
     gross_profit: jax.Array  # () PnL summed over winning closed trades
     gross_loss: jax.Array  # () -PnL summed over losing closed trades
     cost: jax.Array  # () commission + slippage + borrow paid
-    stop_reason: jax.Array  # () int32 `StopReason` of the terminal rule that liquidated the account (0 none)
-    stop_bar: jax.Array  # () int32 the bar at whose close it was hit (-1 none)
+    stop_reason: jax.Array  # () int32 `StopReason` of the latest stop (it liquidated the account; 0 none)
+    stop_bar: jax.Array  # () int32 the bar at whose close it fired (-1 none)
+    stops: jax.Array  # () int32 stops fired (more than 1 only under `stop_cooldown`)
 
 
 def split_steps(params: PortfolioParams) -> int:
@@ -257,7 +258,7 @@ def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: Portfo
                        step_returns=rets, gross_exposure=gross, weights=weights, trades=sleeves.trades.sum(),
                        wins=sleeves.wins.sum(), gross_profit=sleeves.gross_profit.sum(),
                        gross_loss=sleeves.gross_loss.sum(), cost=state.total_cost, stop_reason=state.stop_reason,
-                       stop_bar=state.stop_bar)
+                       stop_bar=state.stop_bar, stops=state.stops)
 
 
 def run_book(env: PortfolioEnv, params: PortfolioParams, policies: dict[str, tuple[PortfolioPolicy, Any]],
@@ -280,7 +281,8 @@ def book_row(name: str, r: BookResults, bars_per_year: float, dates=None) -> dic
             "exposure": float(jnp.where(mask, r.gross_exposure, 0.0).sum() / max(steps, 1)),
             **trade_ratios(int(r.trades), float(r.wins), float(r.gross_profit), float(r.gross_loss)),
             "cost": float(r.cost),
-            "stop": stop_name(r.stop_reason), "stop_bar": int(r.stop_bar), "stop_date": date_of(dates, int(r.stop_bar))}
+            "stop": stop_name(r.stop_reason), "stop_bar": int(r.stop_bar), "stop_date": date_of(dates, int(r.stop_bar)),
+            "stops": int(r.stops)}
 
 
 def format_portfolio(rows: list[dict]) -> str:

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from jaxtrade.evaluate import metrics, statistics
-from jaxtrade.evaluate.backtest import MIN_RATIO_BARS, date_of, stop_name
+from jaxtrade.evaluate.backtest import MIN_RATIO_BARS, date_of, stop_name, stop_note
 from jaxtrade.evaluate.rollout import EpisodeResults
 
 
@@ -33,7 +33,8 @@ class Stitched(NamedTuple):
     exposure: np.ndarray  # (P, S, N) position value / equity after the bar's step
     fold: np.ndarray  # (N,) int32 the fold that marked each bar
     stop_bar: np.ndarray  # (F, P, S) the bar a terminal rule stopped the fold's record at (-1 none)
-    stop_reason: np.ndarray  # (F, P, S) its `StopReason`
+    stop_reason: np.ndarray  # (F, P, S) its `StopReason` (the latest stop's)
+    stop_count: np.ndarray  # (F, P, S) stops fired in the fold (more than 1 only under `stop_cooldown`)
     trades: np.ndarray  # (P, S) closed trades over the folds
     wins: np.ndarray  # (P, S) winning closed trades
     gross_profit: np.ndarray  # (P, S)
@@ -43,7 +44,8 @@ class Stitched(NamedTuple):
 
     def stops(self, p: int, s: int, dates=None) -> list[str]:
         """'drawdown 2008-10-09'-style notes of the folds a terminal rule stopped (policy p, symbol s)."""
-        return [f"{stop_name(self.stop_reason[f, p, s])} {date_of(dates, int(self.stop_bar[f, p, s]))}"
+        return [stop_note(stop_name(self.stop_reason[f, p, s]), date_of(dates, int(self.stop_bar[f, p, s])),
+                          int(self.stop_count[f, p, s]))
                 for f in range(self.stop_bar.shape[0]) if self.stop_reason[f, p, s]]
 
 
@@ -73,6 +75,7 @@ def stitch(r: EpisodeResults, has_start: np.ndarray, first: int, end: int, initi
     total = lambda x: np.where(keep, x, 0).sum(0)  # noqa: E731
     return Stitched(first=first, returns=returns, live=live, exposure=exposure, fold=fold,
                     stop_bar=np.where(keep, r.stop_bar, -1), stop_reason=np.where(keep, r.stop_reason, 0),
+                    stop_count=np.where(keep, r.stops, 0),
                     trades=total(r.trades), wins=total(r.wins), gross_profit=total(r.gross_profit),
                     gross_loss=total(r.gross_loss), turnover=total(r.turnover),
                     cost=total(r.total_cost) / initial_cash)

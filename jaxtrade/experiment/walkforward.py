@@ -38,6 +38,7 @@ from jaxtrade.evaluate.backtest import (
     date_of,
     phase3_check,
     stop_name,
+    stop_note,
     target_checks,
     target_report,
     trade_ratios,
@@ -154,7 +155,7 @@ class Books:
 
     returns: dict  # policy name -> (N,) the account's returns, stitched over the folds
     live: np.ndarray  # (N,) bool: bars the account's record covers
-    stops: dict  # name -> [(StopReason, bar)] of the folds a terminal rule liquidated
+    stops: dict  # name -> [(StopReason, bar, count)] of the folds a stop liquidated: the latest, and how many
     trades: dict  # name -> {"trades", "wins", "gross_profit", "gross_loss", "cost"} summed over the folds
 
 
@@ -298,7 +299,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
     out, live, stops, trades = {}, np.zeros(N, bool), {}, {}
     tested = [f for f in range(F) if has_start[f].any()]
     for name, r in zip(names, books, strict=True):
-        stops[name] = [(int(r.stop_reason[f]), int(r.stop_bar[f])) for f in tested if r.stop_reason[f]]
+        stops[name] = [(int(r.stop_reason[f]), int(r.stop_bar[f]), int(r.stops[f])) for f in tested if r.stop_reason[f]]
         trades[name] = {k: float(getattr(r, k)[tested].sum()) for k in ("trades", "wins", "gross_profit", "gross_loss")}
         trades[name]["cost"] = float(r.cost[tested].sum()) / cfg.env.initial_cash  # a share of the initial cash
         returns = np.zeros(N)
@@ -324,8 +325,8 @@ def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[di
         rows.append({"policy": name, "symbol": "one account", **record_row(r[books.live], result.bars_per_year, k,
                                                                            bench, trials),
                      **trade_ratios(t["trades"], t["wins"], t["gross_profit"], t["gross_loss"]), "costs": t["cost"],
-                     "stops": "; ".join(f"{stop_name(reason)} {date_of(dates, bar)}"
-                                        for reason, bar in books.stops[name])})
+                     "stops": "; ".join(stop_note(stop_name(reason), date_of(dates, bar), n)
+                                        for reason, bar, n in books.stops[name])})
     return rows
 
 
