@@ -1,12 +1,12 @@
 # Two entry points for a fresh machine with only Python and pip:
 #   make run   - the main job: train a PPO agent on the bundled real stocks, then backtest it
-#   make test  - lint and the whole test suite
+#   make test  - lint and the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run summary test lint bench clean
+.PHONY: run summary test test-fast docs lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "make: installing jaxtrade and its dependencies (JAX, Flax, optax, orbax, pandas, ...) into $(VENV):"
@@ -28,6 +28,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q -n auto --dist worksteal
+
+test-fast: lint  # the suite without the tests marked slow (learning runs, walk-forwards, CLI training runs)
+	$(BIN)/python -m pytest -q -n auto --dist worksteal -m 'not slow'
+
+docs: $(STAMP)  # build the docs site into site/ (strict: a broken link or reference fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'  # gym-anytrading and SB3, the baselines

@@ -1,7 +1,7 @@
 """A slow, plainly written reference of the portfolio env, long-only or long-short: one account, Python floats.
 
 Shares no code with `jaxtrade.env` (only the market arrays and the tradeable table
-are read), written from the README's rules: S symbols decide at bar t's closes on
+are read), written from the documented rules (docs/portfolio.md): S symbols decide at bar t's closes on
 one account (orders sized on the portfolio's equity, buys checked against the
 shared cash); a margin call on the whole short book buys every short in; budgets
 cap each symbol's opens; fills at t+1's opens: closes make room, opens (both

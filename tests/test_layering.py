@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parents[1] / "jaxtrade"
 LAYERS = {
     "numeric": 0, "errors": 0, "progress": 0, "files": 0, "version": 0, "data": 1, "features": 2, "env": 3, "agents": 4, "train": 5, "evaluate": 6,
-    "config": 7, "experiment": 7, "cli": 8, "__main__": 8,
+    "config": 7, "config_reference": 7, "experiment": 7, "cli": 8, "__main__": 8,
 }
 
 

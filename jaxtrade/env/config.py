@@ -38,7 +38,9 @@ RewardWeights = make_dataclass(
     [(c.name, float, field(default=c.weight)) for c in REGISTRY],
     frozen=True,
     namespace={"__post_init__": _check_weights, "as_tuple": _as_tuple,
-               "__doc__": "Weight of each reward component in the total reward (see `jaxtrade.env.rewards`)."},
+               "__doc__": "Weight of each reward component in the total reward (see `jaxtrade.env.rewards`).",
+               # Read by the configuration reference (`jaxtrade.config_reference`): a made class has no source.
+               "FIELD_DOCS": {c.name: f"weight of `{c.name}`: {c.fn.__doc__}" for c in REGISTRY}},
 )
 RewardWeights.__module__ = __name__
 

@@ -101,31 +101,38 @@ MIN_EQUITY_RATIO = 1e-3
 
 
 def pnl(o: StepOutcome, rules: Rules) -> jax.Array:
+    """The step's log equity change in percent, net of costs: 100 log(E' / E)."""
     return 100.0 * jnp.log1p(jnp.maximum(o.step_return, MIN_EQUITY_RATIO - 1.0))
 
 
 def cost(o: StepOutcome, rules: Rules) -> jax.Array:
+    """The change of the cost of closing the position (its exit cost), in percent of equity."""
     return -100.0 * exit_cost_rate(rules) * safe_div(jnp.abs(o.value_after) - jnp.abs(o.value_before), o.equity_before)
 
 
 def time_efficiency(o: StepOutcome, rules: Rules) -> jax.Array:
+    """The hurdle rate a held position pays each bar: -100 x exposure x hurdle_rate / bars per year."""
     return -100.0 * jnp.abs(o.exposure) * safe_div(rules.hurdle_rate, rules.bars_per_year)
 
 
 def sharpe(o: StepOutcome, rules: Rules) -> jax.Array:
+    """The step return in units of the asset's volatility at the decision bar, clipped to +-10."""
     return jnp.clip(safe_div(o.step_return, o.volatility), -10.0, 10.0)
 
 
 def drawdown(o: StepOutcome, rules: Rules) -> jax.Array:
+    """The drawdown beyond `drawdown_free` per bar spent there, and `stop_penalty` on each step a stop fires."""
     depth = -100.0 * safe_div(jnp.maximum(o.drawdown_after - rules.drawdown_free, 0.0), rules.bars_per_year)
     return depth - rules.stop_penalty * o.stopped  # the stop itself, once per stop (`stop_penalty`)
 
 
 def sizing(o: StepOutcome, rules: Rules) -> jax.Array:
+    """Exposure beyond the position cap per bar (a position that drifted over `max_position`)."""
     return -100.0 * safe_div(jnp.maximum(jnp.abs(o.exposure) - rules.max_position, 0.0), rules.bars_per_year)
 
 
 def hold(o: StepOutcome, rules: Rules) -> jax.Array:
+    """-1 for a step flat before and after with no order placed (idle)."""
     return -o.idle.astype(jnp.float32)
 
 
