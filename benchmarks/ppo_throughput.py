@@ -4,7 +4,8 @@ Builds the env on the bundled daily stocks and runs `Trainer.run_chunk` (the
 jitted, fully on-device loop) for a few updates per model, timing the second
 call (the first compiles). Env steps/s = updates x num_envs x rollout_len /
 seconds. The MLP is the quickstart's network (64-64 tanh torso, 64-wide heads) at
-the quickstart's batch (`--mlp-envs`, default 128 x 64 steps). The full model's batch is scaled to the device (`--full-envs`); the
+the quickstart's batch (`--mlp-envs`, default 128 x 64 steps). The full model's batch is scaled to the device
+(`--full-envs`); the
 issue's target is >= 100,000 env steps/s for it on an H100. Writes
 benchmarks/results/ppo_throughput_<platform>.json.
 

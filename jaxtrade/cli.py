@@ -1,4 +1,5 @@
-"""Command line: `jaxtrade summary|train|train-portfolio|sweep|walkforward --config X.yaml`, `jaxtrade eval --checkpoint DIR`.
+"""Command line: `jaxtrade summary|train|train-portfolio|sweep|walkforward --config X.yaml`,
+`jaxtrade eval --checkpoint DIR`.
 
 Argument parsing and error printing only; the workflows are `jaxtrade.experiment` functions.
 """
@@ -214,11 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("summary", parents=[common, overrides], help="load data, build features, print a summary")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--envs", type=int, default=1024, help="parallel envs in the random-policy rollout")
-    p = sub.add_parser("train", parents=[common, overrides, length, seed], help="train a PPO agent, then backtest it on held-out bars")
+    p = sub.add_parser("train", parents=[common, overrides, length, seed],
+                       help="train a PPO agent, then backtest it on held-out bars")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--checkpoint-dir", default=None, help="save an orbax checkpoint after every chunk (and the "
                    "metrics) here; default a new runs/<config>-s<seed>-<time> folder")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint if there is one (bit-exact)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint if there is one (bit-exact)")
     p.add_argument("--eval-episodes", type=int, default=512, help="validation backtest episodes per policy")
     p.add_argument("--report", default=None, help="write the validation backtest to this .json or .csv")
     p.add_argument("--plots", default=None, help="write PNG plots (walk-forward equity, training curves) here")

@@ -300,6 +300,8 @@ class ReferenceEnv:
         components = np.array([values[name] for name in REWARD_COMPONENTS])
         reward = float(components @ p["reward_weights"])
         truncated = not terminated and (self.steps >= p["horizon"] or not p["next_ok"][s, self.t])
-        info = {"equity": self.equity, "cost": cost, "stop_reason": self.stop_reason, "stop_bar": self.stop_bar, "stops": self.stops, "stop_fired": fired, "borrow": borrow, "executed_action": act, "invalid_action": invalid,
+        info = {"equity": self.equity, "cost": cost, "stop_reason": self.stop_reason, "stop_bar": self.stop_bar,
+                "stops": self.stops, "stop_fired": fired, "borrow": borrow, "executed_action": act,
+                "invalid_action": invalid,
                 "exit_reason": exit_reason, "components": components}
         return self.observe(), reward, terminated, truncated, info

@@ -42,7 +42,8 @@ def test_train_takes_overrides_a_seed_a_total_and_writes_to_a_new_run_folder(mon
     assert re.fullmatch(r"runs/tiny-s7-\d{8}-\d{6}", seen["ckpt"]) and f"run folder: {seen['ckpt']}" in out
 
     for argv, message in (
-            (["--set", "ppo.learning_rat=1"], r"with --set ppo.learning_rat=1: ppo: unknown key\(s\) \['learning_rat'\]"),
+            (["--set", "ppo.learning_rat=1"],
+             r"with --set ppo.learning_rat=1: ppo: unknown key\(s\) \['learning_rat'\]"),
             (["--set", "ppo.learning_rate=2"], r"ppo.learning_rate: must be in \(0, 1\]"),
             (["--resume"], "--resume: give the run folder to continue with --checkpoint-dir"),
             (["--updates", "3", "--total-timesteps", "5"], "give one"),

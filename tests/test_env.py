@@ -85,8 +85,11 @@ def test_make_params_rejects_impossible_splits(market):
 
 def test_env_config_rejects_bad_values():
     for kwargs, field in [({"horizon": 0}, "env.horizon"), ({"max_position": 1.5}, "env.max_position"),
-                          ({"stop_loss": -0.1}, "env.stop_loss"), ({"commission_bps": float("nan")}, "env.commission_bps"),
-                          ({"max_hold": 2.5}, "env.max_hold"), ({"hurdle_rate": 1.0}, "env.hurdle_rate"), ({"vol_halflife": 0}, "env.vol_halflife")]:
+                          ({"stop_loss": -0.1}, "env.stop_loss"),
+                          ({"commission_bps": float("nan")}, "env.commission_bps"),
+                          ({"max_hold": 2.5}, "env.max_hold"), ({"hurdle_rate": 1.0}, "env.hurdle_rate"),
+                          ({"vol_halflife": 0}, "env.vol_halflife"), ({"stop_cooldown": -1}, "env.stop_cooldown"),
+                          ({"stop_cooldown": 2.5}, "env.stop_cooldown")]:
         with pytest.raises(ConfigError, match=field):
             EnvConfig(**kwargs)
 
@@ -154,7 +157,8 @@ def test_one_buy_step_by_hand(params):
     state = state_at(params, s, t)
     obs, nxt, reward, terminated, truncated, info = jax.jit(env.step_env)(
         jax.random.key(0), state, Action.BUY_LARGE, params)
-    o, c_t, c_n = (float(params.market.open[s, t + 1]), float(params.market.close[s, t]), float(params.market.close[s, t + 1]))
+    market = params.market
+    o, c_t, c_n = float(market.open[s, t + 1]), float(market.close[s, t]), float(market.close[s, t + 1])
     cash0, comm, slip = 100_000.0, 10e-4, 5e-4
     spend = 0.09 * cash0
     units = spend / (1 + comm) / (o * (1 + slip))

@@ -152,7 +152,8 @@ def test_quant_baselines_read_only_past_closes_and_hold_their_targets(setup):
     r = jax.jit(lambda k: run_policies(env, params, [vol_target_hold_policy(0.10), ts_momentum_policy(
         vol_target=0.10)], k, 64, 40))(jax.random.key(3))
     vol = np.asarray(params.market.volatility) * np.sqrt(float(params.rules.bars_per_year))
-    target = np.minimum(float(params.rules.max_position), 0.10 / vol[np.asarray(r.symbol[0]), np.asarray(r.start_bar[0])])
+    vol0 = vol[np.asarray(r.symbol[0]), np.asarray(r.start_bar[0])]
+    target = np.minimum(float(params.rules.max_position), 0.10 / vol0)
     late = np.asarray(r.exposure[0, :, 20:40]).mean(1)  # after 20 bars of buying up to it
     assert np.median(np.abs(late / target - 1)) < 0.2
     assert (np.asarray(r.exposure[1]) <= 1.25 * np.asarray(r.exposure[0]).max() + 1e-6).all()

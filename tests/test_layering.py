@@ -1,4 +1,5 @@
-"""The import graph runs one way: numeric/errors/progress/files -> data -> features -> env -> agents -> train -> evaluate
+"""The import graph runs one way: numeric/errors/progress/files -> data -> features -> env -> agents -> train ->
+evaluate
 -> config/experiment -> cli. No module imports a module of a layer above its own."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "jaxtrade"
 LAYERS = {
-    "numeric": 0, "errors": 0, "progress": 0, "files": 0, "version": 0, "data": 1, "features": 2, "env": 3, "agents": 4, "train": 5, "evaluate": 6,
+    "numeric": 0, "errors": 0, "progress": 0, "files": 0, "version": 0, "data": 1, "features": 2, "env": 3, "agents": 4,
+    "train": 5, "evaluate": 6,
     "config": 7, "config_reference": 7, "experiment": 7, "cli": 8, "__main__": 8,
 }
 
@@ -70,7 +72,8 @@ def test_no_import_circle_between_modules():
         name = ".".join(rel.parts[:-1] if rel.parts[-1] == "__init__" else rel.parts)
         if rel.parts[-1] == "__init__":
             continue  # packages re-export their modules
-        graph[name] = [m for m in imports(path, module_level=True) if (PACKAGE.parent / m.replace(".", "/")).with_suffix(".py").exists()]
+        graph[name] = [m for m in imports(path, module_level=True)
+                       if (PACKAGE.parent / m.replace(".", "/")).with_suffix(".py").exists()]
     state: dict[str, int] = {}
 
     def visit(node, trail):

@@ -33,7 +33,7 @@ def book():
     data = load_sample("stocks_daily")
     features = compute_features(data, FeatureConfig(norm_window=60))
     days = np.asarray(data.timestamps()).astype("datetime64[D]")
-    bars = (int(np.searchsorted(days, np.datetime64("2004-06-01"))), int(np.searchsorted(days, np.datetime64("2006-01-01"))))
+    bars = tuple(int(np.searchsorted(days, np.datetime64(d))) for d in ("2004-06-01", "2006-01-01"))
     cfg = replace(EnvConfig(), max_drawdown=0.0, ruin=0.0, stop_loss=0.0, take_profit=0.0, max_hold=0)
     params = make_portfolio_params(data, features, cfg, bars=bars, total_limit=0.8)
     return data, params

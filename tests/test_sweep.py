@@ -38,7 +38,8 @@ def test_sweep_trains_every_run_in_one_program(tiny):
     assert lines[0] == "sweep: compiling the 8 runs' training program ..." and "done in" in lines[1]
     assert lines[-1].startswith("sweep: backtesting the 8 runs on the validation split (32 episodes each): done")
     assert [r["symbol"] for r in rows] == ["SYN000"] * 4 + ["SYN001"] * 4
-    assert [(r["ppo.learning_rate"], r["env.reward.pnl"]) for r in rows[:4]] == [(1e-4, 0.4), (1e-4, 0.8), (1e-3, 0.4), (1e-3, 0.8)]
+    assert ([(r["ppo.learning_rate"], r["env.reward.pnl"]) for r in rows[:4]]
+            == [(1e-4, 0.4), (1e-4, 0.8), (1e-3, 0.4), (1e-3, 0.8)])
     for r in rows:
         assert np.isfinite([v for k, v in r.items() if k.startswith(("valid_", "train_"))]).all()
         assert r["valid_episodes"] == 32

@@ -25,6 +25,7 @@ from jaxtrade.agents.networks import (
 
 __all__ = [
     "Allocation", "AllocationInput", "ConfidenceAllocator", "MasterAgent", "exposure_change", "gate_actions",
-    "MASKED_LOGIT", "ActorCritic", "AgentConfig", "MLPTorso", "ActorHead", "CriticHead", "EncoderBlock", "TransformerConfig",
-    "TORSOS", "TransformerTorso", "count_params", "policy", "register_torso", "sinusoidal_positions",
+    "MASKED_LOGIT", "ActorCritic", "AgentConfig", "MLPTorso", "ActorHead", "CriticHead", "EncoderBlock",
+    "TransformerConfig", "TORSOS", "TransformerTorso", "count_params", "policy", "register_torso",
+    "sinusoidal_positions"
 ]

@@ -215,5 +215,8 @@ class LearnedMaster:
         return Allocation(budget=budget, action=gate_actions(inputs, budget, self.tolerance))
 
 
-__all__ = ["LearnedMaster", "MasterEnv", "MasterNetwork", "MasterParams", "MasterState", "SymbolPolicy", "budgets",
-           "ensemble_proposals", "master_view", "largest_open_proposals", "logistic_normal", "network_proposals", "symbol_features"]
+__all__ = [
+    "LearnedMaster", "MasterEnv", "MasterNetwork", "MasterParams", "MasterState", "SymbolPolicy", "budgets",
+    "ensemble_proposals", "master_view", "largest_open_proposals", "logistic_normal", "network_proposals",
+    "symbol_features"
+]

@@ -66,7 +66,8 @@ class AugmentConfig:
 
     symbols: int = 0  # synthetic symbols appended to the training set; 0 = off
     seed: int = 0  # PRNG seed of the synthetic symbols
-    synthetic: SyntheticConfig = field(default_factory=lambda: CRASH_MARKET)  # their generator (its calendar keys come from the real data)
+    # their generator (its calendar keys come from the real data)
+    synthetic: SyntheticConfig = field(default_factory=lambda: CRASH_MARKET)
 
     def __post_init__(self):
         if not isinstance(self.symbols, int) or self.symbols < 0:

@@ -13,8 +13,8 @@ sector g(s) = s mod num_sectors draws
     z_st = sqrt(rho_m) m_t + sqrt(rho_g) f_g(s)t + sqrt(1 - rho_m - rho_g) e_st,
 
 m, f, e independent N(0, 1), so shocks correlate by rho_m (market_correlation)
-across sectors and rho_m + rho_g (+ sector_correlation) within one (0, 0: independent). The open sits an overnight gap away from the
-previous close, high/low extend past max/min(open, close) by a half-normal
+across sectors and rho_m + rho_g (+ sector_correlation) within one (0, 0: independent). The open sits an
+overnight gap away from the previous close, high/low extend past max/min(open, close) by a half-normal
 excursion, and log volume rises with |z_t| and with the regime's volatility.
 Everything but the timestamps (int64 arithmetic, on the host) runs under jit.
 

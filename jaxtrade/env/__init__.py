@@ -85,11 +85,13 @@ from jaxtrade.env.types import (
 __all__ = [
     "ACTION_SIDE", "BUY_FRACTION", "LONG_ONLY", "LONG_SHORT", "NUM_ACTIONS", "PORTFOLIO_FEATURES",
     "POSITION_FEATURES", "RISK_FEATURES", "REGISTRY", "REWARD_COMPONENTS", "SELL_FRACTION", "SIDE", "Action",
-    "ActionSpec", "ActionTable", "Book", "Market", "RULE_FIELDS", "Rules", "Starts", "rules_from_config", "Component", "Costs", "EnvConfig", "EnvParams", "EnvState", "ExitReason",
-    "Fill", "Observation", "Order", "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "ShortAction", "StopReason",
-    "StartGenerator", "StepInfo", "StepOutcome", "TradingEnv", "action_mask", "action_table", "borrow_fee", "buy",
-    "close_all", "cover", "decide", "decode_action", "episode_starts", "ewma_volatility", "execute", "forced_exit", "greedy_action",
-    "initial_state", "largest_open", "toward_exposure", "make_params", "mark_to_market", "params_axes", "running_sharpe",
-    "running_sortino", "running_std", "running_update", "select_starts", "sell", "shaped_reward", "short",
-    "symbol_params", "table_for", "trading_bars", "total_reward", "uniform_start", "unrealised_pnl",
+    "ActionSpec", "ActionTable", "Book", "Market", "RULE_FIELDS", "Rules", "Starts", "rules_from_config",
+    "Component", "Costs", "EnvConfig", "EnvParams", "EnvState", "ExitReason", "Fill", "Observation", "Order",
+    "RewardComponents", "RewardFn", "RewardWeights", "RunningStats", "ShortAction", "StopReason", "StartGenerator",
+    "StepInfo", "StepOutcome", "TradingEnv", "action_mask", "action_table", "borrow_fee", "buy", "close_all",
+    "cover", "decide", "decode_action", "episode_starts", "ewma_volatility", "execute", "forced_exit",
+    "greedy_action", "initial_state", "largest_open", "toward_exposure", "make_params", "mark_to_market",
+    "params_axes", "running_sharpe", "running_sortino", "running_std", "running_update", "select_starts", "sell",
+    "shaped_reward", "short", "symbol_params", "table_for", "trading_bars", "total_reward", "uniform_start",
+    "unrealised_pnl"
 ]

@@ -57,7 +57,8 @@ def check_actions(mine: ActionTable, theirs: ActionTable, what: str) -> None:
 
 def costs(params: EnvParams) -> Costs:
     """The params' trading and holding costs."""
-    return Costs(params.rules.commission_bps, params.rules.slippage_bps, params.rules.borrow_bps, params.rules.bars_per_year)
+    rules = params.rules
+    return Costs(rules.commission_bps, rules.slippage_bps, rules.borrow_bps, rules.bars_per_year)
 
 
 def book(state: EnvState) -> Book:

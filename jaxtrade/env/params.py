@@ -122,7 +122,8 @@ def make_params(
         ready_bars = ready[:, first:end].sum(axis=1).tolist()
         raise DataError(
             f"no episode can start in bars [{first}, {end}): a start needs {window} bars from the symbol's first "
-            f"ready bar to fill its window, and a ready bar after it; ready bars per symbol {dict(zip(data.symbols, ready_bars, strict=True))}"
+            f"ready bar to fill its window, and a ready bar after it; ready bars per symbol "
+            f"{dict(zip(data.symbols, ready_bars, strict=True))}"
         )
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     market = Market(

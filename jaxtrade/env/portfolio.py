@@ -314,8 +314,8 @@ class PortfolioEnv:
         available = jnp.maximum(state.cash + sold.cash.sum(), 0.0)
         allowance = wanted * jnp.minimum(1.0, safe_div(available, wanted.sum(), 1.0))
         allowance = jnp.where(allowance < dust, 0.0, allowance)
-        bought = fill(Book(sold.units, allowance, sold.entry_price), Order(value=allowance, close=jnp.zeros_like(allowance)),
-                      open_n, rates, table.allows_short)
+        bought = fill(Book(sold.units, allowance, sold.entry_price),
+                      Order(value=allowance, close=jnp.zeros_like(allowance)), open_n, rates, table.allows_short)
         flow = sold.cash + bought.cash - allowance  # each symbol's net cash flow this step
         both = bought._replace(cash=sleeves.cash + flow, traded_units=sold.traded_units + bought.traded_units,
                                cost=sold.cost + bought.cost, realised_pnl=sold.realised_pnl + bought.realised_pnl,

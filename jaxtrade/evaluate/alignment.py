@@ -27,7 +27,8 @@ def next_bar_oracle(key: jax.Array, obs: Observation, state: EnvState, params: E
     """Long (as large as allowed) when the next bar closes above its open, else flat. Reads the future."""
     nb = state.bar + 1
     last = params.market.close.shape[1] - 1
-    up = params.market.close[state.symbol, jnp.minimum(nb, last)] > params.market.open[state.symbol, jnp.minimum(nb, last)]
+    at = jnp.minimum(nb, last)
+    up = params.market.close[state.symbol, at] > params.market.open[state.symbol, at]
     table = table_of(params, obs.action_mask)
     return jnp.where(up, go_long(obs.action_mask, table), go_flat(obs, table))
 

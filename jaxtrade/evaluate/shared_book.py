@@ -242,8 +242,8 @@ def walk_forward_book(env: PortfolioEnv, params: PortfolioParams, policy: Portfo
     def body(carry, k):
         obs, state, done = carry
         k_act, k_step = jax.random.split(k)
-        nobs, nstate, _, terminated, truncated, info = env.step_env(k_step, state, policy(policy_params, k_act, obs, state, params),
-                                                                  params)
+        action = policy(policy_params, k_act, obs, state, params)
+        nobs, nstate, _, terminated, truncated, info = env.step_env(k_step, state, action, params)
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(done, b, a), new, old)  # noqa: E731
         obs, state = keep(nobs, obs), keep(nstate, state)
         value = state.sleeves.units * params.env.market.close[:, state.bar]
@@ -297,11 +297,15 @@ def format_portfolio(rows: list[dict]) -> str:
                      f"{r['volatility']:>7.2%} {ratio_text(r['sharpe'], long_enough, 7, '.2f')} "
                      f"{ratio_text(r['sortino'], long_enough, 8, '.2f')} {r['max_drawdown']:>7.2%} "
                      f"{ratio_text(r['calmar'], long_enough, 7, '.2f')} {r['exposure']:>8.1%} {r['trades']:>6} "
-                     f"{ratio_text(r['win_rate'], traded, 8, '.1%')} {ratio_text(r['profit_factor'], traded, 6, '.2f')} "
+                     f"{ratio_text(r['win_rate'], traded, 8, '.1%')} "
+                     f"{ratio_text(r['profit_factor'], traded, 6, '.2f')} "
                      f"{stop_text(r):<20}")
     return "\n".join(lines)
 
 
-__all__ = ["AGENT_VARIANTS", "EQUAL_RISK", "TS_MOMENTUM", "ts_momentum_book_policy", "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy", "equal_weight_policy", "holding_rules", "format_portfolio",
-           "master_policy", "run_book", "run_equal_weight", "run_variants", "split_steps", "variants_policy",
-           "walk_forward_book"]
+__all__ = [
+    "AGENT_VARIANTS", "EQUAL_RISK", "TS_MOMENTUM", "ts_momentum_book_policy", "REBALANCE_TOLERANCE", "BookResults",
+    "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy", "equal_weight_policy", "holding_rules",
+    "format_portfolio", "master_policy", "run_book", "run_equal_weight", "run_variants", "split_steps",
+    "variants_policy", "walk_forward_book"
+]

@@ -44,10 +44,10 @@ from jaxtrade.experiment.workflows import (
 )
 
 __all__ = [
-    "TradingAgent", "export_agent", "load_agent",
-    "SPLITS", "SWEEPABLE", "Experiment", "SweepSpec", "backtest_report", "env_summary", "evaluate_checkpoint",
-    "format_seed_summary", "format_sweep", "load_experiment", "parse_setting", "sweepable", "portfolio_report", "seed_summary",
-    "summary", "sweep", "sweep_report", "sweep_runs", "train", "training_setup", "master_setup", "symbol_agents",
-    "train_portfolio", "evaluate_portfolio", "joint_setup", "portfolio_run", "PortfolioRun", "WalkForwardResult",
-    "WalkForwardSpec", "walk_forward_retrain", "walkforward_report", "walkforward_summary",
+    "TradingAgent", "export_agent", "load_agent", "SPLITS", "SWEEPABLE", "Experiment", "SweepSpec",
+    "backtest_report", "env_summary", "evaluate_checkpoint", "format_seed_summary", "format_sweep",
+    "load_experiment", "parse_setting", "sweepable", "portfolio_report", "seed_summary", "summary", "sweep",
+    "sweep_report", "sweep_runs", "train", "training_setup", "master_setup", "symbol_agents", "train_portfolio",
+    "evaluate_portfolio", "joint_setup", "portfolio_run", "PortfolioRun", "WalkForwardResult", "WalkForwardSpec",
+    "walk_forward_retrain", "walkforward_report", "walkforward_summary"
 ]

@@ -171,7 +171,8 @@ def train_runs(trainer, ppo, keys: jax.Array, hps, params: EnvParams, axes: EnvP
                 f"episodes, best run {float(last.env.episode_return.max()):+.3%}, worst "
                 f"{float(last.env.episode_return.min()):+.3%}")
     finite = np.asarray(jax.vmap(all_finite)(runner.train_state.params))
-    diverged = [d or (None if bool(f) else "its parameters (not finite)") for d, f in zip(diverged, finite, strict=True)]
+    diverged = [d or (None if bool(f) else "its parameters (not finite)")
+                for d, f in zip(diverged, finite, strict=True)]
     return runner, last, diverged
 
 

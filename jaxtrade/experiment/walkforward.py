@@ -417,7 +417,8 @@ def format_book_rows(rows: list[dict]) -> str:
 def format_rows(rows: list[dict]) -> str:
     """The stitched records as a text table (ratios n/a under the minimum bars)."""
     def num(v, spec, width):
-        return f"{v:{spec[0] if spec[0] == '+' else ''}{width}{spec.lstrip('+')}}" if np.isfinite(v) else f"{'n/a':>{width}}"
+        sign = spec[0] if spec[0] == '+' else ''
+        return f"{v:{sign}{width}{spec.lstrip('+')}}" if np.isfinite(v) else f"{'n/a':>{width}}"
 
     lines = [f"  {'symbol':<18} {'policy':<18} {'return':>8} {'annual':>7} {'vol':>6} {'Sharpe [95 % CI]':>21} "
              f"{'Sortino':>7} {'max DD':>7} {'Calmar':>6} {'vs B&H [95 % CI]':>22} {'PSR':>5} {'DSR':>5} "
@@ -487,7 +488,8 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     out = {"folds": per_fold, "rows": rows, "portfolio": books, "seeds": seeds, "targets": targets,
            "targets_on": {"policy": judged["policy"], "symbol": judged["symbol"]},
            "master_targets": {name: target_checks(r) for name, r in learned.items()}, "phase3": phase3,
-           "seconds": result.seconds, "trials": spec.trials, "config": exp.config_dict, "data_notes": list(exp.data.notes),
+           "seconds": result.seconds, "trials": spec.trials, "config": exp.config_dict,
+           "data_notes": list(exp.data.notes),
            "master_config": result.master_config,
            "spec": {"folds": spec.folds, "seeds": list(spec.seeds), "scheme": spec.scheme, "embargo": spec.embargo,
                     "start": spec.start}}
@@ -502,6 +504,8 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     return out
 
 
-__all__ = ["ENSEMBLE", "SHARED_ENSEMBLE", "Books", "WalkForwardResult", "WalkForwardSpec", "book_rows", "first_test_bar", "format_book_rows",
-           "format_rows", "plan_folds", "record_rows", "walk_forward_retrain", "walkforward_report",
-           "walkforward_summary"]
+__all__ = [
+    "ENSEMBLE", "SHARED_ENSEMBLE", "Books", "WalkForwardResult", "WalkForwardSpec", "book_rows", "first_test_bar",
+    "format_book_rows", "format_rows", "plan_folds", "record_rows", "walk_forward_retrain", "walkforward_report",
+    "walkforward_summary"
+]

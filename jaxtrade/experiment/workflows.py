@@ -351,7 +351,8 @@ def sweep_report(exp: Experiment, spec: SweepSpec, episodes: int = 256, report: 
         log("across seeds (mean [95 % t interval]; Sharpe from the pooled step returns of the episodes):")
         log(format_seed_summary(seed_summary(rows, grid_names), grid_names))
     if report:
-        meta = {"config": exp.config_dict, "data_notes": list(exp.data.notes), "seeds": list(spec.seeds), "trials": len(rows)}
+        meta = {"config": exp.config_dict, "data_notes": list(exp.data.notes), "seeds": list(spec.seeds),
+                "trials": len(rows)}
         log(f"report written to {write_report(rows, report, meta)}")
     return rows
 

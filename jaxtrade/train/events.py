@@ -21,6 +21,7 @@ from pathlib import Path
 from jaxtrade.files import replace_file
 
 EVENTS_FILE = "events.out.tfevents.jaxtrade"  # TensorBoard reads every file whose name holds "tfevents"
+NOT_SCALARS = ("update", "env_steps", "wall_time")  # the fields of a metrics row that are not plotted
 
 
 def _crc32c_table() -> list[int]:
@@ -98,7 +99,7 @@ def _events(rows: Iterable[dict], head: bool, step_key: str, tag: Callable[[str]
 
 
 def append_events(directory: str | Path, rows: Iterable[dict], step_key: str = "env_steps",
-                  tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = ("update", "env_steps", "wall_time")) -> Path:
+                  tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = NOT_SCALARS) -> Path:
     """Append one event per metrics row (its numbers as scalars, tagged by `tag`) and force them to disk."""
     path = Path(directory) / EVENTS_FILE
     data = _events(rows, not (path.exists() and path.stat().st_size), step_key, tag, skip)
@@ -110,7 +111,7 @@ def append_events(directory: str | Path, rows: Iterable[dict], step_key: str = "
 
 
 def rewrite_events(directory: str | Path, rows: Iterable[dict], step_key: str = "env_steps",
-                   tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = ("update", "env_steps", "wall_time")) -> None:
+                   tag: Callable[[str], str] = lambda k: k, skip: tuple[str, ...] = NOT_SCALARS) -> None:
     """Replace the event file whole with the given rows (a resume's kept history); no file when there are none."""
     path = Path(directory) / EVENTS_FILE
     rows = list(rows)
