@@ -32,7 +32,9 @@ from env_throughput import bench_jax  # noqa: E402
 
 from jaxtrade.data.synthetic import SyntheticConfig, generate  # noqa: E402
 from jaxtrade.env import EnvConfig, TradingEnv, make_params  # noqa: E402
-from jaxtrade.env.portfolio import PortfolioAction, PortfolioEnv, make_portfolio_params  # noqa: E402
+from jaxtrade.env.params import make_portfolio_params  # noqa: E402
+from jaxtrade.env.portfolio import PortfolioEnv  # noqa: E402
+from jaxtrade.env.types import PortfolioAction  # noqa: E402
 from jaxtrade.features import FeatureConfig, compute_features  # noqa: E402
 
 SYMBOLS, SECTORS, BARS = 143, 11, 1_500

@@ -22,7 +22,8 @@ from jaxtrade.config import load_config
 from jaxtrade.data.config import load_data
 from jaxtrade.experiment import Experiment, training_setup
 from jaxtrade.features import compute_features
-from jaxtrade.train.loop import fit, metrics_fields, to_host
+from jaxtrade.train.history import metrics_fields
+from jaxtrade.train.loop import fit, to_host
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.yaml"
 

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from test_env_properties import FEATURES, NUM_STEPS, S, T, hostile_market, padded, random_rollout
 
 from jaxtrade.env import LONG_SHORT, EnvConfig, TradingEnv, make_params
-from jaxtrade.env.portfolio import PortfolioAction, PortfolioEnv, make_portfolio_params
+from jaxtrade.env.params import make_portfolio_params
+from jaxtrade.env.portfolio import PortfolioEnv
+from jaxtrade.env.types import PortfolioAction
 from jaxtrade.features import compute_features
 
 # Every stop off: no ruin, drawdown, margin, stop loss, take profit or max hold; only bankruptcy ends an episode.

@@ -20,8 +20,10 @@ from jaxtrade.env import (
     initial_state,
     make_params,
 )
-from jaxtrade.env.portfolio import PortfolioAction, PortfolioEnv, make_portfolio_params
+from jaxtrade.env.params import make_portfolio_params
+from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.env.rewards import REWARD_COMPONENTS
+from jaxtrade.env.types import PortfolioAction
 from jaxtrade.errors import ConfigError
 from jaxtrade.features import FeatureConfig, compute_features
 

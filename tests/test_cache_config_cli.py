@@ -349,7 +349,7 @@ def test_cli_a_full_disk_is_one_line(capsys, tmp_path, monkeypatch, where):
         def full(directory, rows):
             raise OSError(errno.ENOSPC, "No space left on device", str(directory / "metrics.jsonl"))
 
-        monkeypatch.setattr("jaxtrade.train.loop._append_history", full)
+        monkeypatch.setattr("jaxtrade.train.loop.append_history", full)
     elif where == "orbax":
         def full(self, *args, **kwargs):
             raise ValueError("RESOURCE_EXHAUSTED: Error writing local file: No space left on device [source ...]")

@@ -12,7 +12,8 @@ from conftest import experiment_of, run_until
 
 from jaxtrade.errors import ConfigError
 from jaxtrade.experiment import Experiment, training_setup
-from jaxtrade.train.loop import fit, read_history
+from jaxtrade.train.history import read_history
+from jaxtrade.train.loop import fit
 
 
 def test_chunked_training_runs_and_resumes_bit_exactly(tiny_exp, tiny_setup, tmp_path):
@@ -85,7 +86,7 @@ def test_metrics_and_checkpoint_agree_after_a_crash_between_them(tiny_setup, tmp
     before its checkpoint: the resumed run's history holds updates 1..6 once each."""
     import json
 
-    from jaxtrade.train.loop import METRICS_FILE, read_history
+    from jaxtrade.train.history import METRICS_FILE, read_history
 
     run_until(tiny_setup, tmp_path, stop_after=4)
     path = tmp_path / METRICS_FILE
@@ -145,7 +146,7 @@ def test_resume_skips_a_damaged_newest_step(tiny_setup, tmp_path):
     its data files are truncated: resume says which step it skipped and why, and continues from step 2."""
     import json
 
-    from jaxtrade.train.loop import read_history
+    from jaxtrade.train.history import read_history
 
     run_until(tiny_setup, tmp_path, stop_after=4)
     meta_file = tmp_path / "4" / "meta" / "metadata"
@@ -177,7 +178,7 @@ def test_a_diverging_run_stops_before_saving_and_names_the_update(tiny_setup, tm
 
     from jaxtrade.errors import TrainingError
     from jaxtrade.train.checkpoint import Checkpointer
-    from jaxtrade.train.loop import METRICS_FILE, read_history
+    from jaxtrade.train.history import METRICS_FILE, read_history
 
     run_until(tiny_setup, tmp_path, stop_after=2)
     hot = dataclasses.replace(tiny_setup, hp=tiny_setup.hp.replace(learning_rate=jnp.float32(1e30)))

@@ -353,7 +353,7 @@ def test_baselines_act_in_the_env_params_action_table_not_one_guessed_from_its_w
     from jaxtrade.env.actions import LONG_ONLY, LONG_SHORT, ActionTable
     from jaxtrade.env.types import Observation, observation_shapes
     from jaxtrade.errors import ConfigError
-    from jaxtrade.evaluate.rollout import always_long_policy
+    from jaxtrade.evaluate.policies import always_long_policy
 
     hold, small, medium, large, *rest = LONG_ONLY.specs
     custom = ActionTable((hold, large, medium, small, *rest))  # the largest buy at index 1

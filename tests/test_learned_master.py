@@ -23,7 +23,8 @@ from jaxtrade.agents.learned_master import (
 from jaxtrade.agents.master import AllocationInput
 from jaxtrade.data.synthetic import SyntheticConfig, generate
 from jaxtrade.env import EnvConfig
-from jaxtrade.env.portfolio import PortfolioEnv, make_portfolio_params
+from jaxtrade.env.params import make_portfolio_params
+from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.features import FeatureConfig, compute_features
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
 from jaxtrade.train.ppo import make_train

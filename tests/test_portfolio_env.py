@@ -15,7 +15,9 @@ from reference_portfolio import ReferencePortfolio
 
 from jaxtrade.data import load_sample
 from jaxtrade.env import EnvConfig
-from jaxtrade.env.portfolio import PortfolioAction, PortfolioEnv, make_portfolio_params
+from jaxtrade.env.params import make_portfolio_params
+from jaxtrade.env.portfolio import PortfolioEnv
+from jaxtrade.env.types import PortfolioAction
 from jaxtrade.errors import ConfigError
 from jaxtrade.features import FeatureConfig, compute_features
 

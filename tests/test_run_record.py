@@ -12,7 +12,8 @@ from conftest import TINY, run_until
 
 from jaxtrade import cli
 from jaxtrade.errors import ConfigError
-from jaxtrade.evaluate.rollout import random_policy, run_episodes
+from jaxtrade.evaluate.policies import random_policy
+from jaxtrade.evaluate.rollout import run_episodes
 from jaxtrade.experiment import Experiment
 from jaxtrade.experiment.provenance import compare_data, data_record, resolve_paths
 from jaxtrade.train.loop import fit

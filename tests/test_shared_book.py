@@ -12,7 +12,8 @@ from jaxtrade.agents import ConfidenceAllocator
 from jaxtrade.agents.learned_master import largest_open_proposals
 from jaxtrade.data import load_sample
 from jaxtrade.env import EnvConfig
-from jaxtrade.env.portfolio import PortfolioEnv, make_portfolio_params
+from jaxtrade.env.params import make_portfolio_params
+from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.evaluate.shared_book import (
     EQUAL_RISK,
     TS_MOMENTUM,

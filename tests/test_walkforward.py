@@ -19,11 +19,12 @@ from jaxtrade.config import load_config
 from jaxtrade.data import load_data
 from jaxtrade.data.splits import walk_forward_folds
 from jaxtrade.data.synthetic import SyntheticConfig, generate
-from jaxtrade.env.params import range_params
-from jaxtrade.env.portfolio import PortfolioEnv, make_portfolio_params
+from jaxtrade.env.params import make_portfolio_params, range_params
+from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import HOLD
-from jaxtrade.evaluate.rollout import agent_policy, walk_forward_policies
+from jaxtrade.evaluate.policies import agent_policy
+from jaxtrade.evaluate.rollout import walk_forward_policies
 from jaxtrade.evaluate.shared_book import master_policy, run_book, variants_policy
 from jaxtrade.experiment import (
     Experiment,

@@ -28,14 +28,8 @@ from jaxtrade.agents.learned_master import MasterNetwork, budgets, logistic_norm
 from jaxtrade.agents.master import AllocationInput, gate_actions
 from jaxtrade.agents.networks import ActorCritic
 from jaxtrade.env.actions import greedy_action
-from jaxtrade.env.portfolio import (
-    PortfolioAction,
-    PortfolioEnv,
-    PortfolioObservation,
-    PortfolioParams,
-    PortfolioState,
-)
-from jaxtrade.env.types import ORDER_SCALE
+from jaxtrade.env.portfolio import PortfolioEnv
+from jaxtrade.env.types import ORDER_SCALE, PortfolioAction, PortfolioObservation, PortfolioParams, PortfolioState
 
 
 class JointNetwork(nn.Module):

@@ -34,14 +34,15 @@ from flax import struct
 
 from jaxtrade.agents.master import Allocation, AllocationInput, conviction_scores, gate_actions
 from jaxtrade.env.actions import greedy_action, largest_open
-from jaxtrade.env.portfolio import (
+from jaxtrade.env.portfolio import PortfolioEnv
+from jaxtrade.env.types import (
+    ORDER_SCALE,
+    Observation,
     PortfolioAction,
-    PortfolioEnv,
     PortfolioObservation,
     PortfolioParams,
     PortfolioState,
 )
-from jaxtrade.env.types import ORDER_SCALE, Observation
 
 # (agent params, key, obs (S, ...)) -> (probs (S, A), values (S,), proposed actions (S,) int32). The agents'
 # params travel as an argument (device arrays, in `MasterParams`), never as constants of the program.

@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxtrade.data.types import CLOSE, OPEN, MarketData
 from jaxtrade.env.config import EnvConfig, rules_from_config
-from jaxtrade.env.types import EnvParams, Market, Starts
+from jaxtrade.env.types import EnvParams, Market, PortfolioParams, Starts
 from jaxtrade.errors import ConfigError, DataError
 from jaxtrade.features.pipeline import Features
 from jaxtrade.features.rolling import ema
@@ -232,3 +232,27 @@ def symbol_params(params: EnvParams, symbols: list[int] | range) -> EnvParams:
             raise DataError(f"symbol {s} has no episode start in these params")
     each = [select_starts(params, sym == s, max(counts)).starts for s in symbols]
     return params.replace(starts=jax.tree.map(lambda *x: jnp.stack(x), *each))
+
+
+def make_portfolio_params(data: MarketData, features: Features, cfg: EnvConfig = EnvConfig(), window: int = 24,
+                          bars: tuple[int, int] | None = None, total_limit: float = 1.0) -> PortfolioParams:
+    """`PortfolioParams` for portfolio episodes inside the bar range `bars` (None: all bars).
+
+    An episode may start at any bar where at least one symbol can trade.
+
+    Raises:
+      ConfigError: total_limit outside (0, 1].
+      DataError: no bar in the range where a symbol can trade.
+    """
+    if not (0.0 < total_limit <= 1.0):
+        raise ConfigError(f"portfolio.total_limit: must be in (0, 1] (gross exposure / equity), got {total_limit!r}")
+    env = make_params(data, features, cfg, window, bars)
+    T = data.valid.shape[1]
+    first, end = (0, T) if bars is None else bars
+    ok = np.asarray(env.market.tradeable)
+    start_bars = np.flatnonzero(ok.any(axis=0)).astype(np.int32)
+    if start_bars.size == 0:
+        raise DataError(f"no bar in [{first}, {end}) where any symbol can trade")
+    return PortfolioParams(env=env, tradeable=jnp.asarray(ok), start_bars=jnp.asarray(start_bars),
+                           start_count=jnp.asarray(start_bars.size, jnp.int32), end=jnp.asarray(end, jnp.int32),
+                           total_limit=jnp.asarray(total_limit, jnp.float32))

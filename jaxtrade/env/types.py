@@ -1,5 +1,6 @@
-"""Typed containers of the trading environment: `EnvParams` (`Market`, `Starts`, `Rules`), `EnvState`,
-`Observation`, `StepInfo`.
+"""Typed containers of the trading environments: `EnvParams` (`Market`, `Starts`, `Rules`), `EnvState`,
+`Observation`, `StepInfo`; the portfolio env's `PortfolioParams`, `PortfolioState`, `PortfolioObservation`,
+`PortfolioAction`, `PortfolioInfo`.
 
 All are `flax.struct` dataclasses (frozen pytrees). Market data and
 features travel inside `EnvParams` as device arrays, so one compiled `step`
@@ -200,3 +201,91 @@ class StepInfo:
     trade_closed: jax.Array  # () bool: a round trip closed
     trade_return: jax.Array  # () that trade's PnL / cash committed (0 when none closed)
     final_observation: Observation | None = None  # `step` only: the last observation of the episode
+
+
+BOOK_FEATURES = (
+    "equity",  # equity / initial cash - 1
+    "cash",  # cash / equity
+    "gross_exposure",  # sum |position value| / equity
+    "net_exposure",  # sum signed position value / equity
+    "drawdown",  # 1 - equity / peak
+    "sharpe",  # running Sharpe of the account's step returns, annualised, clipped to +-10
+    "sortino",  # running Sortino, likewise
+    "realised_pnl",  # realised PnL this episode / initial cash
+)
+
+
+@struct.dataclass
+class PortfolioParams:
+    """What a portfolio step reads: the symbols' market and rules, which symbol can trade when, the starts."""
+
+    env: EnvParams  # market (S symbols x T bars), rules (per-symbol limit `max_position`, costs, stops), weights
+    tradeable: jax.Array  # (S, T) bool: symbol s can trade at bar t (`env.market.tradeable`)
+    start_bars: jax.Array  # (N,) int32 decision bars a portfolio episode may start at
+    start_count: jax.Array  # () int32 entries of start_bars in use
+    end: jax.Array  # () int32 the split's end bar: a step from t needs t + 1 < end
+    total_limit: jax.Array  # () float32 cap on the gross exposure (long and short) / equity at the fill
+
+    @property
+    def num_symbols(self) -> int:
+        return self.tradeable.shape[0]
+
+
+@struct.dataclass
+class PortfolioState:
+    """One portfolio episode: the account and each symbol's sleeve."""
+
+    bar: jax.Array  # () int32 decision bar (its close has just been seen)
+    steps: jax.Array  # () int32 steps taken this episode
+    cash: jax.Array  # () float32 the account's cash
+    equity: jax.Array  # () float32 cash + sum of position values at `bar`'s closes
+    peak_equity: jax.Array  # () float32 running maximum of equity this episode
+    realised_pnl: jax.Array  # () float32 realised PnL this episode (borrow fees included)
+    total_cost: jax.Array  # () float32 commission + slippage + borrow paid this episode
+    returns: RunningStats  # Welford moments of the account's step returns
+    stop_reason: jax.Array  # () int32 `StopReason` of the account's latest stop (0 none)
+    stop_bar: jax.Array  # () int32 the bar at whose close it fired (-1 none)
+    stops: jax.Array  # () int32 stops fired this episode (more than 1 only under `stop_cooldown`)
+    resume_bar: jax.Array  # () int32 trading is halted at decision bars before this one (`EnvState.resume_bar`)
+    sleeves: EnvState  # (S,) per symbol: units, entry, hold time, trade tallies, net cash flow, PnL contribution
+
+
+@struct.dataclass
+class PortfolioObservation:
+    """What the symbol agents and the master see at the decision bar's close."""
+
+    symbols: Observation  # (S, ...) each symbol agent's observation; its action_mask also false where not tradeable
+    tradeable: jax.Array  # (S,) bool
+    weights: jax.Array  # (S,) signed position value / equity
+    book: jax.Array  # (len(BOOK_FEATURES),) float32 the account's state
+
+
+@struct.dataclass
+class PortfolioAction:
+    """Every symbol agent's action and the master's budgets."""
+
+    actions: jax.Array  # (S,) int32 action indices into the env's action table
+    budget: jax.Array  # (S,) float32 gross exposure budget per symbol, a fraction of equity (capped at max_position)
+
+
+@struct.dataclass
+class PortfolioInfo:
+    """What a portfolio step reports beside the observation and reward."""
+
+    reward_components: RewardComponents  # the portfolio reward's components
+    equity: jax.Array  # () equity at the next bar's closes
+    step_return: jax.Array  # () the account's step return, net of costs
+    episode_return: jax.Array  # () equity / initial cash - 1
+    drawdown: jax.Array  # () 1 - equity / peak
+    cost: jax.Array  # () commission + slippage of this step's fills
+    borrow: jax.Array  # () borrow fees of the shorts held over the step
+    gross_exposure: jax.Array  # () sum |position value| / equity after the step
+    turnover: jax.Array  # () traded notional / equity before the step
+    executed_action: jax.Array  # (S,) int32 action carried out per symbol
+    invalid_action: jax.Array  # (S,) bool: requested action masked, out of range, or a trade where not tradeable
+    exit_reason: jax.Array  # (S,) int32 `ExitReason`
+    scaled: jax.Array  # (S,) bool: the symbol's open was cut by its budget, the cash, the total limit or dust
+    invalid_budget: jax.Array  # (S,) bool: the budget was not a finite number (NaN, inf): treated as 0
+    trade_closed: jax.Array  # (S,) bool
+    trade_return: jax.Array  # (S,) that trade's PnL / cash committed
+    final_observation: PortfolioObservation | None = None  # `step` only: the episode's last observation

@@ -20,7 +20,8 @@ import numpy as np
 from jaxtrade.env.env import TradingEnv
 from jaxtrade.env.rewards import REWARD_COMPONENTS
 from jaxtrade.env.types import EnvParams, EnvState, Observation
-from jaxtrade.evaluate.rollout import ActFn, go_flat, go_long, run_policies, table_of
+from jaxtrade.evaluate.policies import go_flat, go_long, table_of
+from jaxtrade.evaluate.rollout import ActFn, run_policies
 
 
 def next_bar_oracle(key: jax.Array, obs: Observation, state: EnvState, params: EnvParams) -> jax.Array:

@@ -31,14 +31,8 @@ import jax.numpy as jnp
 from jaxtrade.agents.learned_master import SymbolPolicy, largest_open_proposals, master_view
 from jaxtrade.agents.master import MasterAgent, gate_actions
 from jaxtrade.env.actions import greedy_action, toward_exposure
-from jaxtrade.env.portfolio import (
-    PortfolioAction,
-    PortfolioEnv,
-    PortfolioObservation,
-    PortfolioParams,
-    PortfolioState,
-)
-from jaxtrade.env.types import ORDER_SCALE
+from jaxtrade.env.portfolio import PortfolioEnv
+from jaxtrade.env.types import ORDER_SCALE, PortfolioAction, PortfolioObservation, PortfolioParams, PortfolioState
 from jaxtrade.evaluate.backtest import (
     MIN_RATIO_BARS,
     MIN_RATIO_TRADES,
@@ -49,13 +43,7 @@ from jaxtrade.evaluate.backtest import (
     trade_ratios,
 )
 from jaxtrade.evaluate.metrics import summarize
-from jaxtrade.evaluate.rollout import (
-    VOL_TARGET,
-    check_momentum_window,
-    momentum_direction,
-    table_of,
-    vol_scaled,
-)
+from jaxtrade.evaluate.policies import VOL_TARGET, check_momentum_window, momentum_direction, table_of, vol_scaled
 
 # (policy params, key, obs, state, env params) -> action; the policy params (networks') are arguments of the
 # compiled walk, not constants; the state and env params serve rules that read the market (closes, the bar).

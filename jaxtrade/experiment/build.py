@@ -24,9 +24,8 @@ from jaxtrade.data.splits import split_bars
 from jaxtrade.data.synthetic import on_calendar
 from jaxtrade.data.types import MarketData
 from jaxtrade.env.env import TradingEnv
-from jaxtrade.env.params import make_params
-from jaxtrade.env.portfolio import PortfolioParams, make_portfolio_params
-from jaxtrade.env.types import EnvParams
+from jaxtrade.env.params import make_params, make_portfolio_params
+from jaxtrade.env.types import EnvParams, PortfolioParams
 from jaxtrade.experiment.provenance import data_record, resolve_paths
 from jaxtrade.features.cache import cached_features
 from jaxtrade.features.pipeline import Features, compute_features

@@ -25,14 +25,15 @@ from jaxtrade.agents.learned_master import (
 )
 from jaxtrade.config import Config, config_to_dict
 from jaxtrade.env.params import range_axes
-from jaxtrade.env.portfolio import PortfolioEnv, PortfolioParams
+from jaxtrade.env.portfolio import PortfolioEnv
+from jaxtrade.env.types import PortfolioParams
 from jaxtrade.errors import ConfigError, TrainingError
 from jaxtrade.experiment.build import Experiment
 from jaxtrade.experiment.portfolio import master_network
 from jaxtrade.experiment.sweep import train_runs
 from jaxtrade.train.config import PPOHyperparams
-from jaxtrade.train.loop import config_differences, describe_differences
 from jaxtrade.train.ppo import make_train
+from jaxtrade.train.resume import config_differences, describe_differences
 
 Log = Callable[[str], None]
 MASTER_SETTINGS = ("data", "features", "window", "env")  # what the master config must share with the agents'

@@ -39,21 +39,16 @@ from jaxtrade.agents.learned_master import (
     network_proposals,
 )
 from jaxtrade.config import config_from_dict
-from jaxtrade.env.portfolio import PortfolioEnv, PortfolioParams
+from jaxtrade.env.portfolio import PortfolioEnv
+from jaxtrade.env.types import PortfolioParams
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import target_report, write_report
 from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
 from jaxtrade.experiment.provenance import compare_data
 from jaxtrade.experiment.workflows import check_data, portfolio_report, restore_runner
 from jaxtrade.train.checkpoint import Checkpointer
-from jaxtrade.train.loop import (
-    Setup,
-    config_differences,
-    describe_differences,
-    fit,
-    make_setup,
-    to_host,
-)
+from jaxtrade.train.loop import Setup, fit, make_setup, to_host
+from jaxtrade.train.resume import config_differences, describe_differences
 
 # What the symbol agents' checkpoint and the portfolio run must agree on: the market they see.
 SHARED_SETTINGS = ("data", "features", "window", "env", "split")
@@ -193,7 +188,7 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
         _report(exp, run, runner, "validation", log, plots)
         if plots and checkpoint_dir:
             from jaxtrade.evaluate.plots import plot_training  # matplotlib only when asked
-            from jaxtrade.train.loop import read_history
+            from jaxtrade.train.history import read_history
 
             log(f"plots: {plot_training(read_history(checkpoint_dir), Path(plots) / 'training_master.png')}")
     return setup, runner

@@ -32,7 +32,8 @@ from jaxtrade.env.types import EnvParams
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import summarize_episodes
 from jaxtrade.evaluate.metrics import mean_interval
-from jaxtrade.evaluate.rollout import agent_policy, run_policies
+from jaxtrade.evaluate.policies import agent_policy
+from jaxtrade.evaluate.rollout import run_policies
 from jaxtrade.experiment.build import Experiment
 from jaxtrade.progress import Progress, working
 from jaxtrade.train.config import PPOHyperparams

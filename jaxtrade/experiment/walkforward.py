@@ -44,13 +44,8 @@ from jaxtrade.evaluate.backtest import (
     trade_ratios,
 )
 from jaxtrade.evaluate.metrics import mean_interval
-from jaxtrade.evaluate.rollout import (
-    BASELINES,
-    HOLD_RULES,
-    agent_policy,
-    ensemble_policy,
-    run_policies,
-)
+from jaxtrade.evaluate.policies import BASELINES, HOLD_RULES, agent_policy, ensemble_policy
+from jaxtrade.evaluate.rollout import run_policies
 from jaxtrade.evaluate.shared_book import (
     EQUAL_RISK,
     TS_MOMENTUM,

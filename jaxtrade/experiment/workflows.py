@@ -32,13 +32,8 @@ from jaxtrade.evaluate.backtest import (
     walk_forward_backtest,
     write_report,
 )
-from jaxtrade.evaluate.rollout import (
-    BASELINES,
-    HOLD_RULES,
-    agent_policy,
-    random_policy,
-    run_episodes,
-)
+from jaxtrade.evaluate.policies import BASELINES, HOLD_RULES, agent_policy, random_policy
+from jaxtrade.evaluate.rollout import run_episodes
 from jaxtrade.evaluate.shared_book import (
     AGENT_VARIANTS,
     REBALANCE_TOLERANCE,
@@ -64,7 +59,8 @@ from jaxtrade.experiment.sweep import (
 from jaxtrade.features.pipeline import REGIME_FEATURES, TECHNICAL_FEATURES
 from jaxtrade.progress import working
 from jaxtrade.train.checkpoint import Checkpointer
-from jaxtrade.train.loop import Setup, fit, read_history, to_host
+from jaxtrade.train.history import read_history
+from jaxtrade.train.loop import Setup, fit, to_host
 
 Log = Callable[[str], None]
 

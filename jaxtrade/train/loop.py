@@ -17,7 +17,6 @@ device (up to float summation order).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,9 +36,16 @@ from jaxtrade.files import deferred_signals, replace_file
 from jaxtrade.progress import Progress, working
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
-from jaxtrade.train.events import append_events, rewrite_events
+from jaxtrade.train.history import (
+    CONFIG_FILE,
+    append_history,
+    keep_history,
+    metrics_fields,
+    metrics_rows,
+)
 from jaxtrade.train.memory import check_fits, tree_bytes
 from jaxtrade.train.ppo import Metrics, RunnerState, Trainer, categorical, make_train
+from jaxtrade.train.resume import RESUMABLE_CHANGES, config_differences, describe_differences, setting_at
 from jaxtrade.train.types import Distribution
 
 
@@ -118,18 +124,6 @@ def format_metrics(bar: Progress | str, env_steps: int, steps_per_s: float, m: M
             f"kl {float(m.approx_kl):.5f} | lr {float(m.learning_rate):.2e}")
 
 
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.json"  # the resolved config of the run in its folder (hyperparameters for trackers)
-
-
-def metrics_fields(metrics: Metrics) -> dict:
-    """The metrics by name, the rollout-metrics hook's summary (`metrics.env`) flattened in beside the rest."""
-    fields = {k: v for k, v in metrics._asdict().items() if k != "env"}
-    if hasattr(metrics.env, "_asdict"):
-        fields.update(metrics.env._asdict())
-    return fields
-
-
 def first_non_finite(metrics: Metrics) -> tuple[int, list[str]] | None:
     """(index, names) of the first update in a chunk's (K,)-stacked host metrics with a NaN or infinite value,
     and which quantities are; None when all are finite."""
@@ -158,137 +152,6 @@ def diverged(update: int, what: list[str], ppo: PPOConfig, ckpt: Checkpointer | 
         f"training diverged at update {update}: {', '.join(what)} not finite; {kept}. Try a smaller "
         f"ppo.learning_rate (now {ppo.learning_rate:g}) or ppo.max_grad_norm (now {ppo.max_grad_norm:g}), "
         f"smaller env.reward weights, or ppo.normalize_rewards: true, then train into a new directory")
-
-
-def _json_value(v):
-    """A metrics value as strict JSON: NaN and infinities (which strict readers reject) become null."""
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    if isinstance(v, list):
-        return [_json_value(x) for x in v]
-    return v
-
-
-def _json_row(row: dict) -> str:
-    """One strict JSON line (rows an older version wrote with NaN tokens are cleaned on the way)."""
-    return json.dumps({k: _json_value(v) for k, v in row.items()}, allow_nan=False) + "\n"
-
-
-def metrics_rows(metrics: Metrics, first_update: int, batch_size: int,
-                 wall: tuple[float, float] | None = None) -> list[dict]:
-    """One JSON-able dict per update of a chunk's (K,)-stacked host metrics; `update` counts from 1. `wall`: the
-    chunk's (start, end) Unix times, spread evenly over its updates as each row's `wall_time`."""
-    fields = metrics_fields(metrics)
-    rows = []
-    K = np.asarray(metrics.reward).shape[0]
-    for i in range(K):
-        update = first_update + i + 1
-        row = {"update": update, "env_steps": update * batch_size}
-        if wall is not None:
-            row["wall_time"] = wall[0] + (wall[1] - wall[0]) * (i + 1) / K
-        row.update({k: _json_value(np.asarray(v[i]).tolist()) for k, v in fields.items()})
-        rows.append(row)
-    return rows
-
-
-def _metric_rows(path: Path) -> list[dict]:
-    """The rows of a metrics file; a torn last line (a write cut short by a crash) is left out.
-
-    Raises:
-      ConfigError: a line other than the last does not parse.
-    """
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    rows = []
-    for i, line in enumerate(lines):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                break  # torn by a crash mid-write: the checkpoint never counted this chunk
-            raise ConfigError(f"{path}: line {i + 1} is not a JSON metrics row; the file is damaged "
-                              f"(delete it to start the history afresh)") from None
-    return rows
-
-
-def read_history(directory: str | Path) -> dict[str, np.ndarray]:
-    """The per-update metrics a run wrote to `directory/metrics.jsonl`, as arrays keyed by field.
-
-    Raises:
-      ConfigError: no metrics file there, or a damaged one.
-    """
-    path = Path(directory) / METRICS_FILE
-    if not path.exists():
-        raise ConfigError(f"{path}: no training metrics (written by `jaxtrade train --checkpoint-dir`)")
-    rows = _metric_rows(path)
-    return {k: np.asarray([r[k] for r in rows]) for k in rows[0]} if rows else {}
-
-
-ROLLOUT_FIELDS = ("episodes", "reward")  # the Metrics fields measured on the rollout, beside the hook's
-
-
-def _event_tag(name: str) -> str:
-    """TensorBoard tag of a metrics field: `rollout/...` (what the env returned), `ppo/...` (the update)."""
-    return f"{'ppo' if name in Metrics._fields and name not in ROLLOUT_FIELDS else 'rollout'}/{name}"
-
-
-def _keep_history(directory: Path, upto: int) -> None:
-    """Keep the metric rows of updates 1..`upto` (the checkpoint's) and drop the rest, torn lines included;
-    the TensorBoard events are rebuilt from the rows kept."""
-    path = directory / METRICS_FILE
-    rows = [r for r in _metric_rows(path) if r["update"] <= upto] if path.exists() else []
-    if path.exists():  # replaced whole: a kill mid-write leaves the old history, never a truncated one
-        replace_file(path, "".join(_json_row(r) for r in rows).encode())
-    rewrite_events(directory, rows, tag=_event_tag)
-
-
-def _append_history(directory: Path, rows: list[dict]) -> None:
-    """Append rows (metrics.jsonl and TensorBoard events) and force them to disk (before the checkpoint that
-    counts them is written)."""
-    with (directory / METRICS_FILE).open("a") as f:
-        f.writelines(_json_row(row) for row in rows)
-        f.flush()
-        os.fsync(f.fileno())
-    append_events(directory, rows, tag=_event_tag)
-
-
-# Settings a resumed run may change: the run's length (extending a finished run).
-RESUMABLE_CHANGES = ("ppo.num_updates",)
-
-
-def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Dotted paths of the settings that differ between two config dicts."""
-    out = []
-    for key in sorted(set(a) | set(b), key=str):
-        path = f"{prefix}{key}"
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            out += config_differences(x, y, path + ".")
-        elif (x is None and isinstance(y, dict)) or (y is None and isinstance(x, dict)):
-            continue  # a whole section one side predates (e.g. `portfolio:`, added later): nothing to compare
-        elif x != y and not _same_path(x, y):
-            out.append(path)
-    return out
-
-
-def _same_path(saved, now) -> bool:
-    """A path (or list of paths) a run saved relative, before configs stored them absolute, is the same setting
-    as its absolute form now."""
-    if isinstance(saved, list) and isinstance(now, list) and len(saved) == len(now):
-        return all(_same_path(a, b) for a, b in zip(saved, now, strict=True))
-    return (isinstance(saved, str) and isinstance(now, str) and os.path.isabs(now) and not os.path.isabs(saved)
-            and os.path.abspath(saved) == now)
-
-
-def setting_at(config: dict, path: str):
-    """The value at a dotted path of a config dict (None where it is missing)."""
-    for part in path.split("."):
-        config = config.get(part) if isinstance(config, dict) else None
-    return config
-
-
-def describe_differences(a: dict, b: dict, paths: list[str], a_label: str, b_label: str) -> str:
-    """'path: A a_label, B b_label; ...' for the differing `paths` of two config dicts."""
-    return "; ".join(f"{k}: {setting_at(a, k)!r} {a_label}, {setting_at(b, k)!r} {b_label}" for k in paths)
 
 
 def fit(
@@ -342,7 +205,7 @@ def fit(
                                   + " (resume with the data and agents it trained on, or train into another "
                                     "directory)")
             runner, _, skipped = ckpt.restore_newest_valid(abstract, sharding=sharding)
-            _keep_history(ckpt.directory, int(to_host(runner.updates_done)))
+            keep_history(ckpt.directory, int(to_host(runner.updates_done)))
             if log:
                 for reason in skipped:
                     log(f"skipped a damaged checkpoint: {reason}")
@@ -352,7 +215,7 @@ def fit(
                        if extended else ""))
         else:
             if ckpt is not None:
-                _keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
+                keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
             runner = jax.jit(trainer.init, out_shardings=sharding)(key, hp, env_params, setup.initial_params)
         run_chunk = jax.jit(trainer.run_chunk, static_argnums=3, donate_argnums=0,
                             out_shardings=(sharding, setup.replicated))
@@ -395,7 +258,7 @@ def fit(
                 # SIGTERM during the writes stops the run after them.
                 with deferred_signals():
                     if jax.process_index() == 0:
-                        _append_history(ckpt.directory, rows)
+                        append_history(ckpt.directory, rows)
                     ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size, "record": setup.record})
             bar.advance(update - first)
             if log:
