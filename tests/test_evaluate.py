@@ -346,7 +346,7 @@ def test_a_stop_liquidates_and_the_record_covers_the_whole_period():
 
 def test_baselines_act_in_the_env_params_action_table_not_one_guessed_from_its_width():
     """A custom 7-wide table with the buys in another order: always-long picks the custom table's largest buy
-    (read from the params), not the shipped table's index; params of another width are refused."""
+    (read from the params), not the shipped table's index; no params, or params of another width, are refused."""
     import jax.numpy as jnp
 
     from jaxtrade.env import EnvParams
@@ -362,7 +362,8 @@ def test_baselines_act_in_the_env_params_action_table_not_one_guessed_from_its_w
     obs = Observation(**{k: jnp.zeros((2, *shape)) for k, shape in observation_shapes(24, 23, 10, 3, 7).items()})
     obs = obs.replace(action_mask=jnp.ones((2, 7), bool))
     assert always_long_policy(None, obs, None, params).tolist() == [1, 1]
-    assert always_long_policy(None, obs).tolist() == [LONG_ONLY.index("BUY_LARGE")] * 2  # no params: shipped
+    with pytest.raises(ConfigError, match="needs the env params"):  # no params: refused, never guessed
+        always_long_policy(None, obs)
     object.__setattr__(params, "actions", LONG_SHORT)
     with pytest.raises(ConfigError, match="13 actions, the observation's mask 7"):
         always_long_policy(None, obs, None, params)

@@ -9,13 +9,14 @@ import jax.numpy as jnp
 
 from jaxtrade.agents import AgentConfig
 from jaxtrade.agents.joint import JointEnv, JointNetwork, joint_distribution
+from jaxtrade.env.actions import LONG_ONLY
 from jaxtrade.env.portfolio import PortfolioEnv
 
 
 def test_the_joint_policy_samples_every_symbol_and_the_allocation(tiny_exp):
     params = tiny_exp.portfolio_params("train", total_limit=0.9)
     env = JointEnv(PortfolioEnv())
-    net = JointNetwork(AgentConfig(kind="mlp", mlp_hidden=(16,), head_dim=16), num_actions=7, hidden=16)
+    net = JointNetwork(AgentConfig(kind="mlp", mlp_hidden=(16,), head_dim=16), actions=LONG_ONLY, hidden=16)
     obs, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), 3), params)
     (logits, mean, log_std), value = net.apply(net.init(jax.random.key(1), obs), obs)
     assert logits.shape == (3, 2, 7) and mean.shape == log_std.shape == (3, 3) and value.shape == (3,)

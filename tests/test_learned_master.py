@@ -23,6 +23,7 @@ from jaxtrade.agents.learned_master import (
 from jaxtrade.agents.master import AllocationInput
 from jaxtrade.data.synthetic import SyntheticConfig, generate
 from jaxtrade.env import EnvConfig
+from jaxtrade.env.actions import table_for
 from jaxtrade.env.params import make_portfolio_params
 from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.features import FeatureConfig, compute_features
@@ -47,7 +48,7 @@ def _inputs(key, S, A=7):
                            proposed=jax.random.randint(k[2], (S,), 0, A), action_mask=jnp.ones((S, A), bool),
                            exposure=jax.random.uniform(k[3], (S,), maxval=0.2), equity_share=jnp.ones((S,)),
                            tradeable=jnp.arange(S) != 1, features=jax.random.normal(k[4], (S, 15)),
-                           book=jax.random.normal(k[5], (8,)))
+                           book=jax.random.normal(k[5], (8,)), actions=table_for(A))
 
 
 def test_network_is_equivariant_over_symbols_and_serves_any_count():

@@ -14,6 +14,7 @@ from jaxtrade.agents.master import (
     gate_actions,
 )
 from jaxtrade.env import Action
+from jaxtrade.env.actions import ActionSpec, ActionTable, table_for
 from jaxtrade.errors import ConfigError
 
 
@@ -26,7 +27,8 @@ def inputs(probs, values=None, proposed=None, exposure=None, mask=None, share=No
         proposed=jnp.argmax(probs, -1) if proposed is None else jnp.asarray(proposed, jnp.int32),
         action_mask=jnp.ones((S, 7), bool) if mask is None else jnp.asarray(mask),
         exposure=jnp.zeros(S) if exposure is None else jnp.asarray(exposure, jnp.float32),
-        equity_share=jnp.full(S, 1.0 / S) if share is None else jnp.asarray(share, jnp.float32))
+        equity_share=jnp.full(S, 1.0 / S) if share is None else jnp.asarray(share, jnp.float32),
+        actions=table_for(probs.shape[-1]))
 
 
 def one_hot_mix(buy, sell):
@@ -111,6 +113,26 @@ def test_gating_reads_the_long_short_table():
     assert np.asarray(exposure_change(x))[2, ShortAction.COVER_ALL] == pytest.approx(0.2)
     conviction = ConfidenceAllocator(total_limit=0.5).budgets(x)
     assert (np.asarray(conviction) > 0).all()  # wanting a short position is conviction too
+
+
+def test_gating_reads_the_envs_own_table_not_the_shipped_one_of_its_width():
+    """A custom 7-action table (other sizes, in another order) is read as itself, and a view without a table
+    is refused: a master never guesses the table from the mask's width."""
+    custom = ActionTable((ActionSpec("HOLD", 0, 0.0, 0.0), ActionSpec("SELL_ALL", 1, 0.0, 1.0),
+                          ActionSpec("BUY_HUGE", 1, 0.40, 0.0), ActionSpec("BUY_TINY", 1, 0.01, 0.0),
+                          ActionSpec("SELL_THIRD", 1, 0.0, 1 / 3), ActionSpec("BUY_MID", 1, 0.10, 0.0),
+                          ActionSpec("TOP_UP", 1, 0.02, 0.0, adds_only=True)))
+    x = inputs([one_hot_mix(1.0, 0.0)] * 2, proposed=[2, 2], exposure=[0.0, 0.3], share=[1.0, 1.0])
+    x = x.replace(actions=custom)
+    np.testing.assert_allclose(np.asarray(exposure_change(x))[0], [0, 0, 0.40, 0.01, 0, 0.10, 0.02], atol=1e-7)
+    action = np.asarray(gate_actions(x, jnp.asarray([0.15, 0.1])))
+    # 0: BUY_HUGE (40 %) over a 15 % budget becomes the largest buy that fits: BUY_MID (10 %), index 5, where
+    # the shipped table has ADD_TO_POSITION. 1: 30 % held over a 10 % budget is reduced by its partial close.
+    assert list(action) == [5, 4]
+    with pytest.raises(ConfigError, match="action table is required"):
+        gate_actions(x.replace(actions=None), jnp.asarray([0.15, 0.1]))
+    with pytest.raises(ConfigError, match="13 actions, the mask 7"):
+        gate_actions(x.replace(actions=table_for(13)), jnp.asarray([0.15, 0.1]))
 
 
 def test_master_jits_and_vmaps_over_bars():

@@ -9,7 +9,7 @@ entropies add). `JointEnv` executes that action on the portfolio env: budgets fr
 the allocation, the symbol actions gated by them. The critic is the master's (the
 portfolio's value). Both networks learn from the portfolio reward:
 
-    trainer = make_train(ppo_cfg, JointEnv(PortfolioEnv()), JointNetwork(agent_cfg, 7),
+    trainer = make_train(ppo_cfg, JointEnv(PortfolioEnv()), JointNetwork(agent_cfg, LONG_ONLY),
                          distribution=joint_distribution)
     start = init_joint(network, env, params, key, trained_agent_params)   # a warm start (trainer.init's params)
     agent_params, master_params = split_joint(runner.train_state.params)  # each usable on its own
@@ -27,7 +27,7 @@ from jaxtrade.agents.config import AgentConfig
 from jaxtrade.agents.learned_master import MasterNetwork, budgets, logistic_normal, master_view
 from jaxtrade.agents.master import AllocationInput, gate_actions
 from jaxtrade.agents.networks import ActorCritic
-from jaxtrade.env.actions import greedy_action
+from jaxtrade.env.actions import ActionTable, greedy_action
 from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.env.types import ORDER_SCALE, PortfolioAction, PortfolioObservation, PortfolioParams, PortfolioState
 
@@ -36,7 +36,7 @@ class JointNetwork(nn.Module):
     """(obs (B, S, ...)) -> ((symbol logits (B, S, A), allocation mean and log_std (B, S + 1)), value (B,))."""
 
     agent: AgentConfig
-    num_actions: int
+    actions: ActionTable  # the env's action table (the symbols' heads are this wide; the master reads it)
     hidden: int = 64
     conviction_prior: bool = False  # `MasterNetwork.conviction_prior`
 
@@ -44,9 +44,9 @@ class JointNetwork(nn.Module):
     def __call__(self, obs: PortfolioObservation):
         B, S = obs.tradeable.shape
         flat = jax.tree.map(lambda x: x.reshape((B * S, *x.shape[2:])), obs.symbols)
-        logits, values = ActorCritic(self.agent, self.num_actions, name="symbols")(flat)
+        logits, values = ActorCritic(self.agent, self.actions.num_actions, name="symbols")(flat)
         logits, values = logits.reshape(B, S, -1), values.reshape(B, S)
-        view = master_view(obs, jax.nn.softmax(logits, -1), values, greedy_action(logits))
+        view = master_view(obs, jax.nn.softmax(logits, -1), values, greedy_action(logits), self.actions)
         (mean, log_std), value = MasterNetwork(self.hidden, conviction_prior=self.conviction_prior,
                                                   name="master")(view)
         return (logits, mean, log_std), value
@@ -113,7 +113,8 @@ class JointEnv:
         proposed = action["symbols"].astype(jnp.int32)
         view = AllocationInput(probs=jnp.zeros(state.action_mask.shape), values=jnp.zeros(proposed.shape),
                                proposed=proposed, action_mask=state.action_mask, exposure=state.weights,
-                               equity_share=state.order_scale, tradeable=state.tradeable)
+                               equity_share=state.order_scale, tradeable=state.tradeable,
+                               actions=self.portfolio.actions)
         gated = gate_actions(view, budget, self.tolerance)  # reads the proposals, mask and exposures
         obs, portfolio, reward, terminated, truncated, info = self.portfolio.step(
             key, state.portfolio, PortfolioAction(gated, budget), params)

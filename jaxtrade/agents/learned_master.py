@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxtrade.agents.master import Allocation, AllocationInput, conviction_scores, gate_actions
-from jaxtrade.env.actions import greedy_action, largest_open
+from jaxtrade.env.actions import ActionTable, greedy_action, largest_open
 from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.env.types import (
     ORDER_SCALE,
@@ -89,13 +89,15 @@ def symbol_features(obs: Observation) -> jax.Array:
     return jnp.concatenate([obs.regime, obs.position, obs.risk], -1)
 
 
-def master_view(obs: PortfolioObservation, probs: jax.Array, values: jax.Array, proposed: jax.Array
-                     ) -> AllocationInput:
-    """The master's view of a shared book: orders are sized on the portfolio's equity times each symbol's order
-    scale (`RISK_FEATURES` "order_scale": 1 unless sizing by risk), its equity_share."""
+def master_view(obs: PortfolioObservation, probs: jax.Array, values: jax.Array, proposed: jax.Array,
+                actions: ActionTable) -> AllocationInput:
+    """The master's view of a shared book in the env's action table `actions`: orders are sized on the
+    portfolio's equity times each symbol's order scale (`RISK_FEATURES` "order_scale": 1 unless sizing by risk),
+    its equity_share."""
     return AllocationInput(probs=probs, values=values, proposed=proposed, action_mask=obs.symbols.action_mask,
                            exposure=obs.weights, equity_share=obs.symbols.risk[:, ORDER_SCALE],
-                           tradeable=obs.tradeable, features=symbol_features(obs.symbols), book=obs.book)
+                           tradeable=obs.tradeable, features=symbol_features(obs.symbols), book=obs.book,
+                           actions=actions)
 
 
 def budgets(z: jax.Array, tradeable: jax.Array, total_limit: jax.Array | float) -> jax.Array:
@@ -179,7 +181,7 @@ class MasterEnv:
         self.portfolio, self.propose, self.tolerance = portfolio, propose, tolerance
 
     def view(self, key: jax.Array, obs: PortfolioObservation, params: MasterParams) -> AllocationInput:
-        return master_view(obs, *self.propose(params.agents, key, obs.symbols))
+        return master_view(obs, *self.propose(params.agents, key, obs.symbols), self.portfolio.actions)
 
     def reset(self, key: jax.Array, params: MasterParams) -> tuple[AllocationInput, MasterState]:
         k_reset, k_view = jax.random.split(key)

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxtrade.env.actions import ActionTable, table_for
+from jaxtrade.env.actions import ActionTable
 from jaxtrade.errors import ConfigError
 
 
@@ -44,7 +44,10 @@ class AllocationInput:
     # What a learned master also reads (None where the caller has no portfolio env behind it):
     tradeable: jax.Array | None = None  # (S,) bool: the symbol can trade at this bar
     features: jax.Array | None = None  # (S, F) per-symbol features (`learned_master.symbol_features`)
-    book: jax.Array | None = None  # (B,) the account's state (`env.portfolio.BOOK_FEATURES`)
+    book: jax.Array | None = None  # (B,) the account's state (`env.types.BOOK_FEATURES`)
+    # The env's action table (static): what each action index does. Required: a master never infers it from the
+    # mask's width, so a custom table of the shipped size is read as itself.
+    actions: ActionTable | None = struct.field(pytree_node=False, default=None)
 
 
 @struct.dataclass
@@ -62,7 +65,14 @@ class MasterAgent(Protocol):
 
 
 def _table(inputs: AllocationInput) -> ActionTable:
-    return table_for(inputs.action_mask.shape[-1])
+    """The env's action table the inputs carry (checked against the mask's width at trace time)."""
+    if inputs.actions is None:
+        raise ConfigError("AllocationInput.actions: the env's action table is required (e.g. `env.actions`, or "
+                          "`params.env.actions` of portfolio params); a master does not guess it from the mask")
+    if inputs.actions.num_actions != inputs.action_mask.shape[-1]:
+        raise ConfigError(f"AllocationInput: the action table has {inputs.actions.num_actions} actions, the mask "
+                          f"{inputs.action_mask.shape[-1]}")
+    return inputs.actions
 
 
 def exposure_change(inputs: AllocationInput) -> jax.Array:

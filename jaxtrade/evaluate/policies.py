@@ -20,7 +20,6 @@ from jaxtrade.env.actions import (
     close_all,
     greedy_action,
     largest_open,
-    table_for,
     toward_exposure,
 )
 from jaxtrade.env.types import ASSET_VOL, ORDER_SCALE, SIDE, EnvParams, EnvState, Observation
@@ -40,32 +39,33 @@ def cash_policy(key: jax.Array, obs: Observation, state=None, params=None) -> ja
 
 def table_of(params: EnvParams | None, mask: jax.Array) -> ActionTable:
     """The action table a policy acts in: the env params' own (`EnvParams.actions`), checked against the mask's
-    width; without params (a policy called on observations alone) the shipped table of that width.
+    width (a rule-based policy never guesses it from the width: a custom table of the shipped size is itself).
 
     Raises:
-      ConfigError: the params' table and the observation's mask differ in size (at trace time).
+      ConfigError: no params, or their table and the observation's mask differ in size (at trace time).
     """
     if params is None:
-        return table_for(mask.shape[-1])
+        raise ConfigError("a rule-based policy needs the env params (their action table): call it as "
+                          "act(key, obs, state, params)")
     if params.actions.num_actions != mask.shape[-1]:
         raise ConfigError(f"the env params' action table has {params.actions.num_actions} actions, the "
                           f"observation's mask {mask.shape[-1]}: params and observations of different envs")
     return params.actions
 
 
-def go_long(m: jax.Array, table: ActionTable | None = None) -> jax.Array:
+def go_long(m: jax.Array, table: ActionTable) -> jax.Array:
     """The largest allowed buy (buys open or add), else ADD, else HOLD: as long as the limit allows.
 
     Args:
       m: (..., A) action mask.
-      table: the action table (`table_of`); None: the shipped table of width A.
+      table: the env's action table (`table_of`).
     """
-    return largest_open(m, +1, table or table_for(m.shape[-1]))
+    return largest_open(m, +1, table)
 
 
-def go_flat(obs: Observation, table: ActionTable | None = None) -> jax.Array:
-    """(B,) the action that closes the whole position, HOLD when flat."""
-    return close_all(obs.position[:, SIDE], table or table_for(obs.action_mask.shape[-1]))
+def go_flat(obs: Observation, table: ActionTable) -> jax.Array:
+    """(B,) the action that closes the whole position in the env's action `table`, HOLD when flat."""
+    return close_all(obs.position[:, SIDE], table)
 
 
 def always_long_policy(key: jax.Array, obs: Observation, state=None, params=None) -> jax.Array:

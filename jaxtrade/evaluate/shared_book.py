@@ -67,7 +67,8 @@ def master_policy(propose: SymbolPolicy, master: MasterAgent) -> PortfolioPolicy
 
     def act(params, key, obs, state=None, env_params=None):
         agent_params, master_params = params
-        allocation = master.apply(master_params, master_view(obs, *propose(agent_params, key, obs.symbols)))
+        view = master_view(obs, *propose(agent_params, key, obs.symbols), env_params.env.actions)
+        allocation = master.apply(master_params, view)
         return PortfolioAction(allocation.action, allocation.budget)
 
     return act
@@ -88,7 +89,8 @@ def variants_policy(network, master: MasterAgent, limit: float, flags: jax.Array
         logits, values = network.apply(net_params, obs.symbols)
         sampled = jax.random.categorical(key, logits)
         proposed = jnp.where(flags[0], sampled, greedy_action(logits)).astype(jnp.int32)
-        allocation = master.apply(master_params, master_view(obs, jax.nn.softmax(logits, -1), values, proposed))
+        view = master_view(obs, jax.nn.softmax(logits, -1), values, proposed, env_params.env.actions)
+        allocation = master.apply(master_params, view)
         budget = jnp.where(flags[1], allocation.budget, limit)
         return PortfolioAction(jnp.where(flags[1], allocation.action, proposed), budget)
 
@@ -118,7 +120,7 @@ def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
 
     def act(_, key, obs, state=None, env_params=None):
         S = obs.tradeable.shape[0]
-        view = master_view(obs, *largest_open_proposals(None, key, obs.symbols))
+        view = master_view(obs, *largest_open_proposals(None, key, obs.symbols), env_params.env.actions)
         budget = jnp.full((S,), total_limit / S, jnp.float32)
         band = tolerance * total_limit / S  # e.g. 5 points over a 25 % weight, 0.14 over 0.7 % (143 symbols)
         return PortfolioAction(gate_actions(view, budget, jnp.where(rebalance, band, jnp.inf)), budget)
@@ -137,7 +139,7 @@ def equal_risk_policy(total_limit: float, vol_target: float = VOL_TARGET, band: 
     def act(_, key, obs, state=None, env_params=None):
         S = obs.symbols.action_mask.shape[0]
         target = total_limit / S * vol_scaled(obs.symbols, 1.0, vol_target)
-        table = table_of(None if env_params is None else env_params.env, obs.symbols.action_mask)
+        table = table_of(env_params.env, obs.symbols.action_mask)
         action = toward_exposure(obs.symbols.action_mask, obs.weights, target, table, band,
                                  obs.symbols.risk[:, ORDER_SCALE])
         return PortfolioAction(action, target.astype(jnp.float32))

@@ -127,7 +127,7 @@ def joint_setup(exp: Experiment, agent_params=None, split: str = "train") -> Set
     pc = exp.cfg.portfolio
     env = JointEnv(PortfolioEnv(actions=exp.env.actions), pc.tolerance)
     params = exp.portfolio_params(split, pc.total_limit)
-    network = JointNetwork(exp.cfg.agent, exp.env.num_actions, pc.hidden, pc.conviction_prior)
+    network = JointNetwork(exp.cfg.agent, exp.env.actions, pc.hidden, pc.conviction_prior)
     initial = None
     if agent_params is not None:
         initial = jax.jit(init_joint, static_argnums=(0, 1))(network, env, params, jax.random.key(exp.cfg.ppo.seed),

@@ -7,7 +7,7 @@ hook is `fit` over a `make_setup` (`jaxtrade.train.loop`).
 
 from jaxtrade.train.checkpoint import FORMAT_VERSION, Checkpointer
 from jaxtrade.train.config import PPOConfig, PPOHyperparams
-from jaxtrade.train.hooks import NoMetrics, TradingMetrics, TradingSummary
+from jaxtrade.train.hooks import NoMetrics, TradingInfo, TradingMetrics, TradingSummary
 from jaxtrade.train.loop import Setup, fit, make_setup
 from jaxtrade.train.ppo import (
     categorical,
@@ -33,7 +33,7 @@ from jaxtrade.train.types import (
 
 __all__ = [
     "FORMAT_VERSION", "ActorCritic", "Checkpointer", "Distribution", "Environment", "LossStats", "Metrics",
-    "NoMetrics", "PPOConfig", "Setup", "PPOHyperparams", "ReturnScale", "RolloutMetrics", "RunnerState", "TrainState",
-    "Trainer", "TradingMetrics", "TradingSummary", "Transition", "categorical", "compute_gae", "fit", "make_optimizer",
-    "make_setup", "make_train", "ppo_loss", "scale_rewards",
+    "NoMetrics", "PPOConfig", "Setup", "PPOHyperparams", "ReturnScale", "RolloutMetrics", "RunnerState",
+    "TrainState", "Trainer", "TradingInfo", "TradingMetrics", "TradingSummary", "Transition", "categorical",
+    "compute_gae", "fit", "make_optimizer", "make_setup", "make_train", "ppo_loss", "scale_rewards"
 ]

@@ -1,15 +1,23 @@
 """Rollout metrics hooks: what the trainer records from each step's info.
 
-`TradingMetrics` reads the trading env's `StepInfo` (episode return, reward
-components); `EpisodeReturns` works for any env, from the rewards alone.
+`TradingMetrics` reads any info with the `TradingInfo` fields (the single-symbol env's `StepInfo` and the
+portfolio env's `PortfolioInfo` both have them); `NoMetrics` records nothing. Another env brings its own hook
+(`make_setup(..., metrics=...)`): `fit` logs and writes whatever fields its summary has.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+
+
+class TradingInfo(Protocol):
+    """What `TradingMetrics` reads of a step's (batched) info."""
+
+    episode_return: jax.Array  # (N,) equity / initial cash - 1 at the step's close
+    reward_components: tuple  # the reward's components, each (N,) (`env.rewards.RewardComponents`)
 
 
 class TradingSummary(NamedTuple):
@@ -20,9 +28,9 @@ class TradingSummary(NamedTuple):
 
 
 class TradingMetrics:
-    """Episode equity returns and reward components from `jaxtrade.env.StepInfo`."""
+    """Episode equity returns and reward components from a `TradingInfo` (`StepInfo`, `PortfolioInfo`)."""
 
-    def record(self, info) -> tuple[jax.Array, jax.Array]:
+    def record(self, info: TradingInfo) -> tuple[jax.Array, jax.Array]:
         return info.episode_return, jnp.stack(info.reward_components, -1)
 
     def summarise(self, records, done: jax.Array) -> TradingSummary:

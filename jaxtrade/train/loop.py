@@ -29,8 +29,6 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxtrade.agents.networks import ActorCritic
-from jaxtrade.env.env import TradingEnv
-from jaxtrade.env.types import EnvParams
 from jaxtrade.errors import ConfigError, TrainingError
 from jaxtrade.files import deferred_signals, replace_file
 from jaxtrade.progress import Progress, working
@@ -46,7 +44,7 @@ from jaxtrade.train.history import (
 from jaxtrade.train.memory import check_fits, tree_bytes
 from jaxtrade.train.ppo import Metrics, RunnerState, Trainer, categorical, make_train
 from jaxtrade.train.resume import RESUMABLE_CHANGES, config_differences, describe_differences, setting_at
-from jaxtrade.train.types import Distribution
+from jaxtrade.train.types import Distribution, Environment, RolloutMetrics
 
 
 @dataclass
@@ -54,8 +52,8 @@ class Setup:
     """Everything a training run is built from (`jaxtrade.experiment.training_setup` builds it from a config)."""
 
     ppo: PPOConfig
-    env: TradingEnv
-    env_params: EnvParams
+    env: Environment  # any env the trainer takes (`train.types.Environment`), e.g. `TradingEnv`
+    env_params: Any  # its params pytree (`EnvParams` for the trading env)
     network: ActorCritic
     trainer: Trainer
     hp: PPOHyperparams
@@ -94,15 +92,19 @@ def data_mesh(num_envs: int, devices: list | None = None) -> Mesh:
     return Mesh(np.asarray(devices), ("data",))
 
 
-def make_setup(ppo: PPOConfig, env: TradingEnv, env_params: EnvParams, network: ActorCritic, config: dict,
+def make_setup(ppo: PPOConfig, env: Environment, env_params: Any, network: ActorCritic, config: dict,
                devices: list | None = None, distribution: Distribution = categorical,
-               initial_params: Any = None, record: dict | None = None) -> Setup:
+               initial_params: Any = None, record: dict | None = None,
+               metrics: RolloutMetrics | None = None) -> Setup:
     """Shard the params over a data mesh and build the trainer (data parallel over `devices`); any env and
-    actor-critic the trainer takes (`train.types`), with its action `distribution`; a fresh run starts from
-    `initial_params` when given (the network's full parameter tree); `record` identifies its inputs."""
+    actor-critic the trainer takes (`train.types`), with its action `distribution` and its rollout `metrics`
+    hook (default `TradingMetrics`: what the env's info says per step, summarised per update; `fit` logs and
+    writes whatever fields the hook's summary has); a fresh run starts from `initial_params` when given (the
+    network's full parameter tree); `record` identifies its inputs."""
     mesh = data_mesh(ppo.num_envs, devices)
     env_params = jax.device_put(env_params, NamedSharding(mesh, P()))
-    trainer = make_train(ppo, env, network, batch_sharding=NamedSharding(mesh, P("data")), distribution=distribution)
+    trainer = make_train(ppo, env, network, batch_sharding=NamedSharding(mesh, P("data")), distribution=distribution,
+                         metrics=metrics)
     hp = jax.device_put(PPOHyperparams.from_config(ppo), NamedSharding(mesh, P()))
     return Setup(ppo, env, env_params, network, trainer, hp, mesh, config, initial_params, record or {})
 
@@ -118,8 +120,11 @@ def to_host(tree):
 
 def format_metrics(bar: Progress | str, env_steps: int, steps_per_s: float, m: Metrics) -> str:
     """One progress line: the bar over updates (with ETA), then the last update of the chunk."""
+    episode_return = getattr(m.env, "episode_return", None)  # a trading env's hook; another env's may lack it
+    episodes = (f"return {float(episode_return):+8.3%} ({int(m.episodes)} eps)" if episode_return is not None
+                else f"{int(m.episodes)} eps")
     return (f"{bar} | {env_steps:>11,} env steps | {steps_per_s:>10,.0f} steps/s | "
-            f"return {float(m.env.episode_return):+8.3%} ({int(m.episodes)} eps) | reward {float(m.reward):+.4f} | "
+            f"{episodes} | reward {float(m.reward):+.4f} | "
             f"pi {float(m.policy_loss):+.4f} | v {float(m.value_loss):.4f} | H {float(m.entropy):.3f} | "
             f"kl {float(m.approx_kl):.5f} | lr {float(m.learning_rate):.2e}")
 
