@@ -79,7 +79,7 @@ def _train(args: argparse.Namespace) -> int:
     exp = load_experiment(cfg, _cache(args))
     if jax.process_index() == 0:
         print(f"jaxtrade train: {args.config}")
-    train(exp, args.checkpoint_dir, args.resume, args.eval_episodes, args.report, args.plots)
+    train(exp, args.checkpoint_dir, args.resume, args.eval_episodes, args.report, args.plots, track=args.track)
     return 0
 
 
@@ -90,7 +90,7 @@ def _train_portfolio(args: argparse.Namespace) -> int:
     _run_folder(args, cfg)
     exp = load_experiment(cfg, _cache(args))
     print(f"jaxtrade train-portfolio: {args.config}")
-    train_portfolio(exp, args.checkpoint_dir, args.resume, args.plots)
+    train_portfolio(exp, args.checkpoint_dir, args.resume, args.plots, track=args.track)
     return 0
 
 
@@ -207,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     length.add_argument("--total-timesteps", type=int, default=None,
                         help="run length in env steps: ppo.num_updates = ceil(N / (num_envs x rollout_len))")
     length.add_argument("--updates", type=int, default=None, help="override ppo.num_updates")
+    track = argparse.ArgumentParser(add_help=False)  # every command that trains one run
+    track.add_argument("--track", default=None, choices=["wandb", "mlflow"],
+                       help="also log every update's metrics and the config to Weights & Biases or MLflow (the "
+                            "track extra; WANDB_MODE=offline or a local MLFLOW_TRACKING_URI work without a network)")
     seed = argparse.ArgumentParser(add_help=False)
     seed.add_argument("--seed", type=int, default=None, help="override ppo.seed (the run's PRNG seed)")
     parser = argparse.ArgumentParser(prog="jaxtrade", description=__doc__)
@@ -215,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("summary", parents=[common, overrides], help="load data, build features, print a summary")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--envs", type=int, default=1024, help="parallel envs in the random-policy rollout")
-    p = sub.add_parser("train", parents=[common, overrides, length, seed],
+    p = sub.add_parser("train", parents=[common, overrides, length, seed, track],
                        help="train a PPO agent, then backtest it on held-out bars")
     p.add_argument("--config", required=True, help="YAML config file")
     p.add_argument("--checkpoint-dir", default=None, help="save an orbax checkpoint after every chunk (and the "
@@ -227,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plots", default=None, help="write PNG plots (walk-forward equity, training curves) here")
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() and train over every process's devices")
-    p = sub.add_parser("train-portfolio", parents=[common, overrides, length, seed],
+    p = sub.add_parser("train-portfolio", parents=[common, overrides, length, seed, track],
                        help="train a master agent on one account over trained symbol agents (portfolio.mode: "
                             "master) or with them (mode: joint), then backtest it")
     p.add_argument("--config", required=True, help="YAML config file with a portfolio: block")

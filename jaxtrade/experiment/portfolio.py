@@ -45,6 +45,7 @@ from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import target_report, write_report
 from jaxtrade.experiment.build import Experiment, load_experiment, training_setup
 from jaxtrade.experiment.provenance import compare_data
+from jaxtrade.experiment.tracking import tracker
 from jaxtrade.experiment.workflows import check_data, portfolio_report, restore_runner
 from jaxtrade.train.checkpoint import Checkpointer
 from jaxtrade.train.loop import Setup, fit, make_setup, to_host
@@ -170,9 +171,10 @@ def portfolio_run(exp: Experiment, log: Log = print, warm_start: bool = True, pi
 
 
 def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: bool = False,
-                    plots: str | None = None, log: Log | None = print) -> tuple[Setup, object]:
+                    plots: str | None = None, log: Log | None = print, track: str | None = None
+                    ) -> tuple[Setup, object]:
     """Train the learned master (with the symbol agents in mode joint), then the validation split's portfolio
-    table."""
+    table; `track` ("wandb", "mlflow") logs every update's metrics and the config to that tracker."""
     say = log or (lambda _: None)
     saved = _saved_record(checkpoint_dir) if resume else None
     run = portfolio_run(exp, say, warm_start=saved is None, pinned=(saved or {}).get("symbol_agents"))
@@ -181,7 +183,10 @@ def train_portfolio(exp: Experiment, checkpoint_dir: str | None = None, resume: 
         log(f"jaxtrade train-portfolio: {run.about}; {exp.data.num_symbols} symbols on one account, "
             f"{int(_book_params(setup).start_count)} training starts; {ppo.num_updates} updates x "
             f"{ppo.num_envs} portfolios x {ppo.rollout_len} steps")
-    runner, _ = fit(setup, checkpoint_dir=checkpoint_dir, resume=resume, log=log if lead else None)
+    name = Path(checkpoint_dir).name if checkpoint_dir else None
+    with tracker(track if lead else None, checkpoint_dir, setup.config, name) as on_metrics:
+        runner, _ = fit(setup, checkpoint_dir=checkpoint_dir, resume=resume, log=log if lead else None,
+                        on_metrics=on_metrics)
     if log and lead:
         if checkpoint_dir:
             log(f"checkpoints in {checkpoint_dir}")

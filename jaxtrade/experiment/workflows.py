@@ -56,6 +56,7 @@ from jaxtrade.experiment.sweep import (
     sweep,
     sweep_runs,
 )
+from jaxtrade.experiment.tracking import tracker
 from jaxtrade.features.pipeline import REGIME_FEATURES, TECHNICAL_FEATURES
 from jaxtrade.progress import working
 from jaxtrade.train.checkpoint import Checkpointer
@@ -261,8 +262,9 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
 
 
 def train(exp: Experiment, checkpoint_dir: str | None = None, resume: bool = False, eval_episodes: int = 512,
-          report: str | None = None, plots: str | None = None, log: Log | None = print):
-    """Train the config's agent (data parallel over every device), then backtest it on the validation split.
+          report: str | None = None, plots: str | None = None, log: Log | None = print, track: str | None = None):
+    """Train the config's agent (data parallel over every device), then backtest it on the validation split;
+    `track` ("wandb", "mlflow") logs every update's metrics and the config to that tracker (`tracking`).
 
     Returns:
       (setup, final runner state); only process 0 logs and backtests in a multi-host run.
@@ -275,7 +277,9 @@ def train(exp: Experiment, checkpoint_dir: str | None = None, resume: bool = Fal
         log(f"jaxtrade train: {exp.data.num_symbols} symbols, {setup.env_params.num_starts} training starts; "
             f"{ppo.num_updates} updates x {ppo.num_envs} envs x {ppo.rollout_len} steps on {jax.device_count()} x "
             f"{jax.devices()[0].device_kind} ({jax.process_count()} process(es))")
-    runner, _ = fit(setup, checkpoint_dir=checkpoint_dir, resume=resume, log=log)
+    name = Path(checkpoint_dir).name if checkpoint_dir else None
+    with tracker(track if lead else None, checkpoint_dir, setup.config, name) as on_metrics:
+        runner, _ = fit(setup, checkpoint_dir=checkpoint_dir, resume=resume, log=log, on_metrics=on_metrics)
     if log:
         if checkpoint_dir:
             log(f"checkpoints in {checkpoint_dir}")

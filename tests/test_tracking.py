@@ -1,0 +1,76 @@
+"""The trackers behind the metrics hook, in their own offline modes (no network): MLflow's local store read back
+through its client, Weights & Biases offline runs; `--track` on the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from jaxtrade.config import config_to_dict
+from jaxtrade.errors import ConfigError
+from jaxtrade.experiment.tracking import flat_params, tracker
+from jaxtrade.train import fit
+
+
+@pytest.fixture(scope="module")
+def rows(tiny_setup):
+    """A short tiny run's metrics rows (what `on_metrics` receives)."""
+    out = []
+    fit(tiny_setup, log=None, on_metrics=lambda step, row: out.append((step, row)))
+    return out
+
+
+def test_mlflow_records_every_update_and_the_config(rows, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow's local file store, offline
+    config = {"ppo": {"learning_rate": 3e-4, "num_envs": 8}, "data": {"symbols": ["A", "B"]}}
+    with tracker("mlflow", tmp_path / "run", config, name="tiny") as log:
+        for step, row in rows:
+            log(step, row)
+    client = mlflow.tracking.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("jaxtrade").experiment_id])
+    assert run.info.run_name == "tiny" and run.info.status == "FINISHED"
+    assert run.data.params == {"ppo.learning_rate": "0.0003", "ppo.num_envs": "8", "data.symbols": "['A', 'B']"}
+    history = client.get_metric_history(run.info.run_id, "reward")
+    assert [m.step for m in history] == [step for step, _ in rows]
+    assert [m.value for m in history] == pytest.approx([row["reward"] for _, row in rows])
+    components = client.get_metric_history(run.info.run_id, "reward_components/0")  # a list: one per element
+    assert len(components) == len(rows)
+
+
+def test_wandb_offline_run_holds_the_config_and_the_last_metrics(rows, tmp_path, monkeypatch):
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    config = {"ppo": {"learning_rate": 3e-4}}
+    with tracker("wandb", tmp_path / "run", config, name="tiny") as log:
+        for step, row in rows:
+            log(step, row)
+        run = wandb.run
+        assert run.config["ppo"]["learning_rate"] == 3e-4 and run.name == "tiny"
+        assert run.summary["reward"] == pytest.approx(rows[-1][1]["reward"])
+        assert run.summary["update"] == rows[-1][1]["update"]
+    (offline,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
+    assert next(offline.glob("run-*.wandb")).stat().st_size > 0  # for a later `wandb sync`
+
+
+def test_tracker_errors_and_params():
+    with pytest.raises(ConfigError, match="not one of"), tracker("tensorboard", None, {}):
+        pass
+    with tracker(None, None, {}) as log:
+        assert log is None
+    flat = flat_params(config_to_dict(__import__("jaxtrade").load_config("configs/quickstart.yaml")))
+    assert flat["env.reward.drawdown"] == 0.3 and flat["agent.mlp_hidden"] == "[64, 64]"
+
+
+def test_cli_train_takes_track(monkeypatch):
+    from jaxtrade import cli
+
+    seen = {}
+    monkeypatch.setattr("jaxtrade.experiment.load_experiment", lambda cfg, cache: "exp")
+    monkeypatch.setattr("jaxtrade.experiment.train", lambda exp, *a, **k: seen.update(k))
+    assert cli.main(["train", "--config", "configs/tiny.yaml", "--checkpoint-dir", "x", "--track", "mlflow"]) == 0
+    assert seen == {"track": "mlflow"}
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--config", "configs/tiny.yaml", "--track", "comet"])
