@@ -25,6 +25,7 @@ summary: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check jaxtrade tests benchmarks scripts
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q -n auto --dist worksteal

@@ -62,7 +62,7 @@ def _convert(value: Any, tp: Any, path: str, default: Any = None) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
-        return _build(tp, value, path, default)
+        return _build(typing.cast(type, tp), value, path, default)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:

@@ -22,7 +22,7 @@ from jaxtrade.config import Config
 def field_docs(cls: type) -> dict[str, str]:
     """{field name: its comment text} of a dataclass, read from its source (see the module docstring)."""
     if "FIELD_DOCS" in vars(cls):  # a class made at run time (`RewardWeights`) carries its texts
-        return dict(cls.FIELD_DOCS)
+        return dict(vars(cls)["FIELD_DOCS"])
     names = {f.name for f in dataclasses.fields(cls)}
     source = inspect.getsource(cls)
     fields: list[tuple[str, list[str]]] = []  # (name, trailing comment) in order

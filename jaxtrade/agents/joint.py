@@ -17,6 +17,8 @@ portfolio's value). Both networks learn from the portfolio reward:
 
 from __future__ import annotations
 
+from typing import Any
+
 import distrax
 import flax.linen as nn
 import jax
@@ -60,7 +62,7 @@ def joint_distribution(inputs) -> distrax.Distribution:
 
 
 def init_joint(network: JointNetwork, env: JointEnv, params: PortfolioParams, key: jax.Array,
-               agent_params=None) -> dict:
+               agent_params=None) -> Any:
     """`network`'s parameters from `key`; the symbol agents' part replaced by `agent_params` (a trained
     `ActorCritic`'s with the same `AgentConfig`: a warm start) when given.
 
@@ -82,8 +84,7 @@ def split_joint(params: dict) -> tuple[dict, dict]:
     return {"params": params["params"]["symbols"]}, {"params": params["params"]["master"]}
 
 
-@struct.dataclass
-class JointState:
+class JointState(struct.PyTreeNode):
     portfolio: PortfolioState
     # What the gate reads of the observation the next action answers (kept, not re-observed each step):
     action_mask: jax.Array  # (S, A) bool

@@ -43,6 +43,7 @@ from jaxtrade.env.types import (
     PortfolioParams,
     PortfolioState,
 )
+from jaxtrade.errors import ConfigError
 
 # (agent params, key, obs (S, ...)) -> (probs (S, A), values (S,), proposed actions (S,) int32). The agents'
 # params travel as an argument (device arrays, in `MasterParams`), never as constants of the program.
@@ -139,19 +140,23 @@ class MasterNetwork(nn.Module):
         # (jax 0.10.2) in the learning test.
         init = lambda scale: nn.initializers.variance_scaling(scale ** 2, "fan_in", "normal")  # noqa: E731
         dense = lambda n, scale=2.0 ** 0.5: nn.Dense(n, kernel_init=init(scale))  # noqa: E731
-        ok = x.tradeable.astype(jnp.float32)
-        book = jnp.broadcast_to(x.book[..., None, :], (*x.probs.shape[:-1], x.book.shape[-1]))
+        tradeable, features, account = x.tradeable, x.features, x.book
+        if tradeable is None or features is None or account is None:
+            raise ConfigError("MasterNetwork reads AllocationInput.tradeable, .features and .book: build the "
+                              "inputs with `master_view`")
+        ok = tradeable.astype(jnp.float32)
+        book = jnp.broadcast_to(account[..., None, :], (*x.probs.shape[:-1], account.shape[-1]))
         per_symbol = jnp.concatenate([x.probs, x.values[..., None], jax.nn.one_hot(x.proposed, A),
-                                      x.exposure[..., None], ok[..., None], x.features, book], -1)
+                                      x.exposure[..., None], ok[..., None], features, book], -1)
         h = nn.tanh(dense(self.hidden)(nn.tanh(dense(self.hidden)(per_symbol))))  # (B, S, H)
         pooled = (h * ok[..., None]).sum(-2) / jnp.maximum(ok.sum(-1, keepdims=True), 1.0)
-        summary = jnp.concatenate([pooled, x.book], -1)  # what the cash logit and the critic read
+        summary = jnp.concatenate([pooled, account], -1)  # what the cash logit and the critic read
         context = nn.tanh(dense(self.hidden)(summary))  # (B, H)
         joined = jnp.concatenate([h, jnp.broadcast_to(context[..., None, :], h.shape)], -1)
         symbol_mean = dense(1, 0.01)(joined)[..., 0]
         if self.conviction_prior:
             symbol_mean = symbol_mean + jnp.log(jnp.maximum(conviction_scores(x), PRIOR_FLOOR))
-        symbol_mean = jnp.where(x.tradeable, symbol_mean, 0.0)
+        symbol_mean = jnp.where(tradeable, symbol_mean, 0.0)
         mean = jnp.concatenate([symbol_mean, dense(1, 0.01)(context)], -1)  # (B, S + 1)
         log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (2,))  # symbols, cash
         log_std = jnp.broadcast_to(jnp.concatenate([jnp.repeat(log_std[:1], S), log_std[1:]]), mean.shape)
@@ -160,14 +165,12 @@ class MasterNetwork(nn.Module):
         return (mean, log_std), value
 
 
-@struct.dataclass
-class MasterParams:
+class MasterParams(struct.PyTreeNode):
     portfolio: PortfolioParams  # the market, rules and starts of the shared account
     agents: Any = None  # the symbol agents' parameters (None for a rule)
 
 
-@struct.dataclass
-class MasterState:
+class MasterState(struct.PyTreeNode):
     portfolio: PortfolioState
     view: AllocationInput  # what the master decides on at this bar (the symbol agents' proposals included)
 

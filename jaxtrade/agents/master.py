@@ -29,8 +29,7 @@ from jaxtrade.env.actions import ActionTable
 from jaxtrade.errors import ConfigError
 
 
-@struct.dataclass
-class AllocationInput:
+class AllocationInput(struct.PyTreeNode):
     """What the master sees at one decision bar, for S symbols."""
 
     probs: jax.Array  # (S, A) symbol agents' action probabilities (0 on masked actions)
@@ -50,8 +49,7 @@ class AllocationInput:
     actions: ActionTable | None = struct.field(pytree_node=False, default=None)
 
 
-@struct.dataclass
-class Allocation:
+class Allocation(struct.PyTreeNode):
     budget: jax.Array  # (S,) gross exposure budget, fraction of portfolio equity; sum <= the total limit
     action: jax.Array  # (S,) int32 actions to execute (valid under action_mask)
 

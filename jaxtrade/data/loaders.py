@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -64,7 +65,7 @@ class _Where:
 def _rename_columns(df: pd.DataFrame, source: str, close_only: bool = False) -> pd.DataFrame:
     """`df` with its recognised columns under their canonical names (`_ALIASES`); with `close_only` the bar is
     the close alone: open = high = low = close, and a volume of 1 where the frame has none."""
-    lookup = {}
+    lookup: dict[str, object] = {}
     for c in df.columns:
         if _canon(c) in lookup:
             raise DataError(f"{source}: columns {lookup[_canon(c)]!r} and {c!r} name the same field "
@@ -203,7 +204,7 @@ def validate_frame(
     on_bad_rows: str = "error",
     close_only: bool = False,
     time_unit: str | None = None,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Any]:
     """Check one symbol's bars and return clean float64 columns plus int64 UTC seconds.
 
     A row whose prices are all empty (NaN) and whose volume is empty or 0 is a day without trading: a gap, never
@@ -337,7 +338,7 @@ def align(series: Mapping[str, dict[str, np.ndarray]]) -> MarketData:
         sentiment=jnp.asarray(sentiment, jnp.float32),
         aux=jnp.asarray(aux, jnp.float32),
         symbols=symbols,
-        notes=tuple(s["note"] for s in series.values() if "note" in s),
+        notes=tuple(str(s["note"]) for s in series.values() if "note" in s),
     )
 
 
@@ -398,7 +399,7 @@ def _load(
     time_unit: str | None = None,
 ) -> MarketData:
     if isinstance(paths, (str, os.PathLike)):
-        items = [(None, Path(paths))]
+        items: list[tuple[str | None, Path]] = [(None, Path(paths))]
     elif isinstance(paths, Mapping):
         items = [(str(k), Path(v)) for k, v in paths.items()]
     else:

@@ -15,8 +15,7 @@ NUM_AUX = 3
 SECONDS_PER_DAY = 86_400
 
 
-@struct.dataclass
-class MarketData:
+class MarketData(struct.PyTreeNode):
     """OHLCV bars for S symbols aligned on T common timestamps.
 
     Bars a symbol does not have (before its listing, after its delisting, or

@@ -86,7 +86,7 @@ class EnvConfig:
     stop_penalty: float = 0.0
     vol_halflife: int = 20  # bars; half-life of the EWMA volatility that scales the sharpe reward
     bars_per_year: float = 0.0  # annualisation of Sharpe/Sortino in observations; 0 = infer from data
-    reward: RewardWeights = field(default_factory=RewardWeights)  # reward component weights
+    reward: RewardWeights = field(default_factory=RewardWeights)  # type: ignore[valid-type]  # reward component weights
 
     @property
     def actions(self) -> ActionTable:

@@ -36,7 +36,7 @@ from jaxtrade.env.types import EnvParams, Observation, StepInfo
 
 def observation_space(env: TradingEnv, params: EnvParams) -> spaces.Dict:
     """The Gymnasium space of one observation."""
-    fields = {}
+    fields: dict[str, spaces.Space] = {}
     for name, shape in env.observation_shapes(params).items():
         if name == "action_mask":
             fields[name] = spaces.MultiBinary(shape)
@@ -52,11 +52,11 @@ def _numpy_obs(obs: Observation) -> dict[str, np.ndarray]:
 
 
 def _numpy_info(info: StepInfo) -> dict[str, Any]:
-    out = {f.name: np.asarray(getattr(info, f.name)) for f in dataclasses.fields(info)
+    out: dict[str, Any] = {f.name: np.asarray(getattr(info, f.name)) for f in dataclasses.fields(info)
            if f.name not in ("reward_components", "final_observation")}
-    out["reward_components"] = {
-        name: np.asarray(v) for name, v in zip(REWARD_COMPONENTS, info.reward_components, strict=True)
-    }
+    values: tuple[Any, ...] = tuple(info.reward_components)
+    components = {name: np.asarray(v) for name, v in zip(REWARD_COMPONENTS, values, strict=True)}
+    out["reward_components"] = components
     return out
 
 
@@ -89,9 +89,9 @@ class TradingGymEnv(gymnasium.Env):
         self.action_space = spaces.Discrete(self.env.num_actions)
         self._reset = jax.jit(self.env.reset)
         self._step = jax.jit(self.env.step_env)
-        self._state = None
-        self._mask = None
-        self._key = None
+        self._state: Any = None  # set by reset
+        self._mask: Any = None
+        self._key: Any = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -144,9 +144,9 @@ class TradingVectorEnv(gymnasium.vector.VectorEnv):
         self.action_space = spaces.MultiDiscrete(np.full(num_envs, self.env.num_actions))
         self._reset = jax.jit(jax.vmap(self.env.reset, in_axes=(0, None)))
         self._step = jax.jit(jax.vmap(self.env.step, in_axes=(0, 0, 0, None)))
-        self._state = None
-        self._mask = None
-        self._key = None
+        self._state: Any = None  # set by reset
+        self._mask: Any = None
+        self._key: Any = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if seed is not None or self._key is None:

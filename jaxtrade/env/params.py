@@ -139,7 +139,7 @@ def make_params(
     starts = Starts(symbol=jnp.asarray(start_symbol), bar=jnp.asarray(start_bar),
                     count=jnp.asarray(start_symbol.size, jnp.int32))
     rules = rules_from_config(cfg, cfg.bars_per_year or data.bars_per_year())
-    return EnvParams(market=market, starts=starts, rules=rules, reward_weights=f32(cfg.reward.as_tuple()),
+    return EnvParams(market=market, starts=starts, rules=rules, reward_weights=f32(cfg.reward.as_tuple()),  # type: ignore[attr-defined]
                      window=window, actions=cfg.actions)
 
 

@@ -148,7 +148,8 @@ REGISTRY: tuple[Component, ...] = (
 REWARD_COMPONENTS: tuple[str, ...] = tuple(c.name for c in REGISTRY)
 DEFAULT_WEIGHTS: tuple[float, ...] = tuple(c.weight for c in REGISTRY)
 
-RewardComponents = NamedTuple("RewardComponents", [(name, jax.Array) for name in REWARD_COMPONENTS])
+# Made from the registry (one field per component), so a type checker cannot see its fields.
+RewardComponents = NamedTuple("RewardComponents", [(name, jax.Array) for name in REWARD_COMPONENTS])  # type: ignore[misc]
 RewardComponents.__doc__ = "One value per component, in `REWARD_COMPONENTS` order."
 
 

@@ -10,8 +10,7 @@ import jax
 from flax import struct
 
 
-@struct.dataclass
-class Rules:
+class Rules(struct.PyTreeNode):
     """Costs, limits, the horizon and the reward's rates as () arrays (int32 for counts, else float32); they vmap
     like any other param (a sweep over costs or limits is a batch axis here)."""
 

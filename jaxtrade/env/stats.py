@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jaxtrade.numeric import safe_div
 
@@ -17,7 +18,7 @@ from jaxtrade.numeric import safe_div
 class RunningStats(NamedTuple):
     """Welford accumulators of a return stream."""
 
-    count: jax.Array  # () float32: observations so far
+    count: jax.Array  # type: ignore[assignment]  # () float32: observations so far (over tuple.count)
     mean: jax.Array  # () running mean
     m2: jax.Array  # () sum of squared deviations from the mean
     downside_sq: jax.Array  # () sum of min(x, 0)^2 (downside deviation, target 0)
@@ -42,12 +43,12 @@ def running_std(stats: RunningStats) -> jax.Array:
     return jnp.sqrt(safe_div(stats.m2, stats.count))
 
 
-def running_sharpe(stats: RunningStats, periods_per_year: float = 1.0) -> jax.Array:
+def running_sharpe(stats: RunningStats, periods_per_year: ArrayLike = 1.0) -> jax.Array:
     """mean / std * sqrt(periods_per_year); 0 while the std is 0."""
     return safe_div(stats.mean, running_std(stats)) * jnp.sqrt(periods_per_year)
 
 
-def running_sortino(stats: RunningStats, periods_per_year: float = 1.0) -> jax.Array:
+def running_sortino(stats: RunningStats, periods_per_year: ArrayLike = 1.0) -> jax.Array:
     """mean / downside deviation * sqrt(periods_per_year), downside deviation = sqrt(mean(min(x, 0)^2))."""
     downside = jnp.sqrt(safe_div(stats.downside_sq, stats.count))
     return safe_div(stats.mean, downside) * jnp.sqrt(periods_per_year)

@@ -59,8 +59,7 @@ ASSET_VOL = RISK_FEATURES.index("asset_vol")  # obs.risk[..., ASSET_VOL]: the as
 SIDE = POSITION_FEATURES.index("side")  # position[..., SIDE] is the book's side
 
 
-@struct.dataclass
-class Market:
+class Market(struct.PyTreeNode):
     """The market arrays of a split: S symbols x T bars."""
 
     technical: jax.Array  # (S, T, 23) float32 normalised technical features
@@ -74,8 +73,7 @@ class Market:
     # t (through missing bars, where no order fills and the position is carried at the last close)
 
 
-@struct.dataclass
-class Starts:
+class Starts(struct.PyTreeNode):
     """The table of valid episode starts (padded to a fixed length so tables stack)."""
 
     symbol: jax.Array  # (N,) int32 symbol of each start
@@ -83,8 +81,7 @@ class Starts:
     count: jax.Array  # () int32 starts in use: entries [0, count) of the table (the rest pads)
 
 
-@struct.dataclass
-class EnvParams:
+class EnvParams(struct.PyTreeNode):
     """Everything the step reads and never changes, grouped: market arrays, episode starts, rules, reward weights.
 
     Every leaf is a device array, so any group (or leaf) takes a vmap axis: `params_axes(params,
@@ -113,8 +110,7 @@ class EnvParams:
         return self.replace(on_stop="liquidate")
 
 
-@struct.dataclass
-class EnvState:
+class EnvState(struct.PyTreeNode):
     """One episode's book and running statistics, all scalars; vmap adds the env axis."""
 
     symbol: jax.Array  # () int32 symbol traded this episode
@@ -143,8 +139,7 @@ class EnvState:
     # any stop, the stop's bar + `stop_cooldown` after a drawdown stop that de-risks, `NEVER` after a terminal one
 
 
-@struct.dataclass
-class Observation:
+class Observation(struct.PyTreeNode):
     """What the agent sees at the close of the decision bar."""
 
     technical: jax.Array  # (24, 23) float32 the window of technical features ending at bar t
@@ -182,8 +177,7 @@ def observation_shapes(window: int, num_technical: int, num_regime: int, num_aux
     }
 
 
-@struct.dataclass
-class StepInfo:
+class StepInfo(struct.PyTreeNode):
     """What a step reports beside the observation and reward (scalars; vmap adds the env axis)."""
 
     reward_components: RewardComponents  # each component's value, in `REWARD_COMPONENTS` order
@@ -215,8 +209,7 @@ BOOK_FEATURES = (
 )
 
 
-@struct.dataclass
-class PortfolioParams:
+class PortfolioParams(struct.PyTreeNode):
     """What a portfolio step reads: the symbols' market and rules, which symbol can trade when, the starts."""
 
     env: EnvParams  # market (S symbols x T bars), rules (per-symbol limit `max_position`, costs, stops), weights
@@ -231,8 +224,7 @@ class PortfolioParams:
         return self.tradeable.shape[0]
 
 
-@struct.dataclass
-class PortfolioState:
+class PortfolioState(struct.PyTreeNode):
     """One portfolio episode: the account and each symbol's sleeve."""
 
     bar: jax.Array  # () int32 decision bar (its close has just been seen)
@@ -250,8 +242,7 @@ class PortfolioState:
     sleeves: EnvState  # (S,) per symbol: units, entry, hold time, trade tallies, net cash flow, PnL contribution
 
 
-@struct.dataclass
-class PortfolioObservation:
+class PortfolioObservation(struct.PyTreeNode):
     """What the symbol agents and the master see at the decision bar's close."""
 
     symbols: Observation  # (S, ...) each symbol agent's observation; its action_mask also false where not tradeable
@@ -260,16 +251,14 @@ class PortfolioObservation:
     book: jax.Array  # (len(BOOK_FEATURES),) float32 the account's state
 
 
-@struct.dataclass
-class PortfolioAction:
+class PortfolioAction(struct.PyTreeNode):
     """Every symbol agent's action and the master's budgets."""
 
     actions: jax.Array  # (S,) int32 action indices into the env's action table
     budget: jax.Array  # (S,) float32 gross exposure budget per symbol, a fraction of equity (capped at max_position)
 
 
-@struct.dataclass
-class PortfolioInfo:
+class PortfolioInfo(struct.PyTreeNode):
     """What a portfolio step reports beside the observation and reward."""
 
     reward_components: RewardComponents  # the portfolio reward's components

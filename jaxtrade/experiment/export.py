@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import flax.serialization
 import jax
@@ -63,7 +64,7 @@ def export_agent(checkpoint: str | Path, out: str | Path, step: int | None = Non
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     replace_file(out / PARAMS_FILE, flax.serialization.to_bytes(params))
-    meta = {"format": FORMAT, "jaxtrade": __version__, "config": exp.config_dict,
+    meta: dict[str, Any] = {"format": FORMAT, "jaxtrade": __version__, "config": exp.config_dict,
             "bars_per_year": float(setup.env_params.rules.bars_per_year), "checksum": checksum(params),
             "source": {"checkpoint": str(Path(checkpoint).resolve()), "update": int(runner.updates_done),
                        "symbols": list(exp.data.symbols)}}

@@ -156,7 +156,7 @@ def train_runs(trainer, ppo, keys: jax.Array, hps, params: EnvParams, axes: EnvP
                     for n in {min(ppo.updates_per_chunk, ppo.num_updates),
                               ppo.num_updates % ppo.updates_per_chunk or ppo.updates_per_chunk}}
     bar, last = Progress(ppo.num_updates, 0, "updates"), None
-    diverged = [None] * R
+    diverged: list[str | None] = [None] * R
     while bar.done < ppo.num_updates:
         n = min(ppo.updates_per_chunk, ppo.num_updates - bar.done)
         runner, metrics = compiled[n](runner, hps, params)

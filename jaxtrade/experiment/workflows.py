@@ -133,7 +133,7 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
         return []
     master = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
     holding = holding_rules(params)  # the baselines hold: no stop loss, take profit or holding limit
-    env = PortfolioEnv(actions=setup.env.actions)
+    env = PortfolioEnv(actions=exp.env.actions)
     with working(f"{stage}portfolio of {exp.data.num_symbols} symbols on one account x "
                  f"{len(AGENT_VARIANTS) + 3 + bool(learned)} policies (compile and run)", log):
         results = run_variants(env, params, setup.network, net_params, master, {}, limit, jax.random.key(3))

@@ -62,7 +62,7 @@ def cached_features(
     return feats, False
 
 
-def _read(path: Path, shape: tuple[int, int]) -> Features | None:
+def _read(path: Path, shape: tuple[int, ...]) -> Features | None:
     """The cached features at `path`, or None. An entry that does not read back whole (truncated, empty,
     corrupted, another shape) is a miss: it is deleted, so it cannot fail the next command too."""
     if not path.is_file():

@@ -72,8 +72,7 @@ NUM_TECHNICAL = len(TECHNICAL_FEATURES)  # 23
 NUM_REGIME = len(REGIME_FEATURES)  # 10
 
 
-@struct.dataclass
-class Features:
+class Features(struct.PyTreeNode):
     """Per-bar model inputs aligned with the `MarketData` they came from."""
 
     technical: jax.Array  # (S, T, 23) float32: normalised technical features

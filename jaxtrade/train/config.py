@@ -79,8 +79,7 @@ class PPOConfig:
         return -(-self.num_updates // self.updates_per_chunk)
 
 
-@struct.dataclass
-class PPOHyperparams:
+class PPOHyperparams(struct.PyTreeNode):
     """The numeric PPO hyperparameters as traced scalars: a sweep over them is a `vmap`."""
 
     learning_rate: jax.Array  # ()

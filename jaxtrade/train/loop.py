@@ -138,7 +138,7 @@ def first_non_finite(metrics: Metrics) -> tuple[int, list[str]] | None:
     if not rows:
         return None
     i = min(rows)
-    return i, [k for k, b in bad.items() if b[i]]
+    return i, [k for k, b in bad.items() if np.asarray(b)[i]]
 
 
 @jax.jit
@@ -194,7 +194,7 @@ def fit(
         if ckpt is not None and ckpt.latest_step() is not None and not resume:
             raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
                               f"resume from them or choose another directory")
-        if resume and ckpt.latest_step() is not None:
+        if resume and ckpt is not None and ckpt.latest_step() is not None:
             newest = ckpt.newest_metadata()
             saved = newest["config"]  # compared before restoring: another model cannot restore
             changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # Settings a resumed run may change: the run's length (extending a finished run).
 RESUMABLE_CHANGES = ("ppo.num_updates",)
@@ -32,7 +33,7 @@ def _same_path(saved, now) -> bool:
             and os.path.abspath(saved) == now)
 
 
-def setting_at(config: dict, path: str):
+def setting_at(config: Any, path: str) -> Any:
     """The value at a dotted path of a config dict (None where it is missing)."""
     for part in path.split("."):
         config = config.get(part) if isinstance(config, dict) else None

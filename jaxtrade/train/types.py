@@ -15,7 +15,7 @@ import distrax
 import jax
 import jax.numpy as jnp
 
-Distribution = Callable[[jax.Array], distrax.Distribution]  # network output -> action distribution
+Distribution = Callable[[Any], distrax.Distribution]  # network output (logits, or a tuple) -> action distribution
 
 
 class Environment(Protocol):
@@ -25,18 +25,18 @@ class Environment(Protocol):
     `info.final_observation` (or `info["final_observation"]`) for the truncation bootstrap.
     """
 
-    def reset(self, key: jax.Array, params: Any) -> tuple[Any, Any]: ...
+    def reset(self, key: jax.Array, params: Any, /) -> tuple[Any, Any]: ...
 
-    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any
+    def step(self, key: jax.Array, state: Any, action: Any, params: Any, /
              ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, Any]: ...
 
 
 class ActorCritic(Protocol):
     """A batched actor-critic (a flax module fits): apply(params, obs (B, ...)) -> (inputs (B, ...), value (B,))."""
 
-    def init(self, key: jax.Array, obs: Any) -> Any: ...
+    def init(self, key: jax.Array, obs: Any, /) -> Any: ...
 
-    def apply(self, params: Any, obs: Any) -> tuple[jax.Array, jax.Array]: ...
+    def apply(self, params: Any, obs: Any, /) -> Any: ...  # (distribution inputs, value)
 
 
 class RolloutMetrics(Protocol):
@@ -64,7 +64,7 @@ class TrainState(NamedTuple):
 class ReturnScale(NamedTuple):
     """Running variance of the envs' discounted returns, to scale rewards (as CleanRL's NormalizeReward)."""
 
-    count: jax.Array  # () float32 samples seen
+    count: jax.Array  # type: ignore[assignment]  # () float32 samples seen (a field, over tuple.count)
     mean: jax.Array  # () float32
     var: jax.Array  # () float32
     discounted: jax.Array  # (N,) float32 each env's discounted return so far this episode
