@@ -24,12 +24,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import compiled_flops, device_info, write_results  # noqa: E402
 
-from jaxtrade.agents import ActorCritic, TransformerConfig, count_params  # noqa: E402
+from jaxtrade.agents import ActorCritic, AgentConfig, count_params  # noqa: E402
 from jaxtrade.env.types import Observation  # noqa: E402
 
 MODELS = {
-    "full_4L_256D": TransformerConfig(),
-    "quickstart_2L_32D": TransformerConfig(num_layers=2, d_model=32, num_heads=4, mlp_dim=64, head_dim=32),
+    "full_4L_256D": AgentConfig(),
+    "quickstart_2L_32D": AgentConfig(num_layers=2, d_model=32, num_heads=4, mlp_dim=64, head_dim=32),
 }
 
 
@@ -63,7 +63,7 @@ def main() -> None:
     results = {"batch": args.batch, "large_batch": args.large_batch, "models": {}}
     for name, base in MODELS.items():
         for dtype in dtypes:
-            cfg = TransformerConfig(**{**vars(base), "dtype": dtype})
+            cfg = AgentConfig(**{**vars(base), "dtype": dtype})
             net = ActorCritic(cfg)
             params = net.init(jax.random.key(0), observations(2))
             fn = jax.jit(net.apply)

@@ -38,13 +38,13 @@ import jax
 sys.path.insert(0, str(Path(__file__).parent))
 from common import H100_BF16_DENSE_TFLOPS, compiled_flops, device_info, timed, write_results  # noqa: E402
 
-from jaxtrade.agents import ActorCritic, AgentConfig, TransformerConfig, count_params  # noqa: E402
+from jaxtrade.agents import ActorCritic, AgentConfig, count_params  # noqa: E402
 from jaxtrade.data.samples import load_sample  # noqa: E402
 from jaxtrade.env import EnvConfig, TradingEnv, make_params  # noqa: E402
 from jaxtrade.features import compute_features  # noqa: E402
 from jaxtrade.train import PPOConfig, PPOHyperparams, make_train  # noqa: E402
 
-TINY = TransformerConfig(num_layers=1, d_model=32, num_heads=2, mlp_dim=64, head_dim=32)
+TINY = AgentConfig(num_layers=1, d_model=32, num_heads=2, mlp_dim=64, head_dim=32)
 MLP = AgentConfig(kind="mlp", mlp_hidden=(64, 64), head_dim=64)
 
 
@@ -179,7 +179,7 @@ def main() -> None:
                                       env_params, args.repeats)
     if not args.skip_full:
         full_dtype = "float32" if on_cpu else "bfloat16"
-        results["models"]["full"] = bench("full", TransformerConfig(dtype=full_dtype),
+        results["models"]["full"] = bench("full", AgentConfig(dtype=full_dtype),
                                           PPOConfig(num_envs=args.full_envs, **common), env, env_params,
                                           args.repeats)
     if args.sb3:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from jaxtrade.env.accounting import buy, sell
 from jaxtrade.env.actions import (
-    ACTION_SIDE,
+    LONG_ONLY,
     NUM_ACTIONS,
     Action,
     ExitReason,
@@ -116,4 +116,4 @@ def test_greedy_action_picks_the_most_probable_intent_then_its_size():
     # Masked actions (logit -1e9) are never chosen, batched over leading axes.
     logits = jnp.where(jnp.asarray([True, False, False, False, True, True, False]), 0.0, -1e9)
     np.testing.assert_array_equal(greedy_action(jnp.stack([logits, logits])), [Action.SELL_PARTIAL] * 2)
-    assert [ACTION_SIDE[a] for a in Action] == [0, 1, 1, 1, -1, -1, 1]
+    assert [int(LONG_ONLY.intent[a]) for a in Action] == [0, 1, 1, 1, -1, -1, 1]

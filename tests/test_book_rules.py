@@ -10,16 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxtrade.env import (
-    LONG_SHORT,
-    Action,
-    EnvConfig,
-    ExitReason,
-    ShortAction,
-    TradingEnv,
-    initial_state,
-    make_params,
-)
+from jaxtrade.env import LONG_SHORT, Action, EnvConfig, ExitReason, ShortAction, TradingEnv, initial_state, make_params
 from jaxtrade.env.params import make_portfolio_params
 from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.env.rewards import REWARD_COMPONENTS

@@ -13,20 +13,18 @@ import pytest
 
 from jaxtrade.env import (
     REWARD_COMPONENTS,
-    RULE_FIELDS,
     Action,
     EnvConfig,
     ExitReason,
     RewardComponents,
     TradingEnv,
-    episode_starts,
     initial_state,
     make_params,
     params_axes,
     select_starts,
-    symbol_params,
-    trading_bars,
 )
+from jaxtrade.env.config import RULE_FIELDS
+from jaxtrade.env.params import episode_starts, symbol_params, trading_bars
 from jaxtrade.errors import ConfigError, DataError
 from jaxtrade.features import FeatureConfig, compute_features
 

@@ -7,15 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxtrade.env import (
-    LONG_SHORT,
-    Action,
-    EnvConfig,
-    ShortAction,
-    TradingEnv,
-    make_params,
-    toward_exposure,
-)
+from jaxtrade.env import LONG_SHORT, Action, EnvConfig, ShortAction, TradingEnv, make_params
+from jaxtrade.env.actions import toward_exposure
 from jaxtrade.evaluate import (
     EpisodeResults,
     always_long_policy,
@@ -302,7 +295,7 @@ def test_a_stop_liquidates_and_the_record_covers_the_whole_period():
     open (70, no costs) and stays in cash; the record runs to the split's end, its statistics are over all of
     it, and the row names the rule and the date. Symbol B (the same prices) has no data after bar T - 30."""
     from jaxtrade.data.loaders import align
-    from jaxtrade.env import SIDE
+    from jaxtrade.env.types import SIDE
     from jaxtrade.evaluate.backtest import HOLD, walk_forward_backtest
 
     T, window, k = 260, 24, 162

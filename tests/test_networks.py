@@ -11,7 +11,6 @@ from jaxtrade.agents import (
     MASKED_LOGIT,
     ActorCritic,
     AgentConfig,
-    TransformerConfig,
     count_params,
     policy,
 )
@@ -31,7 +30,7 @@ def batch_obs(batch, mask=None):
 
 
 def test_default_transformer_fits_the_parameter_budget():
-    net = ActorCritic(TransformerConfig())
+    net = ActorCritic(AgentConfig())
     params = jax.jit(net.init)(jax.random.key(0), batch_obs(2))
     n = count_params(params)
     assert 2_000_000 < n < 5_000_000
@@ -41,7 +40,7 @@ def test_default_transformer_fits_the_parameter_budget():
     assert params["params"]["actor"]["Dense_1"]["kernel"].shape == (128, 7)
     assert params["params"]["critic"]["Dense_1"]["kernel"].shape == (128, 1)
     with pytest.raises(ConfigError, match="agent.num_heads"):
-        TransformerConfig(d_model=100, num_heads=8)
+        AgentConfig(d_model=100, num_heads=8)
 
 
 def test_mlp_torso_shares_the_heads_and_sees_every_observation_field():
@@ -67,7 +66,7 @@ def test_mlp_torso_shares_the_heads_and_sees_every_observation_field():
 
 
 def test_last_block_updates_only_cls_with_the_full_blocks_result():
-    cfg = TransformerConfig(num_layers=1, d_model=64, num_heads=4, mlp_dim=128)
+    cfg = AgentConfig(num_layers=1, d_model=64, num_heads=4, mlp_dim=128)
     block = EncoderBlock(cfg)
     x = jax.random.normal(jax.random.key(0), (8, 29, 64))
     params = block.init(jax.random.key(1), x)
@@ -83,7 +82,7 @@ def test_last_block_updates_only_cls_with_the_full_blocks_result():
 
 
 def test_masked_actions_have_zero_probability_and_are_never_sampled():
-    cfg = TransformerConfig(num_layers=1, d_model=32, num_heads=4, mlp_dim=64, head_dim=32)
+    cfg = AgentConfig(num_layers=1, d_model=32, num_heads=4, mlp_dim=64, head_dim=32)
     net = ActorCritic(cfg)
     mask = jax.random.bernoulli(jax.random.key(1), 0.5, (256, 7)).at[:, 0].set(True)
     obs = batch_obs(256, mask=mask)

@@ -63,3 +63,21 @@ def test_a_missing_optional_extra_is_named(monkeypatch, tmp_path):
     code = "import sys; sys.modules['gymnasium'] = None; import jaxtrade.env.gym_adapter"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode != 0 and "pip install 'jaxtrade[gym]'" in out.stderr
+
+
+def test_the_env_namespace_is_curated_and_moved_names_warn_with_their_home():
+    import jaxtrade.env as env
+    from jaxtrade.env.accounting import buy
+
+    assert len(env.__all__) <= 40 and all(hasattr(env, name) for name in env.__all__)
+    with pytest.warns(DeprecationWarning, match="import it from jaxtrade.env.accounting"):
+        assert env.buy is buy
+    with pytest.warns(DeprecationWarning, match=r"LONG_ONLY.intent"):
+        assert env.ACTION_SIDE == (0, 1, 1, 1, -1, -1, 1)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        env.nothing  # noqa: B018
+    with pytest.warns(DeprecationWarning, match="it is AgentConfig"):
+        from jaxtrade.agents import TransformerConfig
+    from jaxtrade.agents import AgentConfig
+
+    assert TransformerConfig is AgentConfig

@@ -15,11 +15,10 @@ from jaxtrade.env import (
     ExitReason,
     ShortAction,
     TradingEnv,
-    action_mask,
-    greedy_action,
     initial_state,
     make_params,
 )
+from jaxtrade.env.actions import action_mask, greedy_action
 from jaxtrade.errors import ConfigError
 from jaxtrade.features import FeatureConfig, compute_features
 

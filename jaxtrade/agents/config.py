@@ -56,7 +56,6 @@ class AgentConfig:
             raise ConfigError(f"agent.dtype: {self.dtype!r} is not one of {list(DTYPES)}")
 
 
-TransformerConfig = AgentConfig  # the name before `kind` existed: configs with only transformer fields
 
 
 PORTFOLIO_MODES = ("master", "joint")
@@ -86,3 +85,15 @@ class PortfolioConfig:
             raise ConfigError(f"portfolio.tolerance: must be in [0, 1), got {self.tolerance!r}")
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
             raise ConfigError(f"portfolio.hidden: must be an integer >= 1, got {self.hidden!r}")
+
+
+def __getattr__(name: str):
+    """`TransformerConfig`, the name `AgentConfig` had before `kind` existed: deprecated."""
+    if name == "TransformerConfig":
+        import warnings
+
+        warnings.warn("TransformerConfig is deprecated: it is AgentConfig (kind: transformer by default)",
+                      DeprecationWarning, stacklevel=2)
+        return AgentConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtrade.agents.config import TORSOS, AgentConfig, TransformerConfig, register_torso
+from jaxtrade.agents.config import TORSOS, AgentConfig, register_torso
 from jaxtrade.env.actions import NUM_ACTIONS
 from jaxtrade.env.types import Observation
 
@@ -53,7 +53,7 @@ class EncoderBlock(nn.Module):
     (B, 1, d) is returned. Same parameters, same [CLS] result as the full block.
     """
 
-    config: TransformerConfig
+    config: AgentConfig
 
     @nn.compact
     def __call__(self, x: jax.Array, cls_only: bool = False) -> jax.Array:
@@ -74,7 +74,7 @@ class EncoderBlock(nn.Module):
 class TransformerTorso(nn.Module):
     """Observation -> (B, d_model) embedding."""
 
-    config: TransformerConfig
+    config: AgentConfig
 
     @nn.compact
     def __call__(self, obs: Observation) -> jax.Array:

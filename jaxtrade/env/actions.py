@@ -149,10 +149,6 @@ LONG_SHORT = ActionTable(LONG_ONLY.specs + _side_rows(-1, tuple(a.name for a in 
 TABLES = {t.num_actions: t for t in (LONG_ONLY, LONG_SHORT)}
 
 NUM_ACTIONS = LONG_ONLY.num_actions  # 7, the default action space
-# The long-only table's columns, kept for callers that index them directly.
-BUY_FRACTION = tuple(float(x) for x in LONG_ONLY.column("open"))
-SELL_FRACTION = tuple(float(x) for x in LONG_ONLY.column("close"))
-ACTION_SIDE = tuple(int(x) for x in LONG_ONLY.intent)
 
 
 def action_table(allow_short: bool) -> ActionTable:
