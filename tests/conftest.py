@@ -34,7 +34,7 @@ from jaxtrade.data.config import load_data
 from jaxtrade.data.samples import load_sample
 from jaxtrade.data.synthetic import SyntheticConfig, generate
 from jaxtrade.experiment import Experiment, training_setup
-from jaxtrade.features import compute_features
+from jaxtrade.features import FeatureConfig, compute_features
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.yaml"
 
@@ -53,6 +53,12 @@ def eurusd():
 def small_market():
     """Two symbols x 700 bars of synthetic data: quick to compile features on."""
     return generate(jax.random.key(1), SyntheticConfig(num_symbols=2, num_bars=700)).data
+
+
+@pytest.fixture(scope="session")
+def small_features(small_market):
+    """`small_market`'s features with a 60-bar normalisation window (computed once per session)."""
+    return compute_features(small_market, FeatureConfig(norm_window=60))
 
 
 def with_gaps(data, rate: float, seed: int = 0, ends: dict | None = None):

@@ -26,13 +26,11 @@ from jaxtrade.env import (
 from jaxtrade.env.config import RULE_FIELDS
 from jaxtrade.env.params import episode_starts, symbol_params, trading_bars
 from jaxtrade.errors import ConfigError, DataError
-from jaxtrade.features import FeatureConfig, compute_features
 
 
 @pytest.fixture(scope="module")
-def market(small_market):
-    features = compute_features(small_market, FeatureConfig(norm_window=60))
-    return small_market, features
+def market(small_market, small_features):
+    return small_market, small_features
 
 
 @pytest.fixture(scope="module")

@@ -30,8 +30,8 @@ from jaxtrade.features import FeatureConfig, compute_features
 
 
 @pytest.fixture(scope="module")
-def setup(small_market):
-    features = compute_features(small_market, FeatureConfig(norm_window=60))
+def setup(small_market, small_features):
+    features = small_features
     cfg = EnvConfig(horizon=40, stop_loss=0.0, take_profit=0.0, max_hold=0, max_drawdown=0.0, ruin=0.0)
     return TradingEnv(), make_params(small_market, features, cfg)
 

@@ -11,13 +11,11 @@ from gymnasium.utils.env_checker import check_env
 
 from jaxtrade.env import EnvConfig, TradingEnv, make_params
 from jaxtrade.env.gym_adapter import TradingGymEnv, TradingVectorEnv
-from jaxtrade.features import FeatureConfig, compute_features
 
 
 @pytest.fixture(scope="module")
-def params(small_market):
-    features = compute_features(small_market, FeatureConfig(norm_window=60))
-    return make_params(small_market, features, EnvConfig(horizon=30, max_drawdown=0.02))
+def params(small_market, small_features):
+    return make_params(small_market, small_features, EnvConfig(horizon=30, max_drawdown=0.02))
 
 
 def test_single_env_passes_the_gymnasium_checker(params):

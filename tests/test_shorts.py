@@ -20,7 +20,6 @@ from jaxtrade.env import (
 )
 from jaxtrade.env.actions import action_mask, greedy_action
 from jaxtrade.errors import ConfigError
-from jaxtrade.features import FeatureConfig, compute_features
 
 S, T = 1, 400  # the symbol and decision bar every hand-built step uses
 C, SL = 10e-4, 5e-4  # commission and slippage of the config below
@@ -30,8 +29,8 @@ CFG = EnvConfig(horizon=40, allow_short=True, max_position=1.0, commission_bps=1
 
 
 @pytest.fixture(scope="module")
-def params(small_market):
-    return make_params(small_market, compute_features(small_market, FeatureConfig(norm_window=60)), CFG)
+def params(small_market, small_features):
+    return make_params(small_market, small_features, CFG)
 
 
 def with_path(params, closes, opens):
