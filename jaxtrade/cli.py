@@ -192,7 +192,8 @@ def _walkforward(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: every command, its options and the shared option groups."""
     common = argparse.ArgumentParser(add_help=False)  # the options every command takes
     common.add_argument("--cache-dir", default=None,
                         help="feature cache folder (default $JAXTRADE_CACHE_DIR or ~/.cache/jaxtrade/features)")
@@ -299,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="recent bars, CSV or parquet (at least the warm-up + window)")
     p.add_argument("--time-unit", default=None, help="epoch timestamps in s, ms, us or ns")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     commands = {"summary": _summary, "train": _train, "train-portfolio": _train_portfolio, "eval": _eval,

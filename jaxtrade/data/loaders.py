@@ -246,20 +246,7 @@ def validate_frame(
     where = _Where(source, None if lines is None else np.asarray(lines)[keep])
     time = _parse_time(df["time"], where, time_format, time_unit)
 
-    problems = _row_problems(df, numeric, time)
-    if problems and on_bad_rows == "error":
-        rows = sorted(problems)
-        shown = [f"{where(r, problems[r][0])}: {problems[r][1]}" for r in rows[:SHOWN_BAD_ROWS]]
-        more = f"\n  ... and {len(rows) - SHOWN_BAD_ROWS} more" if len(rows) > SHOWN_BAD_ROWS else ""
-        raise DataError(f"{source}: {len(rows)} bad row(s); fix them, or load with on_bad_rows='drop' "
-                        f"(config: data.on_bad_rows: drop) to make each a gap:\n  " + "\n  ".join(shown) + more)
-    if problems:
-        for _, _, reason in problems.values():
-            dropped[reason] = dropped.get(reason, 0) + 1
-        good = ~np.isin(np.arange(len(df)), list(problems))
-        df, numeric, time = df[good].reset_index(drop=True), {k: v[good] for k, v in numeric.items()}, time[good]
-        where = _Where(source, None if where.lines is None else where.lines[good])
-
+    df, numeric, time, where = _without_bad_rows(df, numeric, time, where, source, on_bad_rows, dropped)
     n = len(df)
     if n < min_bars:
         left = f" ({sum(dropped.values())} rows made gaps)" if dropped else ""
@@ -272,19 +259,49 @@ def validate_frame(
             f"{where(bad + 1, 'time')}: timestamps not sorted: {time[bad + 1].astype('datetime64[s]')}"
             f" comes after {time[bad].astype('datetime64[s]')}"
         )
+    _warn_unadjusted_splits(numeric["close"], time, where)
+    return _columns(numeric, time, source, adjust, dropped)
 
-    o, h, lo, c = (numeric[k] for k in ("open", "high", "low", "close"))
+
+def _without_bad_rows(df: pd.DataFrame, numeric: dict[str, np.ndarray], time: np.ndarray, where: _Where,
+                      source: str, on_bad_rows: str, dropped: dict[str, int]):
+    """(df, numeric, time, where) without the bad rows (`_row_problems`), each counted by reason in `dropped`,
+    under on_bad_rows "drop"; under "error" one error listing them (up to `SHOWN_BAD_ROWS`)."""
+    problems = _row_problems(df, numeric, time)
+    if not problems:
+        return df, numeric, time, where
+    if on_bad_rows == "error":
+        rows = sorted(problems)
+        shown = [f"{where(r, problems[r][0])}: {problems[r][1]}" for r in rows[:SHOWN_BAD_ROWS]]
+        more = f"\n  ... and {len(rows) - SHOWN_BAD_ROWS} more" if len(rows) > SHOWN_BAD_ROWS else ""
+        raise DataError(f"{source}: {len(rows)} bad row(s); fix them, or load with on_bad_rows='drop' "
+                        f"(config: data.on_bad_rows: drop) to make each a gap:\n  " + "\n  ".join(shown) + more)
+    for _, _, reason in problems.values():
+        dropped[reason] = dropped.get(reason, 0) + 1
+    good = ~np.isin(np.arange(len(df)), list(problems))
+    return (df[good].reset_index(drop=True), {k: v[good] for k, v in numeric.items()}, time[good],
+            _Where(source, None if where.lines is None else where.lines[good]))
+
+
+def _warn_unadjusted_splits(c: np.ndarray, time: np.ndarray, where: _Where) -> None:
+    """Log the first few one-bar moves of the close beyond `SPLIT_FACTOR` (likely unadjusted splits)."""
     jumps = np.flatnonzero((c[1:] > SPLIT_FACTOR * c[:-1]) | (c[1:] * SPLIT_FACTOR < c[:-1])) + 1
     for r in jumps[:5]:
         logger.warning("%s: the close moves x%.2f in one bar (%s -> %s) on %s: likely an unadjusted split or "
                        "reverse split; give an adjusted close (adj_close) or adjust the file", where(int(r), "close"),
                        c[r] / c[r - 1], _plain(c[r - 1]), _plain(c[r]), time[r].astype("datetime64[s]"))
+
+
+def _columns(numeric: dict[str, np.ndarray], time: np.ndarray, source: str, adjust: bool,
+             dropped: dict[str, int]) -> dict[str, Any]:
+    """`validate_frame`'s output: the bars (adjusted by adj_close when asked), the optional columns, and the
+    note of the rows made gaps."""
+    o, h, lo, c = (numeric[k] for k in ("open", "high", "low", "close"))
+    volume = numeric["volume"]
     if adjust and "adj_close" in numeric:
         factor = numeric["adj_close"] / c
-        o, h, lo, c = o * factor, h * factor, lo * factor, c * factor
-        numeric["volume"] = numeric["volume"] / factor
-
-    out = {"time": time, "ohlcv": np.stack([o, h, lo, c, numeric["volume"]], axis=-1), "dropped": dropped}
+        o, h, lo, c, volume = o * factor, h * factor, lo * factor, c * factor, volume / factor
+    out: dict[str, Any] = {"time": time, "ohlcv": np.stack([o, h, lo, c, volume], axis=-1), "dropped": dropped}
     if dropped:
         out["note"] = f"{source}: {sum(dropped.values())} row(s) made gaps: " + ", ".join(
             f"{k} {v}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1]))
