@@ -159,6 +159,61 @@ def diverged(update: int, what: list[str], ppo: PPOConfig, ckpt: Checkpointer | 
         f"smaller env.reward weights, or ppo.normalize_rewards: true, then train into a new directory")
 
 
+def _check_resumable(ckpt: Checkpointer, setup: Setup) -> dict:
+    """The newest checkpoint's config, once it is checked to be this run's: the same settings (but those a
+    resume may change) and the same inputs.
+
+    Raises:
+      ConfigError: naming each setting or input that differs.
+    """
+    newest = ckpt.newest_metadata()
+    saved = newest["config"]  # compared before restoring: another model cannot restore
+    changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]
+    if changed:
+        raise ConfigError(f"{ckpt.directory}: the checkpoint was written with a different config: "
+                          + describe_differences(saved, setup.config, changed, "saved", "now")
+                          + " (resume with the saved config, or train into another directory)")
+    saved_record = newest.get("record")
+    drift = config_differences(saved_record, setup.record) if saved_record is not None else []
+    if drift:
+        raise ConfigError(f"{ckpt.directory}: the run's inputs changed since its checkpoint: "
+                          + describe_differences(saved_record, setup.record, drift, "saved", "now")
+                          + " (resume with the data and agents it trained on, or train into another directory)")
+    return saved
+
+
+def _start(setup: Setup, ckpt: Checkpointer | None, resume: bool, key: jax.Array, abstract, sharding,
+           log: Callable[[str], None] | None) -> RunnerState:
+    """The run's first carry: the newest valid checkpoint's (`resume`, when there is one; its metrics history
+    cut back to it), else a fresh one (a history left without a checkpoint cleared).
+
+    Raises:
+      ConfigError: resume without a folder, checkpoints in the folder without resume, or a checkpoint of
+        another run.
+    """
+    ppo = setup.ppo
+    if resume and ckpt is None:
+        raise ConfigError("resume needs a checkpoint directory")
+    if ckpt is not None and ckpt.latest_step() is not None and not resume:
+        raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
+                          f"resume from them or choose another directory")
+    if ckpt is None or ckpt.latest_step() is None:
+        if ckpt is not None:
+            keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
+        return jax.jit(setup.trainer.init, out_shardings=sharding)(key, setup.hp, setup.env_params,
+                                                                   setup.initial_params)
+    saved = _check_resumable(ckpt, setup)
+    runner, _, skipped = ckpt.restore_newest_valid(abstract, sharding=sharding)
+    keep_history(ckpt.directory, int(to_host(runner.updates_done)))
+    if log:
+        for reason in skipped:
+            log(f"skipped a damaged checkpoint: {reason}")
+        before = setting_at(saved, "ppo.num_updates")
+        log(f"resumed from {ckpt.directory} at update {int(to_host(runner.updates_done))}"
+            + (f", run extended from {before} to {ppo.num_updates} updates" if before != ppo.num_updates else ""))
+    return runner
+
+
 def fit(
     setup: Setup,
     checkpoint_dir: str | Path | None = None,
@@ -189,39 +244,7 @@ def fit(
                tree_bytes(abstract) // len(setup.mesh.devices.flat), size_hint)
     ckpt = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
     try:
-        if resume and ckpt is None:
-            raise ConfigError("resume needs a checkpoint directory")
-        if ckpt is not None and ckpt.latest_step() is not None and not resume:
-            raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
-                              f"resume from them or choose another directory")
-        if resume and ckpt is not None and ckpt.latest_step() is not None:
-            newest = ckpt.newest_metadata()
-            saved = newest["config"]  # compared before restoring: another model cannot restore
-            changed = [k for k in config_differences(saved, setup.config) if k not in RESUMABLE_CHANGES]
-            if changed:
-                raise ConfigError(f"{checkpoint_dir}: the checkpoint was written with a different config: "
-                                  + describe_differences(saved, setup.config, changed, "saved", "now")
-                                  + " (resume with the saved config, or train into another directory)")
-            saved_record = newest.get("record")
-            drift = config_differences(saved_record, setup.record) if saved_record is not None else []
-            if drift:
-                raise ConfigError(f"{checkpoint_dir}: the run's inputs changed since its checkpoint: "
-                                  + describe_differences(saved_record, setup.record, drift, "saved", "now")
-                                  + " (resume with the data and agents it trained on, or train into another "
-                                    "directory)")
-            runner, _, skipped = ckpt.restore_newest_valid(abstract, sharding=sharding)
-            keep_history(ckpt.directory, int(to_host(runner.updates_done)))
-            if log:
-                for reason in skipped:
-                    log(f"skipped a damaged checkpoint: {reason}")
-                extended = setting_at(saved, "ppo.num_updates") != ppo.num_updates
-                log(f"resumed from {ckpt.directory} at update {int(to_host(runner.updates_done))}"
-                    + (f", run extended from {setting_at(saved, 'ppo.num_updates')} to {ppo.num_updates} updates"
-                       if extended else ""))
-        else:
-            if ckpt is not None:
-                keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
-            runner = jax.jit(trainer.init, out_shardings=sharding)(key, hp, env_params, setup.initial_params)
+        runner = _start(setup, ckpt, resume, key, abstract, sharding, log)
         run_chunk = jax.jit(trainer.run_chunk, static_argnums=3, donate_argnums=0,
                             out_shardings=(sharding, setup.replicated))
         if ckpt is not None and jax.process_index() == 0:  # the run's settings beside its checkpoints, readable
