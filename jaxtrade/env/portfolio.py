@@ -53,10 +53,12 @@ and the account's state (`BOOK_FEATURES`) for the master.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-from jaxtrade.env.accounting import Book, borrow_fee, execute
+from jaxtrade.env.accounting import Book, Fill, borrow_fee, execute
 from jaxtrade.env.actions import LONG_ONLY, ActionTable, ExitReason, Order, close_all
 from jaxtrade.env.env import (
     STAT_CLIP,
@@ -86,6 +88,24 @@ from jaxtrade.env.types import (
     PortfolioState,
 )
 from jaxtrade.numeric import safe_div
+
+
+class Orders(NamedTuple):
+    """`PortfolioEnv` phase 1: each symbol's order before the account's limits."""
+
+    order: Order  # (S,) what each symbol's decision asks for
+    executed: jax.Array  # (S,) int32 the action carried out (a risk exit's or a data end's close instead)
+    exit_reason: jax.Array  # (S,) int32 `ExitReason`
+    valid: jax.Array  # (S,) bool: the requested action was valid
+    fill_price: jax.Array  # (S,) the next open, or this close for a symbol whose data ended
+
+
+class Fills(NamedTuple):
+    """`PortfolioEnv` phase 3: the fills of both phases, per symbol."""
+
+    fill: Fill  # (S,) the combined fill (cash: each sleeve's net flow since the episode began)
+    flow: jax.Array  # (S,) each symbol's net cash flow this step
+    cut: jax.Array  # (S,) bool: its buy was scaled down to the cash or dropped as dust
 
 
 class PortfolioEnv:
@@ -158,56 +178,17 @@ class PortfolioEnv:
           (obs, state, reward, terminated, truncated, info), reward and flags scalar.
         """
         del key  # fills are deterministic
-        p, table = params.env, self.actions
-        t, nb = state.bar, state.bar + 1
-        close_t, open_n, close_n = p.market.close[:, t], p.market.open[:, nb], p.market.close[:, nb]
-        ok = params.tradeable[:, t]
-        requested = jnp.asarray(action.actions, jnp.int32)
+        p, t, nb = params.env, state.bar, state.bar + 1
+        close_t, close_n = p.market.close[:, t], p.market.close[:, nb]
         budget_ok = jnp.isfinite(action.budget)
         budget = jnp.where(budget_ok, action.budget, 0.0)  # a diverging master's NaN buys nothing (flagged)
         sleeves = state.sleeves
-        # The maintenance margin applies to the account's whole short book (`forced_exit`).
-        short_book = (jnp.maximum(-sleeves.units, 0.0) * close_t).sum()
-        decision = jax.vmap(lambda v, a, c, o: gate(decide_step(v, a, c, p, table, short_book), o, a))(
-            self.views(state), requested, close_t, ok)
-        # A symbol with no real bar left in the split (its data ended for good) is sold at this close.
-        ended = ~p.market.next_ok[:, t] & (sleeves.units != 0)
-        order = Order(value=jnp.where(ended, 0.0, decision.order.value),
-                      close=jnp.where(ended, 1.0, decision.order.close))
-        executed = jnp.where(ended, close_all(sleeves.units, table), decision.executed)
-        exit_reason = jnp.where(ended, ExitReason.DATA_END, decision.exit_reason)
-        valid = decision.valid
-        fill_price = jnp.where(ended, close_t, open_n)
-
-        cap = jnp.minimum(jnp.clip(budget, 0.0, None), p.rules.max_position) * state.equity
+        orders = self._orders(state, action, params)
         held = jnp.abs(sleeves.units * close_t)  # each symbol's |position value| at the decision close
-        room = jnp.maximum(cap - held, 0.0)
-        opened = jnp.sign(order.value) * jnp.minimum(jnp.abs(order.value), room)  # within the symbol's budget
-        # The total limit binds both sides at the fill: the gross value after all fills, at the next opens, stays
-        # within total_limit x the account's equity there. Closes make room first; opens share the rest pro rata.
-        kept = jnp.where(order.close >= 1.0, 0.0, sleeves.units * (1.0 - order.close))
-        equity_open = state.cash + (sleeves.units * open_n).sum()
-        gross_room = jnp.maximum(params.total_limit * equity_open - (jnp.abs(kept) * open_n).sum(), 0.0)
-        opened = opened * jnp.minimum(1.0, safe_div(gross_room, jnp.abs(opened).sum(), 1.0))
-        dust = p.rules.min_order * state.equity  # an open cut below the minimum order is dropped
-        opened = jnp.where(jnp.abs(opened) < dust, 0.0, opened)
-        rates = costs(p)
-        fill = jax.vmap(execute, in_axes=(0, 0, 0, None, None))  # (book, order, open, costs, allow_short)
-
-        # Phase 1: closes and short sales, from cash 0, so each fill's cash is the flow it brings.
-        sold = fill(Book(sleeves.units, jnp.zeros_like(close_t), sleeves.entry_price),
-                    Order(value=jnp.minimum(opened, 0.0), close=order.close), fill_price, rates, table.allows_short)
-        # Phase 2: buys, scaled pro rata to the cash there is.
-        wanted = jnp.maximum(opened, 0.0)
-        available = jnp.maximum(state.cash + sold.cash.sum(), 0.0)
-        allowance = wanted * jnp.minimum(1.0, safe_div(available, wanted.sum(), 1.0))
-        allowance = jnp.where(allowance < dust, 0.0, allowance)
-        bought = fill(Book(sold.units, allowance, sold.entry_price),
-                      Order(value=allowance, close=jnp.zeros_like(allowance)), open_n, rates, table.allows_short)
-        flow = sold.cash + bought.cash - allowance  # each symbol's net cash flow this step
-        both = bought._replace(cash=sleeves.cash + flow, traded_units=sold.traded_units + bought.traded_units,
-                               cost=sold.cost + bought.cost, realised_pnl=sold.realised_pnl + bought.realised_pnl,
-                               committed=sold.committed + bought.committed)
+        opened = self._within_limits(orders.order, budget, held, state, params)  # the env reads the budget here only
+        fills = self._execute(state, orders, opened, params)
+        both, flow = fills.fill, fills.flow
+        rates, executed, fill_price = costs(p), orders.executed, orders.fill_price
         borrow = borrow_fee(both.units, close_n, rates)
 
         # PnL from its parts, per symbol (as the single-symbol step): held units move close_t -> close_n,
@@ -243,12 +224,72 @@ class PortfolioEnv:
             drawdown=outcome.drawdown_after, cost=both.cost.sum(), borrow=borrow.sum(),
             gross_exposure=outcome.exposure,
             turnover=safe_div((jnp.abs(both.traded_units) * fill_price).sum(), state.equity),
-            executed_action=jnp.where((order.value != 0) & (both.traded_units == 0), 0, executed),  # cut to nothing
-            invalid_action=~valid, exit_reason=exit_reason,
-            scaled=(opened != order.value) | (allowance < wanted), invalid_budget=~budget_ok,
+            executed_action=jnp.where((orders.order.value != 0) & (both.traded_units == 0), 0, executed),  # cut
+            invalid_action=~orders.valid, exit_reason=orders.exit_reason,
+            scaled=(opened != orders.order.value) | fills.cut, invalid_budget=~budget_ok,
             trade_closed=trade.closed, trade_return=trade.ret)
         reward = total_reward(components, p.reward_weights)
         return self.observe(next_state, params), next_state, reward, terminated, truncated, info
+
+    def _orders(self, state: PortfolioState, action: PortfolioAction, params: PortfolioParams) -> Orders:
+        """Phase 1, per symbol: the single-symbol decision (mask, risk exits, the account's halt, the order) on the
+        shared book where the symbol can trade; a symbol whose data ended for good is sold at this close."""
+        p, table, t = params.env, self.actions, state.bar
+        close_t, sleeves = p.market.close[:, t], state.sleeves
+        requested = jnp.asarray(action.actions, jnp.int32)
+        # The maintenance margin applies to the account's whole short book (`forced_exit`).
+        short_book = (jnp.maximum(-sleeves.units, 0.0) * close_t).sum()
+        decision = jax.vmap(lambda v, a, c, o: gate(decide_step(v, a, c, p, table, short_book), o, a))(
+            self.views(state), requested, close_t, params.tradeable[:, t])
+        ended = ~p.market.next_ok[:, t] & (sleeves.units != 0)
+        return Orders(
+            order=Order(value=jnp.where(ended, 0.0, decision.order.value),
+                        close=jnp.where(ended, 1.0, decision.order.close)),
+            executed=jnp.where(ended, close_all(sleeves.units, table), decision.executed),
+            exit_reason=jnp.where(ended, ExitReason.DATA_END, decision.exit_reason),
+            valid=decision.valid,
+            fill_price=jnp.where(ended, close_t, p.market.open[:, t + 1]))
+
+    @staticmethod
+    def _within_limits(order: Order, budget: jax.Array, held: jax.Array, state: PortfolioState,
+                       params: PortfolioParams) -> jax.Array:
+        """Phase 2: (S,) the signed value each symbol opens, cut to its budget (min(budget, max_position) x
+        equity, less what it holds), then pro rata to the total limit's room, and dropped below the minimum
+        order."""
+        p, open_n, sleeves = params.env, params.env.market.open[:, state.bar + 1], state.sleeves
+        cap = jnp.minimum(jnp.clip(budget, 0.0, None), p.rules.max_position) * state.equity
+        room = jnp.maximum(cap - held, 0.0)
+        opened = jnp.sign(order.value) * jnp.minimum(jnp.abs(order.value), room)  # within the symbol's budget
+        # The total limit binds both sides at the fill: the gross value after all fills, at the next opens, stays
+        # within total_limit x the account's equity there. Closes make room first; opens share the rest pro rata.
+        kept = jnp.where(order.close >= 1.0, 0.0, sleeves.units * (1.0 - order.close))
+        equity_open = state.cash + (sleeves.units * open_n).sum()
+        gross_room = jnp.maximum(params.total_limit * equity_open - (jnp.abs(kept) * open_n).sum(), 0.0)
+        opened = opened * jnp.minimum(1.0, safe_div(gross_room, jnp.abs(opened).sum(), 1.0))
+        dust = p.rules.min_order * state.equity  # an open cut below the minimum order is dropped
+        return jnp.where(jnp.abs(opened) < dust, 0.0, opened)
+
+    def _execute(self, state: PortfolioState, orders: Orders, opened: jax.Array, params: PortfolioParams) -> Fills:
+        """Phase 3: the fills at the next opens, closes and short sales first (their proceeds join the cash), then
+        buys scaled pro rata to the cash there is (dropped below the minimum order)."""
+        p, table, sleeves = params.env, self.actions, state.sleeves
+        open_n, rates = p.market.open[:, state.bar + 1], costs(p)
+        fill = jax.vmap(execute, in_axes=(0, 0, 0, None, None))  # (book, order, open, costs, allow_short)
+        # Closes and short sales, from cash 0, so each fill's cash is the flow it brings.
+        sold = fill(Book(sleeves.units, jnp.zeros_like(opened), sleeves.entry_price),
+                    Order(value=jnp.minimum(opened, 0.0), close=orders.order.close), orders.fill_price, rates,
+                    table.allows_short)
+        wanted = jnp.maximum(opened, 0.0)
+        available = jnp.maximum(state.cash + sold.cash.sum(), 0.0)
+        allowance = wanted * jnp.minimum(1.0, safe_div(available, wanted.sum(), 1.0))
+        allowance = jnp.where(allowance < p.rules.min_order * state.equity, 0.0, allowance)
+        bought = fill(Book(sold.units, allowance, sold.entry_price),
+                      Order(value=allowance, close=jnp.zeros_like(allowance)), open_n, rates, table.allows_short)
+        flow = sold.cash + bought.cash - allowance  # each symbol's net cash flow this step
+        both = bought._replace(cash=sleeves.cash + flow, traded_units=sold.traded_units + bought.traded_units,
+                               cost=sold.cost + bought.cost, realised_pnl=sold.realised_pnl + bought.realised_pnl,
+                               committed=sold.committed + bought.committed)
+        return Fills(both, flow, allowance < wanted)
 
     @staticmethod
     def episode_end(state: PortfolioState, params: PortfolioParams) -> tuple[jax.Array, jax.Array]:
