@@ -93,3 +93,17 @@ def test_train_vmaps_over_seeds_and_hyperparameters(tiny_setup):
     assert (moved[:, 1] > 3 * moved[:, 0]).all()  # the larger learning rate moved the weights further
     assert not np.allclose(kernel[0], kernel[1])  # seeds differ
     np.testing.assert_allclose(np.asarray(metrics.learning_rate)[0, :, 0], [1e-4, 3e-3], rtol=1e-6)
+
+
+def test_minibatches_take_an_equal_share_of_every_envs_steps_each_once():
+    from jaxtrade.train.ppo import stratified_minibatches
+
+    N, T, M = 3, 8, 4
+    step = jnp.arange(N * T).reshape(N, T)  # the step's id: env * T + t
+    out = stratified_minibatches({"id": step, "x": jnp.stack([step, -step], -1)}, jax.random.key(0), M)
+    ids = np.asarray(out["id"])
+    assert ids.shape == (M, N * T // M) and out["x"].shape == (M, N * T // M, 2)
+    assert sorted(ids.ravel().tolist()) == list(range(N * T))  # every step once
+    for m in range(M):  # env-major: T/M steps of env 0, then of env 1, ...
+        np.testing.assert_array_equal(ids[m] // T, np.repeat(np.arange(N), T // M))
+    np.testing.assert_array_equal(np.asarray(out["x"])[..., 1], -ids)  # leaves move together

@@ -160,6 +160,22 @@ def ppo_loss(params: Any, network: ActorCritic, distribution: Distribution, batc
                             clip_fraction=(jnp.abs(ratio - 1.0) > hp.clip_eps).mean())
 
 
+def stratified_minibatches(by_env: Any, key: jax.Array, num_minibatches: int) -> Any:
+    """Leaves (N, T, ...) -> (M, N * T/M, ...): each env's T steps shuffled (one permutation per env from
+    `key`), and minibatch m takes T/M of them from every env (env-major, so each device keeps its own envs'
+    steps under data parallelism)."""
+    N, T = jax.tree.leaves(by_env)[0].shape[:2]
+    M = num_minibatches
+    order = jnp.argsort(jax.random.uniform(key, (N, T)), axis=1)  # each env's steps, shuffled
+
+    def split(x):
+        rest = x.shape[2:]
+        x = jax.vmap(lambda row, o: row[o])(x, order).reshape((N, M, T // M) + rest)
+        return jnp.swapaxes(x, 0, 1).reshape((M, N * (T // M)) + rest)
+
+    return jax.tree.map(split, by_env)
+
+
 def make_train(cfg: PPOConfig, env: Environment, network: ActorCritic,
                batch_sharding: jax.sharding.Sharding | None = None, distribution: Distribution = categorical,
                metrics: RolloutMetrics | None = None) -> Trainer:
@@ -232,14 +248,7 @@ def make_train(cfg: PPOConfig, env: Environment, network: ActorCritic,
         def epoch(carry, _):
             train_state, key = carry
             key, k_perm = jax.random.split(key)
-            order = jnp.argsort(jax.random.uniform(k_perm, (N, T)), axis=1)  # each env's steps, shuffled
-
-            def split(x):  # (N, T, ...) -> (M, N * T/M, ...): minibatch m = T/M shuffled steps of every env
-                rest = x.shape[2:]
-                x = jax.vmap(lambda row, o: row[o])(x, order).reshape((N, M, T // M) + rest)
-                return jnp.swapaxes(x, 0, 1).reshape((M, N * (T // M)) + rest)
-
-            minibatches = jax.tree.map(split, by_env)
+            minibatches = stratified_minibatches(by_env, k_perm, M)
 
             def minibatch(train_state, batch):
                 batch = shard(batch)  # (N * T/M, ...), env-major: each device keeps its own envs' steps
