@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxtrade.env import LONG_SHORT, Action, EnvConfig, ShortAction, TradingEnv, make_params
+from jaxtrade.env import LONG_SHORT, REWARD_COMPONENTS, Action, EnvConfig, ShortAction, TradingEnv, make_params
 from jaxtrade.env.actions import toward_exposure
 from jaxtrade.evaluate import (
     EpisodeResults,
@@ -241,7 +241,7 @@ def test_episode_sharpe_pools_the_steps_so_its_sign_follows_the_mean_return():
                        wins=n * 0, gross_profit=z, gross_loss=z, total_cost=z, stop_reason=n * 0, stop_bar=n * 0 - 1,
                        stops=n * 0,
                        step_returns=rets, exposure=jnp.ones_like(rets), turnover=z, reward=z,
-                       reward_components=jnp.zeros((2, 7)))
+                       reward_components=jnp.zeros((2, len(REWARD_COMPONENTS))))
     stats = summarize_episodes(r, 252.0)
     per_episode = np.asarray(metrics.sharpe(rets, 252.0))
     assert float(stats["mean_return"]) < 0 < per_episode.mean()
