@@ -177,18 +177,24 @@ def observation_shapes(window: int, num_technical: int, num_regime: int, num_aux
     }
 
 
-class StepInfo(struct.PyTreeNode):
-    """What a step reports beside the observation and reward (scalars; vmap adds the env axis)."""
+class AccountInfo(struct.PyTreeNode):
+    """What every trading step reports of its account, single-symbol or portfolio (`StepInfo`, `PortfolioInfo`):
+    the fields the training metrics read (`train.hooks.TradingInfo`)."""
 
     reward_components: RewardComponents  # each component's value, in `REWARD_COMPONENTS` order
-    equity: jax.Array  # () equity at the next bar's close
+    equity: jax.Array  # () equity at the next bar's close(s)
     step_return: jax.Array  # () the step's equity return, net of costs
     episode_return: jax.Array  # () equity / initial cash - 1
     drawdown: jax.Array  # () 1 - equity / peak
-    cost: jax.Array  # () commission + slippage of this step's fill
-    borrow: jax.Array  # () borrow fee of the short held over the step
-    exposure: jax.Array  # () signed position value / equity after the step
+    cost: jax.Array  # () commission + slippage of this step's fills
+    borrow: jax.Array  # () borrow fees of the shorts held over the step
     turnover: jax.Array  # () traded notional / equity before the step
+
+
+class StepInfo(AccountInfo):
+    """What a step reports beside the observation and reward (scalars; vmap adds the env axis)."""
+
+    exposure: jax.Array  # () signed position value / equity after the step
     executed_action: jax.Array  # () int32 action carried out
     invalid_action: jax.Array  # () bool: the requested action was masked or out of range
     exit_reason: jax.Array  # () int32 `ExitReason` (0 none)
@@ -258,18 +264,10 @@ class PortfolioAction(struct.PyTreeNode):
     budget: jax.Array  # (S,) float32 gross exposure budget per symbol, a fraction of equity (capped at max_position)
 
 
-class PortfolioInfo(struct.PyTreeNode):
-    """What a portfolio step reports beside the observation and reward."""
+class PortfolioInfo(AccountInfo):
+    """What a portfolio step reports beside the observation and reward (the account's fields, then per symbol)."""
 
-    reward_components: RewardComponents  # the portfolio reward's components
-    equity: jax.Array  # () equity at the next bar's closes
-    step_return: jax.Array  # () the account's step return, net of costs
-    episode_return: jax.Array  # () equity / initial cash - 1
-    drawdown: jax.Array  # () 1 - equity / peak
-    cost: jax.Array  # () commission + slippage of this step's fills
-    borrow: jax.Array  # () borrow fees of the shorts held over the step
     gross_exposure: jax.Array  # () sum |position value| / equity after the step
-    turnover: jax.Array  # () traded notional / equity before the step
     executed_action: jax.Array  # (S,) int32 action carried out per symbol
     invalid_action: jax.Array  # (S,) bool: requested action masked, out of range, or a trade where not tradeable
     exit_reason: jax.Array  # (S,) int32 `ExitReason`

@@ -1,8 +1,8 @@
 """Rollout metrics hooks: what the trainer records from each step's info.
 
-`TradingMetrics` reads any info with the `TradingInfo` fields (the single-symbol env's `StepInfo` and the
-portfolio env's `PortfolioInfo` both have them); `NoMetrics` records nothing. Another env brings its own hook
-(`make_setup(..., metrics=...)`): `fit` logs and writes whatever fields its summary has.
+`TradingMetrics` reads any info with the `TradingInfo` fields (`env.types.AccountInfo`, which the single-symbol
+env's `StepInfo` and the portfolio env's `PortfolioInfo` extend); `NoMetrics` records nothing. Another env brings
+its own hook (`make_setup(..., metrics=...)`): `fit` logs and writes whatever fields its summary has.
 """
 
 from __future__ import annotations
