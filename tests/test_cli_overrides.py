@@ -30,7 +30,7 @@ def test_apply_overrides_sets_nested_yaml_values_and_names_bad_ones():
 
 def test_train_takes_overrides_a_seed_a_total_and_writes_to_a_new_run_folder(monkeypatch, tmp_path, capsys):
     seen = {}
-    monkeypatch.setattr(jaxtrade.experiment, "train", lambda exp, ckpt, *a: seen.update(cfg=exp.cfg, ckpt=ckpt))
+    monkeypatch.setattr(jaxtrade.experiment, "train", lambda exp, ckpt, *a, **k: seen.update(cfg=exp.cfg, ckpt=ckpt))
     monkeypatch.chdir(tmp_path)
     assert cli.main(["train", "--config", str(TINY), "--no-cache", "--set", "ppo.learning_rate=1e-4",
                      "--set", "data.synthetic.num_symbols=3", "--set", "env.reward={pnl: 1.0}", "--seed", "7",

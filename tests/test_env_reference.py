@@ -72,6 +72,7 @@ CASES = {
         reward=RewardWeights(**ALL_ON))),
 }
 MARGIN_OVERRIDE = {"stocks-short": 2.5}
+ENVS = {"stocks-cooldown": 128}  # stops fire often there: half the envs still see hundreds (suite time)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -88,7 +89,8 @@ def test_env_matches_reference_step_by_step(case, request):
     if case in MARGIN_OVERRIDE:
         params = params.replace(rules=params.rules.replace(short_margin=jnp.float32(MARGIN_OVERRIDE[case])))
     env = TradingEnv(actions=cfg.actions)
-    obs0, state0, out = random_rollout(env, params, jax.random.key(7), NUM_ENVS, NUM_STEPS)
+    num_envs = ENVS.get(case, NUM_ENVS)
+    obs0, state0, out = random_rollout(env, params, jax.random.key(7), num_envs, NUM_STEPS)
     p = reference_params(params)
     ref = ReferenceEnv(p, allow_short=cfg.allow_short, on_stop=params.on_stop)
 
@@ -98,7 +100,7 @@ def test_env_matches_reference_step_by_step(case, request):
            "position": final.position, "portfolio": final.portfolio, "risk": final.risk}
     want = {k: np.zeros(v.shape, np.float64) for k, v in got.items()}
     episodes = stops_fired = 0
-    for i in range(NUM_ENVS):
+    for i in range(num_envs):
         ref_obs = ref.start(int(state0.symbol[i]), int(state0.bar[i]))
         np.testing.assert_array_equal(ref_obs["technical"], obs0.technical[i])
         episodes += 1
@@ -127,7 +129,7 @@ def test_env_matches_reference_step_by_step(case, request):
                 np.testing.assert_array_equal(out["obs"].technical[t, i], final.technical[t, i])
             np.testing.assert_allclose(o["position"], out["obs"].position[t, i], atol=1e-4, err_msg=where)
 
-    assert episodes >= 500
+    assert episodes >= 500 * num_envs // NUM_ENVS
     init = p["initial_cash"]
     np.testing.assert_allclose(got["equity"] / init, want["equity"] / init, rtol=0, atol=1e-5)
     np.testing.assert_allclose(got["position"], want["position"], rtol=1e-4, atol=1e-5)
