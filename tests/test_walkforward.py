@@ -22,7 +22,8 @@ from jaxtrade.data.synthetic import SyntheticConfig, generate
 from jaxtrade.env.params import make_portfolio_params, range_params
 from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError
-from jaxtrade.evaluate.backtest import HOLD
+from jaxtrade.evaluate.backtest import HOLD, MIN_RATIO_BARS
+from jaxtrade.evaluate.metrics import sharpe
 from jaxtrade.evaluate.policies import agent_policy
 from jaxtrade.evaluate.rollout import walk_forward_policies
 from jaxtrade.evaluate.shared_book import master_policy, run_book, variants_policy
@@ -33,6 +34,7 @@ from jaxtrade.experiment import (
     walkforward_summary,
 )
 from jaxtrade.experiment.fold_masters import check_master_config
+from jaxtrade.experiment.walkforward import book_fold_sharpe
 from jaxtrade.features import compute_features
 
 
@@ -111,6 +113,7 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     report = json.loads((tmp_path / "wf.json").read_text())
     assert {"folds", "portfolio", "targets", "phase3", "seconds", "master_targets"} <= set(report["meta"])
     assert len(report["meta"]["folds"]) == 2 and report["meta"]["trials"] == 3 and report["rows"]
+    assert {"shared_ensemble_sharpe", "shared_equal_weight_sharpe"} <= set(report["meta"]["folds"][0])
     assert {r["policy"] for r in report["rows"]} >= {"agent seed 0", "agent ensemble", HOLD, "buy_and_hold_rules"}
     assert report["meta"]["targets_on"] == {"policy": "agents ensemble", "symbol": "one account"}
     assert {c["target"] for c in report["meta"]["master_targets"]["agents + learned master seed 0"]} >= {
@@ -169,3 +172,7 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
             assert a.books.live[at].all()
             np.testing.assert_allclose(a.books.returns[name][at], np.asarray(r.step_returns[:int(r.steps)]),
                                        rtol=1e-5, atol=1e-7)
+        # The report's per-fold shared-account Sharpe is that fold's record's.
+        rets = np.asarray(alone["agents seed 0"].step_returns[:int(alone["agents seed 0"].steps)])
+        want = float(sharpe(jnp.asarray(rets), a.bars_per_year)) if rets.size >= MIN_RATIO_BARS else np.nan
+        np.testing.assert_allclose(book_fold_sharpe(a, "agents seed 0")[f], want, rtol=1e-4, equal_nan=True)

@@ -35,6 +35,7 @@ from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import (
     HOLD,
+    MIN_RATIO_BARS,
     date_of,
     phase3_check,
     stop_name,
@@ -43,7 +44,7 @@ from jaxtrade.evaluate.backtest import (
     target_report,
     trade_ratios,
 )
-from jaxtrade.evaluate.metrics import mean_interval
+from jaxtrade.evaluate.metrics import mean_interval, sharpe
 from jaxtrade.evaluate.policies import BASELINES, HOLD_RULES, agent_policy, ensemble_policy
 from jaxtrade.evaluate.rollout import run_policies
 from jaxtrade.evaluate.shared_book import (
@@ -73,6 +74,7 @@ from jaxtrade.train.ppo import make_train
 Log = Callable[[str], None]
 ENSEMBLE = "agent ensemble"
 SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
+EQUAL_WEIGHT_HELD = "equal weight, held"  # the shared account's benchmark row
 # Run through the env, then literal buy_and_hold.
 BASELINE_POLICIES = (HOLD_RULES, "vol_target_hold", "ts_momentum", "sma_crossover", "cash")
 
@@ -265,7 +267,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
                                                         master.portfolio.tolerance)
     names = [f"{n} seed {s}" for s in seeds
              for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
-    names += [SHARED_ENSEMBLE, "equal weight, held", "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
+    names += [SHARED_ENSEMBLE, EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
 
     def fold_books(stacked, learned_params, params, key):
         out = []
@@ -312,7 +314,7 @@ def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[di
     if not result.books:
         return []
     books, key = result.books, jax.random.key(13)
-    bench = books.returns["equal weight, held"][books.live]
+    bench = books.returns[EQUAL_WEIGHT_HELD][books.live]
     rows = []
     for name, r in books.returns.items():
         key, k = jax.random.split(key)
@@ -374,9 +376,26 @@ def seed_rows(result: WalkForwardResult, rows: list[dict]) -> list[dict]:
     return out
 
 
+def book_fold_sharpe(result: WalkForwardResult, name: str) -> np.ndarray:
+    """(F,) the Sharpe ratio of each fold's test record of the shared account under policy `name` (NaN under
+    `MIN_RATIO_BARS` bars, or without the shared account)."""
+    F = len(result.folds)
+    out = np.full(F, np.nan)
+    if not result.books or name not in result.books.returns:
+        return out
+    r, live, fold = result.books.returns[name], result.books.live, result.stitched.fold
+    for f in range(F):
+        m = live & (fold == f)
+        if m.sum() >= MIN_RATIO_BARS:
+            out[f] = float(sharpe(jnp.asarray(r[m]), result.bars_per_year))
+    return out
+
+
 def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
-    """Per fold: its dates and the mean over symbols of the fold's Sharpe, ensemble vs literal buy-and-hold."""
+    """Per fold: its dates, the mean over symbols of the fold's Sharpe (ensemble vs literal buy-and-hold), and
+    the shared account's Sharpe in the fold (the ensemble's agents vs equal weight held; NaN without it)."""
     st, F = result.stitched, len(result.folds)
+    shared, equal = book_fold_sharpe(result, SHARED_ENSEMBLE), book_fold_sharpe(result, EQUAL_WEIGHT_HELD)
     ens, hold = result.policies.index(ENSEMBLE), result.policies.index(HOLD)
     each = lambda p: np.array([fold_sharpe(st, p, s, F, result.bars_per_year)  # noqa: E731
                                for s in range(len(result.symbols))])
@@ -386,7 +405,8 @@ def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
         mean = lambda x, f=f: float(np.nanmean(x[:, f])) if np.isfinite(x[:, f]).any() else float("nan")  # noqa: E731
         rows.append({"fold": f, "train": [str(dates[fold.train[0]])[:10], str(dates[fold.train[1] - 1])[:10]],
                      "test": [str(dates[fold.test[0] + 1])[:10], str(dates[fold.test[1] - 1])[:10]],
-                     "ensemble_sharpe": mean(a), "buy_and_hold_sharpe": mean(b)})
+                     "ensemble_sharpe": mean(a), "buy_and_hold_sharpe": mean(b),
+                     "shared_ensemble_sharpe": float(shared[f]), "shared_equal_weight_sharpe": float(equal[f])})
     return rows
 
 
@@ -400,7 +420,7 @@ def format_book_rows(rows: list[dict]) -> str:
     for r in rows:
         ci = f"{num(r['sharpe'])} [{num(r['sharpe_low'])}, {num(r['sharpe_high'])}]"
         diff = (f"{num(r['sharpe_diff'], '+')} [{num(r['sharpe_diff_low'], '+')}, {num(r['sharpe_diff_high'], '+')}]"
-                if r["policy"] != "equal weight, held" else "")
+                if r["policy"] != EQUAL_WEIGHT_HELD else "")
         win = f"{r['win_rate']:.1%}" if np.isfinite(r["win_rate"]) else "n/a"
         lines.append(f"  {r['policy']:<31} {r['total_return']:>+8.1%} {r['annualised_return']:>+7.1%} "
                      f"{r['volatility']:>6.1%} {ci:>21} {r['max_drawdown']:>7.1%} {diff:>22} {num(r['psr']):>5} "
@@ -471,6 +491,10 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
             f"{r['sharpe_high']:.2f}] (mean, 95 % t interval)")
     log("per fold, mean over symbols (ensemble vs literal buy-and-hold Sharpe): " + "; ".join(
         f"{r['test'][0]} {r['ensemble_sharpe']:.2f} vs {r['buy_and_hold_sharpe']:.2f}" for r in per_fold))
+    if result.books:
+        log("per fold, shared account (the ensemble's agents vs equal weight held, Sharpe): " + "; ".join(
+            f"{r['test'][0]} {r['shared_ensemble_sharpe']:.2f} vs {r['shared_equal_weight_sharpe']:.2f}"
+            for r in per_fold))
     where = ("the ensemble's agents on the stitched shared account" if judged["symbol"] == "one account" else
              "the ensemble's stitched record (one symbol)")
     log(f"seed targets on {where}: {target_report(judged)}")
