@@ -20,8 +20,15 @@ SNIPPET = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def snippets() -> list[tuple[str, str]]:
-    return [(f"{page.relative_to(ROOT)}:{i}", code) for page in PAGES
-            for i, code in enumerate(SNIPPET.findall(page.read_text()))]
+    """(page:index, code) of every Python snippet; one shown on two pages (the README's env snippet is the
+    environment page's) runs once."""
+    seen, out = set(), []
+    for page in PAGES:
+        for i, code in enumerate(SNIPPET.findall(page.read_text())):
+            if code not in seen:
+                seen.add(code)
+                out.append((f"{page.relative_to(ROOT)}:{i}", code))
+    return out
 
 
 def test_the_site_builds_in_strict_mode(tmp_path):

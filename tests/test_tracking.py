@@ -3,20 +3,28 @@ through its client, Weights & Biases offline runs; `--track` on the command line
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from jaxtrade.config import config_to_dict
+from jaxtrade.env import REWARD_COMPONENTS
 from jaxtrade.errors import ConfigError
 from jaxtrade.experiment.tracking import flat_params, tracker
-from jaxtrade.train import fit
+from jaxtrade.train import Metrics, TradingSummary
+from jaxtrade.train.history import metrics_rows
 
 
 @pytest.fixture(scope="module")
-def rows(tiny_setup):
-    """A short tiny run's metrics rows (what `on_metrics` receives)."""
-    out = []
-    fit(tiny_setup, log=None, on_metrics=lambda step, row: out.append((step, row)))
-    return out
+def rows():
+    """Five updates' metrics rows as `fit` hands them to `on_metrics` (`metrics_rows` of a stacked chunk)."""
+    K, C = 5, len(REWARD_COMPONENTS)
+    rng = np.random.default_rng(0)
+    scalar = lambda: rng.normal(size=K).astype(np.float32)  # noqa: E731
+    metrics = Metrics(episodes=np.arange(K), reward=scalar(), policy_loss=scalar(), value_loss=scalar(),
+                      entropy=scalar(), approx_kl=scalar(), clip_fraction=scalar(), grad_norm=scalar(),
+                      learning_rate=np.full(K, 3e-4, np.float32),
+                      env=TradingSummary(scalar(), rng.normal(size=(K, C)).astype(np.float32)))
+    return [(row["env_steps"], row) for row in metrics_rows(metrics, 0, 1024, (0.0, 5.0))]
 
 
 def test_mlflow_records_every_update_and_the_config(rows, tmp_path, monkeypatch):
