@@ -95,7 +95,7 @@ def _convert(value: Any, tp: Any, path: str, default: Any = None) -> Any:
     raise ConfigError(f"{path}: unsupported config type {tp!r}")
 
 
-def _section_default(f: dataclasses.Field) -> Any:
+def field_default(f: dataclasses.Field) -> Any:
     """A field's default value (its factory called), or None without one."""
     if f.default is not dataclasses.MISSING:
         return f.default
@@ -138,7 +138,7 @@ def _build(cls: type, values: dict, prefix: str = "", base: Any = None) -> Any:
     kwargs = {}
     for name, value in values.items():
         path = f"{prefix}.{name}" if prefix else name
-        inner = getattr(base, name) if base is not None else _section_default(fields[name])
+        inner = getattr(base, name) if base is not None else field_default(fields[name])
         kwargs[name] = _convert(value, hints[name], path, inner if dataclasses.is_dataclass(inner) else None)
     try:
         return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)

@@ -16,7 +16,7 @@ import io
 import tokenize
 from typing import Any
 
-from jaxtrade.config import Config
+from jaxtrade.config import Config, field_default
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -68,17 +68,7 @@ def _take_line(tokens, names, fields, pending, attached) -> None:
     attached[first.string] = text
 
 
-def _default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return dataclasses.MISSING
-
-
 def _show(value: Any) -> str:
-    if value is dataclasses.MISSING:
-        return "required"
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -96,7 +86,7 @@ def sections(cls: type = Config, prefix: str = "", instance: Any = None
     are `instance`'s where given (a section whose default is not its class's, e.g. `augment.synthetic`)."""
     docs, rows, nested = field_docs(cls), [], []
     for f in dataclasses.fields(cls):
-        default = getattr(instance, f.name) if instance is not None else _default(f)
+        default = getattr(instance, f.name) if instance is not None else field_default(f)
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(default):
             rows.append((key, f"section `{key}`", docs[f.name]))

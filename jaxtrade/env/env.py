@@ -164,11 +164,6 @@ def stop_reason(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
                       StopReason.NONE).astype(jnp.int32)
 
 
-def stopped(equity: jax.Array, peak_equity: jax.Array, rules) -> jax.Array:
-    """() bool: a stop rule holds (`stop_reason`)."""
-    return stop_reason(equity, peak_equity, rules) != StopReason.NONE
-
-
 def is_terminal(reason: jax.Array, rules) -> jax.Array:
     """() bool: a stop for `reason` is terminal: ruin, bankruptcy, or a drawdown stop without a cooldown."""
     return (reason != StopReason.NONE) & ((reason != StopReason.DRAWDOWN) | (rules.stop_cooldown <= 0))

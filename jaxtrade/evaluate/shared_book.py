@@ -129,6 +129,7 @@ def equal_weight_policy(total_limit: float, rebalance: bool | jax.Array,
 
 
 EQUAL_RISK = "equal risk, vol target"  # `equal_risk_policy`'s row
+EQUAL_WEIGHT_HELD = "equal weight, held"  # `equal_weight_policy`'s held row: the shared account's benchmark
 
 
 def equal_risk_policy(total_limit: float, vol_target: float = VOL_TARGET, band: float = 0.25) -> PortfolioPolicy:
@@ -190,7 +191,7 @@ def run_equal_weight(env: PortfolioEnv, params: PortfolioParams, total_limit: fl
         in_axes=(0, None, None)))
     out = run(jnp.asarray([False, True]), params, key)
     results = {name: jax.tree.map(lambda x, i=i: x[i], out)
-               for i, name in enumerate(("equal weight, held", "equal weight, rebal."))}
+               for i, name in enumerate((EQUAL_WEIGHT_HELD, "equal weight, rebal."))}
     return {**results, **run_book(env, params, {EQUAL_RISK: (equal_risk_policy(total_limit), None),
                                                  TS_MOMENTUM: (ts_momentum_book_policy(total_limit), None)}, key)}
 
@@ -294,8 +295,8 @@ def format_portfolio(rows: list[dict]) -> str:
 
 
 __all__ = [
-    "AGENT_VARIANTS", "EQUAL_RISK", "TS_MOMENTUM", "ts_momentum_book_policy", "REBALANCE_TOLERANCE", "BookResults",
-    "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy", "equal_weight_policy", "holding_rules",
-    "format_portfolio", "master_policy", "run_book", "run_equal_weight", "run_variants", "split_steps",
-    "variants_policy", "walk_forward_book"
+    "AGENT_VARIANTS", "EQUAL_RISK", "EQUAL_WEIGHT_HELD", "TS_MOMENTUM", "ts_momentum_book_policy",
+    "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy",
+    "equal_weight_policy", "holding_rules", "format_portfolio", "master_policy", "run_book", "run_equal_weight",
+    "run_variants", "split_steps", "variants_policy", "walk_forward_book"
 ]

@@ -107,14 +107,21 @@ def record_row(r: np.ndarray, bars_per_year: float, key: jax.Array, benchmark: n
     return row
 
 
-def fold_sharpe(st: Stitched, p: int, s: int, num_folds: int, bars_per_year: float) -> np.ndarray:
-    """(F,) the Sharpe ratio of each fold's test record of policy p, symbol s (NaN under `MIN_RATIO_BARS`)."""
+def sharpe_by_fold(returns: np.ndarray, live: np.ndarray, fold: np.ndarray, num_folds: int,
+                   bars_per_year: float) -> np.ndarray:
+    """(F,) the Sharpe ratio of a stitched record's (N,) `returns` on each fold's live bars (`fold`: (N,) the
+    fold of each bar); NaN under `MIN_RATIO_BARS` bars."""
     out = np.full(num_folds, np.nan)
     for f in range(num_folds):
-        m = st.live[p, s] & (st.fold == f)
+        m = live & (fold == f)
         if m.sum() >= MIN_RATIO_BARS:
-            out[f] = float(metrics.sharpe(st.returns[p, s, m], bars_per_year))
+            out[f] = float(metrics.sharpe(returns[m], bars_per_year))
     return out
 
 
-__all__ = ["Stitched", "fold_sharpe", "record_row", "stitch"]
+def fold_sharpe(st: Stitched, p: int, s: int, num_folds: int, bars_per_year: float) -> np.ndarray:
+    """(F,) the Sharpe ratio of each fold's test record of policy p, symbol s (NaN under `MIN_RATIO_BARS`)."""
+    return sharpe_by_fold(st.returns[p, s], st.live[p, s], st.fold, num_folds, bars_per_year)
+
+
+__all__ = ["Stitched", "fold_sharpe", "record_row", "sharpe_by_fold", "stitch"]

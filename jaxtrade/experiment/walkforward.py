@@ -35,7 +35,6 @@ from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import (
     HOLD,
-    MIN_RATIO_BARS,
     date_of,
     phase3_check,
     stop_name,
@@ -44,11 +43,12 @@ from jaxtrade.evaluate.backtest import (
     target_report,
     trade_ratios,
 )
-from jaxtrade.evaluate.metrics import mean_interval, sharpe
+from jaxtrade.evaluate.metrics import mean_interval
 from jaxtrade.evaluate.policies import BASELINES, HOLD_RULES, agent_policy, ensemble_policy
 from jaxtrade.evaluate.rollout import run_policies
 from jaxtrade.evaluate.shared_book import (
     EQUAL_RISK,
+    EQUAL_WEIGHT_HELD,
     TS_MOMENTUM,
     agents_policy,
     equal_risk_policy,
@@ -59,7 +59,7 @@ from jaxtrade.evaluate.shared_book import (
     variants_policy,
     walk_forward_book,
 )
-from jaxtrade.evaluate.stitch import Stitched, fold_sharpe, record_row, stitch
+from jaxtrade.evaluate.stitch import Stitched, fold_sharpe, record_row, sharpe_by_fold, stitch
 from jaxtrade.experiment.build import Experiment
 from jaxtrade.experiment.fold_masters import (
     book_axes,
@@ -74,7 +74,6 @@ from jaxtrade.train.ppo import make_train
 Log = Callable[[str], None]
 ENSEMBLE = "agent ensemble"
 SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
-EQUAL_WEIGHT_HELD = "equal weight, held"  # the shared account's benchmark row
 # Run through the env, then literal buy_and_hold.
 BASELINE_POLICIES = (HOLD_RULES, "vol_target_hold", "ts_momentum", "sma_crossover", "cash")
 
@@ -380,15 +379,10 @@ def book_fold_sharpe(result: WalkForwardResult, name: str) -> np.ndarray:
     """(F,) the Sharpe ratio of each fold's test record of the shared account under policy `name` (NaN under
     `MIN_RATIO_BARS` bars, or without the shared account)."""
     F = len(result.folds)
-    out = np.full(F, np.nan)
     if not result.books or name not in result.books.returns:
-        return out
-    r, live, fold = result.books.returns[name], result.books.live, result.stitched.fold
-    for f in range(F):
-        m = live & (fold == f)
-        if m.sum() >= MIN_RATIO_BARS:
-            out[f] = float(sharpe(jnp.asarray(r[m]), result.bars_per_year))
-    return out
+        return np.full(F, np.nan)
+    return sharpe_by_fold(result.books.returns[name], result.books.live, result.stitched.fold, F,
+                          result.bars_per_year)
 
 
 def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
