@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -22,6 +23,7 @@ from jaxtrade.evaluate.shared_book import (
     equal_risk_policy,
     equal_weight_policy,
     master_policy,
+    risk_capped_policy,
     run_book,
     ts_momentum_book_policy,
 )
@@ -95,6 +97,29 @@ def test_equal_risk_holds_each_symbol_at_its_volatility_targeted_share(book):
             assert min(target - 0.026, 0.6 * target) < w[i, s] < target * 1.25 + 0.01, (i, s, w[i, s], target)
             checked += 1
     assert checked > 100 and 0 < float(np.asarray(r.gross_exposure).max()) < 0.8
+
+
+def test_risk_caps_bound_the_agents_at_equal_risks_exposure(book):
+    """Agents that always want their largest buy, under equal risk's caps (10 % volatility target): each symbol
+    held up to total / S x min(1, 10 % / its volatility), never more than the band over it; agents that never buy
+    stay in cash."""
+    data, params = book
+    eager, idle = largest_open_proposals, lambda p, key, obs: largest_open_proposals(p, key, obs)[:2] + (
+        jnp.zeros(obs.action_mask.shape[0], jnp.int32),)
+    runs = run_book(PortfolioEnv(), params, {"eager": (risk_capped_policy(eager, 0.8, vol_target=0.10), None),
+                                             "idle": (risk_capped_policy(idle, 0.8, vol_target=0.10), None)},
+                    jax.random.key(0))
+    r, w = runs["eager"], np.asarray(runs["eager"].weights)
+    assert float(np.abs(np.asarray(runs["idle"].weights)).max()) == 0.0
+    vol = np.asarray(params.env.market.volatility) * np.sqrt(float(params.env.rules.bars_per_year))
+    start, tradeable, near = int(r.start_bar), np.asarray(params.tradeable), 0
+    for i in range(40, w.shape[0], 10):
+        bar = start + i + 1
+        for s in np.flatnonzero(tradeable[:, bar - 1]):
+            cap = 0.2 * min(1.0, 0.10 / vol[s, bar - 1])
+            assert w[i, s] < cap * 1.25 + 0.01, (i, s, w[i, s], cap)
+            near += w[i, s] > cap - 0.026 or w[i, s] > 0.6 * cap  # the eager agents fill it (orders are coarse)
+    assert near > 100 and float(np.asarray(r.gross_exposure).max()) < 0.8
 
 
 def test_agents_alone_and_under_a_master_on_one_book(book):

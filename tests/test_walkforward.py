@@ -13,7 +13,7 @@ import pytest
 from conftest import TINY
 
 from jaxtrade import cli
-from jaxtrade.agents.learned_master import LearnedMaster, MasterNetwork, network_proposals
+from jaxtrade.agents.learned_master import LearnedMaster, MasterNetwork, ensemble_proposals, network_proposals
 from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.config import load_config
 from jaxtrade.data import load_data
@@ -23,10 +23,10 @@ from jaxtrade.env.params import make_portfolio_params, range_params
 from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import HOLD, MIN_RATIO_BARS
-from jaxtrade.evaluate.metrics import sharpe
+from jaxtrade.evaluate.metrics import max_drawdown, sharpe
 from jaxtrade.evaluate.policies import agent_policy
 from jaxtrade.evaluate.rollout import walk_forward_policies
-from jaxtrade.evaluate.shared_book import master_policy, run_book, variants_policy
+from jaxtrade.evaluate.shared_book import master_policy, risk_capped_policy, run_book, variants_policy
 from jaxtrade.experiment import (
     Experiment,
     WalkForwardSpec,
@@ -34,7 +34,7 @@ from jaxtrade.experiment import (
     walkforward_summary,
 )
 from jaxtrade.experiment.fold_masters import check_master_config
-from jaxtrade.experiment.walkforward import book_fold_sharpe
+from jaxtrade.experiment.walkforward import SHARED_RISK_CAPPED, book_fold_drawdown, book_fold_sharpe
 from jaxtrade.features import compute_features
 
 
@@ -113,7 +113,8 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     report = json.loads((tmp_path / "wf.json").read_text())
     assert {"folds", "portfolio", "targets", "phase3", "seconds", "master_targets"} <= set(report["meta"])
     assert len(report["meta"]["folds"]) == 2 and report["meta"]["trials"] == 3 and report["rows"]
-    assert {"shared_ensemble_sharpe", "shared_equal_weight_sharpe"} <= set(report["meta"]["folds"][0])
+    assert {"shared_ensemble_sharpe", "shared_risk_capped_sharpe", "shared_equal_weight_sharpe",
+            "shared_ensemble_max_drawdown"} <= set(report["meta"]["folds"][0])
     assert {r["policy"] for r in report["rows"]} >= {"agent seed 0", "agent ensemble", HOLD, "buy_and_hold_rules"}
     assert report["meta"]["targets_on"] == {"policy": "agents ensemble", "symbol": "one account"}
     assert {c["target"] for c in report["meta"]["master_targets"]["agents + learned master seed 0"]} >= {
@@ -165,7 +166,9 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
         policies = {"agents seed 0": (variants_policy(network, rule, cfg_env.max_position,
                                                       jnp.asarray((False, False))), (net, {})),
                     "agents + learned master seed 0": (master_policy(network_proposals(network), learned),
-                                                       (net, net_master))}
+                                                       (net, net_master)),
+                    SHARED_RISK_CAPPED: (risk_capped_policy(ensemble_proposals(network), 1.0),
+                                         jax.tree.map(lambda x, f=f: x[f], a.net_params))}
         alone = run_book(PortfolioEnv(actions=cfg_env.actions), params, policies, jax.random.key(3))
         for name, r in alone.items():
             at = int(r.start_bar) + 1 - st.first + np.arange(int(r.steps))
@@ -176,3 +179,6 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
         rets = np.asarray(alone["agents seed 0"].step_returns[:int(alone["agents seed 0"].steps)])
         want = float(sharpe(jnp.asarray(rets), a.bars_per_year)) if rets.size >= MIN_RATIO_BARS else np.nan
         np.testing.assert_allclose(book_fold_sharpe(a, "agents seed 0")[f], want, rtol=1e-4, equal_nan=True)
+        capped = np.asarray(alone[SHARED_RISK_CAPPED].step_returns[:int(alone[SHARED_RISK_CAPPED].steps)])
+        np.testing.assert_allclose(book_fold_drawdown(a, SHARED_RISK_CAPPED)[f],
+                                   float(max_drawdown(jnp.asarray(capped))), rtol=1e-4, atol=1e-7)

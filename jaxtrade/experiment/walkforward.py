@@ -43,7 +43,7 @@ from jaxtrade.evaluate.backtest import (
     target_report,
     trade_ratios,
 )
-from jaxtrade.evaluate.metrics import mean_interval
+from jaxtrade.evaluate.metrics import max_drawdown, mean_interval
 from jaxtrade.evaluate.policies import BASELINES, HOLD_RULES, agent_policy, ensemble_policy
 from jaxtrade.evaluate.rollout import run_policies
 from jaxtrade.evaluate.shared_book import (
@@ -55,6 +55,7 @@ from jaxtrade.evaluate.shared_book import (
     equal_weight_policy,
     holding_rules,
     master_policy,
+    risk_capped_policy,
     ts_momentum_book_policy,
     variants_policy,
     walk_forward_book,
@@ -74,6 +75,7 @@ from jaxtrade.train.ppo import make_train
 Log = Callable[[str], None]
 ENSEMBLE = "agent ensemble"
 SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
+SHARED_RISK_CAPPED = "agents ensemble, risk caps"  # the same agents under equal risk's caps (`risk_capped_policy`)
 # Run through the env, then literal buy_and_hold.
 BASELINE_POLICIES = (HOLD_RULES, "vol_target_hold", "ts_momentum", "sma_crossover", "cash")
 
@@ -266,7 +268,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
                                                         master.portfolio.tolerance)
     names = [f"{n} seed {s}" for s in seeds
              for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
-    names += [SHARED_ENSEMBLE, EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
+    names += [SHARED_ENSEMBLE, SHARED_RISK_CAPPED, EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
 
     def fold_books(stacked, learned_params, params, key):
         out = []
@@ -278,8 +280,9 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
             if learned is not None:
                 out.append(walk_forward_book(env, params, master_policy(network_proposals(network), learned),
                                              (net_k, jax.tree.map(lambda x, k=k: x[k], learned_params)), key, steps))
-        out.append(walk_forward_book(env, params, agents_policy(ensemble_proposals(network), limit), stacked, key,
-                                     steps))
+        ensemble = ensemble_proposals(network)
+        out.append(walk_forward_book(env, params, agents_policy(ensemble, limit), stacked, key, steps))
+        out.append(walk_forward_book(env, params, risk_capped_policy(ensemble, total), stacked, key, steps))
         holding = holding_rules(params)
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
@@ -385,11 +388,30 @@ def book_fold_sharpe(result: WalkForwardResult, name: str) -> np.ndarray:
                           result.bars_per_year)
 
 
+def book_fold_drawdown(result: WalkForwardResult, name: str) -> np.ndarray:
+    """(F,) the max drawdown (a negative share) within each fold's test record of the shared account under
+    policy `name` (NaN for a fold with no live bar, or without the shared account)."""
+    F = len(result.folds)
+    out = np.full(F, np.nan)
+    if not result.books or name not in result.books.returns:
+        return out
+    for f in range(F):
+        m = result.books.live & (result.stitched.fold == f)
+        if m.any():
+            out[f] = float(max_drawdown(jnp.asarray(result.books.returns[name][m])))
+    return out
+
+
+# The shared-account rows each fold reports (what a selection rule on the shared account reads), by report key.
+FOLD_BOOK_ROWS = {"ensemble": SHARED_ENSEMBLE, "risk_capped": SHARED_RISK_CAPPED, "equal_weight": EQUAL_WEIGHT_HELD}
+
+
 def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
     """Per fold: its dates, the mean over symbols of the fold's Sharpe (ensemble vs literal buy-and-hold), and
     the shared account's Sharpe in the fold (the ensemble's agents vs equal weight held; NaN without it)."""
     st, F = result.stitched, len(result.folds)
-    shared, equal = book_fold_sharpe(result, SHARED_ENSEMBLE), book_fold_sharpe(result, EQUAL_WEIGHT_HELD)
+    shared = {f"shared_{key}_{stat}": fn(result, name) for key, name in FOLD_BOOK_ROWS.items()
+              for stat, fn in (("sharpe", book_fold_sharpe), ("max_drawdown", book_fold_drawdown))}
     ens, hold = result.policies.index(ENSEMBLE), result.policies.index(HOLD)
     each = lambda p: np.array([fold_sharpe(st, p, s, F, result.bars_per_year)  # noqa: E731
                                for s in range(len(result.symbols))])
@@ -400,7 +422,7 @@ def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
         rows.append({"fold": f, "train": [str(dates[fold.train[0]])[:10], str(dates[fold.train[1] - 1])[:10]],
                      "test": [str(dates[fold.test[0] + 1])[:10], str(dates[fold.test[1] - 1])[:10]],
                      "ensemble_sharpe": mean(a), "buy_and_hold_sharpe": mean(b),
-                     "shared_ensemble_sharpe": float(shared[f]), "shared_equal_weight_sharpe": float(equal[f])})
+                     **{k: float(v[f]) for k, v in shared.items()}})
     return rows
 
 
@@ -486,9 +508,9 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     log("per fold, mean over symbols (ensemble vs literal buy-and-hold Sharpe): " + "; ".join(
         f"{r['test'][0]} {r['ensemble_sharpe']:.2f} vs {r['buy_and_hold_sharpe']:.2f}" for r in per_fold))
     if result.books:
-        log("per fold, shared account (the ensemble's agents vs equal weight held, Sharpe): " + "; ".join(
-            f"{r['test'][0]} {r['shared_ensemble_sharpe']:.2f} vs {r['shared_equal_weight_sharpe']:.2f}"
-            for r in per_fold))
+        log("per fold, shared account (Sharpe: the ensemble's agents, under risk caps, vs equal weight held): "
+            + "; ".join(f"{r['test'][0]} {r['shared_ensemble_sharpe']:.2f}, {r['shared_risk_capped_sharpe']:.2f} vs "
+                        f"{r['shared_equal_weight_sharpe']:.2f}" for r in per_fold))
     where = ("the ensemble's agents on the stitched shared account" if judged["symbol"] == "one account" else
              "the ensemble's stitched record (one symbol)")
     log(f"seed targets on {where}: {target_report(judged)}")
@@ -518,7 +540,8 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
 
 
 __all__ = [
-    "ENSEMBLE", "SHARED_ENSEMBLE", "Books", "WalkForwardResult", "WalkForwardSpec", "book_rows", "first_test_bar",
+    "ENSEMBLE", "FOLD_BOOK_ROWS", "SHARED_ENSEMBLE", "SHARED_RISK_CAPPED", "Books", "WalkForwardResult",
+    "WalkForwardSpec", "book_fold_drawdown", "book_fold_sharpe", "book_rows", "first_test_bar",
     "format_book_rows", "format_rows", "plan_folds", "record_rows", "walk_forward_retrain", "walkforward_report",
     "walkforward_summary"
 ]
