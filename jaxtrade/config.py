@@ -139,13 +139,30 @@ def _build(cls: type, values: dict, prefix: str = "", base: Any = None) -> Any:
     for name, value in values.items():
         path = f"{prefix}.{name}" if prefix else name
         inner = getattr(base, name) if base is not None else field_default(fields[name])
-        kwargs[name] = _convert(value, hints[name], path, inner if dataclasses.is_dataclass(inner) else None)
+        tp = hints[name]
+        if "section_by" in fields[name].metadata:  # a section whose class a sibling names (`agent.torso` by kind)
+            tp, inner = _section_type(fields, values, base, name, path, inner)
+            if tp is None:
+                kwargs[name] = value  # no class: the dataclass's own check names what is wrong
+                continue
+        kwargs[name] = _convert(value, tp, path, inner if dataclasses.is_dataclass(inner) else None)
     try:
         return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
     except ConfigError as exc:
         if prefix and not str(exc).startswith(prefix):
             raise ConfigError(f"{prefix}: {exc}") from None
         raise
+
+
+def _section_type(fields: dict, values: dict, base: Any, name: str, path: str, inner: Any) -> tuple[Any, Any]:
+    """(class, default instance) of a section field whose class is looked up by a sibling's value (metadata
+    `section_by`: (sibling, registry)), or (None, None) when the registry has none for it."""
+    sibling, registry = fields[name].metadata["section_by"]
+    key = values.get(sibling, getattr(base, sibling) if base is not None else field_default(fields[sibling]))
+    tp = registry.get(key) if isinstance(key, str) else None
+    if tp is None:
+        return None, None
+    return tp, inner if isinstance(inner, tp) else tp()
 
 
 def config_from_dict(values: dict) -> Config:

@@ -113,6 +113,59 @@ def test_actor_head_sizes_to_the_env_action_space():
     assert (np.asarray(logits[:, 7:]) == MASKED_LOGIT).all()
 
 
+def test_a_new_torso_brings_its_own_config_section(tmp_path):
+    """A torso registered with its settings' dataclass: `agent.torso` in YAML (and --set) builds them, errors name
+    their path, the resolved config writes them back, and the network reads them; nothing else is touched."""
+    from dataclasses import dataclass
+
+    import flax.linen as nn
+    import yaml
+    from conftest import TINY
+
+    from jaxtrade.agents import TORSOS, register_torso
+    from jaxtrade.agents.config import TORSO_CONFIGS
+    from jaxtrade.config import config_from_dict, config_to_dict, load_config
+
+    @dataclass(frozen=True)
+    class PoolConfig:
+        width: int = 8  # the embedding's width
+        pool: str = "mean"  # mean | max over the window
+
+    @register_torso("pool", config=PoolConfig)
+    class Pool(nn.Module):
+        config: AgentConfig
+
+        @nn.compact
+        def __call__(self, obs):
+            own = self.config.torso
+            pooled = obs.technical.mean(1) if own.pool == "mean" else obs.technical.max(1)
+            return nn.Dense(own.width)(pooled)
+
+    try:
+        values = yaml.safe_load(TINY.read_text())
+        values["agent"] = {"kind": "pool", "head_dim": 8, "torso": {"width": 5}}
+        path = tmp_path / "pool.yaml"
+        path.write_text(yaml.safe_dump(values))
+        cfg = load_config(path, ["agent.torso.pool=max"])
+        assert cfg.agent.torso == PoolConfig(width=5, pool="max")
+        assert config_from_dict(config_to_dict(cfg)) == cfg  # a run's saved config loads back the same
+        net = ActorCritic(cfg.agent)
+        params = net.init(jax.random.key(0), batch_obs(3))
+        assert params["params"]["torso"]["Dense_0"]["kernel"].shape[-1] == 5
+        assert AgentConfig(kind="pool").torso == PoolConfig()  # defaults when not given
+        with pytest.raises(ConfigError, match=r"agent.torso.width: expected an integer"):
+            load_config(path, ["agent.torso.width=wide"])
+        with pytest.raises(ConfigError, match=r"agent.torso: unknown key\(s\) \['depth'\]"):
+            load_config(path, ["agent.torso.depth=2"])
+        with pytest.raises(ConfigError, match="the 'mlp' torso has no settings of its own"):
+            load_config(path, ["agent.kind=mlp"])
+    finally:
+        TORSOS.pop("pool")
+        TORSO_CONFIGS.pop("pool")
+    with pytest.raises(ConfigError, match="must be a frozen dataclass"):
+        register_torso("bad", config=dict)
+
+
 def test_a_new_torso_is_one_module_and_one_config_value():
     import flax.linen as nn
 

@@ -4,24 +4,43 @@
 accelerators) or "mlp" (a multi-layer perceptron over the flattened observation,
 small enough to train fast on a CPU). The actor and critic heads are the same for
 all. A new network is one module whose torso is decorated `@register_torso("name")`
-and `agent.kind: name` in the config.
+and `agent.kind: name` in the config; a torso with settings of its own registers
+their frozen dataclass too (`@register_torso("name", config=ItsConfig)`), and a
+config sets them in its own section, `agent.torso: {...}` (the module reads
+`self.config.torso`). The two built-in torsos keep their settings in `AgentConfig`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from jaxtrade.errors import ConfigError
 
 DTYPES = ("float32", "bfloat16")
 TORSOS: dict[str, Callable] = {}  # kind -> torso module class: (config, name=...) -> module(obs) -> (B, d)
+TORSO_CONFIGS: dict[str, type] = {}  # kind -> the frozen dataclass of its own settings (`agent.torso`), if any
 
 
-def register_torso(kind: str):
-    """Class decorator: make a torso module selectable as `agent.kind: <kind>`."""
+def register_torso(kind: str, config: type | None = None):
+    """Class decorator: make a torso module selectable as `agent.kind: <kind>`; `config`, a frozen dataclass whose
+    fields all have defaults, holds its own settings: the section `agent.torso` in a config, `AgentConfig.torso`
+    (its defaults when not given) for the module.
+
+    Raises:
+      ConfigError: `config` is not a frozen dataclass.
+    """
+    if config is not None and not (dataclasses.is_dataclass(config) and config.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+        raise ConfigError(f"register_torso({kind!r}): config must be a frozen dataclass, got {config!r}")
+
     def add(cls):
         TORSOS[kind] = cls
+        if config is None:
+            TORSO_CONFIGS.pop(kind, None)
+        else:
+            TORSO_CONFIGS[kind] = config
         return cls
     return add
 
@@ -38,6 +57,9 @@ class AgentConfig:
     mlp_dim: int = 1024  # hidden width of each block's feed-forward layer
     head_dim: int = 128  # hidden width of the actor and critic heads
     dtype: str = "float32"  # computation dtype: float32 | bfloat16 (parameters stay float32)
+    # A registered torso's own settings (`register_torso(kind, config=...)`), a mapping in YAML; its defaults when
+    # not given; null for the built-in torsos, which read the fields above.
+    torso: Any = field(default=None, metadata={"section_by": ("kind", TORSO_CONFIGS)})
 
     def __post_init__(self):
         for name in ("num_layers", "d_model", "num_heads", "mlp_dim", "head_dim"):
@@ -54,6 +76,16 @@ class AgentConfig:
             raise ConfigError(f"agent.mlp_hidden: must be a non-empty list of integers >= 1, got {self.mlp_hidden!r}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"agent.dtype: {self.dtype!r} is not one of {list(DTYPES)}")
+        section = TORSO_CONFIGS.get(self.kind)
+        if section is None and self.torso is not None:
+            raise ConfigError(f"agent.torso: the {self.kind!r} torso has no settings of its own (it reads agent's "
+                              f"fields); remove agent.torso")
+        if section is not None:
+            if self.torso is None:
+                object.__setattr__(self, "torso", section())  # frozen: its defaults, set once here
+            elif not isinstance(self.torso, section):
+                raise ConfigError(f"agent.torso: the {self.kind!r} torso's settings are a {section.__name__}, got "
+                                  f"{type(self.torso).__name__}")
 
 
 
