@@ -68,3 +68,32 @@ def test_names_from_sb3_and_cleanrl_map_to_ours_exactly():
         config_from_dict({"ppo": {"n_envs": 32, "num_envs": 64}})
     with pytest.raises(ConfigError, match="ours is ppo.num_minibatches"):
         config_from_dict({"ppo": {"batch_size": 64}})
+
+
+def test_a_new_cli_workflow_is_one_registered_function(capsys):
+    """A workflow added as the extending page says (its function, one `@cli.command` with its options and the
+    shared option groups it takes) gets a parser, --set and the one-line error printing; nothing else is
+    touched."""
+    seen = {}
+
+    def args(p):
+        p.add_argument("--config", required=True)
+        p.add_argument("--bars", type=int, default=10)
+
+    @cli.command("symbols", "print the config's symbols", args, ("common", "overrides"))
+    def _symbols(a):
+        cfg = cli._config(a)
+        seen["symbols"] = cfg.data.symbols
+        print(" ".join(cfg.data.symbols[:a.bars]))
+        return 0
+
+    try:
+        assert cli.main(["symbols", "--config", str(TINY), "--set", "data.symbols=[AAPL, IBM]"]) == 0
+        assert seen["symbols"] == ("AAPL", "IBM") and capsys.readouterr().out.strip() == "AAPL IBM"
+        assert "print the config's symbols" in cli.build_parser().format_help()
+        assert cli.main(["symbols", "--config", str(TINY), "--set", "window=-1"]) == 2
+        assert "window: must be an integer >= 1" in capsys.readouterr().err
+    finally:
+        cli.COMMANDS.pop("symbols")
+    with pytest.raises(ValueError, match="unknown option groups"):
+        cli.command("bad", "", args, ("common", "gpu"))
