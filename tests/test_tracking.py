@@ -63,6 +63,42 @@ def test_wandb_offline_run_holds_the_config_and_the_last_metrics(rows, tmp_path,
     assert next(offline.glob("run-*.wandb")).stat().st_size > 0  # for a later `wandb sync`
 
 
+def test_a_tracker_that_cannot_start_is_one_clear_error(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with pytest.raises(ConfigError, match=r"--track mlflow: could not start the run \(MLFLOW_TRACKING_URI=http://"
+                                          r"127.0.0.1:9\): MlflowException: .*point MLFLOW_TRACKING_URI at"):
+        with tracker("mlflow", tmp_path, {}):
+            pytest.fail("the body runs only when the run started")
+
+
+def test_a_tracker_that_fails_mid_run_warns_once_and_training_goes_on(rows, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    calls = []
+
+    def gone(metrics, step):  # the server went away after the second update
+        calls.append(step)
+        if len(calls) > 2:
+            raise ConnectionError("connection refused")
+        real(metrics, step=step)
+
+    real = mlflow.log_metrics
+    monkeypatch.setattr(mlflow, "log_metrics", gone)
+    with pytest.warns(RuntimeWarning, match="logging failed at env step .* training goes on") as caught:
+        with tracker("mlflow", tmp_path / "run", {"a": 1}, name="gone") as log:
+            for step, row in rows:
+                log(step, row)
+    assert len(caught) == 1 and len(calls) == 3  # one warning, no more tries after the failure
+    client = mlflow.tracking.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("jaxtrade").experiment_id])
+    assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "reward")) == 2
+
+
 def test_tracker_errors_and_params():
     with pytest.raises(ConfigError, match="not one of"), tracker("tensorboard", None, {}):
         pass

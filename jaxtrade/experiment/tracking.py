@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -62,13 +64,64 @@ def _scalars(row: dict) -> dict[str, float]:
     return out
 
 
+# What to do when a tracker cannot start: its usual causes, and how to run without a network.
+FIXES = {"wandb": "log in (`wandb login`, or WANDB_API_KEY), or set WANDB_MODE=offline to write the run locally for "
+                  "a later `wandb sync`",
+         "mlflow": "point MLFLOW_TRACKING_URI at a reachable server or a local store (e.g. sqlite:///mlflow.db)"}
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+
+
+def _start(kind: str, start: Callable):
+    """`start()`; a tracker's own failure (login, server, URI) as a `ConfigError` that names the fix."""
+    try:
+        return start()
+    except ConfigError:
+        raise
+    except Exception as exc:  # wandb and mlflow raise their own error types, and requests' / OS errors
+        where = f" (MLFLOW_TRACKING_URI={os.environ['MLFLOW_TRACKING_URI']})" if (
+            kind == "mlflow" and "MLFLOW_TRACKING_URI" in os.environ) else ""
+        raise ConfigError(f"--track {kind}: could not start the run{where}: {_first_line(exc)}; {FIXES[kind]}, or "
+                          f"train without --track") from exc
+
+
+def _guarded(kind: str, log: MetricsHook) -> MetricsHook:
+    """`log`, which on its first failure (a server gone mid-run) warns once and stops logging: training goes on."""
+    failed: list[BaseException] = []
+
+    def hook(step: int, row: dict) -> None:
+        if failed:
+            return
+        try:
+            log(step, row)
+        except Exception as exc:
+            failed.append(exc)
+            warnings.warn(f"--track {kind}: logging failed at env step {step} ({_first_line(exc)}); training goes "
+                          f"on without the tracker (the run folder's metrics.jsonl keeps every row)", RuntimeWarning,
+                          stacklevel=2)
+    return hook
+
+
+def _finish(kind: str, finish: Callable, *args) -> None:
+    """Close the tracker's run; a failure there warns (the training it recorded is done and saved)."""
+    try:
+        finish(*args)
+    except Exception as exc:
+        warnings.warn(f"--track {kind}: closing the run failed ({_first_line(exc)}); the training and its run "
+                      f"folder are complete", RuntimeWarning, stacklevel=3)
+
+
 @contextlib.contextmanager
 def tracker(kind: str | None, run_dir: str | Path | None, config: dict, name: str | None = None
             ) -> Iterator[MetricsHook | None]:
-    """A metrics hook that logs to `kind` ("wandb", "mlflow") for the run's duration; None for no tracker.
+    """A metrics hook that logs to `kind` ("wandb", "mlflow") for the run's duration; None for no tracker. A
+    failure while logging or closing warns and lets the training go on.
 
     Raises:
-      ConfigError: an unknown tracker, or its package is not installed.
+      ConfigError: an unknown tracker, its package is not installed, or its run cannot start (not logged in, a
+        server or URI that does not answer): the message names the fix.
     """
     if kind is None:
         yield None
@@ -79,18 +132,38 @@ def tracker(kind: str | None, run_dir: str | Path | None, config: dict, name: st
         wandb = _import("wandb")
         directory = Path(run_dir) if run_dir is not None else Path.cwd()
         directory.mkdir(parents=True, exist_ok=True)
-        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "jaxtrade"), name=name, dir=str(directory),
-                         config=config, reinit="finish_previous")
+        run = _start(kind, lambda: wandb.init(project=os.environ.get("WANDB_PROJECT", "jaxtrade"), name=name,
+                                              dir=str(directory), config=config, reinit="finish_previous"))
+        code = 0
         try:
-            yield lambda step, row: run.log(_scalars(row), step=int(step), commit=True)  # the step is whole
+            yield _guarded(kind, lambda step, row: run.log(_scalars(row), step=int(step), commit=True))
+        except BaseException:
+            code = 1
+            raise
         finally:
-            run.finish()
+            _finish(kind, run.finish, code)
         return
     mlflow = _import("mlflow")
-    mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "jaxtrade"))
-    with mlflow.start_run(run_name=name):
-        mlflow.log_params(flat_params(config))
-        yield lambda step, row: mlflow.log_metrics(_scalars(row), step=int(step))
+
+    def start():
+        mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "jaxtrade"))
+        run = mlflow.start_run(run_name=name)
+        try:
+            mlflow.log_params(flat_params(config))
+        except Exception:
+            mlflow.end_run("FAILED")
+            raise
+        return run
+
+    _start(kind, start)
+    status = "FINISHED"
+    try:
+        yield _guarded(kind, lambda step, row: mlflow.log_metrics(_scalars(row), step=int(step)))
+    except BaseException:
+        status = "KILLED" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "FAILED"
+        raise
+    finally:
+        _finish(kind, mlflow.end_run, status)
 
 
 __all__ = ["TRACKERS", "flat_params", "tracker"]
