@@ -120,6 +120,8 @@ def test_shipped_configs_load_and_round_trip(path):
         ({"ppo": {"max_grad_norm": float("nan")}}, r"ppo.max_grad_norm: must be in \(0, 1e\+06\]"),
         ({"env": {"min_order": 0.5}}, r"env.min_order: must be in \[0, 0.02\]"),
         ({"window": 0}, r"window: must be an integer >= 1"),
+        ({"portfolio": {"agent_caps": "risk"}}, r"portfolio.agent_caps: 'risk' is not one of"),
+        ({"portfolio": {"cap_vol": 0.0}}, r"portfolio.cap_vol: an annual volatility in \(0, 5\]"),
         ({"split": {"train_end": "yesterday"}}, r"split.train_end: 'yesterday' is not an ISO date"),
         ({"split": {"train_end": "2012-01-01", "valid_end": "2011-01-01"}}, r"split: train_end .* before valid_end"),
         ({"split": {"train_fraction": 0.9, "valid_fraction": 0.1}}, r"split: train_fraction \+ valid_fraction"),

@@ -20,10 +20,10 @@ from jaxtrade.evaluate.shared_book import (
     TS_MOMENTUM,
     agents_policy,
     book_row,
+    capped_policy,
     equal_risk_policy,
     equal_weight_policy,
     master_policy,
-    risk_capped_policy,
     run_book,
     ts_momentum_book_policy,
 )
@@ -99,16 +99,19 @@ def test_equal_risk_holds_each_symbol_at_its_volatility_targeted_share(book):
     assert checked > 100 and 0 < float(np.asarray(r.gross_exposure).max()) < 0.8
 
 
-def test_risk_caps_bound_the_agents_at_equal_risks_exposure(book):
+def test_caps_bound_the_agents_at_equal_risks_or_equal_weights_exposure(book):
     """Agents that always want their largest buy, under equal risk's caps (10 % volatility target): each symbol
     held up to total / S x min(1, 10 % / its volatility), never more than the band over it; agents that never buy
-    stay in cash."""
+    stay in cash; under equal weight's caps (no target), near total / S each."""
     data, params = book
     eager, idle = largest_open_proposals, lambda p, key, obs: largest_open_proposals(p, key, obs)[:2] + (
         jnp.zeros(obs.action_mask.shape[0], jnp.int32),)
-    runs = run_book(PortfolioEnv(), params, {"eager": (risk_capped_policy(eager, 0.8, vol_target=0.10), None),
-                                             "idle": (risk_capped_policy(idle, 0.8, vol_target=0.10), None)},
+    runs = run_book(PortfolioEnv(), params, {"eager": (capped_policy(eager, 0.8, vol_target=0.10), None),
+                                             "idle": (capped_policy(idle, 0.8, vol_target=0.10), None),
+                                             "equal": (capped_policy(eager, 0.8, vol_target=None), None)},
                     jax.random.key(0))
+    equal = np.asarray(runs["equal"].weights)[100:]  # equal weight's caps: 20 % each, the band over it at most
+    assert equal.max() < 0.2 * 1.25 + 0.01 and np.median(equal[equal > 0]) > 0.17
     r, w = runs["eager"], np.asarray(runs["eager"].weights)
     assert float(np.abs(np.asarray(runs["idle"].weights)).max()) == 0.0
     vol = np.asarray(params.env.market.volatility) * np.sqrt(float(params.env.rules.bars_per_year))

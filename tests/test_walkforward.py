@@ -26,7 +26,7 @@ from jaxtrade.evaluate.backtest import HOLD, MIN_RATIO_BARS
 from jaxtrade.evaluate.metrics import max_drawdown, sharpe
 from jaxtrade.evaluate.policies import agent_policy
 from jaxtrade.evaluate.rollout import walk_forward_policies
-from jaxtrade.evaluate.shared_book import master_policy, risk_capped_policy, run_book, variants_policy
+from jaxtrade.evaluate.shared_book import capped_policy, master_policy, run_book, variants_policy
 from jaxtrade.experiment import (
     Experiment,
     WalkForwardSpec,
@@ -34,7 +34,7 @@ from jaxtrade.experiment import (
     walkforward_summary,
 )
 from jaxtrade.experiment.fold_masters import check_master_config
-from jaxtrade.experiment.walkforward import SHARED_RISK_CAPPED, book_fold_drawdown, book_fold_sharpe
+from jaxtrade.experiment.walkforward import book_fold_drawdown, book_fold_sharpe, capped_name, rebook
 from jaxtrade.features import compute_features
 
 
@@ -103,7 +103,8 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     with a synthetic symbol (`augment`); every test and the masters see only the real ones."""
     cfg = load_config(TINY)
     cfg = replace(cfg, ppo=replace(cfg.ppo, num_updates=2, updates_per_chunk=2),
-                  augment=replace(cfg.augment, symbols=1))  # training sees a synthetic crash-market symbol too
+                  augment=replace(cfg.augment, symbols=1),  # training sees a synthetic crash-market symbol too
+                  portfolio=replace(cfg.portfolio, agent_caps="vol", cap_vol=0.2))  # the judged row: capped agents
     master = replace(cfg, portfolio=replace(cfg.portfolio, hidden=16), ppo=replace(cfg.ppo, num_envs=8))
     data = load_data(cfg.data, cfg.min_bars)
     exp = Experiment(cfg, data, compute_features(data, cfg.features))
@@ -113,13 +114,24 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     report = json.loads((tmp_path / "wf.json").read_text())
     assert {"folds", "portfolio", "targets", "phase3", "seconds", "master_targets"} <= set(report["meta"])
     assert len(report["meta"]["folds"]) == 2 and report["meta"]["trials"] == 3 and report["rows"]
-    assert {"shared_ensemble_sharpe", "shared_risk_capped_sharpe", "shared_equal_weight_sharpe",
-            "shared_ensemble_max_drawdown"} <= set(report["meta"]["folds"][0])
+    assert {"shared_ensemble_sharpe", "shared_judged_sharpe", "shared_equal_weight_sharpe",
+            "shared_judged_max_drawdown"} <= set(report["meta"]["folds"][0])
     assert {r["policy"] for r in report["rows"]} >= {"agent seed 0", "agent ensemble", HOLD, "buy_and_hold_rules"}
-    assert report["meta"]["targets_on"] == {"policy": "agents ensemble", "symbol": "one account"}
+    capped = capped_name(cfg.portfolio)
+    assert capped == "agents ensemble, vol caps 20%" and a.books.judged == capped
+    assert report["meta"]["targets_on"] == {"policy": capped, "symbol": "one account"}
     assert {c["target"] for c in report["meta"]["master_targets"]["agents + learned master seed 0"]} >= {
         "Sharpe >= 0.5", "win rate >= 52 %"}
     assert out["phase3"]["counted"] == 2
+    # The shared account again under other caps, on the same trained agents (`rebook`): the rows it shares with
+    # the first run are the same; the capped row follows the new caps.
+    with pytest.raises(ConfigError, match="trained learned masters"):
+        rebook(exp, a, cfg.portfolio)
+    equal = rebook(exp, replace(a, master_params=None), replace(cfg.portfolio, agent_caps="equal"))
+    assert equal.books.judged == "agents ensemble, equal caps" and capped_name(cfg.portfolio) not in equal.books.returns
+    for name in ("agents seed 0", "agents ensemble", "equal weight, held"):
+        np.testing.assert_allclose(equal.books.returns[name], a.books.returns[name], rtol=1e-6, atol=1e-9)
+    assert not np.allclose(equal.books.returns[equal.books.judged], a.books.returns[capped_name(cfg.portfolio)])
 
     folds = a.folds
     train_end = folds[0].train[1]
@@ -167,8 +179,8 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
                                                       jnp.asarray((False, False))), (net, {})),
                     "agents + learned master seed 0": (master_policy(network_proposals(network), learned),
                                                        (net, net_master)),
-                    SHARED_RISK_CAPPED: (risk_capped_policy(ensemble_proposals(network), 1.0),
-                                         jax.tree.map(lambda x, f=f: x[f], a.net_params))}
+                    capped: (capped_policy(ensemble_proposals(network), 1.0, 0.2),
+                             jax.tree.map(lambda x, f=f: x[f], a.net_params))}
         alone = run_book(PortfolioEnv(actions=cfg_env.actions), params, policies, jax.random.key(3))
         for name, r in alone.items():
             at = int(r.start_bar) + 1 - st.first + np.arange(int(r.steps))
@@ -179,6 +191,6 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
         rets = np.asarray(alone["agents seed 0"].step_returns[:int(alone["agents seed 0"].steps)])
         want = float(sharpe(jnp.asarray(rets), a.bars_per_year)) if rets.size >= MIN_RATIO_BARS else np.nan
         np.testing.assert_allclose(book_fold_sharpe(a, "agents seed 0")[f], want, rtol=1e-4, equal_nan=True)
-        capped = np.asarray(alone[SHARED_RISK_CAPPED].step_returns[:int(alone[SHARED_RISK_CAPPED].steps)])
-        np.testing.assert_allclose(book_fold_drawdown(a, SHARED_RISK_CAPPED)[f],
-                                   float(max_drawdown(jnp.asarray(capped))), rtol=1e-4, atol=1e-7)
+        rets = np.asarray(alone[capped].step_returns[:int(alone[capped].steps)])
+        np.testing.assert_allclose(book_fold_drawdown(a, capped)[f], float(max_drawdown(jnp.asarray(rets))),
+                                   rtol=1e-4, atol=1e-7)

@@ -91,12 +91,13 @@ class AgentConfig:
 
 
 PORTFOLIO_MODES = ("master", "joint")
+AGENT_CAPS = ("none", "equal", "vol")
 
 
 @dataclass(frozen=True)
 class PortfolioConfig:
-    """A learned master on one shared account (`jaxtrade train-portfolio`): trained over frozen symbol agents
-    (`mode: master`), or with them in one program (`mode: joint`)."""
+    """One shared account: a learned master (`jaxtrade train-portfolio`) trained over frozen symbol agents
+    (`mode: master`) or with them in one program (`mode: joint`); caps on the agents' positions there."""
 
     mode: str = "master"  # master: the master alone, over frozen agents | joint: the agents and the master together
     # Checkpoint folder of the symbol agents (`jaxtrade train --checkpoint-dir`): frozen in mode master (required);
@@ -107,10 +108,20 @@ class PortfolioConfig:
     deterministic: bool = True  # mode master: symbol agents act greedily (else they sample) while the master trains
     hidden: int = 64  # width of the master network's layers
     conviction_prior: bool = False  # the master's logits start from the rule-based master's conviction scores
+    # Per-symbol caps on the seed ensemble's agents on the walk-forward's shared account (the row the targets are
+    # checked on when set): none (each symbol up to env.max_position) | equal (total / S each) | vol (equal risk's:
+    # total / S x min(1, cap_vol / the symbol's annualised volatility)); a position more than 25 % over its cap
+    # is half sold.
+    agent_caps: str = "none"
+    cap_vol: float = 0.15  # agent_caps vol: the annual volatility each symbol's cap runs at
 
     def __post_init__(self):
         if self.mode not in PORTFOLIO_MODES:
             raise ConfigError(f"portfolio.mode: {self.mode!r} is not one of {list(PORTFOLIO_MODES)}")
+        if self.agent_caps not in AGENT_CAPS:
+            raise ConfigError(f"portfolio.agent_caps: {self.agent_caps!r} is not one of {list(AGENT_CAPS)}")
+        if not 0.0 < self.cap_vol <= 5.0:
+            raise ConfigError(f"portfolio.cap_vol: an annual volatility in (0, 5], got {self.cap_vol!r}")
         if not 0.0 < self.total_limit <= 1.0:
             raise ConfigError(f"portfolio.total_limit: must be in (0, 1], got {self.total_limit!r}")
         if not 0.0 <= self.tolerance < 1.0:

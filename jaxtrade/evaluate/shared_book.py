@@ -16,7 +16,7 @@ the whole period. The policies:
   `tolerance` x its weight over it and buy it back (`rebalance=True`: the coarsest
   rebalance the action table allows);
 - `equal_risk_policy`: equal weight scaled down to a volatility target per symbol;
-- `risk_capped_policy`: the symbol agents under equal risk's per-symbol caps (their timing, its sizes at most);
+- `capped_policy`: the symbol agents under equal risk's (or equal weight's) per-symbol caps;
 - `ts_momentum_book_policy`: time-series momentum (12-1 months) per symbol at its
   equal weight, flat (or short) when the trend is down.
 """
@@ -148,17 +148,21 @@ def equal_risk_policy(total_limit: float, vol_target: float = VOL_TARGET, band: 
     return act
 
 
-def risk_caps(obs: PortfolioObservation, total_limit: float, vol_target: float = VOL_TARGET) -> jax.Array:
-    """(S,) equal risk's exposure per symbol: total_limit / S x min(1, vol_target / its annualised volatility)."""
-    return total_limit / obs.symbols.action_mask.shape[0] * vol_scaled(obs.symbols, 1.0, vol_target)
+def risk_caps(obs: PortfolioObservation, total_limit: float, vol_target: float | None = VOL_TARGET) -> jax.Array:
+    """(S,) equal risk's exposure per symbol: total_limit / S x min(1, vol_target / its annualised volatility);
+    equal weight's, total_limit / S, with no `vol_target`."""
+    equal = total_limit / obs.symbols.action_mask.shape[0]
+    return jnp.full(obs.weights.shape, equal) if vol_target is None else equal * vol_scaled(obs.symbols, 1.0,
+                                                                                             vol_target)
 
 
-def risk_capped_policy(propose: SymbolPolicy, total_limit: float, vol_target: float = VOL_TARGET,
-                       band: float = 0.25) -> PortfolioPolicy:
-    """The symbol agents under equal risk's caps (`risk_caps`): each symbol's budget the exposure that runs at
-    `vol_target`, a proposed buy cut to the largest order that fits it (`gate_actions`), a position more than
-    `band` x its cap over it half closed (whatever the agent proposed). The agents choose when to hold; the
-    caps bound how much, so the book's volatility falls as its stocks' rises. Params: the agents'."""
+def capped_policy(propose: SymbolPolicy, total_limit: float, vol_target: float | None = VOL_TARGET,
+                  band: float = 0.25) -> PortfolioPolicy:
+    """The symbol agents under per-symbol caps (`risk_caps`: equal risk's, or equal weight's with no
+    `vol_target`): each symbol's budget its cap, a proposed buy cut to the largest order that fits it
+    (`gate_actions`), a position more than `band` x its cap over it half closed (whatever the agent proposed).
+    The agents choose when to hold; the caps bound how much (with a volatility target, the book's volatility falls
+    as its stocks' rises). Params: the agents'."""
 
     def act(agent_params, key, obs, state=None, env_params=None):
         caps = risk_caps(obs, total_limit, vol_target).astype(jnp.float32)
@@ -317,7 +321,7 @@ def format_portfolio(rows: list[dict]) -> str:
 __all__ = [
     "AGENT_VARIANTS", "EQUAL_RISK", "EQUAL_WEIGHT_HELD", "TS_MOMENTUM", "ts_momentum_book_policy",
     "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy",
-    "risk_caps", "risk_capped_policy",
+    "capped_policy", "risk_caps",
     "equal_weight_policy", "holding_rules", "format_portfolio", "master_policy", "run_book", "run_equal_weight",
     "run_variants", "split_steps", "variants_policy", "walk_forward_book"
 ]

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtrade.agents.config import PortfolioConfig
 from jaxtrade.agents.learned_master import LearnedMaster, ensemble_proposals, network_proposals
 from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.config import Config, config_to_dict
@@ -51,11 +53,11 @@ from jaxtrade.evaluate.shared_book import (
     EQUAL_WEIGHT_HELD,
     TS_MOMENTUM,
     agents_policy,
+    capped_policy,
     equal_risk_policy,
     equal_weight_policy,
     holding_rules,
     master_policy,
-    risk_capped_policy,
     ts_momentum_book_policy,
     variants_policy,
     walk_forward_book,
@@ -75,7 +77,15 @@ from jaxtrade.train.ppo import make_train
 Log = Callable[[str], None]
 ENSEMBLE = "agent ensemble"
 SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
-SHARED_RISK_CAPPED = "agents ensemble, risk caps"  # the same agents under equal risk's caps (`risk_capped_policy`)
+
+
+def capped_name(portfolio: PortfolioConfig) -> str | None:
+    """The shared-account row of the ensemble's agents under `portfolio.agent_caps` (`capped_policy`); None
+    without caps."""
+    if portfolio.agent_caps == "none":
+        return None
+    return (f"{SHARED_ENSEMBLE}, vol caps {portfolio.cap_vol:.0%}" if portfolio.agent_caps == "vol" else
+            f"{SHARED_ENSEMBLE}, equal caps")
 # Run through the env, then literal buy_and_hold.
 BASELINE_POLICIES = (HOLD_RULES, "vol_target_hold", "ts_momentum", "sma_crossover", "cash")
 
@@ -155,6 +165,7 @@ class Books:
     live: np.ndarray  # (N,) bool: bars the account's record covers
     stops: dict  # name -> [(StopReason, bar, count)] of the folds a stop liquidated: the latest, and how many
     trades: dict  # name -> {"trades", "wins", "gross_profit", "gross_loss", "cost"} summed over the folds
+    judged: str = "agents ensemble"  # the agents' row the targets are checked on (the capped one with caps)
 
 
 @dataclass
@@ -222,12 +233,7 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
 
     # Testing: every fold's test period, every symbol from its first decision bar there, all policies at once.
     horizon = max(f.test[1] - f.test[0] - 1 for f in folds)
-    test_params = _range_tables(base, ready, [f.test for f in folds])
-    test_params = test_params.replace(rules=base.rules.replace(horizon=jnp.asarray(horizon + 1, jnp.int32)))
-    ok = np.asarray(test_params.market.tradeable)  # (F, S, T)
-    has_start = np.stack([ok[i, :, f.test[0]:f.test[1]].any(axis=1) for i, f in enumerate(folds)])
-    first = np.stack([np.where(h, f.test[0] + np.argmax(ok[i, :, f.test[0]:f.test[1]], axis=1), f.test[0])
-                      for i, (f, h) in enumerate(zip(folds, has_start, strict=True))]).astype(np.int32)
+    test_params, has_start, first = _test_tables(exp, folds)
     baselines = [BASELINES[name] for name in BASELINE_POLICIES]
 
     def fold_test(stacked, params, first, key):
@@ -252,6 +258,40 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
                              None if master is None else config_to_dict(master))
 
 
+def _test_tables(exp: Experiment, folds: list[Fold]) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Every fold's test tables (leading axis F), (F, S) whether a symbol can trade in the fold's test period,
+    and (F, S) its first decision bar there."""
+    base, ready = exp.params(), np.asarray(exp.features.ready)
+    horizon = max(f.test[1] - f.test[0] - 1 for f in folds)
+    test_params = _range_tables(base, ready, [f.test for f in folds])
+    test_params = test_params.replace(rules=base.rules.replace(horizon=jnp.asarray(horizon + 1, jnp.int32)))
+    ok = np.asarray(test_params.market.tradeable)  # (F, S, T)
+    has_start = np.stack([ok[i, :, f.test[0]:f.test[1]].any(axis=1) for i, f in enumerate(folds)])
+    first = np.stack([np.where(h, f.test[0] + np.argmax(ok[i, :, f.test[0]:f.test[1]], axis=1), f.test[0])
+                      for i, (f, h) in enumerate(zip(folds, has_start, strict=True))]).astype(np.int32)
+    return test_params, has_start, first
+
+
+def rebook(exp: Experiment, result: WalkForwardResult, portfolio: PortfolioConfig,
+           log: Log | None = None) -> WalkForwardResult:
+    """`result` with its shared account run again under other `portfolio` settings (the agents' caps) on its
+    trained agents, without retraining: what a choice among shared-account rules costs (one test program). Not
+    for a run with learned masters (they are trained per fold; rerun `walk_forward_retrain`).
+
+    Raises:
+      ConfigError: the result holds learned masters, or `exp` has one symbol (no shared account).
+    """
+    if result.master_params is not None:
+        raise ConfigError("rebook: this walk-forward trained learned masters; rerun walk_forward_retrain")
+    if exp.data.num_symbols < 2:
+        raise ConfigError("rebook: one symbol has no shared account")
+    exp = replace(exp, cfg=replace(exp.cfg, portfolio=portfolio))
+    test_params, has_start, _ = _test_tables(exp, result.folds)
+    books = _books(exp, result.folds, test_params, has_start, result.net_params, result.seeds,
+                   result.stitched.first, log)
+    return replace(result, books=books)
+
+
 def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
            log: Log | None, master: Config | None = None, masters=None) -> Books:
     """Every fold's test period on one shared account (`PortfolioEnv`, as `jaxtrade eval` does): each seed's
@@ -268,7 +308,10 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
                                                         master.portfolio.tolerance)
     names = [f"{n} seed {s}" for s in seeds
              for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
-    names += [SHARED_ENSEMBLE, SHARED_RISK_CAPPED, EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
+    capped = capped_name(cfg.portfolio)
+    names += [SHARED_ENSEMBLE, *([capped] if capped else []), EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK,
+              TS_MOMENTUM]
+    caps_vol = cfg.portfolio.cap_vol if cfg.portfolio.agent_caps == "vol" else None
 
     def fold_books(stacked, learned_params, params, key):
         out = []
@@ -282,7 +325,8 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
                                              (net_k, jax.tree.map(lambda x, k=k: x[k], learned_params)), key, steps))
         ensemble = ensemble_proposals(network)
         out.append(walk_forward_book(env, params, agents_policy(ensemble, limit), stacked, key, steps))
-        out.append(walk_forward_book(env, params, risk_capped_policy(ensemble, total), stacked, key, steps))
+        if capped:
+            out.append(walk_forward_book(env, params, capped_policy(ensemble, total, caps_vol), stacked, key, steps))
         holding = holding_rules(params)
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
@@ -306,7 +350,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
             at = int(r.start_bar[f]) + 1 - first + np.arange(int(r.steps[f]))
             returns[at], live[at] = r.step_returns[f, :int(r.steps[f])], True
         out[name] = returns
-    return Books(out, live, stops, trades)
+    return Books(out, live, stops, trades, capped or SHARED_ENSEMBLE)
 
 
 def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
@@ -402,15 +446,19 @@ def book_fold_drawdown(result: WalkForwardResult, name: str) -> np.ndarray:
     return out
 
 
-# The shared-account rows each fold reports (what a selection rule on the shared account reads), by report key.
-FOLD_BOOK_ROWS = {"ensemble": SHARED_ENSEMBLE, "risk_capped": SHARED_RISK_CAPPED, "equal_weight": EQUAL_WEIGHT_HELD}
+def fold_book_rows(result: WalkForwardResult) -> dict[str, str]:
+    """The shared-account rows each fold reports (what a selection rule on the shared account reads), by report
+    key: the ensemble's agents, the row the targets are checked on (`judged`: the capped agents with caps, else
+    the ensemble's), equal weight held."""
+    judged = result.books.judged if result.books else SHARED_ENSEMBLE
+    return {"ensemble": SHARED_ENSEMBLE, "judged": judged, "equal_weight": EQUAL_WEIGHT_HELD}
 
 
 def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
     """Per fold: its dates, the mean over symbols of the fold's Sharpe (ensemble vs literal buy-and-hold), and
     the shared account's Sharpe in the fold (the ensemble's agents vs equal weight held; NaN without it)."""
     st, F = result.stitched, len(result.folds)
-    shared = {f"shared_{key}_{stat}": fn(result, name) for key, name in FOLD_BOOK_ROWS.items()
+    shared = {f"shared_{key}_{stat}": fn(result, name) for key, name in fold_book_rows(result).items()
               for stat, fn in (("sharpe", book_fold_sharpe), ("max_drawdown", book_fold_drawdown))}
     ens, hold = result.policies.index(ENSEMBLE), result.policies.index(HOLD)
     each = lambda p: np.array([fold_sharpe(st, p, s, F, result.bars_per_year)  # noqa: E731
@@ -487,7 +535,7 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     books = book_rows(result, spec.trials, dates)
     # The seed's targets on the portfolio: the ensemble's agents on one shared account (several symbols), else
     # the ensemble's record; and on each learned master's account.
-    judged = next((r for r in books if r["policy"] == SHARED_ENSEMBLE), None) or next(
+    judged = next((r for r in books if result.books and r["policy"] == result.books.judged), None) or next(
         r for r in rows if r["policy"] == ENSEMBLE and r["symbol"] == "all (equal weight)")
     targets = target_checks(judged)
     learned = {r["policy"]: r for r in books if "learned master" in r["policy"]}
@@ -508,10 +556,13 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     log("per fold, mean over symbols (ensemble vs literal buy-and-hold Sharpe): " + "; ".join(
         f"{r['test'][0]} {r['ensemble_sharpe']:.2f} vs {r['buy_and_hold_sharpe']:.2f}" for r in per_fold))
     if result.books:
-        log("per fold, shared account (Sharpe: the ensemble's agents, under risk caps, vs equal weight held): "
-            + "; ".join(f"{r['test'][0]} {r['shared_ensemble_sharpe']:.2f}, {r['shared_risk_capped_sharpe']:.2f} vs "
-                        f"{r['shared_equal_weight_sharpe']:.2f}" for r in per_fold))
-    where = ("the ensemble's agents on the stitched shared account" if judged["symbol"] == "one account" else
+        judged_row = result.books.judged
+        log(f"per fold, shared account (Sharpe: {judged_row}"
+            + (f", {SHARED_ENSEMBLE}" if judged_row != SHARED_ENSEMBLE else "") + ", vs equal weight held): "
+            + "; ".join(f"{r['test'][0]} {r['shared_judged_sharpe']:.2f}"
+                        + (f", {r['shared_ensemble_sharpe']:.2f}" if judged_row != SHARED_ENSEMBLE else "")
+                        + f" vs {r['shared_equal_weight_sharpe']:.2f}" for r in per_fold))
+    where = (f"'{judged['policy']}' on the stitched shared account" if judged["symbol"] == "one account" else
              "the ensemble's stitched record (one symbol)")
     log(f"seed targets on {where}: {target_report(judged)}")
     for name, r in learned.items():
@@ -540,7 +591,7 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
 
 
 __all__ = [
-    "ENSEMBLE", "FOLD_BOOK_ROWS", "SHARED_ENSEMBLE", "SHARED_RISK_CAPPED", "Books", "WalkForwardResult",
+    "ENSEMBLE", "SHARED_ENSEMBLE", "Books", "WalkForwardResult", "capped_name", "fold_book_rows", "rebook",
     "WalkForwardSpec", "book_fold_drawdown", "book_fold_sharpe", "book_rows", "first_test_bar",
     "format_book_rows", "format_rows", "plan_folds", "record_rows", "walk_forward_retrain", "walkforward_report",
     "walkforward_summary"
