@@ -285,7 +285,7 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
                    "split: {train_fraction: 0.7, valid_fraction: 0.15}\n"
                    "agent: {num_layers: 1, d_model: 16, num_heads: 2, mlp_dim: 32, head_dim: 16}\n"
                    "ppo: {num_envs: 8, rollout_len: 16, num_updates: 2, update_epochs: 1, num_minibatches: 2,"
-                   " updates_per_chunk: 2}\n")
+                   " updates_per_chunk: 2}\nportfolio: {agent_caps: equal}\n")
     ckpt = tmp_path / "run"
     args = ["train", "--config", str(cfg), "--checkpoint-dir", str(ckpt), "--eval-episodes", "32",
             "--cache-dir", str(tmp_path / "c"), "--report", str(tmp_path / "valid.csv"),
@@ -295,7 +295,8 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     assert "] 2/2 updates 100%" in out and "backtest on the validation split, bars 490..594" in out
     for policy in ("agent ", "agent_sampled", "buy_and_hold_rules", "buy_and_hold", "cash", "random", "sma_crossover"):
         assert f"\n  {policy}" in out
-    assert "seed targets on the agents' portfolio equity: return >= +12 %:" in out
+    # the agents under the config's caps (equal weight's) are the row the targets are checked on
+    assert "seed targets on the agents' portfolio equity (agents, equal caps): return >= +12 %:" in out
     assert "profit factor >= 1.3:" in out and "phase-3 criterion" in out
     assert (ckpt / "2").is_dir()
     rows = pd.read_csv(tmp_path / "valid.csv")
@@ -311,7 +312,7 @@ def test_cli_train_checkpoints_and_backtests_then_eval_restores(capsys, tmp_path
     assert len(per_symbol) == policies * 2 and set(per_symbol["symbol"]) == {"SYN000", "SYN001"}
     assert "walk-forward on the validation split" in out
     assert "portfolio: all 2 symbols on one account (shared cash)" in out and "\n  agents + master" in out
-    assert "\n  equal weight, held" in out and "\n  equal weight, rebal." in out
+    assert "\n  equal weight, held" in out and "\n  equal weight, rebal." in out and "\n  agents, equal caps" in out
     assert (per_symbol["first_bar"] >= 490).all() and (per_symbol["last_bar"] <= 595).all()
     for png in ("equity_validation.png", "training.png", "portfolio_validation.png"):
         assert (tmp_path / "plots" / png).read_bytes()[:4] == b"\x89PNG"

@@ -54,6 +54,8 @@ from jaxtrade.evaluate.shared_book import (
     TS_MOMENTUM,
     agents_policy,
     capped_policy,
+    caps_label,
+    caps_target,
     equal_risk_policy,
     equal_weight_policy,
     holding_rules,
@@ -82,10 +84,10 @@ SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared 
 def capped_name(portfolio: PortfolioConfig) -> str | None:
     """The shared-account row of the ensemble's agents under `portfolio.agent_caps` (`capped_policy`); None
     without caps."""
-    if portfolio.agent_caps == "none":
-        return None
-    return (f"{SHARED_ENSEMBLE}, vol caps {portfolio.cap_vol:.0%}" if portfolio.agent_caps == "vol" else
-            f"{SHARED_ENSEMBLE}, equal caps")
+    label = caps_label(portfolio.agent_caps, portfolio.cap_vol)
+    return None if label is None else f"{SHARED_ENSEMBLE}, {label}"
+
+
 # Run through the env, then literal buy_and_hold.
 BASELINE_POLICIES = (HOLD_RULES, "vol_target_hold", "ts_momentum", "sma_crossover", "cash")
 
@@ -311,7 +313,7 @@ def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarra
     capped = capped_name(cfg.portfolio)
     names += [SHARED_ENSEMBLE, *([capped] if capped else []), EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK,
               TS_MOMENTUM]
-    caps_vol = cfg.portfolio.cap_vol if cfg.portfolio.agent_caps == "vol" else None
+    caps_vol = caps_target(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol)
 
     def fold_books(stacked, learned_params, params, key):
         out = []

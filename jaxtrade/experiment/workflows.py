@@ -38,6 +38,9 @@ from jaxtrade.evaluate.shared_book import (
     AGENT_VARIANTS,
     REBALANCE_TOLERANCE,
     book_row,
+    capped_policy,
+    caps_label,
+    caps_target,
     format_portfolio,
     holding_rules,
     master_policy,
@@ -134,13 +137,19 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
     master = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
     holding = holding_rules(params)  # the baselines hold: no stop loss, take profit or holding limit
     env = PortfolioEnv(actions=exp.env.actions)
-    with working(f"{stage}portfolio of {exp.data.num_symbols} symbols on one account x "
-                 f"{len(AGENT_VARIANTS) + 3 + bool(learned)} policies (compile and run)", log):
+    policies = len(AGENT_VARIANTS) + 3 + bool(learned) + (cfg.portfolio.agent_caps != "none")
+    with working(f"{stage}portfolio of {exp.data.num_symbols} symbols on one account x {policies} policies "
+                 f"(compile and run)", log):
         results = run_variants(env, params, setup.network, net_params, master, {}, limit, jax.random.key(3))
         if learned:
             learned_master = LearnedMaster(learned[0], total, cfg.portfolio.tolerance)
             results.update(run_book(env, params, {"agents + learned master": (master_policy(
                 network_proposals(setup.network), learned_master), (net_params, learned[1]))}, jax.random.key(3)))
+        label = caps_label(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol)
+        if label:  # the agents under the config's caps: the row the targets are checked on
+            capped = capped_policy(network_proposals(setup.network), total,
+                                   caps_target(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol))
+            results.update(run_book(env, params, {f"agents, {label}": (capped, net_params)}, jax.random.key(3)))
         results.update(run_equal_weight(env, holding, total, jax.random.key(3)))
     bpy = float(params.env.rules.bars_per_year)
     rows = [book_row(name, r, bpy, exp.data.timestamps()) for name, r in results.items()]
@@ -225,9 +234,10 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
     log(f"  {phase3_report(wf_rows)}")
     portfolio = (portfolio_report(setup, exp, split, net_params, log, plots, stage="[3/3] ")
                  if data.num_symbols > 1 else [])
-    judged = portfolio[0] if portfolio else rows[0]
+    label = caps_label(exp.cfg.portfolio.agent_caps, exp.cfg.portfolio.cap_vol)
+    judged = next((r for r in portfolio if r["policy"] == f"agents, {label}"), portfolio[0]) if portfolio else rows[0]
     if portfolio:
-        log(f"  seed targets on the agents' portfolio equity: {target_report(judged)}")
+        log(f"  seed targets on the agents' portfolio equity ({judged['policy']}): {target_report(judged)}")
     else:
         log(f"  seed targets (agent, episode means): {target_report(judged)}")
     if report:
