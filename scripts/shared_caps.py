@@ -18,8 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from jaxtrade.config import load_config
-from jaxtrade.experiment import WalkForwardSpec, load_experiment, walk_forward_retrain
-from jaxtrade.experiment.walkforward import rebook, walkforward_summary
+from jaxtrade.experiment import WalkForwardSpec, load_experiment, rebook, walk_forward_retrain, walkforward_summary
 
 
 def caps_config(portfolio, text: str):

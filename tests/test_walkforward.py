@@ -30,11 +30,12 @@ from jaxtrade.evaluate.shared_book import capped_policy, master_policy, run_book
 from jaxtrade.experiment import (
     Experiment,
     WalkForwardSpec,
+    rebook,
     walk_forward_retrain,
     walkforward_summary,
 )
 from jaxtrade.experiment.fold_masters import check_master_config
-from jaxtrade.experiment.walkforward import book_fold_drawdown, book_fold_sharpe, capped_name, rebook
+from jaxtrade.experiment.walkforward_book import book_fold_drawdown, book_fold_sharpe, capped_name
 from jaxtrade.features import compute_features
 
 

@@ -26,13 +26,8 @@ from jaxtrade.experiment.sweep import (
     sweep_runs,
     sweepable,
 )
-from jaxtrade.experiment.walkforward import (
-    WalkForwardResult,
-    WalkForwardSpec,
-    walk_forward_retrain,
-    walkforward_report,
-    walkforward_summary,
-)
+from jaxtrade.experiment.walkforward import WalkForwardResult, WalkForwardSpec, rebook, walk_forward_retrain
+from jaxtrade.experiment.walkforward_report import walkforward_report, walkforward_summary
 from jaxtrade.experiment.workflows import (
     backtest_report,
     env_summary,
@@ -49,5 +44,5 @@ __all__ = [
     "load_experiment", "parse_setting", "sweepable", "portfolio_report", "seed_summary", "summary", "sweep",
     "sweep_report", "sweep_runs", "train", "training_setup", "master_setup", "symbol_agents", "train_portfolio",
     "evaluate_portfolio", "joint_setup", "portfolio_run", "PortfolioRun", "WalkForwardResult", "WalkForwardSpec",
-    "walk_forward_retrain", "walkforward_report", "walkforward_summary"
+    "rebook", "walk_forward_retrain", "walkforward_report", "walkforward_summary"
 ]

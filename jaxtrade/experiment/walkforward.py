@@ -27,65 +27,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxtrade.agents.config import PortfolioConfig
-from jaxtrade.agents.learned_master import LearnedMaster, ensemble_proposals, network_proposals
-from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.config import Config, config_to_dict
 from jaxtrade.data.splits import Fold, walk_forward_folds
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.params import range_axes, range_params
-from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import (
     HOLD,
-    date_of,
-    phase3_check,
-    stop_name,
-    stop_note,
-    target_checks,
-    target_report,
-    trade_ratios,
 )
-from jaxtrade.evaluate.metrics import max_drawdown, mean_interval
 from jaxtrade.evaluate.policies import BASELINES, HOLD_RULES, agent_policy, ensemble_policy
 from jaxtrade.evaluate.rollout import run_policies
-from jaxtrade.evaluate.shared_book import (
-    EQUAL_RISK,
-    EQUAL_WEIGHT_HELD,
-    TS_MOMENTUM,
-    agents_policy,
-    capped_policy,
-    caps_label,
-    caps_target,
-    equal_risk_policy,
-    equal_weight_policy,
-    holding_rules,
-    master_policy,
-    ts_momentum_book_policy,
-    variants_policy,
-    walk_forward_book,
-)
-from jaxtrade.evaluate.stitch import Stitched, fold_sharpe, record_row, sharpe_by_fold, stitch
+from jaxtrade.evaluate.stitch import stitch
 from jaxtrade.experiment.build import Experiment
 from jaxtrade.experiment.fold_masters import (
-    book_axes,
-    book_tables,
     check_master_config,
     train_fold_masters,
     train_fold_runs,
 )
-from jaxtrade.experiment.portfolio import master_network
+from jaxtrade.experiment.walkforward_book import shared_books
+from jaxtrade.experiment.walkforward_types import Books, WalkForwardResult
 from jaxtrade.train.ppo import make_train
 
 Log = Callable[[str], None]
 ENSEMBLE = "agent ensemble"
-SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
 
 
-def capped_name(portfolio: PortfolioConfig) -> str | None:
-    """The shared-account row of the ensemble's agents under `portfolio.agent_caps` (`capped_policy`); None
-    without caps."""
-    label = caps_label(portfolio.agent_caps, portfolio.cap_vol)
-    return None if label is None else f"{SHARED_ENSEMBLE}, {label}"
 
 
 # Run through the env, then literal buy_and_hold.
@@ -159,32 +125,8 @@ def _range_tables(base, ready: np.ndarray, ranges: list[tuple[int, int]], rows: 
                                                    next_ok=pick(lambda p: p.market.next_ok)), starts=starts)
 
 
-@dataclass
-class Books:
-    """The shared account's stitched records (host data; N = bars from the first out-of-sample bar)."""
-
-    returns: dict  # policy name -> (N,) the account's returns, stitched over the folds
-    live: np.ndarray  # (N,) bool: bars the account's record covers
-    stops: dict  # name -> [(StopReason, bar, count)] of the folds a stop liquidated: the latest, and how many
-    trades: dict  # name -> {"trades", "wins", "gross_profit", "gross_loss", "cost"} summed over the folds
-    judged: str = "agents ensemble"  # the agents' row the targets are checked on (the capped one with caps)
 
 
-@dataclass
-class WalkForwardResult:
-    """What a walk-forward retraining measured (host data)."""
-
-    folds: list[Fold]
-    seeds: tuple[int, ...]
-    policies: list[str]  # the record's policy axis: agent per seed, the ensemble, the baselines, buy_and_hold
-    symbols: tuple[str, ...]
-    stitched: Stitched
-    bars_per_year: float
-    seconds: dict  # wall time: {"train": ..., "test": ..., "total": ...}
-    net_params: object  # the trained networks' params, leading axes (fold, seed)
-    books: Books | None = None  # the shared-account portfolio (several symbols)
-    master_params: object = None  # the learned masters' params, leading axes (fold, seed) (with a master config)
-    master_config: dict | None = None  # the master config they were trained with
 
 
 def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None = print,
@@ -251,7 +193,7 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     results = jax.jit(jax.vmap(fold_test, in_axes=(0, range_axes(test_params), 0, None)))(
         net, test_params, jnp.asarray(first), jax.random.key(2))
     stitched = stitch(results, has_start, folds[0].test[0] + 1, data.num_bars, cfg.env.initial_cash)
-    books = (_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log, master, masters)
+    books = (shared_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log, master, masters)
              if S > 1 else None)
     t_end = time.perf_counter()
     policies = [f"agent seed {s}" for s in spec.seeds] + [ENSEMBLE, *BASELINE_POLICIES, HOLD]
@@ -289,312 +231,38 @@ def rebook(exp: Experiment, result: WalkForwardResult, portfolio: PortfolioConfi
         raise ConfigError("rebook: one symbol has no shared account")
     exp = replace(exp, cfg=replace(exp.cfg, portfolio=portfolio))
     test_params, has_start, _ = _test_tables(exp, result.folds)
-    books = _books(exp, result.folds, test_params, has_start, result.net_params, result.seeds,
+    books = shared_books(exp, result.folds, test_params, has_start, result.net_params, result.seeds,
                    result.stitched.first, log)
     return replace(result, books=books)
 
 
-def _books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
-           log: Log | None, master: Config | None = None, masters=None) -> Books:
-    """Every fold's test period on one shared account (`PortfolioEnv`, as `jaxtrade eval` does): each seed's
-    symbol agents alone, under the rule-based master and (with `master`) under its learned master, the seed
-    ensemble's agents alone, and equal weight held and rebalanced (no stop loss, take profit or holding limit);
-    all folds as one program; the account's returns stitched on the time axis."""
-    cfg, F, K = exp.cfg, len(folds), len(seeds)
-    limit, total = cfg.env.max_position, 1.0
-    book_params = book_tables(test_params, np.asarray([f.test[1] for f in folds]), total)
-    steps = max(f.test[1] - f.test[0] - 1 for f in folds)
-    env, network = PortfolioEnv(actions=cfg.env.actions), exp.network()
-    rule = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
-    learned = None if master is None else LearnedMaster(master_network(master.portfolio), master.portfolio.total_limit,
-                                                        master.portfolio.tolerance)
-    names = [f"{n} seed {s}" for s in seeds
-             for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
-    capped = capped_name(cfg.portfolio)
-    names += [SHARED_ENSEMBLE, *([capped] if capped else []), EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK,
-              TS_MOMENTUM]
-    caps_vol = caps_target(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol)
-
-    def fold_books(stacked, learned_params, params, key):
-        out = []
-        for k in range(K):
-            net_k = jax.tree.map(lambda x, k=k: x[k], stacked)
-            for flags in ((False, False), (False, True)):
-                policy = variants_policy(network, rule, limit, jnp.asarray(flags))
-                out.append(walk_forward_book(env, params, policy, (net_k, {}), key, steps))
-            if learned is not None:
-                out.append(walk_forward_book(env, params, master_policy(network_proposals(network), learned),
-                                             (net_k, jax.tree.map(lambda x, k=k: x[k], learned_params)), key, steps))
-        ensemble = ensemble_proposals(network)
-        out.append(walk_forward_book(env, params, agents_policy(ensemble, limit), stacked, key, steps))
-        if capped:
-            out.append(walk_forward_book(env, params, capped_policy(ensemble, total, caps_vol), stacked, key, steps))
-        holding = holding_rules(params)
-        for rebalance in (False, True):
-            out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
-        out.append(walk_forward_book(env, holding, equal_risk_policy(total), None, key, steps))
-        out.append(walk_forward_book(env, holding, ts_momentum_book_policy(total), None, key, steps))
-        return out
-
-    if log:
-        log(f"walk-forward: {F} folds x {len(names)} policies on one shared account (one program)")
-    books = jax.tree.map(np.asarray, jax.jit(jax.vmap(fold_books, in_axes=(0, 0, book_axes(test_params), None)))(
-        net, masters if masters is not None else jnp.zeros(F), book_params, jax.random.key(3)))
-    N = exp.data.num_bars - first
-    out, live, stops, trades = {}, np.zeros(N, bool), {}, {}
-    tested = [f for f in range(F) if has_start[f].any()]
-    for name, r in zip(names, books, strict=True):
-        stops[name] = [(int(r.stop_reason[f]), int(r.stop_bar[f]), int(r.stops[f])) for f in tested if r.stop_reason[f]]
-        trades[name] = {k: float(getattr(r, k)[tested].sum()) for k in ("trades", "wins", "gross_profit", "gross_loss")}
-        trades[name]["cost"] = float(r.cost[tested].sum()) / cfg.env.initial_cash  # a share of the initial cash
-        returns = np.zeros(N)
-        for f in tested:
-            at = int(r.start_bar[f]) + 1 - first + np.arange(int(r.steps[f]))
-            returns[at], live[at] = r.step_returns[f, :int(r.steps[f])], True
-        out[name] = returns
-    return Books(out, live, stops, trades, capped or SHARED_ENSEMBLE)
 
 
-def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
-    """The stitched shared-account records: one row per policy, with the paired Sharpe difference against equal
-    weight held on the same bars, the closed trades over all folds (win rate, profit factor), and the stops
-    that liquidated the account (rule and date, per fold)."""
-    if not result.books:
-        return []
-    books, key = result.books, jax.random.key(13)
-    bench = books.returns[EQUAL_WEIGHT_HELD][books.live]
-    rows = []
-    for name, r in books.returns.items():
-        key, k = jax.random.split(key)
-        t = books.trades[name]
-        rows.append({"policy": name, "symbol": "one account", **record_row(r[books.live], result.bars_per_year, k,
-                                                                           bench, trials),
-                     **trade_ratios(t["trades"], t["wins"], t["gross_profit"], t["gross_loss"]), "costs": t["cost"],
-                     "stops": "; ".join(stop_note(stop_name(reason), date_of(dates, bar), n)
-                                        for reason, bar, n in books.stops[name])})
-    return rows
 
 
-def _trade_stats(st: Stitched, p: int, symbols) -> dict:
-    total = lambda x: float(x[p, symbols].sum())  # noqa: E731
-    return {**trade_ratios(total(st.trades), total(st.wins), total(st.gross_profit), total(st.gross_loss)),
-            "turnover": total(st.turnover), "costs": total(st.cost)}
 
 
-def record_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
-    """One row per policy and symbol, and per policy for all symbols equally weighted (each symbol its own
-    account, the bar's returns averaged over the symbols with a record there), of the stitched record, with
-    the paired Sharpe difference against literal buy-and-hold on the same bars."""
-    st, bpy = result.stitched, result.bars_per_year
-    hold = result.policies.index(HOLD)
-    rows, key = [], jax.random.key(11)
-    for p, name in enumerate(result.policies):
-        for s, sym in enumerate(result.symbols):
-            m = st.live[p, s]
-            if not m.any():
-                continue
-            key, k = jax.random.split(key)
-            row = {"policy": name, "symbol": sym, **record_row(st.returns[p, s, m], bpy, k, st.returns[hold, s, m],
-                                                                trials)}
-            row.update(_trade_stats(st, p, [s]), exposure=float(st.exposure[p, s, m].mean()),
-                       stops="; ".join(st.stops(p, s, dates)))
-            rows.append(row)
-        mean = lambda x, m=st.live[p]: np.where(m, x, 0.0).sum(0)[m.any(0)] / m.sum(0)[m.any(0)]  # noqa: E731
-        key, k = jax.random.split(key)
-        row = {"policy": name, "symbol": "all (equal weight)",
-               **record_row(mean(st.returns[p]), bpy, k, mean(st.returns[hold]), trials)}
-        row.update(_trade_stats(st, p, list(range(len(result.symbols)))), exposure=float(mean(st.exposure[p]).mean()),
-                   stops=f"{sum(bool(st.stops(p, s)) for s in range(len(result.symbols)))} symbol(s) stopped")
-        rows.append(row)
-    for r in rows:
-        r["steps"] = r["bars"]  # the key the n/a rule and the phase-3 count read
-    return rows
 
 
-def seed_rows(result: WalkForwardResult, rows: list[dict]) -> list[dict]:
-    """Per symbol (and all symbols): the seeds' stitched Sharpe ratios, their mean and 95 % t interval (with at
-    least two seeds)."""
-    out = []
-    for sym in dict.fromkeys(r["symbol"] for r in rows):
-        sharpe = [r["sharpe"] for r in rows if r["symbol"] == sym and r["policy"].startswith("agent seed")]
-        if len(sharpe) > 1 and np.isfinite(sharpe).all():
-            mean, low, high = mean_interval(sharpe)
-            out.append({"symbol": sym, "seeds": len(sharpe), "sharpe_mean": mean, "sharpe_low": low,
-                        "sharpe_high": high})
-    return out
 
 
-def book_fold_sharpe(result: WalkForwardResult, name: str) -> np.ndarray:
-    """(F,) the Sharpe ratio of each fold's test record of the shared account under policy `name` (NaN under
-    `MIN_RATIO_BARS` bars, or without the shared account)."""
-    F = len(result.folds)
-    if not result.books or name not in result.books.returns:
-        return np.full(F, np.nan)
-    return sharpe_by_fold(result.books.returns[name], result.books.live, result.stitched.fold, F,
-                          result.bars_per_year)
 
 
-def book_fold_drawdown(result: WalkForwardResult, name: str) -> np.ndarray:
-    """(F,) the max drawdown (a negative share) within each fold's test record of the shared account under
-    policy `name` (NaN for a fold with no live bar, or without the shared account)."""
-    F = len(result.folds)
-    out = np.full(F, np.nan)
-    if not result.books or name not in result.books.returns:
-        return out
-    for f in range(F):
-        m = result.books.live & (result.stitched.fold == f)
-        if m.any():
-            out[f] = float(max_drawdown(jnp.asarray(result.books.returns[name][m])))
-    return out
 
 
-def fold_book_rows(result: WalkForwardResult) -> dict[str, str]:
-    """The shared-account rows each fold reports (what a selection rule on the shared account reads), by report
-    key: the ensemble's agents, the row the targets are checked on (`judged`: the capped agents with caps, else
-    the ensemble's), equal weight held."""
-    judged = result.books.judged if result.books else SHARED_ENSEMBLE
-    return {"ensemble": SHARED_ENSEMBLE, "judged": judged, "equal_weight": EQUAL_WEIGHT_HELD}
 
 
-def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
-    """Per fold: its dates, the mean over symbols of the fold's Sharpe (ensemble vs literal buy-and-hold), and
-    the shared account's Sharpe in the fold (the ensemble's agents vs equal weight held; NaN without it)."""
-    st, F = result.stitched, len(result.folds)
-    shared = {f"shared_{key}_{stat}": fn(result, name) for key, name in fold_book_rows(result).items()
-              for stat, fn in (("sharpe", book_fold_sharpe), ("max_drawdown", book_fold_drawdown))}
-    ens, hold = result.policies.index(ENSEMBLE), result.policies.index(HOLD)
-    each = lambda p: np.array([fold_sharpe(st, p, s, F, result.bars_per_year)  # noqa: E731
-                               for s in range(len(result.symbols))])
-    a, b = each(ens), each(hold)
-    rows = []
-    for f, fold in enumerate(result.folds):
-        mean = lambda x, f=f: float(np.nanmean(x[:, f])) if np.isfinite(x[:, f]).any() else float("nan")  # noqa: E731
-        rows.append({"fold": f, "train": [str(dates[fold.train[0]])[:10], str(dates[fold.train[1] - 1])[:10]],
-                     "test": [str(dates[fold.test[0] + 1])[:10], str(dates[fold.test[1] - 1])[:10]],
-                     "ensemble_sharpe": mean(a), "buy_and_hold_sharpe": mean(b),
-                     **{k: float(v[f]) for k, v in shared.items()}})
-    return rows
 
 
-def format_book_rows(rows: list[dict]) -> str:
-    """The stitched shared-account records as a text table."""
-    def num(v, sign=""):
-        return f"{v:{sign}.2f}" if np.isfinite(v) else "n/a"
-
-    lines = [f"  {'policy':<31} {'return':>8} {'annual':>7} {'vol':>6} {'Sharpe [95 % CI]':>21} {'max DD':>7} "
-             f"{'vs EW [95 % CI]':>22} {'PSR':>5} {'DSR':>5} {'trades':>6} {'win':>6} {'PF':>5} {'costs':>6}  stopped"]
-    for r in rows:
-        ci = f"{num(r['sharpe'])} [{num(r['sharpe_low'])}, {num(r['sharpe_high'])}]"
-        diff = (f"{num(r['sharpe_diff'], '+')} [{num(r['sharpe_diff_low'], '+')}, {num(r['sharpe_diff_high'], '+')}]"
-                if r["policy"] != EQUAL_WEIGHT_HELD else "")
-        win = f"{r['win_rate']:.1%}" if np.isfinite(r["win_rate"]) else "n/a"
-        lines.append(f"  {r['policy']:<31} {r['total_return']:>+8.1%} {r['annualised_return']:>+7.1%} "
-                     f"{r['volatility']:>6.1%} {ci:>21} {r['max_drawdown']:>7.1%} {diff:>22} {num(r['psr']):>5} "
-                     f"{num(r['dsr']):>5} {r['trades']:>6} {win:>6} {num(r['profit_factor']):>5} "
-                     f"{r['costs']:>6.1%}  {r['stops'] or '-'}")
-    return "\n".join(lines)
 
 
-def format_rows(rows: list[dict]) -> str:
-    """The stitched records as a text table (ratios n/a under the minimum bars)."""
-    def num(v, spec, width):
-        sign = spec[0] if spec[0] == '+' else ''
-        return f"{v:{sign}{width}{spec.lstrip('+')}}" if np.isfinite(v) else f"{'n/a':>{width}}"
-
-    lines = [f"  {'symbol':<18} {'policy':<18} {'return':>8} {'annual':>7} {'vol':>6} {'Sharpe [95 % CI]':>21} "
-             f"{'Sortino':>7} {'max DD':>7} {'Calmar':>6} {'vs B&H [95 % CI]':>22} {'PSR':>5} {'DSR':>5} "
-             f"{'trades':>6} {'turnover':>8} {'costs':>6}  stopped"]
-    for r in rows:
-        ci = (f"{num(r['sharpe'], '.2f', 5)} [{num(r['sharpe_low'], '.2f', 5)}, {num(r['sharpe_high'], '.2f', 5)}]")
-        diff = (f"{num(r['sharpe_diff'], '+.2f', 5)} [{num(r['sharpe_diff_low'], '+.2f', 5)}, "
-                f"{num(r['sharpe_diff_high'], '+.2f', 5)}]") if r["policy"] != HOLD else ""
-        lines.append(f"  {r['symbol']:<18} {r['policy']:<18} {r['total_return']:>+8.1%} "
-                     f"{r['annualised_return']:>+7.1%} {r['volatility']:>6.1%} {ci:>21} "
-                     f"{num(r['sortino'], '.2f', 7)} {r['max_drawdown']:>7.1%} {num(r['calmar'], '.2f', 6)} "
-                     f"{diff:>22} {num(r['psr'], '.2f', 5)} {num(r['dsr'], '.2f', 5)} {r['trades']:>6} "
-                     f"{r['turnover']:>7.1f}x {r['costs']:>6.1%}  {r['stops'] or '-'}")
-    return "\n".join(lines)
 
 
-def walkforward_report(exp: Experiment, spec: WalkForwardSpec, report: str | None = None,
-                       plots: str | None = None, log: Log = print, master: Config | None = None) -> dict:
-    """`walk_forward_retrain` (with a learned master per fold when `master` names a config), then the stitched
-    tables, the seed intervals, the folds, the targets and the phase-3 criterion on the out-of-sample record;
-    the same in `report` (JSON) and `plots` (PNG)."""
-    return walkforward_summary(exp, spec, walk_forward_retrain(exp, spec, log, master=master), report, plots, log)
 
 
-def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForwardResult, report: str | None = None,
-                        plots: str | None = None, log: Log = print) -> dict:
-    """The tables, report and plots of a `walk_forward_retrain` result (`walkforward_report`)."""
-    from pathlib import Path
-
-    from jaxtrade.evaluate.backtest import write_report
-
-    dates = exp.data.timestamps()
-    rows = record_rows(result, spec.trials, dates)
-    seeds, per_fold = seed_rows(result, rows), fold_rows(result, dates)
-    books = book_rows(result, spec.trials, dates)
-    # The seed's targets on the portfolio: the ensemble's agents on one shared account (several symbols), else
-    # the ensemble's record; and on each learned master's account.
-    judged = next((r for r in books if result.books and r["policy"] == result.books.judged), None) or next(
-        r for r in rows if r["policy"] == ENSEMBLE and r["symbol"] == "all (equal weight)")
-    targets = target_checks(judged)
-    learned = {r["policy"]: r for r in books if "learned master" in r["policy"]}
-    phase3 = phase3_check([r for r in rows if r["symbol"] != "all (equal weight)"], ENSEMBLE)
-    log(f"stitched out-of-sample records ({result.bars_per_year:.0f} bars/year; Sharpe interval: stationary block "
-        f"bootstrap; vs B&H: paired Sharpe difference against literal buy-and-hold on the same bars; DSR for "
-        f"{spec.trials} configuration(s) tried; costs as a share of the initial cash):")
-    log(format_rows(rows))
-    if books:
-        log("one shared account through the stitched folds (PortfolioEnv; vs EW: paired Sharpe difference against "
-            "equal weight held; agents' budgets at the per-symbol limit; master: the rule-based ConfidenceAllocator; "
-            "learned master: trained per fold and seed over that run's agents on the fold's training range; "
-            "ensemble: the seeds' mean action probabilities):")
-        log(format_book_rows(books))
-    for r in seeds:
-        log(f"  {r['symbol']}: {r['seeds']} seeds' Sharpe {r['sharpe_mean']:.2f} [{r['sharpe_low']:.2f}, "
-            f"{r['sharpe_high']:.2f}] (mean, 95 % t interval)")
-    log("per fold, mean over symbols (ensemble vs literal buy-and-hold Sharpe): " + "; ".join(
-        f"{r['test'][0]} {r['ensemble_sharpe']:.2f} vs {r['buy_and_hold_sharpe']:.2f}" for r in per_fold))
-    if result.books:
-        judged_row = result.books.judged
-        log(f"per fold, shared account (Sharpe: {judged_row}"
-            + (f", {SHARED_ENSEMBLE}" if judged_row != SHARED_ENSEMBLE else "") + ", vs equal weight held): "
-            + "; ".join(f"{r['test'][0]} {r['shared_judged_sharpe']:.2f}"
-                        + (f", {r['shared_ensemble_sharpe']:.2f}" if judged_row != SHARED_ENSEMBLE else "")
-                        + f" vs {r['shared_equal_weight_sharpe']:.2f}" for r in per_fold))
-    where = (f"'{judged['policy']}' on the stitched shared account" if judged["symbol"] == "one account" else
-             "the ensemble's stitched record (one symbol)")
-    log(f"seed targets on {where}: {target_report(judged)}")
-    for name, r in learned.items():
-        log(f"seed targets on {name}'s stitched shared account: {target_report(r)}")
-    log(f"phase-3 criterion on the stitched records (ensemble Sharpe > {phase3['threshold']} on at least half "
-        f"of the symbols): {phase3['passed']} of {phase3['counted']}, {'met' if phase3['met'] else 'NOT met'}")
-    log(f"wall time: training {result.seconds['train']:.0f}s, testing {result.seconds['test']:.0f}s, total "
-        f"{result.seconds['total']:.0f}s")
-    out = {"folds": per_fold, "rows": rows, "portfolio": books, "seeds": seeds, "targets": targets,
-           "targets_on": {"policy": judged["policy"], "symbol": judged["symbol"]},
-           "master_targets": {name: target_checks(r) for name, r in learned.items()}, "phase3": phase3,
-           "seconds": result.seconds, "trials": spec.trials, "config": exp.config_dict,
-           "data_notes": list(exp.data.notes),
-           "master_config": result.master_config,
-           "spec": {"folds": spec.folds, "seeds": list(spec.seeds), "scheme": spec.scheme, "embargo": spec.embargo,
-                    "start": spec.start}}
-    if report:
-        path = write_report(rows, report, {k: v for k, v in out.items() if k != "rows"})
-        log(f"report written to {path}")
-    if plots:
-        from jaxtrade.evaluate.plots import plot_stitched  # matplotlib only when asked
-
-        path = plot_stitched(result, dates, Path(plots) / "walkforward.png", per_fold)
-        log(f"plots: {path}")
-    return out
 
 
 __all__ = [
-    "ENSEMBLE", "SHARED_ENSEMBLE", "Books", "WalkForwardResult", "capped_name", "fold_book_rows", "rebook",
-    "WalkForwardSpec", "book_fold_drawdown", "book_fold_sharpe", "book_rows", "first_test_bar",
-    "format_book_rows", "format_rows", "plan_folds", "record_rows", "walk_forward_retrain", "walkforward_report",
-    "walkforward_summary"
+    "BASELINE_POLICIES", "ENSEMBLE", "Books", "WalkForwardResult", "WalkForwardSpec", "first_test_bar", "plan_folds",
+    "rebook", "walk_forward_retrain",
 ]
