@@ -176,6 +176,37 @@ def stratified_minibatches(by_env: Any, key: jax.Array, num_minibatches: int) ->
     return jax.tree.map(split, by_env)
 
 
+def sgd_epochs(train_state: TrainState, key: jax.Array, by_env: Any, loss_fn, tx: optax.GradientTransformation,
+               epochs: int, num_minibatches: int, shard=lambda tree: tree) -> tuple[TrainState, jax.Array, Any]:
+    """`epochs` passes over one rollout, each in `num_minibatches` stratified minibatches (`stratified_minibatches`,
+    reshuffled per epoch), one optimiser step per minibatch: the epoch and minibatch scans of an update.
+
+    Args:
+      by_env: the rollout's (trajectory, advantages, targets), leaves (N, T, ...).
+      loss_fn: (params, minibatch) -> (loss, LossStats).
+      shard: the sharding constraint a minibatch keeps (identity: none).
+    Returns:
+      (train_state, key, (the LossStats and the gradient norm, each averaged over all minibatch steps)).
+    """
+
+    def epoch(carry, _):
+        train_state, key = carry
+        key, k_perm = jax.random.split(key)
+
+        def minibatch(train_state, batch):
+            batch = shard(batch)  # (N * T/M, ...), env-major: each device keeps its own envs' steps
+            (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(train_state.params, batch)
+            updates, opt_state = tx.update(grads, train_state.opt_state, train_state.params)
+            params = optax.apply_updates(train_state.params, updates)
+            return TrainState(params, opt_state), (stats, optax.tree.norm(grads))
+
+        train_state, stats = lax.scan(minibatch, train_state, stratified_minibatches(by_env, k_perm, num_minibatches))
+        return (train_state, key), stats
+
+    (train_state, key), stats = lax.scan(epoch, (train_state, key), None, length=epochs)
+    return train_state, key, jax.tree.map(jnp.mean, stats)
+
+
 def make_train(cfg: PPOConfig, env: Environment, network: ActorCritic,
                batch_sharding: jax.sharding.Sharding | None = None, distribution: Distribution = categorical,
                metrics: RolloutMetrics | None = None) -> Trainer:
@@ -239,30 +270,13 @@ def make_train(cfg: PPOConfig, env: Environment, network: ActorCritic,
         return ppo_loss(params, network, distribution, batch, hp, cfg.normalize_advantages)
 
     def update(runner: RunnerState, hp: PPOHyperparams, env_params: Any) -> tuple[RunnerState, Metrics]:
-        tx = make_optimizer(cfg, hp)
         runner, traj = rollout(runner, hp, env_params)
         advantages, targets = compute_gae(traj.reward, traj.value, traj.bootstrap_value, traj.terminated,
                                           traj.truncated, hp.gamma, hp.gae_lambda)
         by_env = shard(jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (traj, advantages, targets)))  # (N, T, ...)
-
-        def epoch(carry, _):
-            train_state, key = carry
-            key, k_perm = jax.random.split(key)
-            minibatches = stratified_minibatches(by_env, k_perm, M)
-
-            def minibatch(train_state, batch):
-                batch = shard(batch)  # (N * T/M, ...), env-major: each device keeps its own envs' steps
-                (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(train_state.params, batch, hp)
-                updates, opt_state = tx.update(grads, train_state.opt_state, train_state.params)
-                params = optax.apply_updates(train_state.params, updates)
-                return TrainState(params, opt_state), (stats, optax.tree.norm(grads))
-
-            train_state, stats = lax.scan(minibatch, train_state, minibatches)
-            return (train_state, key), stats
-
-        (train_state, key), stats = lax.scan(epoch, (runner.train_state, runner.key), None,
-                                             length=cfg.update_epochs)
-        loss_stats, grad_norm = jax.tree.map(jnp.mean, stats)
+        train_state, key, (loss_stats, grad_norm) = sgd_epochs(
+            runner.train_state, runner.key, by_env, lambda p, b: loss_fn(p, b, hp), make_optimizer(cfg, hp),
+            cfg.update_epochs, M, shard)
         done = traj.terminated | traj.truncated
         lr = learning_rate_at(cfg, hp, runner.updates_done)  # what this update's optimiser steps used
         update_metrics = Metrics(
