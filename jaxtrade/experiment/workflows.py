@@ -178,31 +178,15 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
 SYMBOL_ROWS = 12  # more symbols than this: the walk-forward is summarised over symbols (rows go to the report)
 
 
-def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes: int,
-                    report: str | None = None, plots: str | None = None, history_dir: str | None = None,
-                    log: Log = print) -> None:
-    """Agent (greedy and sampled) and baselines on one split: random episodes with the same starts for
-    every policy, then a walk-forward through the whole split per symbol; tables, targets, report, plots."""
-    cfg, data = exp.cfg, exp.data
-    bars = exp.bars(split)
-    if bars[0] == bars[1]:
-        log(f"no {split} backtest: the {split} split is empty (see `split:` in the config)")
-        return
-    try:
-        params = exp.params(split)
-    except DataError as exc:
-        log(f"no {split} backtest: {exc}")
-        return
-    ts = data.timestamps()
+def _episode_table(setup: Setup, exp: Experiment, params, policies: dict, split: str, bars, episodes: int,
+                   stage: str, log: Log) -> list[dict]:
+    """Random episodes with the same starts for every policy: the table and its legend."""
+    cfg, ts = exp.cfg, exp.data.timestamps()
     horizon = min(cfg.env.horizon, bars[1] - bars[0])  # no episode is longer than the split
     log(f"backtest on the {split} split, bars {bars[0]}..{bars[1] - 1} ({str(ts[bars[0]])[:10]} .. "
         f"{str(ts[bars[1] - 1])[:10]}): {episodes} episodes of up to {horizon} steps, the same starts for "
         f"every policy")
-    net_params = to_host(runner.train_state.params)  # host copies: the backtest runs in this process alone
-    policies = {"agent": agent_policy(setup.network, net_params),
-                "agent_sampled": agent_policy(setup.network, net_params, deterministic=False), **BASELINES}
-    stages = 3 if data.num_symbols > 1 else 2
-    with working(f"[1/{stages}] {episodes} episodes x {len(policies) + 1} policies (compile and run)", log):
+    with working(f"{stage}{episodes} episodes x {len(policies) + 1} policies (compile and run)", log):
         rows = backtest(setup.env, params, policies, jax.random.key(1), episodes, horizon)
     log(format_table(rows))
     log(table_legend(cfg.env.initial_cash))
@@ -214,14 +198,22 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
         f"buy_and_hold buys {cfg.env.max_position:.0%} at the first open and holds (no exits, no stops: the "
         f"benchmark as usually quoted); {HOLD_RULES} buys up to {cfg.env.max_position:.0%} through the env and "
         f"never sells, under the agent's rules (costs, exits, stops): the like-for-like benchmark")
+    return rows
+
+
+def _symbol_records(setup: Setup, exp: Experiment, params, policies: dict, split: str, end: int, stage: str,
+                    log: Log) -> tuple[list[dict], dict]:
+    """One walk per symbol through the whole split for every policy: the rows (a table, or a summary over many
+    symbols) and the phase-3 count."""
+    data = exp.data
     log(f"walk-forward on the {split} split: one episode per symbol from its first start to the split's end, "
         f"all symbols in parallel; a missing bar is carried at the last close; a drawdown/ruin stop liquidates "
         f"and the record runs on in cash (`stopped`: rule and date); a symbol whose data ends inside the split "
         f"ends there, marked at its last close (`data end`)")
-    with working(f"[2/{stages}] walk-forward, {data.num_symbols} symbols x {len(policies) + 1} policies "
+    with working(f"{stage}walk-forward, {data.num_symbols} symbols x {len(policies) + 1} policies "
                  f"(compile and run)", log):
-        wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols, ts,
-                                            bars[1])
+        wf_rows, wf = walk_forward_backtest(setup.env, params, policies, jax.random.key(2), data.symbols,
+                                            data.timestamps(), end)
     if data.num_symbols <= SYMBOL_ROWS:
         log(format_table(sorted(wf_rows, key=lambda r: r["symbol"])))
     else:
@@ -232,8 +224,58 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
             f"{r['symbol']} {r['mean_return']:+.1%} (Sharpe {r['sharpe']:.2f})" for r in rows)
         log(f"  the agent's best: {named(agent[:-4:-1])}; worst: {named(agent[:3])}")
     log(f"  {phase3_report(wf_rows)}")
-    portfolio = (portfolio_report(setup, exp, split, net_params, log, plots, stage="[3/3] ")
-                 if data.num_symbols > 1 else [])
+    return wf_rows, wf
+
+
+def _backtest_plots(exp: Experiment, wf: dict, split: str, plots: str, history_dir: str | None, log: Log) -> None:
+    """The per-symbol equity plot (a spread of at most `SYMBOL_ROWS` symbols) and the training curves."""
+    from jaxtrade.evaluate.plots import (  # matplotlib only when asked
+        plot_training,
+        plot_walk_forward,
+    )
+
+    shown = {k: v for k, v in wf.items() if k != "cash"}  # cash is the flat reference line
+    title = f"walk-forward, {split} split"
+    if len(shown["agent"].symbol) > SYMBOL_ROWS:  # one column a symbol: a spread of them, ranked by the agent
+        ranked = np.argsort(np.asarray(wf["agent"].total_return))
+        pick = np.sort(ranked[np.linspace(0, len(ranked) - 1, SYMBOL_ROWS).round().astype(int)])
+        shown = {k: jax.tree.map(lambda x, pick=pick: x[pick], v) for k, v in shown.items()}
+        title += f": {SYMBOL_ROWS} of {len(ranked)} symbols, evenly spread from the agent's worst to best"
+    path = plot_walk_forward(shown, exp.data.symbols, exp.data.timestamps(), Path(plots) / f"equity_{split}.png",
+                             title=title)
+    log(f"plots: {path}")
+    if history_dir:
+        try:
+            history = read_history(history_dir)
+        except ConfigError as exc:
+            log(f"no training plot: {exc}")
+        else:
+            log(f"plots: {plot_training(history, Path(plots) / 'training.png', title=str(history_dir))}")
+
+
+def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes: int,
+                    report: str | None = None, plots: str | None = None, history_dir: str | None = None,
+                    log: Log = print) -> None:
+    """Agent (greedy and sampled) and baselines on one split: random episodes with the same starts for
+    every policy, then a walk-forward through the whole split per symbol, then (several symbols) one shared
+    account; tables, targets, report, plots."""
+    bars = exp.bars(split)
+    if bars[0] == bars[1]:
+        log(f"no {split} backtest: the {split} split is empty (see `split:` in the config)")
+        return
+    try:
+        params = exp.params(split)
+    except DataError as exc:
+        log(f"no {split} backtest: {exc}")
+        return
+    net_params = to_host(runner.train_state.params)  # host copies: the backtest runs in this process alone
+    policies = {"agent": agent_policy(setup.network, net_params),
+                "agent_sampled": agent_policy(setup.network, net_params, deterministic=False), **BASELINES}
+    several = exp.data.num_symbols > 1
+    stage = lambda i: f"[{i}/{3 if several else 2}] "  # noqa: E731
+    rows = _episode_table(setup, exp, params, policies, split, bars, episodes, stage(1), log)
+    wf_rows, wf = _symbol_records(setup, exp, params, policies, split, bars[1], stage(2), log)
+    portfolio = portfolio_report(setup, exp, split, net_params, log, plots, stage=stage(3)) if several else []
     label = caps_label(exp.cfg.portfolio.agent_caps, exp.cfg.portfolio.cap_vol)
     judged = next((r for r in portfolio if r["policy"] == f"agents, {label}"), portfolio[0]) if portfolio else rows[0]
     if portfolio:
@@ -248,27 +290,7 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
                 "phase3": phase3_check(wf_rows)}
         log(f"report written to {write_report(rows, report, meta, per_symbol=wf_rows)}")
     if plots:
-        from jaxtrade.evaluate.plots import (  # matplotlib only when asked
-            plot_training,
-            plot_walk_forward,
-        )
-
-        shown = {k: v for k, v in wf.items() if k != "cash"}  # cash is the flat reference line
-        title = f"walk-forward, {split} split"
-        if len(shown["agent"].symbol) > SYMBOL_ROWS:  # one column a symbol: a spread of them, ranked by the agent
-            ranked = np.argsort(np.asarray(wf["agent"].total_return))
-            pick = np.sort(ranked[np.linspace(0, len(ranked) - 1, SYMBOL_ROWS).round().astype(int)])
-            shown = {k: jax.tree.map(lambda x, pick=pick: x[pick], v) for k, v in shown.items()}
-            title += f": {SYMBOL_ROWS} of {len(ranked)} symbols, evenly spread from the agent's worst to best"
-        path = plot_walk_forward(shown, data.symbols, ts, Path(plots) / f"equity_{split}.png", title=title)
-        log(f"plots: {path}")
-        if history_dir:
-            try:
-                history = read_history(history_dir)
-            except ConfigError as exc:
-                log(f"no training plot: {exc}")
-            else:
-                log(f"plots: {plot_training(history, Path(plots) / 'training.png', title=str(history_dir))}")
+        _backtest_plots(exp, wf, split, plots, history_dir, log)
 
 
 def train(exp: Experiment, checkpoint_dir: str | None = None, resume: bool = False, eval_episodes: int = 512,
