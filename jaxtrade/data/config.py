@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 import jax
 
-from jaxtrade.data.loaders import BAD_ROWS, TIME_UNITS, load_csv, load_parquet
+from jaxtrade.data.columns import TIME_UNITS
+from jaxtrade.data.loaders import load_csv, load_parquet
 from jaxtrade.data.samples import SAMPLES, load_sample
 from jaxtrade.data.synthetic import SyntheticConfig, generate
 from jaxtrade.data.types import MarketData
+from jaxtrade.data.validation import BAD_ROWS
 from jaxtrade.errors import ConfigError
 
 SOURCES = ("sample", "csv", "parquet", "synthetic")
