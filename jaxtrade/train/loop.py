@@ -214,6 +214,34 @@ def _start(setup: Setup, ckpt: Checkpointer | None, resume: bool, key: jax.Array
     return runner
 
 
+def _compile_chunk(run_chunk, runner: RunnerState, hp, env_params, n: int, batch_size: int, size_hint: str,
+                   log: Callable[[str], None] | None):
+    """The training program for a chunk of `n` updates, compiled, its device memory checked before it runs."""
+    with working(f"compiling the training program ({n} updates of {batch_size:,} env steps per call)", log):
+        compiled = run_chunk.lower(runner, hp, env_params, n).compile()
+    use = compiled.memory_analysis()
+    if use is not None:  # per device; the carry is donated, so the temporaries are what it adds
+        check_fits(f"one training call ({n} updates of {batch_size:,} env steps)", int(use.temp_size_in_bytes),
+                   size_hint)
+    return compiled
+
+
+def _record_chunk(setup: Setup, ckpt: Checkpointer | None, runner: RunnerState, rows: list[dict], update: int,
+                  on_metrics: Callable[[int, dict], None] | None) -> None:
+    """A finished chunk's rows to the metrics hook, then (with a run folder) to the history and a checkpoint."""
+    if on_metrics is not None and jax.process_index() == 0:
+        for row in rows:
+            on_metrics(row["env_steps"], row)
+    if ckpt is not None:
+        # Metrics first, then the checkpoint: a crash between them leaves rows past the checkpoint, which a
+        # resume drops (`_keep_history`), never a checkpoint whose rows are missing. Ctrl-C or SIGTERM during the
+        # writes stops the run after them.
+        with deferred_signals():
+            if jax.process_index() == 0:
+                append_history(ckpt.directory, rows)
+            ckpt.save(runner, setup.config, {"env_steps": update * setup.ppo.batch_size, "record": setup.record})
+
+
 def fit(
     setup: Setup,
     checkpoint_dir: str | Path | None = None,
@@ -256,13 +284,7 @@ def fit(
         while update < ppo.num_updates:
             n = min(ppo.updates_per_chunk, ppo.num_updates - update)
             if n not in compiled:
-                with working(f"compiling the training program ({n} updates of {ppo.batch_size:,} env steps "
-                             f"per call)", log):
-                    compiled[n] = run_chunk.lower(runner, hp, env_params, n).compile()
-                use = compiled[n].memory_analysis()
-                if use is not None:  # per device; the carry is donated, so the temporaries are what it adds
-                    check_fits(f"one training call ({n} updates of {ppo.batch_size:,} env steps)",
-                               int(use.temp_size_in_bytes), size_hint)
+                compiled[n] = _compile_chunk(run_chunk, runner, hp, env_params, n, ppo.batch_size, size_hint, log)
             bar = bar or Progress(ppo.num_updates, update, "updates")  # made after the compile: ETA from running
             t, wall_start = time.perf_counter(), time.time()
             runner, metrics = compiled[n](runner, hp, env_params)
@@ -276,18 +298,8 @@ def fit(
                 raise diverged(update + i + 1, what, ppo, ckpt)
             history.append(metrics)
             first, update = update, int(to_host(runner.updates_done))
-            rows = metrics_rows(metrics, first, ppo.batch_size, (wall_start, wall_start + dt))
-            if on_metrics is not None and jax.process_index() == 0:
-                for row in rows:
-                    on_metrics(row["env_steps"], row)
-            if ckpt is not None:
-                # Metrics first, then the checkpoint: a crash between them leaves rows past the checkpoint,
-                # which a resume drops (`_keep_history`), never a checkpoint whose rows are missing. Ctrl-C or
-                # SIGTERM during the writes stops the run after them.
-                with deferred_signals():
-                    if jax.process_index() == 0:
-                        append_history(ckpt.directory, rows)
-                    ckpt.save(runner, setup.config, {"env_steps": update * ppo.batch_size, "record": setup.record})
+            _record_chunk(setup, ckpt, runner, metrics_rows(metrics, first, ppo.batch_size,
+                                                            (wall_start, wall_start + dt)), update, on_metrics)
             bar.advance(update - first)
             if log:
                 last = jax.tree.map(lambda x: x[-1], metrics)
