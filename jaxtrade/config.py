@@ -141,7 +141,7 @@ def _build(cls: type, values: dict, prefix: str = "", base: Any = None) -> Any:
         inner = getattr(base, name) if base is not None else field_default(fields[name])
         tp = hints[name]
         if "section_by" in fields[name].metadata:  # a section whose class a sibling names (`agent.torso` by kind)
-            tp, inner = _section_type(fields, values, base, name, path, inner)
+            tp, inner = _section_type(fields, values, base, name, inner)
             if tp is None:
                 kwargs[name] = value  # no class: the dataclass's own check names what is wrong
                 continue
@@ -154,7 +154,7 @@ def _build(cls: type, values: dict, prefix: str = "", base: Any = None) -> Any:
         raise
 
 
-def _section_type(fields: dict, values: dict, base: Any, name: str, path: str, inner: Any) -> tuple[Any, Any]:
+def _section_type(fields: dict, values: dict, base: Any, name: str, inner: Any) -> tuple[Any, Any]:
     """(class, default instance) of a section field whose class is looked up by a sibling's value (metadata
     `section_by`: (sibling, registry)), or (None, None) when the registry has none for it."""
     sibling, registry = fields[name].metadata["section_by"]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -159,8 +158,11 @@ def tracker(kind: str | None, run_dir: str | Path | None, config: dict, name: st
     status = "FINISHED"
     try:
         yield _guarded(kind, lambda step, row: mlflow.log_metrics(_scalars(row), step=int(step)))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM
+        status = "KILLED"
+        raise
     except BaseException:
-        status = "KILLED" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "FAILED"
+        status = "FAILED"
         raise
     finally:
         _finish(kind, mlflow.end_run, status)

@@ -137,7 +137,8 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
     master = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
     holding = holding_rules(params)  # the baselines hold: no stop loss, take profit or holding limit
     env = PortfolioEnv(actions=exp.env.actions)
-    policies = len(AGENT_VARIANTS) + 3 + bool(learned) + (cfg.portfolio.agent_caps != "none")
+    label = caps_label(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol)  # None: no caps
+    policies = len(AGENT_VARIANTS) + 3 + bool(learned) + bool(label)
     with working(f"{stage}portfolio of {exp.data.num_symbols} symbols on one account x {policies} policies "
                  f"(compile and run)", log):
         results = run_variants(env, params, setup.network, net_params, master, {}, limit, jax.random.key(3))
@@ -145,7 +146,6 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
             learned_master = LearnedMaster(learned[0], total, cfg.portfolio.tolerance)
             results.update(run_book(env, params, {"agents + learned master": (master_policy(
                 network_proposals(setup.network), learned_master), (net_params, learned[1]))}, jax.random.key(3)))
-        label = caps_label(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol)
         if label:  # the agents under the config's caps: the row the targets are checked on
             capped = capped_policy(network_proposals(setup.network), total,
                                    caps_target(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol))
@@ -159,6 +159,9 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
         f"capped at {limit:.0%} of equity and opens (long or short) never past {total:.0%} gross; the rule-based "
         f"master (ConfidenceAllocator) gives the budget to the symbols whose agents most confidently want a position"
         + ("; the learned master sets budgets from its network's mean allocation" if learned else "")
+        + (f"; 'agents, {label}': the agents with each symbol capped at equal "
+           + ("risk's exposure" if cfg.portfolio.agent_caps == "vol" else "weight's") + " (portfolio.agent_caps)"
+           if label else "")
         + f"; equal weight buys {min(total / exp.data.num_symbols, limit):.1%} of equity per symbol through the "
         f"env's orders (rebalanced: sells "
         f"half of a symbol {REBALANCE_TOLERANCE:.0%} over its weight and buys back), without stop loss, take "
