@@ -108,10 +108,10 @@ class PortfolioConfig:
     deterministic: bool = True  # mode master: symbol agents act greedily (else they sample) while the master trains
     hidden: int = 64  # width of the master network's layers
     conviction_prior: bool = False  # the master's logits start from the rule-based master's conviction scores
-    # Per-symbol caps on the seed ensemble's agents on the walk-forward's shared account (the row the targets are
-    # checked on when set): none (each symbol up to env.max_position) | equal (total / S each) | vol (equal risk's:
-    # total / S x min(1, cap_vol / the symbol's annualised volatility)); a position more than 25 % over its cap
-    # is half sold.
+    # Per-symbol caps on the symbol agents on a shared account (the walk-forward's seed ensemble, the agents of
+    # `jaxtrade train` / `eval`; a row of their own, the one the targets are checked on): none (each symbol up to
+    # env.max_position) | equal (total / S each) | vol (equal risk's: total / S x min(1, cap_vol / the symbol's
+    # annualised volatility)); a position more than 25 % over its cap is half sold.
     agent_caps: str = "none"
     cap_vol: float = 0.15  # agent_caps vol: the annual volatility each symbol's cap runs at
 
