@@ -81,3 +81,64 @@ def test_pnl_component_sums_to_the_log_growth_of_equity(quickstart_rows):
             assert r["pnl"] == pytest.approx(100 * np.log1p(r["episode_returns"]).mean(), rel=1e-3, abs=1e-3)
             weighted = sum(w * r[name] for w, name in zip(weights, REWARD_COMPONENTS, strict=True))
             assert r["mean_reward"] == pytest.approx(weighted, rel=1e-4, abs=1e-4)
+
+
+NEW_COMPONENT = '''
+
+def churn(o: StepOutcome, rules: Rules) -> jax.Array:
+    """The gross exposure after the step (a test component)."""
+    return jnp.abs(o.exposure)
+'''
+CHECK = '''
+import jax, jax.numpy as jnp, numpy as np
+from jaxtrade.config import load_config
+from jaxtrade.config_reference import config_reference
+from jaxtrade.data import load_data
+from jaxtrade.env import REWARD_COMPONENTS, TradingEnv, make_params
+from jaxtrade.experiment import sweepable
+from jaxtrade.features import compute_features
+cfg = load_config(TINY, ["env.reward.churn=2.5"])
+assert REWARD_COMPONENTS[-1] == "churn" and len(REWARD_COMPONENTS) == 8
+assert cfg.env.reward.churn == 2.5 and cfg.env.reward.as_tuple()[-1] == 2.5
+assert "| `env.reward.churn` | `0.0` | weight of `churn`: The gross exposure" in config_reference()
+assert sweepable("env.reward.churn=0,1")
+data = load_data(cfg.data, cfg.min_bars)
+env = TradingEnv(actions=cfg.env.actions)
+params = make_params(data, compute_features(data, cfg.features), cfg.env, window=cfg.window)
+obs, state = env.reset(jax.random.key(0), params)
+weights = np.asarray(params.reward_weights)
+for action in (3, 0, 0):  # the largest buy, then hold
+    obs, state, reward, _, _, info = env.step_env(jax.random.key(1), state, jnp.int32(action), params)
+    parts = np.asarray(jnp.stack(info.reward_components))
+    assert parts.shape == (8,) and np.isclose(parts[-1], abs(float(info.exposure)), atol=1e-6)
+    assert np.isclose(float(reward), parts @ weights, rtol=1e-5, atol=1e-6)
+assert float(info.exposure) > 0.05  # the buy filled: the component is live
+print("ok")
+'''
+
+
+def test_a_new_reward_component_is_one_function_and_one_registry_line(tmp_path):
+    """A copy of the package with one component added where the docs say (a function and a `REGISTRY` line in
+    `env/rewards.py`, nothing else): its weight is a config key (`--set`, the reference, a sweep axis), the env
+    reports it, and the reward is the weighted sum with it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import TINY
+
+    package = Path(__file__).parents[1] / "jaxtrade"
+    copy = tmp_path / "jaxtrade"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    rewards = copy / "env" / "rewards.py"
+    text = rewards.read_text()
+    registry = '    Component("hold", hold, 0.0),\n'
+    assert text.count(registry) == 1
+    head = "\n\nREGISTRY: tuple[Component, ...] = ("
+    text = text.replace(head, NEW_COMPONENT + head)
+    rewards.write_text(text.replace(registry, registry + '    Component("churn", churn, 0.0),\n'))
+    out = subprocess.run([sys.executable, "-c", f"TINY = {str(TINY)!r}\n" + CHECK], cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path), "JAX_PLATFORMS": "cpu"},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
