@@ -117,3 +117,27 @@ def test_greedy_action_picks_the_most_probable_intent_then_its_size():
     logits = jnp.where(jnp.asarray([True, False, False, False, True, True, False]), 0.0, -1e9)
     np.testing.assert_array_equal(greedy_action(jnp.stack([logits, logits])), [Action.SELL_PARTIAL] * 2)
     assert [int(LONG_ONLY.intent[a]) for a in Action] == [0, 1, 1, 1, -1, -1, 1]
+
+
+def test_a_new_action_row_is_one_table_row(small_market, small_features):
+    """An eighth action (a 15 % buy) added as a table row and nothing else: the env's mask and observation grow to
+    it, the env fills it at its size, the names come from the table, the network's actor is sized by the env,
+    and the rule-based baseline's largest buy is the new row (read from the params, never guessed)."""
+    from jaxtrade.agents import ActorCritic, AgentConfig
+    from jaxtrade.env import EnvConfig, TradingEnv, make_params
+    from jaxtrade.env.actions import ActionSpec, ActionTable
+    from jaxtrade.evaluate.policies import always_long_policy
+
+    table = ActionTable(LONG_ONLY.specs + (ActionSpec("BUY_LARGE", +1, 0.15, 0.0),))
+    env = TradingEnv(actions=table)
+    params = make_params(small_market, small_features, EnvConfig(), window=24).replace(actions=table)
+    obs, state = env.reset(jax.random.key(0), params)
+    assert env.num_actions == 8 and table.names[-1] == "BUY_LARGE" and obs.action_mask.shape == (8,)
+    assert bool(obs.action_mask[7])  # a flat book may open it
+    batch = jax.tree.map(lambda x: x[None], obs)
+    assert always_long_policy(jax.random.key(1), batch, None, params).tolist() == [7]
+    _, _, _, _, _, info = env.step_env(jax.random.key(2), state, jnp.int32(7), params)
+    assert abs(float(info.exposure) - 0.15) < 0.01  # filled at the row's size (after costs and the next open)
+    net = ActorCritic(AgentConfig(kind="mlp", mlp_hidden=(16,), head_dim=16), num_actions=env.num_actions)
+    logits, _ = net.apply(net.init(jax.random.key(3), batch), batch)
+    assert logits.shape == (1, 8)
