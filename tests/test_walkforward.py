@@ -26,7 +26,7 @@ from jaxtrade.evaluate.backtest import HOLD, MIN_RATIO_BARS
 from jaxtrade.evaluate.metrics import max_drawdown, sharpe
 from jaxtrade.evaluate.policies import agent_policy
 from jaxtrade.evaluate.rollout import walk_forward_policies
-from jaxtrade.evaluate.shared_book import capped_policy, master_policy, run_book, variants_policy
+from jaxtrade.evaluate.shared_book import capped_name, capped_policy, master_policy, run_book, variants_policy
 from jaxtrade.experiment import (
     Experiment,
     WalkForwardSpec,
@@ -35,7 +35,7 @@ from jaxtrade.experiment import (
     walkforward_summary,
 )
 from jaxtrade.experiment.fold_masters import check_master_config
-from jaxtrade.experiment.walkforward_book import book_fold_drawdown, book_fold_sharpe, capped_name
+from jaxtrade.experiment.walkforward_book import SHARED_ENSEMBLE, book_fold_drawdown, book_fold_sharpe
 from jaxtrade.features import compute_features
 
 
@@ -118,7 +118,7 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     assert {"shared_ensemble_sharpe", "shared_judged_sharpe", "shared_equal_weight_sharpe",
             "shared_judged_max_drawdown"} <= set(report["meta"]["folds"][0])
     assert {r["policy"] for r in report["rows"]} >= {"agent seed 0", "agent ensemble", HOLD, "buy_and_hold_rules"}
-    capped = capped_name(cfg.portfolio)
+    capped = capped_name(cfg.portfolio, SHARED_ENSEMBLE)
     assert capped == "agents ensemble, vol caps 20%" and a.books.judged == capped
     assert report["meta"]["targets_on"] == {"policy": capped, "symbol": "one account"}
     assert {c["target"] for c in report["meta"]["master_targets"]["agents + learned master seed 0"]} >= {
@@ -129,10 +129,10 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     with pytest.raises(ConfigError, match="trained learned masters"):
         rebook(exp, a, cfg.portfolio)
     equal = rebook(exp, replace(a, master_params=None), replace(cfg.portfolio, agent_caps="equal"))
-    assert equal.books.judged == "agents ensemble, equal caps" and capped_name(cfg.portfolio) not in equal.books.returns
+    assert equal.books.judged == "agents ensemble, equal caps" and capped not in equal.books.returns
     for name in ("agents seed 0", "agents ensemble", "equal weight, held"):
         np.testing.assert_allclose(equal.books.returns[name], a.books.returns[name], rtol=1e-6, atol=1e-9)
-    assert not np.allclose(equal.books.returns[equal.books.judged], a.books.returns[capped_name(cfg.portfolio)])
+    assert not np.allclose(equal.books.returns[equal.books.judged], a.books.returns[capped])
 
     folds = a.folds
     train_end = folds[0].train[1]

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxtrade.agents.config import PortfolioConfig
 from jaxtrade.agents.learned_master import SymbolPolicy, largest_open_proposals, master_view
 from jaxtrade.agents.master import MasterAgent, gate_actions
 from jaxtrade.env.actions import greedy_action, toward_exposure
@@ -172,14 +173,17 @@ def capped_policy(propose: SymbolPolicy, total_limit: float, vol_target: float |
     return act
 
 
-def caps_label(agent_caps: str, cap_vol: float) -> str | None:
-    """How a row of agents under `portfolio.agent_caps` is named ("vol caps 15%", "equal caps"); None: no caps."""
-    return None if agent_caps == "none" else f"vol caps {cap_vol:.0%}" if agent_caps == "vol" else "equal caps"
+def capped_name(portfolio: PortfolioConfig, agents: str = "agents") -> str | None:
+    """The row of `agents` under `portfolio.agent_caps` ("agents, vol caps 15%", "agents, equal caps"); None
+    without caps."""
+    if portfolio.agent_caps == "none":
+        return None
+    return f"{agents}, vol caps {portfolio.cap_vol:.0%}" if portfolio.agent_caps == "vol" else f"{agents}, equal caps"
 
 
-def caps_target(agent_caps: str, cap_vol: float) -> float | None:
+def caps_target(portfolio: PortfolioConfig) -> float | None:
     """`capped_policy`'s volatility target for `portfolio.agent_caps`: `cap_vol`, or None (equal weight's caps)."""
-    return cap_vol if agent_caps == "vol" else None
+    return portfolio.cap_vol if portfolio.agent_caps == "vol" else None
 
 
 TS_MOMENTUM = "time-series momentum"  # `ts_momentum_book_policy`'s row
@@ -331,7 +335,7 @@ def format_portfolio(rows: list[dict]) -> str:
 __all__ = [
     "AGENT_VARIANTS", "EQUAL_RISK", "EQUAL_WEIGHT_HELD", "TS_MOMENTUM", "ts_momentum_book_policy",
     "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy",
-    "caps_label", "caps_target", "capped_policy", "risk_caps",
+    "capped_name", "caps_target", "capped_policy", "risk_caps",
     "equal_weight_policy", "holding_rules", "format_portfolio", "master_policy", "run_book", "run_equal_weight",
     "run_variants", "split_steps", "variants_policy", "walk_forward_book"
 ]

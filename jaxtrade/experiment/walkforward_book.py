@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtrade.agents.config import PortfolioConfig
 from jaxtrade.agents.learned_master import LearnedMaster, ensemble_proposals, network_proposals
 from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.config import Config
@@ -30,8 +29,8 @@ from jaxtrade.evaluate.shared_book import (
     EQUAL_WEIGHT_HELD,
     TS_MOMENTUM,
     agents_policy,
+    capped_name,
     capped_policy,
-    caps_label,
     caps_target,
     equal_risk_policy,
     equal_weight_policy,
@@ -55,17 +54,8 @@ Log = Callable[[str], None]
 SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
 
 
-def capped_name(portfolio: PortfolioConfig) -> str | None:
-    """The shared-account row of the ensemble's agents under `portfolio.agent_caps` (`capped_policy`); None
-    without caps."""
-    label = caps_label(portfolio.agent_caps, portfolio.cap_vol)
-    return None if label is None else f"{SHARED_ENSEMBLE}, {label}"
-
-
-
-
 def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
-           log: Log | None, master: Config | None = None, masters=None) -> Books:
+                 log: Log | None, master: Config | None = None, masters=None) -> Books:
     """Every fold's test period on one shared account (`PortfolioEnv`, as `jaxtrade eval` does): each seed's
     symbol agents alone, under the rule-based master and (with `master`) under its learned master, the seed
     ensemble's agents alone, and equal weight held and rebalanced (no stop loss, take profit or holding limit);
@@ -80,10 +70,10 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
                                                         master.portfolio.tolerance)
     names = [f"{n} seed {s}" for s in seeds
              for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
-    capped = capped_name(cfg.portfolio)
+    capped = capped_name(cfg.portfolio, SHARED_ENSEMBLE)
     names += [SHARED_ENSEMBLE, *([capped] if capped else []), EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK,
               TS_MOMENTUM]
-    caps_vol = caps_target(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol)
+    caps_vol = caps_target(cfg.portfolio)
 
     def fold_books(stacked, learned_params, params, key):
         out = []
@@ -197,6 +187,6 @@ def format_book_rows(rows: list[dict]) -> str:
 
 
 __all__ = [
-    "SHARED_ENSEMBLE", "Books", "book_fold_drawdown", "book_fold_sharpe", "book_rows", "capped_name",
+    "SHARED_ENSEMBLE", "Books", "book_fold_drawdown", "book_fold_sharpe", "book_rows",
     "fold_book_rows", "format_book_rows", "shared_books",
 ]

@@ -38,8 +38,8 @@ from jaxtrade.evaluate.shared_book import (
     AGENT_VARIANTS,
     REBALANCE_TOLERANCE,
     book_row,
+    capped_name,
     capped_policy,
-    caps_label,
     caps_target,
     format_portfolio,
     holding_rules,
@@ -137,8 +137,8 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
     master = ConfidenceAllocator(total_limit=total, per_symbol_limit=limit)
     holding = holding_rules(params)  # the baselines hold: no stop loss, take profit or holding limit
     env = PortfolioEnv(actions=exp.env.actions)
-    label = caps_label(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol)  # None: no caps
-    policies = len(AGENT_VARIANTS) + 3 + bool(learned) + bool(label)
+    capped = capped_name(cfg.portfolio)  # None: no caps
+    policies = len(AGENT_VARIANTS) + 3 + bool(learned) + bool(capped)
     with working(f"{stage}portfolio of {exp.data.num_symbols} symbols on one account x {policies} policies "
                  f"(compile and run)", log):
         results = run_variants(env, params, setup.network, net_params, master, {}, limit, jax.random.key(3))
@@ -146,10 +146,9 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
             learned_master = LearnedMaster(learned[0], total, cfg.portfolio.tolerance)
             results.update(run_book(env, params, {"agents + learned master": (master_policy(
                 network_proposals(setup.network), learned_master), (net_params, learned[1]))}, jax.random.key(3)))
-        if label:  # the agents under the config's caps: the row the targets are checked on
-            capped = capped_policy(network_proposals(setup.network), total,
-                                   caps_target(cfg.portfolio.agent_caps, cfg.portfolio.cap_vol))
-            results.update(run_book(env, params, {f"agents, {label}": (capped, net_params)}, jax.random.key(3)))
+        if capped:  # the agents under the config's caps: the row the targets are checked on
+            policy = capped_policy(network_proposals(setup.network), total, caps_target(cfg.portfolio))
+            results.update(run_book(env, params, {capped: (policy, net_params)}, jax.random.key(3)))
         results.update(run_equal_weight(env, holding, total, jax.random.key(3)))
     bpy = float(params.env.rules.bars_per_year)
     rows = [book_row(name, r, bpy, exp.data.timestamps()) for name, r in results.items()]
@@ -159,9 +158,9 @@ def portfolio_report(setup: Setup, exp: Experiment, split: str, net_params, log:
         f"capped at {limit:.0%} of equity and opens (long or short) never past {total:.0%} gross; the rule-based "
         f"master (ConfidenceAllocator) gives the budget to the symbols whose agents most confidently want a position"
         + ("; the learned master sets budgets from its network's mean allocation" if learned else "")
-        + (f"; 'agents, {label}': the agents with each symbol capped at equal "
+        + (f"; '{capped}': the agents with each symbol capped at equal "
            + ("risk's exposure" if cfg.portfolio.agent_caps == "vol" else "weight's") + " (portfolio.agent_caps)"
-           if label else "")
+           if capped else "")
         + f"; equal weight buys {min(total / exp.data.num_symbols, limit):.1%} of equity per symbol through the "
         f"env's orders (rebalanced: sells "
         f"half of a symbol {REBALANCE_TOLERANCE:.0%} over its weight and buys back), without stop loss, take "
@@ -279,8 +278,8 @@ def backtest_report(setup: Setup, exp: Experiment, runner, split: str, episodes:
     rows = _episode_table(setup, exp, params, policies, split, bars, episodes, stage(1), log)
     wf_rows, wf = _symbol_records(setup, exp, params, policies, split, bars[1], stage(2), log)
     portfolio = portfolio_report(setup, exp, split, net_params, log, plots, stage=stage(3)) if several else []
-    label = caps_label(exp.cfg.portfolio.agent_caps, exp.cfg.portfolio.cap_vol)
-    judged = next((r for r in portfolio if r["policy"] == f"agents, {label}"), portfolio[0]) if portfolio else rows[0]
+    capped = capped_name(exp.cfg.portfolio)
+    judged = next((r for r in portfolio if r["policy"] == capped), portfolio[0]) if portfolio else rows[0]
     if portfolio:
         log(f"  seed targets on the agents' portfolio equity ({judged['policy']}): {target_report(judged)}")
     else:
