@@ -194,10 +194,11 @@ def _start(setup: Setup, ckpt: Checkpointer | None, resume: bool, key: jax.Array
     ppo = setup.ppo
     if resume and ckpt is None:
         raise ConfigError("resume needs a checkpoint directory")
-    if ckpt is not None and ckpt.latest_step() is not None and not resume:
-        raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {ckpt.latest_step()}); "
+    latest = ckpt.latest_step() if ckpt is not None else None  # one listing of the folder
+    if ckpt is not None and latest is not None and not resume:
+        raise ConfigError(f"{ckpt.directory} already holds checkpoints (latest update {latest}); "
                           f"resume from them or choose another directory")
-    if ckpt is None or ckpt.latest_step() is None:
+    if ckpt is None or latest is None:
         if ckpt is not None:
             keep_history(ckpt.directory, 0)  # rows left by a run that stopped before its first checkpoint
         return jax.jit(setup.trainer.init, out_shardings=sharding)(key, setup.hp, setup.env_params,
@@ -234,7 +235,7 @@ def _record_chunk(setup: Setup, ckpt: Checkpointer | None, runner: RunnerState, 
             on_metrics(row["env_steps"], row)
     if ckpt is not None:
         # Metrics first, then the checkpoint: a crash between them leaves rows past the checkpoint, which a
-        # resume drops (`_keep_history`), never a checkpoint whose rows are missing. Ctrl-C or SIGTERM during the
+        # resume drops (`keep_history`), never a checkpoint whose rows are missing. Ctrl-C or SIGTERM during the
         # writes stops the run after them.
         with deferred_signals():
             if jax.process_index() == 0:
