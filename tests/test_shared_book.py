@@ -15,6 +15,7 @@ from jaxtrade.data import load_sample
 from jaxtrade.env import EnvConfig
 from jaxtrade.env.params import make_portfolio_params
 from jaxtrade.env.portfolio import PortfolioEnv
+from jaxtrade.evaluate.metrics import max_drawdown
 from jaxtrade.evaluate.shared_book import (
     EQUAL_RISK,
     TS_MOMENTUM,
@@ -25,6 +26,7 @@ from jaxtrade.evaluate.shared_book import (
     equal_weight_policy,
     master_policy,
     run_book,
+    split_capital,
     ts_momentum_book_policy,
 )
 from jaxtrade.features import FeatureConfig, compute_features
@@ -123,6 +125,33 @@ def test_caps_bound_the_agents_at_equal_risks_or_equal_weights_exposure(book):
             assert w[i, s] < cap * 1.25 + 0.01, (i, s, w[i, s], cap)
             near += w[i, s] > cap - 0.026 or w[i, s] > 0.6 * cap  # the eager agents fill it (orders are coarse)
     assert near > 100 and float(np.asarray(r.gross_exposure).max()) < 0.8
+
+
+def test_split_capital_is_the_mean_of_its_shares_and_a_shares_stop_bounds_the_whole(book):
+    """Two runs on halves of one account (`split_capital`): the account's equity is the mean of theirs, a symbol's
+    weight their values over the whole equity, trades summed; with the drawdown stop on, a stopped half closes only
+    itself and the whole never falls further from its peak than the deeper half; a split of one run is that run."""
+    data, params = book
+    stopped = params.replace(env=params.env.replace(rules=params.env.rules.replace(
+        max_drawdown=jnp.asarray(0.04, params.env.rules.max_drawdown.dtype))))
+    eager = largest_open_proposals
+    runs = run_book(PortfolioEnv(), stopped, {"all in": (agents_policy(eager, 1.0), None),
+                                              "capped": (capped_policy(eager, 0.8, vol_target=0.10), None)},
+                    jax.random.key(0))
+    a, b = runs["all in"], runs["capped"]
+    assert int(a.stops) == 1 and int(a.stop_bar) > 0  # the all-in half hit the 4 % stop
+    both = split_capital(jax.tree.map(lambda *x: jnp.stack(x), a, b))
+    np.testing.assert_allclose(both.equity, (a.equity + b.equity) / 2, rtol=1e-6)
+    np.testing.assert_allclose(jnp.cumprod(1 + both.step_returns), both.equity[1:], rtol=1e-5)
+    value = a.weights * a.equity[1:, None] + b.weights * b.equity[1:, None]  # each half's value, in initial cash
+    np.testing.assert_allclose(both.weights, value / (a.equity[1:, None] + b.equity[1:, None]), rtol=1e-5, atol=1e-7)
+    assert int(both.trades) == int(a.trades) + int(b.trades) and int(both.stops) == int(a.stops) + int(b.stops)
+    assert int(both.stop_bar) == max(int(a.stop_bar), int(b.stop_bar))
+    deeper = max(-float(max_drawdown(r.step_returns)) for r in (a, b))
+    assert -float(max_drawdown(both.step_returns)) <= deeper + 1e-6
+    alone = split_capital(jax.tree.map(lambda x: x[None], b))
+    for field in ("equity", "step_returns", "weights", "gross_exposure", "cost"):
+        np.testing.assert_allclose(getattr(alone, field), getattr(b, field), rtol=1e-5, atol=1e-7)
 
 
 def test_agents_alone_and_under_a_master_on_one_book(book):

@@ -133,6 +133,11 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     for name in ("agents seed 0", "agents ensemble", "equal weight, held"):
         np.testing.assert_allclose(equal.books.returns[name], a.books.returns[name], rtol=1e-6, atol=1e-9)
     assert not np.allclose(equal.books.returns[equal.books.judged], a.books.returns[capped])
+    # The seeds on split capital: with one seed, its capped agents' account (checked against a run alone below).
+    split = rebook(exp, replace(a, master_params=None), replace(cfg.portfolio, seed_capital="split"))
+    assert split.books.judged == "agents split, vol caps 20%"
+    np.testing.assert_allclose(split.books.returns[split.books.judged], a.books.returns["agents seed 0, vol caps 20%"],
+                               rtol=1e-6, atol=1e-9)
 
     folds = a.folds
     train_end = folds[0].train[1]
@@ -181,7 +186,9 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
                     "agents + learned master seed 0": (master_policy(network_proposals(network), learned),
                                                        (net, net_master)),
                     capped: (capped_policy(ensemble_proposals(network), 1.0, 0.2),
-                             jax.tree.map(lambda x, f=f: x[f], a.net_params))}
+                             jax.tree.map(lambda x, f=f: x[f], a.net_params)),
+                    capped_name(cfg.portfolio, "agents seed 0"): (capped_policy(network_proposals(network), 1.0, 0.2),
+                                                                  net)}
         alone = run_book(PortfolioEnv(actions=cfg_env.actions), params, policies, jax.random.key(3))
         for name, r in alone.items():
             at = int(r.start_bar) + 1 - st.first + np.arange(int(r.steps))

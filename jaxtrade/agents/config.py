@@ -92,6 +92,7 @@ class AgentConfig:
 
 PORTFOLIO_MODES = ("master", "joint")
 AGENT_CAPS = ("none", "equal", "vol")
+SEED_CAPITAL = ("ensemble", "split")
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,18 @@ class PortfolioConfig:
     # annualised volatility)); a position more than 25 % over its cap is half sold.
     agent_caps: str = "none"
     cap_vol: float = 0.15  # agent_caps vol: the annual volatility each symbol's cap runs at
+    # How the walk-forward's seeds trade its shared account, in the row the targets are checked on: ensemble (one
+    # account on the mean of their action probabilities) | split (each seed's agents on an equal share of the
+    # capital, under the same caps and rules; the account is their sum). Both rows are reported either way.
+    seed_capital: str = "ensemble"
 
     def __post_init__(self):
         if self.mode not in PORTFOLIO_MODES:
             raise ConfigError(f"portfolio.mode: {self.mode!r} is not one of {list(PORTFOLIO_MODES)}")
         if self.agent_caps not in AGENT_CAPS:
             raise ConfigError(f"portfolio.agent_caps: {self.agent_caps!r} is not one of {list(AGENT_CAPS)}")
+        if self.seed_capital not in SEED_CAPITAL:
+            raise ConfigError(f"portfolio.seed_capital: {self.seed_capital!r} is not one of {list(SEED_CAPITAL)}")
         if not 0.0 < self.cap_vol <= 5.0:
             raise ConfigError(f"portfolio.cap_vol: an annual volatility in (0, 5], got {self.cap_vol!r}")
         if not 0.0 < self.total_limit <= 1.0:

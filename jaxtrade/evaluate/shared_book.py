@@ -17,6 +17,7 @@ the whole period. The policies:
   rebalance the action table allows);
 - `equal_risk_policy`: equal weight scaled down to a volatility target per symbol;
 - `capped_policy`: the symbol agents under equal risk's (or equal weight's) per-symbol caps;
+- `split_capital`: several runs (e.g. each seed's agents) on equal shares of one account, summed;
 - `ts_momentum_book_policy`: time-series momentum (12-1 months) per symbol at its
   equal weight, flat (or short) when the trend is down.
 """
@@ -299,6 +300,28 @@ def run_book(env: PortfolioEnv, params: PortfolioParams, policies: dict[str, tup
             for name, (policy, policy_params) in policies.items()}
 
 
+def split_capital(books: BookResults) -> BookResults:
+    """One account whose capital is split evenly among K sub-accounts, each run alone (`books`: their results
+    stacked on a leading axis K, e.g. each seed's agents; any axes after it, e.g. folds, are kept): its equity the
+    mean of theirs, its weights theirs weighted by equity, its closed trades summed, its costs and
+    profits as shares of the whole account (the mean). Each sub-account's stop closes only that share, so the
+    account loses at most the drawdown limit from its peak (if each share stays above (1 - limit) x its own peak,
+    their sum stays above (1 - limit) x the sum's); the stop fields give the latest sub-account stop and the count.
+    Exact for this env, whose costs, fills and minimum order scale with equity."""
+    equity = books.equity.mean(0)  # (..., H + 1)
+    share = books.equity / jnp.maximum(equity[None], 1e-12)  # (K, ..., H + 1) each sub-account's share of equity
+    weights = (share[..., 1:, None] * books.weights).mean(0)  # a symbol's value over all sub-accounts / their equity
+    latest = jnp.argmax(books.stop_bar, axis=0)
+    pick = lambda x: jnp.take_along_axis(x, latest[None], axis=0)[0]  # noqa: E731
+    return BookResults(
+        start_bar=books.start_bar[0], steps=books.steps.max(0), equity=equity,
+        step_returns=(share[..., :-1] * books.step_returns).mean(0),  # = equity[t + 1] / equity[t] - 1
+        gross_exposure=jnp.abs(weights).sum(-1), weights=weights,  # longs and shorts of the same symbol net
+        trades=books.trades.sum(0), wins=books.wins.sum(0), gross_profit=books.gross_profit.mean(0),
+        gross_loss=books.gross_loss.mean(0), cost=books.cost.mean(0), stop_reason=pick(books.stop_reason),
+        stop_bar=books.stop_bar.max(0), stops=books.stops.sum(0))
+
+
 def book_row(name: str, r: BookResults, bars_per_year: float, dates=None) -> dict:
     """Return-series metrics of a shared-book run (`metrics.summarize`) over its whole period, its mean gross
     exposure and trades, and the terminal rule that liquidated it (`stop`, `stop_bar`, `stop_date`; dates from
@@ -337,5 +360,5 @@ __all__ = [
     "REBALANCE_TOLERANCE", "BookResults", "PortfolioPolicy", "agents_policy", "book_row", "equal_risk_policy",
     "capped_name", "caps_target", "capped_policy", "risk_caps",
     "equal_weight_policy", "holding_rules", "format_portfolio", "master_policy", "run_book", "run_equal_weight",
-    "run_variants", "split_steps", "variants_policy", "walk_forward_book"
+    "run_variants", "split_capital", "split_steps", "variants_policy", "walk_forward_book"
 ]

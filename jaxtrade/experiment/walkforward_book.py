@@ -1,7 +1,9 @@
 """The walk-forward's shared account: every fold's test period on one account (`PortfolioEnv`, as `jaxtrade eval`
-runs it): each seed's agents alone and under the masters, the seed ensemble's agents (and under the config's
-caps, `portfolio.agent_caps`), equal weight held and rebalanced, equal risk and time-series momentum; all folds as
-one program, stitched on the time axis; and the rows, per-fold statistics and table of that record.
+runs it): each seed's agents alone and under the masters, the seed ensemble's agents (and under the config's caps,
+`portfolio.agent_caps`, with each seed's agents under them), the seeds on split capital (`split_capital`: each
+seed's agents on an equal share of the account, capped as configured), equal weight held and rebalanced, equal risk
+and time-series momentum; all folds as one program, stitched on the time axis; and the rows, per-fold statistics and
+table of that record.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from jaxtrade.evaluate.shared_book import (
     equal_weight_policy,
     holding_rules,
     master_policy,
+    split_capital,
     ts_momentum_book_policy,
     variants_policy,
     walk_forward_book,
@@ -52,6 +55,13 @@ from jaxtrade.experiment.walkforward_types import Books, WalkForwardResult
 Log = Callable[[str], None]
 
 SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
+SHARED_SPLIT = "agents split"  # each seed's agents on an equal share of the account (`split_capital`)
+
+
+def judged_name(portfolio) -> str:
+    """The shared-account row the targets are checked on under `portfolio` (`seed_capital`, `agent_caps`)."""
+    agents = SHARED_SPLIT if portfolio.seed_capital == "split" else SHARED_ENSEMBLE
+    return capped_name(portfolio, agents) or agents
 
 
 def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
@@ -71,8 +81,10 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
     names = [f"{n} seed {s}" for s in seeds
              for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
     capped = capped_name(cfg.portfolio, SHARED_ENSEMBLE)
-    names += [SHARED_ENSEMBLE, *([capped] if capped else []), EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK,
-              TS_MOMENTUM]
+    seeds_capped = [n for s in seeds if (n := capped_name(cfg.portfolio, f"agents seed {s}"))]  # [] without caps
+    split = capped_name(cfg.portfolio, SHARED_SPLIT) or SHARED_SPLIT
+    names += [SHARED_ENSEMBLE, *([capped] if capped else []), *seeds_capped, split, EQUAL_WEIGHT_HELD,
+              "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
     caps_vol = caps_target(cfg.portfolio)
 
     def fold_books(stacked, learned_params, params, key):
@@ -87,8 +99,14 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
                                              (net_k, jax.tree.map(lambda x, k=k: x[k], learned_params)), key, steps))
         ensemble = ensemble_proposals(network)
         out.append(walk_forward_book(env, params, agents_policy(ensemble, limit), stacked, key, steps))
+        per_seed = 2 + (learned is not None)
+        alone = jax.tree.map(lambda *x: jnp.stack(x), *out[:K * per_seed:per_seed])  # each seed's agents, (K, ...)
         if capped:
             out.append(walk_forward_book(env, params, capped_policy(ensemble, total, caps_vol), stacked, key, steps))
+            policy = capped_policy(network_proposals(network), total, caps_vol)
+            alone = jax.vmap(lambda net_k: walk_forward_book(env, params, policy, net_k, key, steps))(stacked)
+            out += [jax.tree.map(lambda x, k=k: x[k], alone) for k in range(K)]
+        out.append(split_capital(alone))
         holding = holding_rules(params)
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
@@ -112,7 +130,7 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
             at = int(r.start_bar[f]) + 1 - first + np.arange(int(r.steps[f]))
             returns[at], live[at] = r.step_returns[f, :int(r.steps[f])], True
         out[name] = returns
-    return Books(out, live, stops, trades, capped or SHARED_ENSEMBLE)
+    return Books(out, live, stops, trades, judged_name(cfg.portfolio))
 
 
 def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
@@ -187,6 +205,6 @@ def format_book_rows(rows: list[dict]) -> str:
 
 
 __all__ = [
-    "SHARED_ENSEMBLE", "Books", "book_fold_drawdown", "book_fold_sharpe", "book_rows",
-    "fold_book_rows", "format_book_rows", "shared_books",
+    "SHARED_ENSEMBLE", "SHARED_SPLIT", "Books", "book_fold_drawdown", "book_fold_sharpe", "book_rows",
+    "fold_book_rows", "format_book_rows", "judged_name", "shared_books",
 ]
