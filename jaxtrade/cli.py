@@ -262,6 +262,10 @@ def _walkforward_args(p: argparse.ArgumentParser) -> None:
                    help="ready bars the first fold trains on, for the default start (504: two trading years)")
     p.add_argument("--trials", type=int, default=1,
                    help="configurations tried before this one (a sweep's 'trials'): the deflated Sharpe's N")
+    p.add_argument("--inner", type=int, default=0,
+                   help="bars of an inner validation slice at the end of each fold's training range: the agents "
+                        "train before it, and the seed that scores best there trades the fold on the shared account "
+                        "('agents selected'; judged with portfolio.seed_capital: select); default 0: none")
     p.add_argument("--master", default=None,
                    help="a train-portfolio config (mode master, e.g. configs/portfolio.yaml): train a learned master "
                         "per fold and seed over that run's agents, and test it on the shared account")
@@ -285,7 +289,8 @@ def _walkforward(args: argparse.Namespace) -> int:
             raise ConfigError(f"--folds: 'yearly' or a number of folds, got {args.folds!r}") from None
     parse_scheme(args.scheme)  # a bad scheme fails before the data load
     spec = WalkForwardSpec(folds=folds, seeds=_seeds(args.seeds), scheme=args.scheme, embargo=args.embargo,
-                           start=args.start, min_train_bars=args.min_train_bars, trials=args.trials)
+                           start=args.start, min_train_bars=args.min_train_bars, trials=args.trials,
+                           inner=args.inner)
     master = None
     if args.master:  # read before the data load, so a bad master config fails at once
         from dataclasses import replace

@@ -273,8 +273,6 @@ def test_matches_reference_ledger_over_random_order_sequences():
                                        atol=capital_tol)
 
 
-
-
 def floats32(lo, hi):
     """float32 values without subnormals: XLA on CPU flushes those to zero (no real amount is 1e-40)."""
     return st.floats(float(np.float32(lo)), float(np.float32(hi)), width=32, allow_subnormal=False)

@@ -35,7 +35,16 @@ from jaxtrade.experiment import (
     walkforward_summary,
 )
 from jaxtrade.experiment.fold_masters import check_master_config
-from jaxtrade.experiment.walkforward_book import SHARED_ENSEMBLE, book_fold_drawdown, book_fold_sharpe
+from jaxtrade.experiment.walkforward import _test_tables, check_seed_capital, inner_slices, plan_folds
+from jaxtrade.experiment.walkforward_book import (
+    SHARED_ENSEMBLE,
+    book_fold_drawdown,
+    book_fold_sharpe,
+    choose_seeds,
+    judged_name,
+    seed_policy,
+    shared_books,
+)
 from jaxtrade.features import compute_features
 
 
@@ -93,6 +102,51 @@ def test_a_master_config_that_does_not_fit_is_named():
     check_master_config(exp, replace(cfg, split=replace(cfg.split, train_fraction=0.5)))  # the folds set ranges
 
 
+def test_inner_slices_cut_the_training_range_and_bad_ones_are_named(daily):
+    ts = daily.timestamps()
+    folds = walk_forward_folds(daily, "yearly", int(np.searchsorted(ts, np.datetime64("2002-01-01"))), 30, 24)
+    cut, slices = inner_slices(folds, 100, 30)
+    for f, c, s in zip(folds, cut, slices, strict=True):
+        assert c.test == f.test and c.train == (0, f.train[1] - 130) and s.test == (f.train[1] - 101, f.train[1])
+        assert s.test[0] + 1 - c.train[1] == 30  # the embargo between the shortened training and its slice
+    with pytest.raises(ConfigError, match="keeps 0 training bars before its inner slice of 600 bars"):
+        inner_slices(folds, 600, 30, ts)
+    for bad in (5, True, 2.5):
+        with pytest.raises(ConfigError, match="walkforward inner"):
+            WalkForwardSpec(inner=bad)
+    score = np.array([[0.1, 0.7, np.nan], [np.nan, np.nan, np.nan], [-1.0, -2.0, -0.5]])
+    assert choose_seeds(score).tolist() == [1, 0, 2]
+
+
+def test_the_selected_row_trades_each_folds_chosen_seed():
+    """Two seeds (untrained networks, different inits) on the shared account: the selected row is, fold by fold,
+    the chosen seed's capped agents; the split row's equity is the mean of the two."""
+    cfg = load_config(TINY)
+    cfg = replace(cfg, portfolio=replace(cfg.portfolio, agent_caps="vol"))
+    data = load_data(cfg.data, cfg.min_bars)
+    exp = Experiment(cfg, data, compute_features(data, cfg.features))
+    spec = WalkForwardSpec(folds=2, seeds=(0, 1), min_train_bars=250)
+    folds = plan_folds(exp, spec)
+    test_params, has_start, _ = _test_tables(exp, folds)
+    obs, _ = exp.env.reset(jax.random.key(0), exp.params())
+    network = exp.network()
+    inits = [network.init(jax.random.key(k), jax.tree.map(lambda x: x[None], obs)) for k in (11, 12)]
+    net = jax.tree.map(lambda a, b: jnp.stack([jnp.stack([a, b]), jnp.stack([b, a])]), *inits)  # (F, K, ...)
+    first = folds[0].test[0] + 1
+    books = shared_books(exp, folds, test_params, has_start, net, (0, 1), first, None, chosen=np.array([1, 0]))
+    fold = np.zeros(books.live.shape[0], int)
+    fold[folds[1].test[0] + 1 - first:] = 1
+    seed = lambda k: books.returns[f"agents seed {k}, vol caps 15%"]  # noqa: E731
+    assert not np.allclose(seed(0), seed(1))
+    # fold 0 chose seed 1 (the second init), fold 1 seed 0 (the second init too, its stack reversed)
+    np.testing.assert_allclose(books.returns["agents selected, vol caps 15%"], np.where(fold == 0, seed(1), seed(0)))
+    for f in (0, 1):
+        m = books.live & (fold == f)
+        equity = lambda r, m=m: np.cumprod(1 + r[m])  # noqa: E731
+        np.testing.assert_allclose(equity(books.returns["agents split, vol caps 15%"]),
+                                   (equity(seed(0)) + equity(seed(1))) / 2, rtol=1e-5)
+
+
 @pytest.mark.slow  # > 30 s on 2 cores; `pytest -m 'not slow'` for a quick pass
 def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     """Two folds x one seed on the tiny config, with a learned master per fold. Leak: every bar after fold 0's
@@ -109,14 +163,15 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     master = replace(cfg, portfolio=replace(cfg.portfolio, hidden=16), ppo=replace(cfg.ppo, num_envs=8))
     data = load_data(cfg.data, cfg.min_bars)
     exp = Experiment(cfg, data, compute_features(data, cfg.features))
-    spec = WalkForwardSpec(folds=2, seeds=(0,), min_train_bars=250, trials=3)
+    spec = WalkForwardSpec(folds=2, seeds=(0,), min_train_bars=250, trials=3, inner=40)
     a = walk_forward_retrain(exp, spec, log=None, master=master)
     out = walkforward_summary(exp, spec, a, report=str(tmp_path / "wf.json"), log=lambda _: None)
     report = json.loads((tmp_path / "wf.json").read_text())
     assert {"folds", "portfolio", "targets", "phase3", "seconds", "master_targets"} <= set(report["meta"])
     assert len(report["meta"]["folds"]) == 2 and report["meta"]["trials"] == 3 and report["rows"]
     assert {"shared_ensemble_sharpe", "shared_judged_sharpe", "shared_equal_weight_sharpe",
-            "shared_judged_max_drawdown"} <= set(report["meta"]["folds"][0])
+            "shared_judged_max_drawdown", "shared_seeds_split_sharpe", "shared_seeds_select_sharpe",
+            "shared_seeds_ensemble_max_drawdown"} <= set(report["meta"]["folds"][0])
     assert {r["policy"] for r in report["rows"]} >= {"agent seed 0", "agent ensemble", HOLD, "buy_and_hold_rules"}
     capped = capped_name(cfg.portfolio, SHARED_ENSEMBLE)
     assert capped == "agents ensemble, vol caps 20%" and a.books.judged == capped
@@ -124,6 +179,11 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     assert {c["target"] for c in report["meta"]["master_targets"]["agents + learned master seed 0"]} >= {
         "Sharpe >= 0.5", "win rate >= 52 %"}
     assert out["phase3"]["counted"] == 2
+    # Inner slices: the last 40 bars of each fold's training range, an embargo on each side (the training ends
+    # before it: the leak check below changes every bar from the shortened training end on).
+    for f, (slice_, fold) in enumerate(zip(a.inner.slices, a.folds, strict=True)):
+        assert slice_[1] - slice_[0] - 1 == 40 and slice_[0] + 1 - fold.train[1] == fold.test[0] + 1 - slice_[1] >= 24
+        assert report["meta"]["inner"][f]["chosen_seed"] == 0 and set(report["meta"]["inner"][f]["sharpe"]) == {"0"}
     # The shared account again under other caps, on the same trained agents (`rebook`): the rows it shares with
     # the first run are the same; the capped row follows the new caps.
     with pytest.raises(ConfigError, match="trained learned masters"):
@@ -133,11 +193,17 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     for name in ("agents seed 0", "agents ensemble", "equal weight, held"):
         np.testing.assert_allclose(equal.books.returns[name], a.books.returns[name], rtol=1e-6, atol=1e-9)
     assert not np.allclose(equal.books.returns[equal.books.judged], a.books.returns[capped])
-    # The seeds on split capital: with one seed, its capped agents' account (checked against a run alone below).
-    split = rebook(exp, replace(a, master_params=None), replace(cfg.portfolio, seed_capital="split"))
-    assert split.books.judged == "agents split, vol caps 20%"
-    np.testing.assert_allclose(split.books.returns[split.books.judged], a.books.returns["agents seed 0, vol caps 20%"],
-                               rtol=1e-6, atol=1e-9)
+    # The seeds on split capital, and the seed chosen on the inner slice: with one seed, its capped agents'
+    # account (checked against a run alone below).
+    assert a.books.seed_rows == {"ensemble": capped, "split": "agents split, vol caps 20%",
+                                 "select": "agents selected, vol caps 20%"}
+    for capital, row in a.books.seed_rows.items():
+        assert judged_name(replace(cfg.portfolio, seed_capital=capital)) == row
+        if capital != "ensemble":
+            np.testing.assert_allclose(a.books.returns[row], a.books.returns["agents seed 0, vol caps 20%"],
+                                       rtol=1e-6, atol=1e-9)
+    with pytest.raises(ConfigError, match="--inner BARS"):
+        check_seed_capital(replace(cfg.portfolio, seed_capital="select"), replace(a, inner=None))
 
     folds = a.folds
     train_end = folds[0].train[1]
@@ -195,6 +261,12 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
             assert a.books.live[at].all()
             np.testing.assert_allclose(a.books.returns[name][at], np.asarray(r.step_returns[:int(r.steps)]),
                                        rtol=1e-5, atol=1e-7)
+        # Each seed's inner-slice Sharpe is its capped agents' account over the slice, run alone.
+        inner = make_portfolio_params(data, exp.features, cfg_env, exp.cfg.window, a.inner.slices[f], 1.0)
+        r = run_book(PortfolioEnv(actions=cfg_env.actions), inner, {"seed 0": (seed_policy(exp), net)},
+                     jax.random.key(5))["seed 0"]
+        np.testing.assert_allclose(a.inner.sharpe[f, 0], float(sharpe(r.step_returns[:int(r.steps)], a.bars_per_year)),
+                                   rtol=1e-4)
         # The report's per-fold shared-account Sharpe is that fold's record's.
         rets = np.asarray(alone["agents seed 0"].step_returns[:int(alone["agents seed 0"].steps)])
         want = float(sharpe(jnp.asarray(rets), a.bars_per_year)) if rets.size >= MIN_RATIO_BARS else np.nan

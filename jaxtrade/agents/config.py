@@ -88,11 +88,9 @@ class AgentConfig:
                                   f"{type(self.torso).__name__}")
 
 
-
-
 PORTFOLIO_MODES = ("master", "joint")
 AGENT_CAPS = ("none", "equal", "vol")
-SEED_CAPITAL = ("ensemble", "split")
+SEED_CAPITAL = ("ensemble", "split", "select")
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,8 @@ class PortfolioConfig:
     cap_vol: float = 0.15  # agent_caps vol: the annual volatility each symbol's cap runs at
     # How the walk-forward's seeds trade its shared account, in the row the targets are checked on: ensemble (one
     # account on the mean of their action probabilities) | split (each seed's agents on an equal share of the
-    # capital, under the same caps and rules; the account is their sum). Both rows are reported either way.
+    # capital, under the same caps and rules; the account is their sum) | select (per fold, the seed whose agents
+    # scored best on an inner validation slice: `walkforward --inner BARS`). Every row is reported either way.
     seed_capital: str = "ensemble"
 
     def __post_init__(self):
@@ -146,4 +145,3 @@ def __getattr__(name: str):
                       DeprecationWarning, stacklevel=2)
         return AgentConfig
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-

@@ -32,9 +32,7 @@ from jaxtrade.data.splits import Fold, walk_forward_folds
 from jaxtrade.env.generator import initial_state
 from jaxtrade.env.params import range_axes, range_params
 from jaxtrade.errors import ConfigError
-from jaxtrade.evaluate.backtest import (
-    HOLD,
-)
+from jaxtrade.evaluate.backtest import HOLD, MIN_RATIO_BARS
 from jaxtrade.evaluate.policies import BASELINES, HOLD_RULES, agent_policy, ensemble_policy
 from jaxtrade.evaluate.rollout import run_policies
 from jaxtrade.evaluate.stitch import stitch
@@ -44,14 +42,12 @@ from jaxtrade.experiment.fold_masters import (
     train_fold_masters,
     train_fold_runs,
 )
-from jaxtrade.experiment.walkforward_book import shared_books
-from jaxtrade.experiment.walkforward_types import Books, WalkForwardResult
+from jaxtrade.experiment.walkforward_book import choose_seeds, inner_sharpe, shared_books
+from jaxtrade.experiment.walkforward_types import Books, InnerChoice, WalkForwardResult
 from jaxtrade.train.ppo import make_train
 
 Log = Callable[[str], None]
 ENSEMBLE = "agent ensemble"
-
-
 
 
 # Run through the env, then literal buy_and_hold.
@@ -69,12 +65,20 @@ class WalkForwardSpec:
     start: str | None = None  # first out-of-sample date; None: the first fold boundary after `min_train_bars`
     min_train_bars: int = 504  # ready bars of the longest-listed symbol the first fold trains on (auto start)
     trials: int = 1  # configurations tried before this one (a sweep's `trials`): the deflated Sharpe's N
+    # Bars of an inner validation slice at the end of each fold's training range (0: none): the fold's agents train
+    # before it (and an embargo), each seed is scored on it, and the best seed trades the fold's test period on the
+    # shared account ("agents selected"; `portfolio.seed_capital: select` judges that row).
+    inner: int = 0
 
     def __post_init__(self):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"walkforward seeds: need distinct seeds, got {self.seeds!r}")
         if not isinstance(self.trials, int) or self.trials < 1:
             raise ConfigError(f"walkforward trials: need an integer >= 1, got {self.trials!r}")
+        if isinstance(self.inner, bool) or not isinstance(self.inner, int) or not (
+                self.inner == 0 or self.inner >= MIN_RATIO_BARS):
+            raise ConfigError(f"walkforward inner: 0 (no inner slice) or at least {MIN_RATIO_BARS} bars (a Sharpe "
+                              f"ratio's minimum), got {self.inner!r}")
         if not isinstance(self.min_train_bars, int) or self.min_train_bars < 1:
             raise ConfigError(f"walkforward min_train_bars: need an integer >= 1, got {self.min_train_bars!r}")
 
@@ -109,6 +113,27 @@ def plan_folds(exp: Experiment, spec: WalkForwardSpec) -> list[Fold]:
                               spec.scheme)
 
 
+def inner_slices(folds: list[Fold], inner: int, embargo: int, dates=None) -> tuple[list[Fold], list[Fold]]:
+    """Each fold's training range cut before an inner validation slice of its last `inner` bars, with the
+    embargo between them (as between a fold's training and its test): (the folds with their shortened training
+    ranges, the slices as folds whose `test` is the slice).
+
+    Raises:
+      ConfigError: a fold keeps fewer than 2 training bars before its slice."""
+    trained, slices = [], []
+    for f in folds:
+        begin = f.train[1] - inner  # the slice marks bars begin .. train end - 1
+        cut = (f.train[0], begin - embargo)
+        if cut[1] - cut[0] < 2:
+            when = f"bar {f.test[0] + 1}" if dates is None else str(dates[f.test[0] + 1])[:10]
+            raise ConfigError(f"walkforward inner: the fold tested from {when} keeps {max(cut[1] - cut[0], 0)} "
+                              f"training bars before its inner slice of {inner} bars and embargo of {embargo}; "
+                              f"use a smaller --inner or a later --start")
+        trained.append(Fold(train=cut, test=f.test))
+        slices.append(Fold(train=cut, test=(begin - 1, f.train[1])))
+    return trained, slices
+
+
 def _range_tables(base, ready: np.ndarray, ranges: list[tuple[int, int]], rows: np.ndarray | None = None):
     """`base` with the tradeable/next-bar tables and start tables of `range_params` for each range stacked on a
     leading axis (start tables padded to one length; `rows`: the ranges' order on that axis, e.g. repeated per
@@ -125,10 +150,6 @@ def _range_tables(base, ready: np.ndarray, ranges: list[tuple[int, int]], rows: 
                                                    next_ok=pick(lambda p: p.market.next_ok)), starts=starts)
 
 
-
-
-
-
 def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None = print,
                          only: list[int] | None = None, master: Config | None = None) -> WalkForwardResult:
     """Train every fold x seed from scratch as one program, test every fold as another, stitch the records.
@@ -136,6 +157,8 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     `only`: run just these folds of the plan (e.g. one alone: the benchmark's one-after-another baseline).
     `master`: a `train-portfolio` config (mode master): a learned master is trained per fold x seed over that
     run's agents on the fold's training range (`fold_masters`) and tested on the shared account.
+    `spec.inner`: each fold trains before an inner slice at its training range's end (`inner_slices`), each
+    seed's agents are scored on it (`inner_sharpe`) and the best trades the fold ("agents selected").
 
     Raises:
       ConfigError: a bad spec, a master config that does not fit, or too little data. TrainingError: a run
@@ -144,10 +167,17 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     cfg, env, data = exp.cfg, exp.env, exp.data
     if master is not None:
         check_master_config(exp, master)
+    check_seed_capital(cfg.portfolio, spec)
     folds = plan_folds(exp, spec)
     folds = folds if only is None else [folds[i] for i in only]
     embargo = folds[0].test[0] + 1 - folds[0].train[1]
     ts = data.timestamps()
+    slices = None
+    if spec.inner:
+        if data.num_symbols < 2:
+            raise ConfigError("walkforward inner: the inner slice chooses a seed for the shared account, which needs "
+                              "at least 2 symbols; drop --inner")
+        folds, slices = inner_slices(folds, spec.inner, embargo, ts)
     K, F, S = len(spec.seeds), len(folds), data.num_symbols
     if log:
         log(f"walk-forward: {F} folds x {K} seeds = {F * K} training runs as one program ({spec.scheme}, embargo "
@@ -155,7 +185,9 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
             f"{str(ts[folds[0].test[0] + 1])[:10]} .. {str(ts[-1])[:10]}")
         for i, f in enumerate(folds):
             log(f"  fold {i}: train {str(ts[f.train[0]])[:10]} .. {str(ts[f.train[1] - 1])[:10]}, test "
-                f"{str(ts[f.test[0] + 1])[:10]} .. {str(ts[f.test[1] - 1])[:10]} ({f.test[1] - f.test[0] - 1} bars)")
+                f"{str(ts[f.test[0] + 1])[:10]} .. {str(ts[f.test[1] - 1])[:10]} ({f.test[1] - f.test[0] - 1} bars)"
+                + ("" if slices is None else f"; inner slice {str(ts[slices[i].test[0] + 1])[:10]} .. "
+                   f"{str(ts[slices[i].test[1] - 1])[:10]}"))
     base = exp.params()
     ready = np.asarray(exp.features.ready)
     t0 = time.perf_counter()
@@ -193,13 +225,21 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     results = jax.jit(jax.vmap(fold_test, in_axes=(0, range_axes(test_params), 0, None)))(
         net, test_params, jnp.asarray(first), jax.random.key(2))
     stitched = stitch(results, has_start, folds[0].test[0] + 1, data.num_bars, cfg.env.initial_cash)
-    books = (shared_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log, master, masters)
-             if S > 1 else None)
+    inner = None
+    if slices is not None:  # each seed scored on its fold's inner slice (the agents' judged-style account)
+        score = inner_sharpe(exp, slices, _test_tables(exp, slices)[0], net, float(base.rules.bars_per_year))
+        inner = InnerChoice([f.test for f in slices], score, choose_seeds(score))
+        if log:
+            log("walk-forward: inner slices, each seed's Sharpe (chosen seed): " + "; ".join(
+                f"{str(ts[f.test[0] + 1])[:4]} " + "/".join(f"{v:.2f}" for v in score[i])
+                + f" ({spec.seeds[inner.chosen[i]]})" for i, f in enumerate(slices)))
+    books = (shared_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log, master, masters,
+                          None if inner is None else inner.chosen) if S > 1 else None)
     t_end = time.perf_counter()
     policies = [f"agent seed {s}" for s in spec.seeds] + [ENSEMBLE, *BASELINE_POLICIES, HOLD]
     return WalkForwardResult(folds, spec.seeds, policies, data.symbols, stitched, float(base.rules.bars_per_year),
                              {"train": t_train, "test": t_end - t1, "total": t_end - t0}, net, books, masters,
-                             None if master is None else config_to_dict(master))
+                             None if master is None else config_to_dict(master), inner)
 
 
 def _test_tables(exp: Experiment, folds: list[Fold]) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -214,6 +254,17 @@ def _test_tables(exp: Experiment, folds: list[Fold]) -> tuple[Any, np.ndarray, n
     first = np.stack([np.where(h, f.test[0] + np.argmax(ok[i, :, f.test[0]:f.test[1]], axis=1), f.test[0])
                       for i, (f, h) in enumerate(zip(folds, has_start, strict=True))]).astype(np.int32)
     return test_params, has_start, first
+
+
+def check_seed_capital(portfolio: PortfolioConfig, run: WalkForwardSpec | WalkForwardResult) -> None:
+    """`portfolio.seed_capital: select` needs a run with inner slices (`WalkForwardSpec.inner`).
+
+    Raises:
+      ConfigError: it has none."""
+    has_inner = run.inner is not None and run.inner != 0
+    if portfolio.seed_capital == "select" and not has_inner:
+        raise ConfigError("portfolio.seed_capital: select chooses each fold's seed on an inner validation slice; "
+                          "give walkforward --inner BARS (e.g. 252), or choose ensemble or split")
 
 
 def rebook(exp: Experiment, result: WalkForwardResult, portfolio: PortfolioConfig,
@@ -231,38 +282,13 @@ def rebook(exp: Experiment, result: WalkForwardResult, portfolio: PortfolioConfi
         raise ConfigError("rebook: one symbol has no shared account")
     exp = replace(exp, cfg=replace(exp.cfg, portfolio=portfolio))
     test_params, has_start, _ = _test_tables(exp, result.folds)
+    check_seed_capital(portfolio, result)
     books = shared_books(exp, result.folds, test_params, has_start, result.net_params, result.seeds,
-                   result.stitched.first, log)
+                         result.stitched.first, log, chosen=None if result.inner is None else result.inner.chosen)
     return replace(result, books=books)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 __all__ = [
-    "BASELINE_POLICIES", "ENSEMBLE", "Books", "WalkForwardResult", "WalkForwardSpec", "first_test_bar", "plan_folds",
-    "rebook", "walk_forward_retrain",
+    "BASELINE_POLICIES", "ENSEMBLE", "Books", "InnerChoice", "WalkForwardResult", "WalkForwardSpec",
+    "check_seed_capital", "first_test_bar", "inner_slices", "plan_folds", "rebook", "walk_forward_retrain",
 ]

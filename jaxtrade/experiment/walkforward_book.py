@@ -19,13 +19,8 @@ from jaxtrade.agents.master import ConfidenceAllocator
 from jaxtrade.config import Config
 from jaxtrade.data.splits import Fold
 from jaxtrade.env.portfolio import PortfolioEnv
-from jaxtrade.evaluate.backtest import (
-    date_of,
-    stop_name,
-    stop_note,
-    trade_ratios,
-)
-from jaxtrade.evaluate.metrics import max_drawdown
+from jaxtrade.evaluate.backtest import MIN_RATIO_BARS, date_of, stop_name, stop_note, trade_ratios
+from jaxtrade.evaluate.metrics import max_drawdown, sharpe
 from jaxtrade.evaluate.shared_book import (
     EQUAL_RISK,
     EQUAL_WEIGHT_HELD,
@@ -56,20 +51,56 @@ Log = Callable[[str], None]
 
 SHARED_ENSEMBLE = "agents ensemble"  # the seed ensemble's agents on the shared account
 SHARED_SPLIT = "agents split"  # each seed's agents on an equal share of the account (`split_capital`)
+SHARED_SELECTED = "agents selected"  # per fold, the seed chosen on its inner validation slice
+SEED_ROWS = {"ensemble": SHARED_ENSEMBLE, "split": SHARED_SPLIT, "select": SHARED_SELECTED}
 
 
 def judged_name(portfolio) -> str:
     """The shared-account row the targets are checked on under `portfolio` (`seed_capital`, `agent_caps`)."""
-    agents = SHARED_SPLIT if portfolio.seed_capital == "split" else SHARED_ENSEMBLE
+    agents = SEED_ROWS[portfolio.seed_capital]
     return capped_name(portfolio, agents) or agents
 
 
+def seed_policy(exp: Experiment):
+    """One seed's symbol agents on the shared account as the judged row runs them: under the config's caps
+    (`portfolio.agent_caps`), else each budget at the per-symbol limit. Params: that seed's network params."""
+    total, network = 1.0, exp.network()
+    if capped_name(exp.cfg.portfolio):
+        return capped_policy(network_proposals(network), total, caps_target(exp.cfg.portfolio))
+    return agents_policy(network_proposals(network), exp.cfg.env.max_position)
+
+
+def inner_sharpe(exp: Experiment, slices: list[Fold], params, net, bars_per_year: float) -> np.ndarray:
+    """(F, K) each seed's agents' Sharpe on the shared account (`seed_policy`) over its fold's inner slice
+    (`slices`: folds whose `test` is the slice; `params`: their test tables, leading axis F; `net`: (F, K, ...)),
+    NaN under `MIN_RATIO_BARS` bars. One program."""
+    env, policy = PortfolioEnv(actions=exp.cfg.env.actions), seed_policy(exp)
+    book_params = book_tables(params, np.asarray([f.test[1] for f in slices]), 1.0)
+    steps = max(f.test[1] - f.test[0] - 1 for f in slices)
+
+    def fold(stacked, params):
+        return jax.vmap(lambda net_k: walk_forward_book(env, params, policy, net_k, jax.random.key(5), steps))(stacked)
+
+    out = jax.jit(jax.vmap(fold, in_axes=(0, book_axes(params))))(net, book_params)
+    rets, n = np.asarray(out.step_returns), np.asarray(out.steps)
+    return np.array([[float(sharpe(jnp.asarray(rets[f, k, :n[f, k]]), bars_per_year)) if n[f, k] >= MIN_RATIO_BARS
+                      else np.nan for k in range(rets.shape[1])] for f in range(rets.shape[0])])
+
+
+def choose_seeds(score: np.ndarray) -> np.ndarray:
+    """(F,) per fold the index of the seed with the highest inner-slice Sharpe (`score`, (F, K)); the first seed
+    where none has one."""
+    return np.where(np.isfinite(score).any(1), np.argmax(np.where(np.isfinite(score), score, -np.inf), 1), 0)
+
+
 def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
-                 log: Log | None, master: Config | None = None, masters=None) -> Books:
+                 log: Log | None, master: Config | None = None, masters=None, chosen: np.ndarray | None = None
+                 ) -> Books:
     """Every fold's test period on one shared account (`PortfolioEnv`, as `jaxtrade eval` does): each seed's
     symbol agents alone, under the rule-based master and (with `master`) under its learned master, the seed
-    ensemble's agents alone, and equal weight held and rebalanced (no stop loss, take profit or holding limit);
-    all folds as one program; the account's returns stitched on the time axis."""
+    ensemble's agents alone, the seeds on split capital, with `chosen` ((F,) a seed index per fold) the chosen
+    seed's agents, and equal weight held and rebalanced (no stop loss, take profit or holding limit); all folds as
+    one program; the account's returns stitched on the time axis."""
     cfg, F, K = exp.cfg, len(folds), len(seeds)
     limit, total = cfg.env.max_position, 1.0
     book_params = book_tables(test_params, np.asarray([f.test[1] for f in folds]), total)
@@ -83,11 +114,12 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
     capped = capped_name(cfg.portfolio, SHARED_ENSEMBLE)
     seeds_capped = [n for s in seeds if (n := capped_name(cfg.portfolio, f"agents seed {s}"))]  # [] without caps
     split = capped_name(cfg.portfolio, SHARED_SPLIT) or SHARED_SPLIT
-    names += [SHARED_ENSEMBLE, *([capped] if capped else []), *seeds_capped, split, EQUAL_WEIGHT_HELD,
+    selected = [capped_name(cfg.portfolio, SHARED_SELECTED) or SHARED_SELECTED] if chosen is not None else []
+    names += [SHARED_ENSEMBLE, *([capped] if capped else []), *seeds_capped, split, *selected, EQUAL_WEIGHT_HELD,
               "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
     caps_vol = caps_target(cfg.portfolio)
 
-    def fold_books(stacked, learned_params, params, key):
+    def fold_books(stacked, learned_params, params, pick, key):
         out = []
         for k in range(K):
             net_k = jax.tree.map(lambda x, k=k: x[k], stacked)
@@ -103,10 +135,12 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
         alone = jax.tree.map(lambda *x: jnp.stack(x), *out[:K * per_seed:per_seed])  # each seed's agents, (K, ...)
         if capped:
             out.append(walk_forward_book(env, params, capped_policy(ensemble, total, caps_vol), stacked, key, steps))
-            policy = capped_policy(network_proposals(network), total, caps_vol)
-            alone = jax.vmap(lambda net_k: walk_forward_book(env, params, policy, net_k, key, steps))(stacked)
+            alone = jax.vmap(lambda net_k: walk_forward_book(env, params, seed_policy(exp), net_k, key, steps))(
+                stacked)
             out += [jax.tree.map(lambda x, k=k: x[k], alone) for k in range(K)]
         out.append(split_capital(alone))
+        if selected:
+            out.append(jax.tree.map(lambda x: x[pick], alone))
         holding = holding_rules(params)
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
@@ -116,8 +150,9 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
 
     if log:
         log(f"walk-forward: {F} folds x {len(names)} policies on one shared account (one program)")
-    books = jax.tree.map(np.asarray, jax.jit(jax.vmap(fold_books, in_axes=(0, 0, book_axes(test_params), None)))(
-        net, masters if masters is not None else jnp.zeros(F), book_params, jax.random.key(3)))
+    books = jax.tree.map(np.asarray, jax.jit(jax.vmap(fold_books, in_axes=(0, 0, book_axes(test_params), 0, None)))(
+        net, masters if masters is not None else jnp.zeros(F), book_params,
+        jnp.zeros(F, jnp.int32) if chosen is None else jnp.asarray(chosen, jnp.int32), jax.random.key(3)))
     N = exp.data.num_bars - first
     out, live, stops, trades = {}, np.zeros(N, bool), {}, {}
     tested = [f for f in range(F) if has_start[f].any()]
@@ -130,7 +165,9 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
             at = int(r.start_bar[f]) + 1 - first + np.arange(int(r.steps[f]))
             returns[at], live[at] = r.step_returns[f, :int(r.steps[f])], True
         out[name] = returns
-    return Books(out, live, stops, trades, judged_name(cfg.portfolio))
+    rows = {capital: capped_name(cfg.portfolio, row) or row for capital, row in SEED_ROWS.items()}
+    rows = {capital: row for capital, row in rows.items() if row in out}
+    return Books(out, live, stops, trades, judged_name(cfg.portfolio), rows)
 
 
 def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
@@ -180,9 +217,12 @@ def book_fold_drawdown(result: WalkForwardResult, name: str) -> np.ndarray:
 def fold_book_rows(result: WalkForwardResult) -> dict[str, str]:
     """The shared-account rows each fold reports (what a selection rule on the shared account reads), by report
     key: the ensemble's agents, the row the targets are checked on (`judged`: the capped agents with caps, else
-    the ensemble's), equal weight held."""
-    judged = result.books.judged if result.books else SHARED_ENSEMBLE
-    return {"ensemble": SHARED_ENSEMBLE, "judged": judged, "equal_weight": EQUAL_WEIGHT_HELD}
+    the ensemble's), equal weight held, and the seeds' rows of each `portfolio.seed_capital` (`seeds_ensemble`,
+    `seeds_split`, `seeds_select` where run; capped with caps)."""
+    books = result.books
+    judged = books.judged if books else SHARED_ENSEMBLE
+    seeds = {f"seeds_{capital}": row for capital, row in books.seed_rows.items()} if books else {}
+    return {"ensemble": SHARED_ENSEMBLE, "judged": judged, "equal_weight": EQUAL_WEIGHT_HELD, **seeds}
 
 
 def format_book_rows(rows: list[dict]) -> str:
@@ -205,6 +245,7 @@ def format_book_rows(rows: list[dict]) -> str:
 
 
 __all__ = [
-    "SHARED_ENSEMBLE", "SHARED_SPLIT", "Books", "book_fold_drawdown", "book_fold_sharpe", "book_rows",
+    "SEED_ROWS", "SHARED_ENSEMBLE", "SHARED_SELECTED", "SHARED_SPLIT", "Books", "choose_seeds", "inner_sharpe",
+    "seed_policy", "book_fold_drawdown", "book_fold_sharpe", "book_rows",
     "fold_book_rows", "format_book_rows", "judged_name", "shared_books",
 ]

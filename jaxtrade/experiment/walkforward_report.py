@@ -101,6 +101,17 @@ def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
     return rows
 
 
+def inner_rows(result: WalkForwardResult, dates) -> list[dict]:
+    """Per fold: its inner validation slice's dates, each seed's Sharpe there and the seed chosen ([] without
+    inner slices)."""
+    if result.inner is None:
+        return []
+    return [{"fold": f, "slice": [str(dates[a + 1])[:10], str(dates[b - 1])[:10]],
+             "sharpe": {str(s): float(v) for s, v in zip(result.seeds, result.inner.sharpe[f], strict=True)},
+             "chosen_seed": int(result.seeds[int(result.inner.chosen[f])])}
+            for f, (a, b) in enumerate(result.inner.slices)]
+
+
 def format_rows(rows: list[dict]) -> str:
     """The stitched records as a text table (ratios n/a under the minimum bars)."""
     def num(v, spec, width):
@@ -156,7 +167,8 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
         log("one shared account through the stitched folds (PortfolioEnv; vs EW: paired Sharpe difference against "
             "equal weight held; agents' budgets at the per-symbol limit; master: the rule-based ConfidenceAllocator; "
             "learned master: trained per fold and seed over that run's agents on the fold's training range; "
-            "ensemble: the seeds' mean action probabilities):")
+            "ensemble: the seeds' mean action probabilities; split: each seed's agents on an equal share of the "
+            "account; selected: per fold, the seed chosen on its inner slice):")
         log(format_book_rows(books))
     for r in seeds:
         log(f"  {r['symbol']}: {r['seeds']} seeds' Sharpe {r['sharpe_mean']:.2f} [{r['sharpe_low']:.2f}, "
@@ -186,7 +198,8 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
            "data_notes": list(exp.data.notes),
            "master_config": result.master_config,
            "spec": {"folds": spec.folds, "seeds": list(spec.seeds), "scheme": spec.scheme, "embargo": spec.embargo,
-                    "start": spec.start}}
+                    "start": spec.start, "inner": spec.inner},
+           "inner": inner_rows(result, dates)}
     if report:
         path = write_report(rows, report, {k: v for k, v in out.items() if k != "rows"})
         log(f"report written to {path}")
@@ -199,5 +212,5 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
 
 
 __all__ = [
-    "fold_rows", "format_rows", "record_rows", "seed_rows", "walkforward_report", "walkforward_summary",
+    "fold_rows", "format_rows", "inner_rows", "record_rows", "seed_rows", "walkforward_report", "walkforward_summary",
 ]

@@ -3,7 +3,7 @@ report read them without importing each other."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,16 @@ class Books:
     stops: dict  # name -> [(StopReason, bar, count)] of the folds a stop liquidated: the latest, and how many
     trades: dict  # name -> {"trades", "wins", "gross_profit", "gross_loss", "cost"} summed over the folds
     judged: str = "agents ensemble"  # the agents' row the targets are checked on (the capped one with caps)
+    seed_rows: dict = field(default_factory=dict)  # `portfolio.seed_capital` -> its row here (capped with caps)
+
+
+@dataclass
+class InnerChoice:
+    """Each fold's inner validation slice and the seed chosen on it (host data; `WalkForwardSpec.inner`)."""
+
+    slices: list[tuple[int, int]]  # (F,) each slice as a fold's `test` range (decisions from its first bar's close)
+    sharpe: np.ndarray  # (F, K) each seed's agents' Sharpe on the fold's slice (NaN: under the minimum bars)
+    chosen: np.ndarray  # (F,) int: the index of the seed chosen (the highest Sharpe; the first when none has one)
 
 
 @dataclass
@@ -37,6 +47,7 @@ class WalkForwardResult:
     books: Books | None = None  # the shared-account portfolio (several symbols)
     master_params: object = None  # the learned masters' params, leading axes (fold, seed) (with a master config)
     master_config: dict | None = None  # the master config they were trained with
+    inner: InnerChoice | None = None  # the inner slices and the seeds chosen on them (`WalkForwardSpec.inner`)
 
 
-__all__ = ["Books", "WalkForwardResult"]
+__all__ = ["Books", "InnerChoice", "WalkForwardResult"]
