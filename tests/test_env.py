@@ -24,7 +24,7 @@ from jaxtrade.env import (
     select_starts,
 )
 from jaxtrade.env.config import RULE_FIELDS
-from jaxtrade.env.params import episode_starts, symbol_params, trading_bars
+from jaxtrade.env.params import episode_starts, recent_starts, symbol_params, trading_bars
 from jaxtrade.errors import ConfigError, DataError
 
 
@@ -123,6 +123,32 @@ def test_reset_covers_every_start_uniformly(params):
     # Poisson(40) counts: a chi-square statistic near its degrees of freedom.
     chi2 = ((counts - 40.0) ** 2 / 40.0).sum()
     assert abs(chi2 - (counts.size - 1)) < 5 * np.sqrt(2 * counts.size)
+
+
+def test_recent_starts_draw_each_start_with_its_half_life_weight(params):
+    """Starts weighted toward the range's end (`recent_starts`): the env's draws over the table land on each start
+    as often as 2 ** (-age / half-life) says (a start one half-life older drawn half as often); a half-life of 0
+    leaves the params as they were; a negative one is named."""
+    n, end, half = params.num_starts, int(np.asarray(params.starts.bar).max()) + 1, 30.0
+    recent = recent_starts(params, half, end)
+    assert recent_starts(params, 0.0) is params
+    with pytest.raises(ConfigError, match="start half-life"):
+        recent_starts(params, -1.0)
+    sym, bar = np.asarray(params.starts.symbol)[:n], np.asarray(params.starts.bar)[:n]
+    weight = np.exp2(-(end - bar) / half)
+    want = weight / weight.sum()
+    key = lambda s, b: s * 10_000 + b  # noqa: E731
+    table = key(np.asarray(recent.starts.symbol), np.asarray(recent.starts.bar))
+    assert int(recent.starts.count) == table.size == 4 * n and np.isin(table, key(sym, bar)).all()
+    share = np.array([(table == k).mean() for k in key(sym, bar)])
+    np.testing.assert_allclose(share, want, atol=1.0 / table.size + 1e-12)  # resolved to one entry
+    draws = 200_000
+    _, states = jax.jit(jax.vmap(TradingEnv().reset, in_axes=(0, None)))(
+        jax.random.split(jax.random.key(2), draws), recent)
+    age = end - np.asarray(states.bar)
+    for a in (half, 2 * half):  # the share of draws younger than a: what the weights give, within 4 sigma
+        p = want[end - bar < a].sum()
+        assert abs((age < a).mean() - p) < 4 * np.sqrt(p * (1 - p) / draws) + 1.0 / table.size
 
 
 def test_symbol_params_start_only_on_their_symbol_and_stay_uniform(params):

@@ -35,7 +35,13 @@ from jaxtrade.experiment import (
     walkforward_summary,
 )
 from jaxtrade.experiment.fold_masters import check_master_config
-from jaxtrade.experiment.walkforward import _test_tables, check_seed_capital, inner_slices, plan_folds
+from jaxtrade.experiment.walkforward import (
+    _range_tables,
+    _test_tables,
+    check_seed_capital,
+    inner_slices,
+    plan_folds,
+)
 from jaxtrade.experiment.walkforward_book import (
     SHARED_ENSEMBLE,
     book_fold_drawdown,
@@ -116,6 +122,30 @@ def test_inner_slices_cut_the_training_range_and_bad_ones_are_named(daily):
             WalkForwardSpec(inner=bad)
     score = np.array([[0.1, 0.7, np.nan], [np.nan, np.nan, np.nan], [-1.0, -2.0, -0.5]])
     assert choose_seeds(score).tolist() == [1, 0, 2]
+
+
+def test_training_starts_lean_toward_each_folds_training_end():
+    """`env.start_halflife`: each fold's training table (and `jaxtrade train`'s) weights its starts toward that
+    range's own end, inside the range; 0 keeps every start once."""
+    cfg = load_config(TINY)
+    cfg = replace(cfg, env=replace(cfg.env, start_halflife=0.25))
+    data = load_data(cfg.data, cfg.min_bars)
+    exp = Experiment(cfg, data, compute_features(data, cfg.features))
+    folds = plan_folds(exp, WalkForwardSpec(folds=2, seeds=(0,), min_train_bars=250))
+    ready, half = np.asarray(exp.features.ready), exp.start_halflife_bars
+    assert half == 0.25 * data.bars_per_year()
+    tables = _range_tables(exp.params(), ready, [f.train for f in folds], halflife_bars=half)
+    for i, f in enumerate(folds):
+        uniform = range_params(exp.params(), ready, f.train)
+        bars = np.asarray(tables.starts.bar[i])[:int(tables.starts.count[i])]
+        assert tables.starts.count[i] == 4 * uniform.num_starts and f.train[0] <= bars.min() and bars.max() < f.train[1]
+        young = np.mean(f.train[1] - bars <= half)  # about half the weight within one half-life of the end
+        assert 0.45 < young < 0.55, young
+    train = exp.train_params("train")
+    end = exp.bars("train")[1]
+    assert 0.45 < np.mean(end - np.asarray(train.starts.bar)[:int(train.starts.count)] <= half) < 0.55
+    assert replace(exp, cfg=replace(cfg, env=replace(cfg.env, start_halflife=0.0))).train_params("train").num_starts \
+        == train.num_starts // 4
 
 
 def test_the_selected_row_trades_each_folds_chosen_seed():

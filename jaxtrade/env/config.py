@@ -84,6 +84,10 @@ class EnvConfig:
     # Points the drawdown reward charges (before its weight) on each step a stop (drawdown stop, ruin,
     # bankruptcy) fires, so training learns to stay clear of the stop it ends on. 0 = off.
     stop_penalty: float = 0.0
+    # Years; training episodes start more often near the training range's end: a start's weight halves for each
+    # half-life it lies before that end (`env.params.recent_starts`). Training only: evaluation episodes and
+    # backtests start uniformly or where they are told. 0 = uniform.
+    start_halflife: float = 0.0
     vol_halflife: int = 20  # bars; half-life of the EWMA volatility that scales the sharpe reward
     bars_per_year: float = 0.0  # annualisation of Sharpe/Sortino in observations; 0 = infer from data
     reward: RewardWeights = field(default_factory=RewardWeights)  # type: ignore[valid-type]  # reward component weights
@@ -117,6 +121,8 @@ class EnvConfig:
         _check("hurdle_rate", self.hurdle_rate, 0 <= self.hurdle_rate < 1, "in [0, 1) per year")
         _check("drawdown_free", self.drawdown_free, 0 <= self.drawdown_free < 1, "in [0, 1)")
         _check("stop_penalty", self.stop_penalty, 0 <= self.stop_penalty <= 10_000, "in [0, 10000] reward points")
+        _check("start_halflife", self.start_halflife, 0 <= self.start_halflife <= 100,
+               "in [0, 100] years (0 = uniform)")
         _check("vol_halflife", self.vol_halflife, isinstance(self.vol_halflife, int) and self.vol_halflife >= 1,
                "an integer >= 1")
         _check("bars_per_year", self.bars_per_year,
@@ -124,8 +130,9 @@ class EnvConfig:
 
 
 # Settings that are not traced rules: the action space (static), the volatility half-life (it builds
-# the market's volatility table) and the reward weights (their own params field).
-NOT_RULES = ("allow_short", "vol_halflife", "reward")
+# the market's volatility table), the start half-life (it builds the training start table) and the reward weights
+# (their own params field).
+NOT_RULES = ("allow_short", "start_halflife", "vol_halflife", "reward")
 RULE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EnvConfig) if f.name not in NOT_RULES)
 INT_RULES = tuple(f.name for f in fields(EnvConfig) if f.name in RULE_FIELDS and f.type in ("int", int))
 

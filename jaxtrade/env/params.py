@@ -218,6 +218,33 @@ def select_starts(params: EnvParams, keep: np.ndarray, length: int | None = None
                                         count=jnp.asarray(idx.size, jnp.int32)))
 
 
+RECENT_OVERSAMPLE = 4  # `recent_starts`' table: this many entries per start, so weights resolve to 1 / (4 N)
+
+
+def recent_starts(params: EnvParams, halflife_bars: float, end: int | None = None) -> EnvParams:
+    """`params` whose episodes start more often near `end` (host-side): start i drawn with weight
+    2 ** (-(end - its bar) / `halflife_bars`), by a table of `RECENT_OVERSAMPLE` x N entries in which each start
+    fills its weight's share (systematic resampling: the table's j-th entry is the start whose cumulative weight
+    covers (j + 0.5) / length), so the env's uniform draw over the table is the weighted draw, to 1 / length.
+    `end`: the range's end (default: one past the last start's bar). 0 half-life: `params` unchanged.
+
+    Raises:
+      ConfigError: a negative or non-finite half-life."""
+    if not (halflife_bars >= 0 and np.isfinite(halflife_bars)):
+        raise ConfigError(f"start half-life: need >= 0 bars (0 = uniform), got {halflife_bars!r}")
+    if halflife_bars == 0:
+        return params
+    n = params.num_starts
+    sym, bar = np.asarray(params.starts.symbol)[:n], np.asarray(params.starts.bar)[:n]
+    end = int(bar.max()) + 1 if end is None else end
+    weight = np.exp2(-(end - bar.astype(np.float64)) / halflife_bars)
+    cum = np.cumsum(weight) / weight.sum()
+    length = RECENT_OVERSAMPLE * n
+    table = np.minimum(np.searchsorted(cum, (np.arange(length) + 0.5) / length), n - 1)
+    return params.replace(starts=Starts(symbol=jnp.asarray(sym[table]), bar=jnp.asarray(bar[table]),
+                                        count=jnp.asarray(length, jnp.int32)))
+
+
 def symbol_params(params: EnvParams, symbols: list[int] | range) -> EnvParams:
     """One params per symbol, stacked (leading axis S'): each symbol's episodes start only on that symbol.
 

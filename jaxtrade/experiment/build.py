@@ -24,7 +24,7 @@ from jaxtrade.data.splits import split_bars
 from jaxtrade.data.synthetic import on_calendar
 from jaxtrade.data.types import MarketData
 from jaxtrade.env.env import TradingEnv
-from jaxtrade.env.params import make_params, make_portfolio_params
+from jaxtrade.env.params import make_params, make_portfolio_params, recent_starts
 from jaxtrade.env.types import EnvParams, PortfolioParams
 from jaxtrade.experiment.provenance import data_record, resolve_paths
 from jaxtrade.features.cache import cached_features
@@ -90,17 +90,25 @@ class Experiment:
 
     def train_params(self, split: str | None = "train") -> EnvParams:
         """`EnvParams` training episodes start from: `params(split)` with the augment's synthetic symbols
-        (tradeable inside the same split; the annualisation the real data's), or `params(split)` without.
+        (tradeable inside the same split; the annualisation the real data's), or `params(split)` without; with
+        `env.start_halflife`, starts weighted toward the split's end (`recent_starts`).
 
         Raises:
           DataError: no episode can start in the split.
         """
-        if self.cfg.augment.symbols == 0:
-            return self.params(split)
-        data, features = self.training_market
-        env = replace(self.cfg.env, bars_per_year=self.cfg.env.bars_per_year or self.data.bars_per_year())
         bars = None if split is None else self.bars(split)
-        return make_params(data, features, env, window=self.cfg.window, bars=bars)
+        if self.cfg.augment.symbols == 0:
+            params = self.params(split)
+        else:
+            data, features = self.training_market
+            env = replace(self.cfg.env, bars_per_year=self.cfg.env.bars_per_year or self.data.bars_per_year())
+            params = make_params(data, features, env, window=self.cfg.window, bars=bars)
+        return recent_starts(params, self.start_halflife_bars, None if bars is None else bars[1])
+
+    @property
+    def start_halflife_bars(self) -> float:
+        """`env.start_halflife` in bars of this data (0: uniform starts)."""
+        return self.cfg.env.start_halflife * (self.cfg.env.bars_per_year or self.data.bars_per_year())
 
     def portfolio_params(self, split: str | None = None, total_limit: float = 1.0) -> PortfolioParams:
         """`PortfolioParams` for one account over every symbol inside `split` (None: every bar).

@@ -30,7 +30,7 @@ from jaxtrade.agents.config import PortfolioConfig
 from jaxtrade.config import Config, config_to_dict
 from jaxtrade.data.splits import Fold, walk_forward_folds
 from jaxtrade.env.generator import initial_state
-from jaxtrade.env.params import range_axes, range_params
+from jaxtrade.env.params import range_axes, range_params, recent_starts
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import HOLD, MIN_RATIO_BARS
 from jaxtrade.evaluate.policies import BASELINES, HOLD_RULES, agent_policy, ensemble_policy
@@ -134,11 +134,13 @@ def inner_slices(folds: list[Fold], inner: int, embargo: int, dates=None) -> tup
     return trained, slices
 
 
-def _range_tables(base, ready: np.ndarray, ranges: list[tuple[int, int]], rows: np.ndarray | None = None):
+def _range_tables(base, ready: np.ndarray, ranges: list[tuple[int, int]], rows: np.ndarray | None = None,
+                  halflife_bars: float = 0.0):
     """`base` with the tradeable/next-bar tables and start tables of `range_params` for each range stacked on a
     leading axis (start tables padded to one length; `rows`: the ranges' order on that axis, e.g. repeated per
-    seed), every other array shared (vmap with `range_axes(base)`)."""
-    each = [range_params(base, ready, r) for r in ranges]
+    seed; `halflife_bars`: starts weighted toward each range's end, `recent_starts`), every other array shared
+    (vmap with `range_axes(base)`)."""
+    each = [recent_starts(range_params(base, ready, r), halflife_bars, r[1]) for r in ranges]
     length = max(int(p.starts.count) for p in each)
     pad = lambda st: st.replace(symbol=st.symbol[np.arange(length) % st.symbol.size],  # noqa: E731
                                 bar=st.bar[np.arange(length) % st.bar.size])  # as range_params(..., length) pads
@@ -196,7 +198,8 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     # `augment`, the synthetic symbols trade inside each fold's training range too (they hold no real bar).
     runs = np.repeat(np.arange(F), K)
     train_base = exp.train_params(None) if cfg.augment.symbols else base
-    train_params = _range_tables(train_base, np.asarray(exp.training_market[1].ready), [f.train for f in folds], runs)
+    train_params = _range_tables(train_base, np.asarray(exp.training_market[1].ready), [f.train for f in folds], runs,
+                                 exp.start_halflife_bars)
     network = exp.network()
     net = train_fold_runs(make_train(cfg.ppo, env, network), cfg.ppo, train_params, range_axes(train_base),
                           spec.seeds, F, "walk-forward", log)
