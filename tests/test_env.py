@@ -95,8 +95,8 @@ def test_rules_mirror_every_numeric_env_setting(market):
     data, features = market
     cfg = EnvConfig(horizon=33, max_hold=7, stop_loss=0.04, borrow_bps=80.0, bars_per_year=250.0)
     rules = make_params(data, features, cfg).rules
-    assert set(RULE_FIELDS) == {f.name for f in dataclasses.fields(EnvConfig)} - {"allow_short", "vol_halflife",
-                                                                                  "reward"}
+    assert set(RULE_FIELDS) == {f.name for f in dataclasses.fields(EnvConfig)} - {
+        "allow_short", "start_halflife", "vol_halflife", "reward"}
     for name in RULE_FIELDS:
         assert float(getattr(rules, name)) == pytest.approx(getattr(cfg, name), rel=1e-6), name
     assert rules.horizon.dtype == jnp.int32 and rules.max_hold.dtype == jnp.int32

@@ -47,8 +47,8 @@ from jaxtrade.experiment.walkforward_book import (
     book_fold_drawdown,
     book_fold_sharpe,
     choose_seeds,
-    judged_name,
     seed_policy,
+    seed_row,
     shared_books,
 )
 from jaxtrade.features import compute_features
@@ -228,7 +228,7 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
     assert a.books.seed_rows == {"ensemble": capped, "split": "agents split, vol caps 20%",
                                  "select": "agents selected, vol caps 20%"}
     for capital, row in a.books.seed_rows.items():
-        assert judged_name(replace(cfg.portfolio, seed_capital=capital)) == row
+        assert seed_row(replace(cfg.portfolio, seed_capital=capital)) == seed_row(cfg.portfolio, capital) == row
         if capital != "ensemble":
             np.testing.assert_allclose(a.books.returns[row], a.books.returns["agents seed 0, vol caps 20%"],
                                        rtol=1e-6, atol=1e-9)

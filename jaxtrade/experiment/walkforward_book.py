@@ -55,9 +55,10 @@ SHARED_SELECTED = "agents selected"  # per fold, the seed chosen on its inner va
 SEED_ROWS = {"ensemble": SHARED_ENSEMBLE, "split": SHARED_SPLIT, "select": SHARED_SELECTED}
 
 
-def judged_name(portfolio) -> str:
-    """The shared-account row the targets are checked on under `portfolio` (`seed_capital`, `agent_caps`)."""
-    agents = SEED_ROWS[portfolio.seed_capital]
+def seed_row(portfolio, capital: str | None = None) -> str:
+    """The shared-account row of the seeds traded as `capital` (a `portfolio.seed_capital`; default the config's:
+    the row the targets are checked on), capped under `portfolio.agent_caps`."""
+    agents = SEED_ROWS[capital or portfolio.seed_capital]
     return capped_name(portfolio, agents) or agents
 
 
@@ -113,11 +114,12 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
              for n in ("agents", "agents + master") + (() if learned is None else ("agents + learned master",))]
     capped = capped_name(cfg.portfolio, SHARED_ENSEMBLE)
     seeds_capped = [n for s in seeds if (n := capped_name(cfg.portfolio, f"agents seed {s}"))]  # [] without caps
-    split = capped_name(cfg.portfolio, SHARED_SPLIT) or SHARED_SPLIT
-    selected = [capped_name(cfg.portfolio, SHARED_SELECTED) or SHARED_SELECTED] if chosen is not None else []
-    names += [SHARED_ENSEMBLE, *([capped] if capped else []), *seeds_capped, split, *selected, EQUAL_WEIGHT_HELD,
-              "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
-    caps_vol = caps_target(cfg.portfolio)
+    rows = {capital: seed_row(cfg.portfolio, capital) for capital in SEED_ROWS if capital != "select" or
+            chosen is not None}
+    names += [SHARED_ENSEMBLE, *([capped] if capped else []), *seeds_capped, rows["split"],
+              *([rows["select"]] if "select" in rows else []), EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK,
+              TS_MOMENTUM]
+    caps_vol, one_seed = caps_target(cfg.portfolio), seed_policy(exp)
 
     def fold_books(stacked, learned_params, params, pick, key):
         out = []
@@ -131,15 +133,15 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
                                              (net_k, jax.tree.map(lambda x, k=k: x[k], learned_params)), key, steps))
         ensemble = ensemble_proposals(network)
         out.append(walk_forward_book(env, params, agents_policy(ensemble, limit), stacked, key, steps))
-        per_seed = 2 + (learned is not None)
-        alone = jax.tree.map(lambda *x: jnp.stack(x), *out[:K * per_seed:per_seed])  # each seed's agents, (K, ...)
-        if capped:
+        if capped:  # each seed's agents under the caps, (K, ...)
             out.append(walk_forward_book(env, params, capped_policy(ensemble, total, caps_vol), stacked, key, steps))
-            alone = jax.vmap(lambda net_k: walk_forward_book(env, params, seed_policy(exp), net_k, key, steps))(
-                stacked)
+            alone = jax.vmap(lambda net_k: walk_forward_book(env, params, one_seed, net_k, key, steps))(stacked)
             out += [jax.tree.map(lambda x, k=k: x[k], alone) for k in range(K)]
+        else:  # each seed's agents alone, run above, (K, ...)
+            per_seed = 2 + (learned is not None)
+            alone = jax.tree.map(lambda *x: jnp.stack(x), *out[:K * per_seed:per_seed])
         out.append(split_capital(alone))
-        if selected:
+        if "select" in rows:
             out.append(jax.tree.map(lambda x: x[pick], alone))
         holding = holding_rules(params)
         for rebalance in (False, True):
@@ -165,9 +167,7 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
             at = int(r.start_bar[f]) + 1 - first + np.arange(int(r.steps[f]))
             returns[at], live[at] = r.step_returns[f, :int(r.steps[f])], True
         out[name] = returns
-    rows = {capital: capped_name(cfg.portfolio, row) or row for capital, row in SEED_ROWS.items()}
-    rows = {capital: row for capital, row in rows.items() if row in out}
-    return Books(out, live, stops, trades, judged_name(cfg.portfolio), rows)
+    return Books(out, live, stops, trades, seed_row(cfg.portfolio), rows)
 
 
 def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
@@ -247,5 +247,5 @@ def format_book_rows(rows: list[dict]) -> str:
 __all__ = [
     "SEED_ROWS", "SHARED_ENSEMBLE", "SHARED_SELECTED", "SHARED_SPLIT", "Books", "choose_seeds", "inner_sharpe",
     "seed_policy", "book_fold_drawdown", "book_fold_sharpe", "book_rows",
-    "fold_book_rows", "format_book_rows", "judged_name", "shared_books",
+    "fold_book_rows", "format_book_rows", "seed_row", "shared_books",
 ]
