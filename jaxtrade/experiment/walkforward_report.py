@@ -168,7 +168,7 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
             "equal weight held; agents' budgets at the per-symbol limit; master: the rule-based ConfidenceAllocator; "
             "learned master: trained per fold and seed over that run's agents on the fold's training range; "
             "ensemble: the seeds' mean action probabilities; split: each seed's agents on an equal share of the "
-            "account; selected: per fold, the seed chosen on its inner slice):")
+            "account, a stop closing only its share; selected: per fold, the seed chosen on its inner slice):")
         log(format_book_rows(books))
     for r in seeds:
         log(f"  {r['symbol']}: {r['seeds']} seeds' Sharpe {r['sharpe_mean']:.2f} [{r['sharpe_low']:.2f}, "
