@@ -38,7 +38,6 @@ from jaxtrade.experiment.fold_masters import check_master_config
 from jaxtrade.experiment.walkforward import (
     _range_tables,
     _test_tables,
-    check_seed_capital,
     inner_slices,
     plan_folds,
 )
@@ -233,7 +232,7 @@ def test_no_leak_and_stitched_records_join_each_folds_test_run(tmp_path):
             np.testing.assert_allclose(a.books.returns[row], a.books.returns["agents seed 0, vol caps 20%"],
                                        rtol=1e-6, atol=1e-9)
     with pytest.raises(ConfigError, match="--inner BARS"):
-        check_seed_capital(replace(cfg.portfolio, seed_capital="select"), replace(a, inner=None))
+        rebook(exp, replace(a, master_params=None, inner=None), replace(cfg.portfolio, seed_capital="select"))
 
     folds = a.folds
     train_end = folds[0].train[1]

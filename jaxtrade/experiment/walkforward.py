@@ -169,7 +169,7 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     cfg, env, data = exp.cfg, exp.env, exp.data
     if master is not None:
         check_master_config(exp, master)
-    check_seed_capital(cfg.portfolio, spec)
+    check_seed_capital(cfg.portfolio, spec.inner > 0)
     folds = plan_folds(exp, spec)
     folds = folds if only is None else [folds[i] for i in only]
     embargo = folds[0].test[0] + 1 - folds[0].train[1]
@@ -259,12 +259,11 @@ def _test_tables(exp: Experiment, folds: list[Fold]) -> tuple[Any, np.ndarray, n
     return test_params, has_start, first
 
 
-def check_seed_capital(portfolio: PortfolioConfig, run: WalkForwardSpec | WalkForwardResult) -> None:
+def check_seed_capital(portfolio: PortfolioConfig, has_inner: bool) -> None:
     """`portfolio.seed_capital: select` needs a run with inner slices (`WalkForwardSpec.inner`).
 
     Raises:
       ConfigError: it has none."""
-    has_inner = run.inner is not None and run.inner != 0
     if portfolio.seed_capital == "select" and not has_inner:
         raise ConfigError("portfolio.seed_capital: select chooses each fold's seed on an inner validation slice; "
                           "give walkforward --inner BARS (e.g. 252), or choose ensemble or split")
@@ -277,15 +276,16 @@ def rebook(exp: Experiment, result: WalkForwardResult, portfolio: PortfolioConfi
     for a run with learned masters (they are trained per fold; rerun `walk_forward_retrain`).
 
     Raises:
-      ConfigError: the result holds learned masters, or `exp` has one symbol (no shared account).
+      ConfigError: the result holds learned masters, `exp` has one symbol (no shared account), or `portfolio`
+        judges the seed chosen on inner slices the result has none of.
     """
     if result.master_params is not None:
         raise ConfigError("rebook: this walk-forward trained learned masters; rerun walk_forward_retrain")
     if exp.data.num_symbols < 2:
         raise ConfigError("rebook: one symbol has no shared account")
+    check_seed_capital(portfolio, result.inner is not None)
     exp = replace(exp, cfg=replace(exp.cfg, portfolio=portfolio))
     test_params, has_start, _ = _test_tables(exp, result.folds)
-    check_seed_capital(portfolio, result)
     books = shared_books(exp, result.folds, test_params, has_start, result.net_params, result.seeds,
                          result.stitched.first, log, chosen=None if result.inner is None else result.inner.chosen)
     return replace(result, books=books)
