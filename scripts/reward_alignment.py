@@ -29,6 +29,7 @@ from jaxtrade.evaluate import BASELINES, HOLD_RULES
 from jaxtrade.evaluate.alignment import (
     clear_pairs,
     format_rewards,
+    misordered,
     next_bar_oracle,
     policy_rewards,
     ranked,
@@ -75,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         params = make_params(data, features, cfg.env, window=cfg.window, bars=splits[split])
         rows = policy_rewards(env, params, POLICIES, jax.random.key(0), args.episodes, h)
         same = ranked(rows, "mean_reward") == ranked(rows, "mean_return")
-        reward = {r["policy"]: r["mean_reward"] for r in rows}
         pairs = clear_pairs(rows)
-        flipped = [f"{a} > {b}" for a, b in pairs if reward[a] <= reward[b]]
+        for_nothing, for_drawdown = misordered(rows)
+        flipped = [f"{a} > {b}" for a, b in for_nothing] + [f"{a} > {b} (deeper drawdown)" for a, b in for_drawdown]
         print(f"\n{split}: mean per episode (components summed over the episode); reward order "
               f"{'matches' if same else 'differs from'} return order; of {len(pairs)} pairs whose returns differ "
               f"by > 3 paired s.e. the reward orders " + (f"all {len(pairs)}" if not flipped else

@@ -23,6 +23,7 @@ from jaxtrade.env import (
 from jaxtrade.evaluate import BASELINES, HOLD_RULES
 from jaxtrade.evaluate.alignment import (
     clear_pairs,
+    misordered,
     next_bar_oracle,
     policy_rewards,
     target_exposure_policy,
@@ -48,6 +49,7 @@ def quickstart_rows(stocks):
     env = TradingEnv(actions=cfg.env.actions)
     policies = {"oracle": next_bar_oracle, "always_long": BASELINES[HOLD_RULES],
                 "half": target_exposure_policy(0.5), "sma": BASELINES["sma_crossover"],
+                "vol_target_hold": BASELINES["vol_target_hold"], "ts_momentum": BASELINES["ts_momentum"],
                 "cash": BASELINES["cash"], "random": BASELINES["random"]}
     out = {}
     for split in ("train", "validation"):
@@ -59,17 +61,36 @@ def quickstart_rows(stocks):
 @pytest.mark.parametrize("split", ["train", "validation"])
 def test_reward_ranks_policies_as_their_equity_returns(quickstart_rows, split):
     """Every pair of policies whose mean returns differ by > 3 paired standard errors is ordered the same
-    by mean reward; cash scores below always-long where always-long clearly makes money."""
+    by mean reward, unless the one with more return also has a clearly deeper drawdown (the drawdown term's
+    trade, and then only a few pairs); cash scores below always-long where always-long clearly makes money."""
     rows = quickstart_rows[split]
     reward = {r["policy"]: r["mean_reward"] for r in rows}
     pairs = clear_pairs(rows)
-    assert len(pairs) >= 12  # most of the 15 pairs are clearly ordered, so the check has teeth
-    flipped = [(a, b) for a, b in pairs if reward[a] <= reward[b]]
-    assert not flipped, f"reward orders these against their returns: {flipped}; rewards {reward}"
+    assert len(pairs) >= 22  # most of the 28 pairs are clearly ordered, so the check has teeth
+    for_nothing, for_drawdown = misordered(rows)
+    assert not for_nothing, f"reward orders these against their returns, drawdowns no deeper: {for_nothing}; {reward}"
+    assert len(for_drawdown) <= 2, f"the drawdown term decides too many pairs: {for_drawdown}; rewards {reward}"
     bh = next(r for r in rows if r["policy"] == "always_long")["episode_returns"]
     assert bh.mean() > 3 * bh.std() / np.sqrt(len(bh))
     assert reward["cash"] < reward["always_long"]
     assert reward["cash"] == 0.0  # an untouched book earns and pays nothing
+
+
+def test_misordered_tells_a_drawdown_trade_from_a_reward_that_gives_up_return_for_nothing():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.01, 400)
+
+    def row(name, ret, dd, reward):
+        return {"policy": name, "episode_returns": ret + noise, "episode_drawdowns": dd + noise, "mean_reward": reward}
+
+    rows = [row("long", 0.10, -0.20, 1.0), row("hedged", 0.05, -0.05, 2.0), row("timid", 0.02, -0.20, 3.0)]
+    # The reward reverses all three return pairs. Only long over hedged comes with a deeper drawdown; timid is as
+    # deep as long and deeper than hedged, so preferring it gives up return for nothing.
+    for_nothing, for_drawdown = misordered(rows)
+    assert for_drawdown == [("long", "hedged")]
+    assert sorted(for_nothing) == [("hedged", "timid"), ("long", "timid")]
+    by_return = [dict(r, mean_reward=-r["mean_reward"]) for r in rows]
+    assert misordered(by_return) == ([], [])
 
 
 def test_pnl_component_sums_to_the_log_growth_of_equity(quickstart_rows):

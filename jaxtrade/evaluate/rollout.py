@@ -57,8 +57,8 @@ class EpisodeResults(NamedTuple):
     reward_components: jax.Array  # (E, C) each reward component summed over the steps taken
 
     def step_mask(self) -> jax.Array:
-        """(E, H) bool: the steps each episode actually took."""
-        return jnp.arange(self.step_returns.shape[-1]) < self.steps[:, None]
+        """(..., E, H) bool: the steps each episode actually took."""
+        return jnp.arange(self.step_returns.shape[-1]) < self.steps[..., None]
 
 
 def max_steps(params: EnvParams, horizon: int) -> int:
