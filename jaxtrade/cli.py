@@ -266,6 +266,11 @@ def _walkforward_args(p: argparse.ArgumentParser) -> None:
                    help="bars of an inner validation slice at the end of each fold's training range: the agents "
                         "train before it, and the seed that scores best there trades the fold on the shared account "
                         "('agents selected'; judged with portfolio.seed_capital: select); default 0: none")
+    p.add_argument("--groups", type=int, default=1,
+                   help="split the seeds into this many equal groups, in order: each group's seed ensemble trades "
+                        "the shared account as the judged row does, and the report gives the judged row's Sharpe "
+                        "per group, their mean and t interval (how far the record moves with the seeds alone); "
+                        "default 1: none")
     p.add_argument("--master", default=None,
                    help="a train-portfolio config (mode master, e.g. configs/portfolio.yaml): train a learned master "
                         "per fold and seed over that run's agents, and test it on the shared account")
@@ -290,7 +295,7 @@ def _walkforward(args: argparse.Namespace) -> int:
     parse_scheme(args.scheme)  # a bad scheme fails before the data load
     spec = WalkForwardSpec(folds=folds, seeds=_seeds(args.seeds), scheme=args.scheme, embargo=args.embargo,
                            start=args.start, min_train_bars=args.min_train_bars, trials=args.trials,
-                           inner=args.inner)
+                           inner=args.inner, groups=args.groups)
     master = None
     if args.master:  # read before the data load, so a bad master config fails at once
         from dataclasses import replace

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,7 @@ from jaxtrade.env.params import make_portfolio_params, range_params
 from jaxtrade.env.portfolio import PortfolioEnv
 from jaxtrade.errors import ConfigError
 from jaxtrade.evaluate.backtest import HOLD, MIN_RATIO_BARS
-from jaxtrade.evaluate.metrics import max_drawdown, sharpe
+from jaxtrade.evaluate.metrics import max_drawdown, mean_interval, sharpe
 from jaxtrade.evaluate.policies import agent_policy
 from jaxtrade.evaluate.rollout import walk_forward_policies
 from jaxtrade.evaluate.shared_book import capped_name, capped_policy, master_policy, run_book, variants_policy
@@ -50,6 +51,7 @@ from jaxtrade.experiment.walkforward_book import (
     seed_row,
     shared_books,
 )
+from jaxtrade.experiment.walkforward_report import group_rows
 from jaxtrade.features import compute_features
 
 
@@ -121,6 +123,30 @@ def test_inner_slices_cut_the_training_range_and_bad_ones_are_named(daily):
             WalkForwardSpec(inner=bad)
     score = np.array([[0.1, 0.7, np.nan], [np.nan, np.nan, np.nan], [-1.0, -2.0, -0.5]])
     assert choose_seeds(score).tolist() == [1, 0, 2]
+    for bad in (2, 0, True, 1.5):  # seed groups must split the seeds equally
+        with pytest.raises(ConfigError, match="walkforward groups: need an integer >= 1 that divides the 3 seeds"):
+            WalkForwardSpec(seeds=(0, 1, 2), groups=bad)
+    assert WalkForwardSpec(seeds=(0, 1, 2), groups=3).groups == 3
+
+
+def test_seed_groups_report_their_rows_and_the_interval_over_them():
+    """`group_rows` reads each group's row of the shared account's table and its per-fold Sharpe ratios; the
+    interval is the t interval over the groups' stitched Sharpe ratios."""
+    books = SimpleNamespace(judged="agents ensemble, vol caps 15%", groups={"ensemble 0+1, vol caps 15%": (0, 1),
+                                                                            "ensemble 2+3, vol caps 15%": (2, 3)})
+    rows = [{"policy": "ensemble 0+1, vol caps 15%", "sharpe": 0.5, "max_drawdown": -0.1},
+            {"policy": "ensemble 2+3, vol caps 15%", "sharpe": 0.9, "max_drawdown": -0.2},
+            {"policy": "equal weight, held", "sharpe": 1.1, "max_drawdown": -0.3}]
+    per_fold = [{"shared_group0_sharpe": 1.0, "shared_group1_sharpe": np.nan},
+                {"shared_group0_sharpe": 0.0, "shared_group1_sharpe": 2.0}]
+    out = group_rows(SimpleNamespace(books=books), rows, per_fold)
+    assert out["judged"] == books.judged and [g["seeds"] for g in out["groups"]] == [[0, 1], [2, 3]]
+    assert [(g["sharpe"], g["max_drawdown"], g["mean_fold_sharpe"]) for g in out["groups"]] == [
+        (0.5, -0.1, 0.5), (0.9, -0.2, 2.0)]
+    assert (out["sharpe_mean"], out["sharpe_low"], out["sharpe_high"]) == pytest.approx(mean_interval([0.5, 0.9]))
+    assert out["sharpe_low"] < 0.5 and out["sharpe_high"] > 0.9
+    for none in (None, SimpleNamespace(judged=books.judged, groups={})):  # no shared account; no groups
+        assert group_rows(SimpleNamespace(books=none), rows, per_fold) == {}
 
 
 def test_training_starts_lean_toward_each_folds_training_end():
@@ -149,7 +175,8 @@ def test_training_starts_lean_toward_each_folds_training_end():
 
 def test_the_selected_row_trades_each_folds_chosen_seed():
     """Two seeds (untrained networks, different inits) on the shared account: the selected row is, fold by fold,
-    the chosen seed's capped agents; the split row's equity is the mean of the two."""
+    the chosen seed's capped agents; the split row's equity is the mean of the two; in two seed groups each group's
+    ensemble (of one seed) is that seed's capped agents."""
     cfg = load_config(TINY)
     cfg = replace(cfg, portfolio=replace(cfg.portfolio, agent_caps="vol"))
     data = load_data(cfg.data, cfg.min_bars)
@@ -162,13 +189,17 @@ def test_the_selected_row_trades_each_folds_chosen_seed():
     inits = [network.init(jax.random.key(k), jax.tree.map(lambda x: x[None], obs)) for k in (11, 12)]
     net = jax.tree.map(lambda a, b: jnp.stack([jnp.stack([a, b]), jnp.stack([b, a])]), *inits)  # (F, K, ...)
     first = folds[0].test[0] + 1
-    books = shared_books(exp, folds, test_params, has_start, net, (0, 1), first, None, chosen=np.array([1, 0]))
+    books = shared_books(exp, folds, test_params, has_start, net, (0, 1), first, None, chosen=np.array([1, 0]),
+                         groups=2)
     fold = np.zeros(books.live.shape[0], int)
     fold[folds[1].test[0] + 1 - first:] = 1
     seed = lambda k: books.returns[f"agents seed {k}, vol caps 15%"]  # noqa: E731
     assert not np.allclose(seed(0), seed(1))
     # fold 0 chose seed 1 (the second init), fold 1 seed 0 (the second init too, its stack reversed)
     np.testing.assert_allclose(books.returns["agents selected, vol caps 15%"], np.where(fold == 0, seed(1), seed(0)))
+    assert books.groups == {"ensemble 0, vol caps 15%": (0,), "ensemble 1, vol caps 15%": (1,)}
+    for k in (0, 1):
+        np.testing.assert_allclose(books.returns[f"ensemble {k}, vol caps 15%"], seed(k), rtol=1e-6, atol=1e-9)
     for f in (0, 1):
         m = books.live & (fold == f)
         equity = lambda r, m=m: np.cumprod(1 + r[m])  # noqa: E731

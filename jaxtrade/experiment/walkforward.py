@@ -69,6 +69,10 @@ class WalkForwardSpec:
     # before it (and an embargo), each seed is scored on it, and the best seed trades the fold's test period on the
     # shared account ("agents selected"; `portfolio.seed_capital: select` judges that row).
     inner: int = 0
+    # Seed groups (1: none): the seeds split in this many equal groups, in order; each group's seed ensemble trades
+    # the shared account as the judged row does (its own row), so the report can say how far the judged row's
+    # record moves with the seeds alone: its Sharpe per group, their mean and t interval.
+    groups: int = 1
 
     def __post_init__(self):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -79,6 +83,10 @@ class WalkForwardSpec:
                 self.inner == 0 or self.inner >= MIN_RATIO_BARS):
             raise ConfigError(f"walkforward inner: 0 (no inner slice) or at least {MIN_RATIO_BARS} bars (a Sharpe "
                               f"ratio's minimum), got {self.inner!r}")
+        if isinstance(self.groups, bool) or not isinstance(self.groups, int) or self.groups < 1 or (
+                len(self.seeds) % self.groups):
+            raise ConfigError(f"walkforward groups: need an integer >= 1 that divides the {len(self.seeds)} seeds "
+                              f"into equal groups, got {self.groups!r}")
         if not isinstance(self.min_train_bars, int) or self.min_train_bars < 1:
             raise ConfigError(f"walkforward min_train_bars: need an integer >= 1, got {self.min_train_bars!r}")
 
@@ -175,6 +183,9 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
     embargo = folds[0].test[0] + 1 - folds[0].train[1]
     ts = data.timestamps()
     slices = None
+    if spec.groups > 1 and data.num_symbols < 2:
+        raise ConfigError("walkforward groups: each seed group's ensemble trades the shared account, which needs at "
+                          "least 2 symbols; drop --groups")
     if spec.inner:
         if data.num_symbols < 2:
             raise ConfigError("walkforward inner: the inner slice chooses a seed for the shared account, which needs "
@@ -237,7 +248,7 @@ def walk_forward_retrain(exp: Experiment, spec: WalkForwardSpec, log: Log | None
                 f"{str(ts[f.test[0] + 1])[:4]} " + "/".join(f"{v:.2f}" for v in score[i])
                 + f" ({spec.seeds[inner.chosen[i]]})" for i, f in enumerate(slices)))
     books = (shared_books(exp, folds, test_params, has_start, net, spec.seeds, stitched.first, log, master, masters,
-                          None if inner is None else inner.chosen) if S > 1 else None)
+                          None if inner is None else inner.chosen, spec.groups) if S > 1 else None)
     t_end = time.perf_counter()
     policies = [f"agent seed {s}" for s in spec.seeds] + [ENSEMBLE, *BASELINE_POLICIES, HOLD]
     return WalkForwardResult(folds, spec.seeds, policies, data.symbols, stitched, float(base.rules.bars_per_year),
@@ -287,7 +298,8 @@ def rebook(exp: Experiment, result: WalkForwardResult, portfolio: PortfolioConfi
     exp = replace(exp, cfg=replace(exp.cfg, portfolio=portfolio))
     test_params, has_start, _ = _test_tables(exp, result.folds)
     books = shared_books(exp, result.folds, test_params, has_start, result.net_params, result.seeds,
-                         result.stitched.first, log, chosen=None if result.inner is None else result.inner.chosen)
+                         result.stitched.first, log, chosen=None if result.inner is None else result.inner.chosen,
+                         groups=len(result.books.groups) if result.books and result.books.groups else 1)
     return replace(result, books=books)
 
 

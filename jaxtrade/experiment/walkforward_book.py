@@ -1,7 +1,8 @@
 """The walk-forward's shared account: every fold's test period on one account (`PortfolioEnv`, as `jaxtrade eval`
 runs it): each seed's agents alone and under the masters, the seed ensemble's agents (and under the config's caps,
 `portfolio.agent_caps`, with each seed's agents under them), the seeds on split capital (`split_capital`: each
-seed's agents on an equal share of the account, capped as configured), equal weight held and rebalanced, equal risk
+seed's agents on an equal share of the account, capped as configured), each seed group's ensemble as the judged row
+runs it (`WalkForwardSpec.groups`), equal weight held and rebalanced, equal risk
 and time-series momentum; all folds as one program, stitched on the time axis; and the rows, per-fold statistics and
 table of that record.
 """
@@ -62,6 +63,12 @@ def seed_row(portfolio, capital: str | None = None) -> str:
     return capped_name(portfolio, agents) or agents
 
 
+def group_row(portfolio, seeds) -> str:
+    """The shared-account row of one seed group's ensemble (`WalkForwardSpec.groups`), capped as the judged row."""
+    agents = f"ensemble {'+'.join(str(s) for s in seeds)}"
+    return capped_name(portfolio, agents) or agents
+
+
 def seed_policy(exp: Experiment):
     """One seed's symbol agents on the shared account as the judged row runs them: under the config's caps
     (`portfolio.agent_caps`), else each budget at the per-symbol limit. Params: that seed's network params."""
@@ -95,13 +102,14 @@ def choose_seeds(score: np.ndarray) -> np.ndarray:
 
 
 def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.ndarray, net, seeds, first: int,
-                 log: Log | None, master: Config | None = None, masters=None, chosen: np.ndarray | None = None
-                 ) -> Books:
+                 log: Log | None, master: Config | None = None, masters=None, chosen: np.ndarray | None = None,
+                 groups: int = 1) -> Books:
     """Every fold's test period on one shared account (`PortfolioEnv`, as `jaxtrade eval` does): each seed's
     symbol agents alone, under the rule-based master and (with `master`) under its learned master, the seed
     ensemble's agents alone, the seeds on split capital, with `chosen` ((F,) a seed index per fold) the chosen
-    seed's agents, and equal weight held and rebalanced (no stop loss, take profit or holding limit); all folds as
-    one program; the account's returns stitched on the time axis."""
+    seed's agents, with `groups` > 1 each seed group's ensemble as the judged row runs it (`group_row`), and equal
+    weight held and rebalanced (no stop loss, take profit or holding limit); all folds as one program; the
+    account's returns stitched on the time axis."""
     cfg, F, K = exp.cfg, len(folds), len(seeds)
     limit, total = cfg.env.max_position, 1.0
     book_params = book_tables(test_params, np.asarray([f.test[1] for f in folds]), total)
@@ -116,9 +124,12 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
     seeds_capped = [n for s in seeds if (n := capped_name(cfg.portfolio, f"agents seed {s}"))]  # [] without caps
     rows = {capital: seed_row(cfg.portfolio, capital) for capital in SEED_ROWS if capital != "select" or
             chosen is not None}
+    size = K // groups
+    group_seeds = {group_row(cfg.portfolio, seeds[g * size:(g + 1) * size]): seeds[g * size:(g + 1) * size]
+                   for g in range(groups)} if groups > 1 else {}
     names += [SHARED_ENSEMBLE, *([capped] if capped else []), *seeds_capped, rows["split"],
-              *([rows["select"]] if "select" in rows else []), EQUAL_WEIGHT_HELD, "equal weight, rebal.", EQUAL_RISK,
-              TS_MOMENTUM]
+              *([rows["select"]] if "select" in rows else []), *group_seeds, EQUAL_WEIGHT_HELD,
+              "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
     caps_vol, one_seed = caps_target(cfg.portfolio), seed_policy(exp)
 
     def fold_books(stacked, learned_params, params, pick, key):
@@ -143,6 +154,10 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
         out.append(split_capital(alone))
         if "select" in rows:
             out.append(jax.tree.map(lambda x: x[pick], alone))
+        judged = capped_policy(ensemble, total, caps_vol) if capped else agents_policy(ensemble, limit)
+        for g in range(len(group_seeds)):  # each group's ensemble, as the judged row runs it
+            group = jax.tree.map(lambda x, g=g: x[g * size:(g + 1) * size], stacked)
+            out.append(walk_forward_book(env, params, judged, group, key, steps))
         holding = holding_rules(params)
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
@@ -167,7 +182,7 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
             at = int(r.start_bar[f]) + 1 - first + np.arange(int(r.steps[f]))
             returns[at], live[at] = r.step_returns[f, :int(r.steps[f])], True
         out[name] = returns
-    return Books(out, live, stops, trades, seed_row(cfg.portfolio), rows)
+    return Books(out, live, stops, trades, seed_row(cfg.portfolio), rows, group_seeds)
 
 
 def book_rows(result: WalkForwardResult, trials: int = 1, dates=None) -> list[dict]:
@@ -218,11 +233,13 @@ def fold_book_rows(result: WalkForwardResult) -> dict[str, str]:
     """The shared-account rows each fold reports (what a selection rule on the shared account reads), by report
     key: the ensemble's agents, the row the targets are checked on (`judged`: the capped agents with caps, else
     the ensemble's), equal weight held, and the seeds' rows of each `portfolio.seed_capital` (`seeds_ensemble`,
-    `seeds_split`, `seeds_select` where run; capped with caps)."""
+    `seeds_split`, `seeds_select` where run; capped with caps) and each seed group's (`group0`, ...; with
+    `WalkForwardSpec.groups`)."""
     books = result.books
     judged = books.judged if books else SHARED_ENSEMBLE
     seeds = {f"seeds_{capital}": row for capital, row in books.seed_rows.items()} if books else {}
-    return {"ensemble": SHARED_ENSEMBLE, "judged": judged, "equal_weight": EQUAL_WEIGHT_HELD, **seeds}
+    groups = {f"group{g}": row for g, row in enumerate(books.groups)} if books else {}
+    return {"ensemble": SHARED_ENSEMBLE, "judged": judged, "equal_weight": EQUAL_WEIGHT_HELD, **seeds, **groups}
 
 
 def format_book_rows(rows: list[dict]) -> str:
@@ -247,5 +264,5 @@ def format_book_rows(rows: list[dict]) -> str:
 __all__ = [
     "SEED_ROWS", "SHARED_ENSEMBLE", "SHARED_SELECTED", "SHARED_SPLIT", "Books", "choose_seeds", "inner_sharpe",
     "seed_policy", "book_fold_drawdown", "book_fold_sharpe", "book_rows",
-    "fold_book_rows", "format_book_rows", "seed_row", "shared_books",
+    "fold_book_rows", "format_book_rows", "group_row", "seed_row", "shared_books",
 ]

@@ -101,6 +101,22 @@ def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
     return rows
 
 
+def group_rows(result: WalkForwardResult, books: list[dict], per_fold: list[dict]) -> dict:
+    """With seed groups (`WalkForwardSpec.groups`): each group's seeds, row, whole-record Sharpe and max drawdown
+    and mean per-fold Sharpe, and the mean and 95 % t interval over the groups of the whole-record Sharpe (how far
+    the judged row moves with the seeds alone); {} without."""
+    if not result.books or not result.books.groups:
+        return {}
+    by_name = {r["policy"]: r for r in books}
+    each = [{"seeds": list(seeds), "row": name, "sharpe": by_name[name]["sharpe"],
+             "max_drawdown": by_name[name]["max_drawdown"],
+             "mean_fold_sharpe": float(np.nanmean([f[f"shared_group{g}_sharpe"] for f in per_fold]))}
+            for g, (name, seeds) in enumerate(result.books.groups.items())]
+    mean, low, high = mean_interval([g["sharpe"] for g in each])
+    return {"judged": result.books.judged, "groups": each, "sharpe_mean": mean, "sharpe_low": low,
+            "sharpe_high": high}
+
+
 def inner_rows(result: WalkForwardResult, dates) -> list[dict]:
     """Per fold: its inner validation slice's dates, each seed's Sharpe there and the seed chosen ([] without
     inner slices)."""
@@ -168,7 +184,8 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
             "equal weight held; agents' budgets at the per-symbol limit; master: the rule-based ConfidenceAllocator; "
             "learned master: trained per fold and seed over that run's agents on the fold's training range; "
             "ensemble: the seeds' mean action probabilities; split: each seed's agents on an equal share of the "
-            "account, a stop closing only its share; selected: per fold, the seed chosen on its inner slice):")
+            "account, a stop closing only its share; selected: per fold, the seed chosen on its inner slice; "
+            "ensemble a+b+c: that seed group's ensemble):")
         log(format_book_rows(books))
     for r in seeds:
         log(f"  {r['symbol']}: {r['seeds']} seeds' Sharpe {r['sharpe_mean']:.2f} [{r['sharpe_low']:.2f}, "
@@ -182,6 +199,14 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
             + "; ".join(f"{r['test'][0]} {r['shared_judged_sharpe']:.2f}"
                         + (f", {r['shared_ensemble_sharpe']:.2f}" if judged_row != SHARED_ENSEMBLE else "")
                         + f" vs {r['shared_equal_weight_sharpe']:.2f}" for r in per_fold))
+    groups = group_rows(result, books, per_fold)
+    if groups:
+        each = [f"{'+'.join(map(str, g['seeds']))} {g['sharpe']:.2f}; {g['mean_fold_sharpe']:.2f}; "
+                f"{g['max_drawdown']:.1%}" for g in groups["groups"]]
+        log(f"seed groups, each group's ensemble run as '{groups['judged']}' (stitched Sharpe; mean per-fold Sharpe; "
+            f"max DD): " + "; ".join(each)
+            + f"; over the {len(groups['groups'])} groups {groups['sharpe_mean']:.2f} [{groups['sharpe_low']:.2f}, "
+            f"{groups['sharpe_high']:.2f}] (mean, 95 % t interval)")
     where = (f"'{judged['policy']}' on the stitched shared account" if judged["symbol"] == "one account" else
              "the ensemble's stitched record (one symbol)")
     log(f"seed targets on {where}: {target_report(judged)}")
@@ -198,8 +223,8 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
            "data_notes": list(exp.data.notes),
            "master_config": result.master_config,
            "spec": {"folds": spec.folds, "seeds": list(spec.seeds), "scheme": spec.scheme, "embargo": spec.embargo,
-                    "start": spec.start, "inner": spec.inner},
-           "inner": inner_rows(result, dates)}
+                    "start": spec.start, "inner": spec.inner, "groups": spec.groups},
+           "inner": inner_rows(result, dates), "groups": groups}
     if report:
         path = write_report(rows, report, {k: v for k, v in out.items() if k != "rows"})
         log(f"report written to {path}")
@@ -212,5 +237,6 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
 
 
 __all__ = [
-    "fold_rows", "format_rows", "inner_rows", "record_rows", "seed_rows", "walkforward_report", "walkforward_summary",
+    "fold_rows", "format_rows", "group_rows", "inner_rows", "record_rows", "seed_rows", "walkforward_report",
+    "walkforward_summary",
 ]

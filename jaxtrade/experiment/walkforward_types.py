@@ -21,6 +21,7 @@ class Books:
     trades: dict  # name -> {"trades", "wins", "gross_profit", "gross_loss", "cost"} summed over the folds
     judged: str = "agents ensemble"  # the agents' row the targets are checked on (the capped one with caps)
     seed_rows: dict = field(default_factory=dict)  # `portfolio.seed_capital` -> its row here (capped with caps)
+    groups: dict = field(default_factory=dict)  # `WalkForwardSpec.groups`: each group's row -> its seeds
 
 
 @dataclass
