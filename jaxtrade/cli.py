@@ -268,7 +268,7 @@ def _walkforward_args(p: argparse.ArgumentParser) -> None:
                         "('agents selected'; judged with portfolio.seed_capital: select); default 0: none")
     p.add_argument("--groups", type=int, default=1,
                    help="split the seeds into this many equal groups, in order: each group's seed ensemble trades "
-                        "the shared account as the judged row does, and the report gives the judged row's Sharpe "
+                        "the shared account as the seed ensemble's row does, and the report gives that row's Sharpe "
                         "per group, their mean and t interval (how far the record moves with the seeds alone); "
                         "default 1: none")
     p.add_argument("--master", default=None,

@@ -132,20 +132,21 @@ def test_inner_slices_cut_the_training_range_and_bad_ones_are_named(daily):
 def test_seed_groups_report_their_rows_and_the_interval_over_them():
     """`group_rows` reads each group's row of the shared account's table and its per-fold Sharpe ratios; the
     interval is the t interval over the groups' stitched Sharpe ratios."""
-    books = SimpleNamespace(judged="agents ensemble, vol caps 15%", groups={"ensemble 0+1, vol caps 15%": (0, 1),
-                                                                            "ensemble 2+3, vol caps 15%": (2, 3)})
+    books = SimpleNamespace(judged="agents split, vol caps 15%",
+                            seed_rows={"ensemble": "agents ensemble, vol caps 15%"},
+                            groups={"ensemble 0+1, vol caps 15%": (0, 1), "ensemble 2+3, vol caps 15%": (2, 3)})
     rows = [{"policy": "ensemble 0+1, vol caps 15%", "sharpe": 0.5, "max_drawdown": -0.1},
             {"policy": "ensemble 2+3, vol caps 15%", "sharpe": 0.9, "max_drawdown": -0.2},
             {"policy": "equal weight, held", "sharpe": 1.1, "max_drawdown": -0.3}]
     per_fold = [{"shared_group0_sharpe": 1.0, "shared_group1_sharpe": np.nan},
                 {"shared_group0_sharpe": 0.0, "shared_group1_sharpe": 2.0}]
     out = group_rows(SimpleNamespace(books=books), rows, per_fold)
-    assert out["judged"] == books.judged and [g["seeds"] for g in out["groups"]] == [[0, 1], [2, 3]]
+    assert out["like"] == "agents ensemble, vol caps 15%" and [g["seeds"] for g in out["groups"]] == [[0, 1], [2, 3]]
     assert [(g["sharpe"], g["max_drawdown"], g["mean_fold_sharpe"]) for g in out["groups"]] == [
         (0.5, -0.1, 0.5), (0.9, -0.2, 2.0)]
     assert (out["sharpe_mean"], out["sharpe_low"], out["sharpe_high"]) == pytest.approx(mean_interval([0.5, 0.9]))
     assert out["sharpe_low"] < 0.5 and out["sharpe_high"] > 0.9
-    for none in (None, SimpleNamespace(judged=books.judged, groups={})):  # no shared account; no groups
+    for none in (None, SimpleNamespace(judged=books.judged, seed_rows={}, groups={})):  # no shared account; none
         assert group_rows(SimpleNamespace(books=none), rows, per_fold) == {}
 
 

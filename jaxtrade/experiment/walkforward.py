@@ -70,7 +70,7 @@ class WalkForwardSpec:
     # shared account ("agents selected"; `portfolio.seed_capital: select` judges that row).
     inner: int = 0
     # Seed groups (1: none): the seeds split in this many equal groups, in order; each group's seed ensemble trades
-    # the shared account as the judged row does (its own row), so the report can say how far the judged row's
+    # the shared account as the seed ensemble's row does (its own row), so the report can say how far that row's
     # record moves with the seeds alone: its Sharpe per group, their mean and t interval.
     groups: int = 1
 

@@ -1,8 +1,8 @@
 """The walk-forward's shared account: every fold's test period on one account (`PortfolioEnv`, as `jaxtrade eval`
 runs it): each seed's agents alone and under the masters, the seed ensemble's agents (and under the config's caps,
 `portfolio.agent_caps`, with each seed's agents under them), the seeds on split capital (`split_capital`: each
-seed's agents on an equal share of the account, capped as configured), each seed group's ensemble as the judged row
-runs it (`WalkForwardSpec.groups`), equal weight held and rebalanced, equal risk
+seed's agents on an equal share of the account, capped as configured), each seed group's ensemble run as the
+ensemble's row (`WalkForwardSpec.groups`), equal weight held and rebalanced, equal risk
 and time-series momentum; all folds as one program, stitched on the time axis; and the rows, per-fold statistics and
 table of that record.
 """
@@ -64,7 +64,8 @@ def seed_row(portfolio, capital: str | None = None) -> str:
 
 
 def group_row(portfolio, seeds) -> str:
-    """The shared-account row of one seed group's ensemble (`WalkForwardSpec.groups`), capped as the judged row."""
+    """The shared-account row of one seed group's ensemble (`WalkForwardSpec.groups`), capped as configured: the
+    group's version of the seed ensemble's row."""
     agents = f"ensemble {'+'.join(str(s) for s in seeds)}"
     return capped_name(portfolio, agents) or agents
 
@@ -107,7 +108,7 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
     """Every fold's test period on one shared account (`PortfolioEnv`, as `jaxtrade eval` does): each seed's
     symbol agents alone, under the rule-based master and (with `master`) under its learned master, the seed
     ensemble's agents alone, the seeds on split capital, with `chosen` ((F,) a seed index per fold) the chosen
-    seed's agents, with `groups` > 1 each seed group's ensemble as the judged row runs it (`group_row`), and equal
+    seed's agents, with `groups` > 1 each seed group's ensemble run as the ensemble's row (`group_row`), and equal
     weight held and rebalanced (no stop loss, take profit or holding limit); all folds as one program; the
     account's returns stitched on the time axis."""
     cfg, F, K = exp.cfg, len(folds), len(seeds)
@@ -125,8 +126,8 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
     rows = {capital: seed_row(cfg.portfolio, capital) for capital in SEED_ROWS if capital != "select" or
             chosen is not None}
     size = K // groups
-    group_seeds = {group_row(cfg.portfolio, seeds[g * size:(g + 1) * size]): seeds[g * size:(g + 1) * size]
-                   for g in range(groups)} if groups > 1 else {}
+    group_seeds = {group_row(cfg.portfolio, g): g for g in (seeds[i:i + size] for i in range(0, K, size))
+                   } if groups > 1 else {}
     names += [SHARED_ENSEMBLE, *([capped] if capped else []), *seeds_capped, rows["split"],
               *([rows["select"]] if "select" in rows else []), *group_seeds, EQUAL_WEIGHT_HELD,
               "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
@@ -154,10 +155,10 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
         out.append(split_capital(alone))
         if "select" in rows:
             out.append(jax.tree.map(lambda x: x[pick], alone))
-        judged = capped_policy(ensemble, total, caps_vol) if capped else agents_policy(ensemble, limit)
-        for g in range(len(group_seeds)):  # each group's ensemble, as the judged row runs it
-            group = jax.tree.map(lambda x, g=g: x[g * size:(g + 1) * size], stacked)
-            out.append(walk_forward_book(env, params, judged, group, key, steps))
+        like = capped_policy(ensemble, total, caps_vol) if capped else agents_policy(ensemble, limit)
+        for i in range(0, len(group_seeds) * size, size):  # each group's ensemble, run as the ensemble's row
+            group = jax.tree.map(lambda x, i=i: x[i:i + size], stacked)
+            out.append(walk_forward_book(env, params, like, group, key, steps))
         holding = holding_rules(params)
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))

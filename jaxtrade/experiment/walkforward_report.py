@@ -104,7 +104,7 @@ def fold_rows(result: WalkForwardResult, dates) -> list[dict]:
 def group_rows(result: WalkForwardResult, books: list[dict], per_fold: list[dict]) -> dict:
     """With seed groups (`WalkForwardSpec.groups`): each group's seeds, row, whole-record Sharpe and max drawdown
     and mean per-fold Sharpe, and the mean and 95 % t interval over the groups of the whole-record Sharpe (how far
-    the judged row moves with the seeds alone); {} without."""
+    the seed ensemble's row, `like`, moves with the seeds alone); {} without."""
     if not result.books or not result.books.groups:
         return {}
     by_name = {r["policy"]: r for r in books}
@@ -113,8 +113,8 @@ def group_rows(result: WalkForwardResult, books: list[dict], per_fold: list[dict
              "mean_fold_sharpe": float(np.nanmean([f[f"shared_group{g}_sharpe"] for f in per_fold]))}
             for g, (name, seeds) in enumerate(result.books.groups.items())]
     mean, low, high = mean_interval([g["sharpe"] for g in each])
-    return {"judged": result.books.judged, "groups": each, "sharpe_mean": mean, "sharpe_low": low,
-            "sharpe_high": high}
+    like = result.books.seed_rows.get("ensemble", result.books.judged)
+    return {"like": like, "groups": each, "sharpe_mean": mean, "sharpe_low": low, "sharpe_high": high}
 
 
 def inner_rows(result: WalkForwardResult, dates) -> list[dict]:
@@ -203,7 +203,7 @@ def walkforward_summary(exp: Experiment, spec: WalkForwardSpec, result: WalkForw
     if groups:
         each = [f"{'+'.join(map(str, g['seeds']))} {g['sharpe']:.2f}; {g['mean_fold_sharpe']:.2f}; "
                 f"{g['max_drawdown']:.1%}" for g in groups["groups"]]
-        log(f"seed groups, each group's ensemble run as '{groups['judged']}' (stitched Sharpe; mean per-fold Sharpe; "
+        log(f"seed groups, each group's ensemble run as '{groups['like']}' (stitched Sharpe; mean per-fold Sharpe; "
             f"max DD): " + "; ".join(each)
             + f"; over the {len(groups['groups'])} groups {groups['sharpe_mean']:.2f} [{groups['sharpe_low']:.2f}, "
             f"{groups['sharpe_high']:.2f}] (mean, 95 % t interval)")
