@@ -125,9 +125,8 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
     seeds_capped = [n for s in seeds if (n := capped_name(cfg.portfolio, f"agents seed {s}"))]  # [] without caps
     rows = {capital: seed_row(cfg.portfolio, capital) for capital in SEED_ROWS if capital != "select" or
             chosen is not None}
-    size = K // groups
-    group_seeds = {group_row(cfg.portfolio, g): g for g in (seeds[i:i + size] for i in range(0, K, size))
-                   } if groups > 1 else {}
+    size, starts = K // groups, range(0, K, K // groups) if groups > 1 else range(0)  # each group's first seed
+    group_seeds = {group_row(cfg.portfolio, seeds[i:i + size]): seeds[i:i + size] for i in starts}
     names += [SHARED_ENSEMBLE, *([capped] if capped else []), *seeds_capped, rows["split"],
               *([rows["select"]] if "select" in rows else []), *group_seeds, EQUAL_WEIGHT_HELD,
               "equal weight, rebal.", EQUAL_RISK, TS_MOMENTUM]
@@ -144,9 +143,11 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
                 out.append(walk_forward_book(env, params, master_policy(network_proposals(network), learned),
                                              (net_k, jax.tree.map(lambda x, k=k: x[k], learned_params)), key, steps))
         ensemble = ensemble_proposals(network)
-        out.append(walk_forward_book(env, params, agents_policy(ensemble, limit), stacked, key, steps))
+        uncapped_ensemble = agents_policy(ensemble, limit)
+        capped_ensemble = capped_policy(ensemble, total, caps_vol) if capped else None
+        out.append(walk_forward_book(env, params, uncapped_ensemble, stacked, key, steps))
         if capped:  # each seed's agents under the caps, (K, ...)
-            out.append(walk_forward_book(env, params, capped_policy(ensemble, total, caps_vol), stacked, key, steps))
+            out.append(walk_forward_book(env, params, capped_ensemble, stacked, key, steps))
             alone = jax.vmap(lambda net_k: walk_forward_book(env, params, one_seed, net_k, key, steps))(stacked)
             out += [jax.tree.map(lambda x, k=k: x[k], alone) for k in range(K)]
         else:  # each seed's agents alone, run above, (K, ...)
@@ -155,10 +156,9 @@ def shared_books(exp: Experiment, folds: list[Fold], test_params, has_start: np.
         out.append(split_capital(alone))
         if "select" in rows:
             out.append(jax.tree.map(lambda x: x[pick], alone))
-        like = capped_policy(ensemble, total, caps_vol) if capped else agents_policy(ensemble, limit)
-        for i in range(0, len(group_seeds) * size, size):  # each group's ensemble, run as the ensemble's row
+        for i in starts:  # each group's ensemble, run as the ensemble's row
             group = jax.tree.map(lambda x, i=i: x[i:i + size], stacked)
-            out.append(walk_forward_book(env, params, like, group, key, steps))
+            out.append(walk_forward_book(env, params, capped_ensemble or uncapped_ensemble, group, key, steps))
         holding = holding_rules(params)
         for rebalance in (False, True):
             out.append(walk_forward_book(env, holding, equal_weight_policy(total, rebalance), None, key, steps))
